@@ -1,0 +1,3 @@
+from lrcal.cli import main
+
+main()

@@ -1,0 +1,164 @@
+"""The root typer app, its error handling and helpers shared by command modules.
+
+Command modules import only typer/rich at module level; heavy libraries
+(torch, textual, numpy, pillow, httpx) are imported inside the commands so that
+``lrcal --help`` stays instant (a test guards this).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from lrcal.errors import LrcalError
+
+
+class LrcalGroup(TyperGroup):
+    """Turns expected failures into a one-line ``Error: ...`` and an exit code.
+
+    Wrapping ``invoke`` of the root group covers every sub-command, and works the
+    same under ``CliRunner`` as from the shell.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LrcalError as exc:
+            _print_error(str(exc))
+            ctx.exit(exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            # One line instead of typer's multi-line rich panel.
+            sub = exc.ctx.command_path if exc.ctx is not None else "lrcal"
+            _print_error(f"{exc.format_message()} (see '{sub} --help')")
+            ctx.exit(exc.exit_code)
+        except click.ClickException as exc:
+            _print_error(exc.format_message())
+            ctx.exit(exc.exit_code)
+
+
+def _print_error(message: str) -> None:
+    one_line = " ".join(str(message).split())
+    click.echo(f"Error: {one_line}", err=True)
+
+
+app = typer.Typer(
+    cls=LrcalGroup,
+    name="lrcal",
+    help="Onboard new multimodal models into a learned router: calibrate, fit, validate, review.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # never print locals (they may hold secrets)
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class CliState:
+    """Per-invocation state: the resolved home and a lazily opened store."""
+
+    home: Path
+    _store: Any = field(default=None, repr=False)
+
+    def store(self):
+        if self._store is None:
+            from lrcal.store import Store
+
+            self._store = Store.open(self.home)
+        return self._store
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(
+        None,
+        "--home",
+        help="Directory holding lrcal.db and router artifacts (default: $LRCAL_HOME, else the user data dir).",
+        show_default=False,
+    ),
+) -> None:
+    from lrcal.home import resolve_home
+
+    ctx.obj = CliState(home=resolve_home(home))
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):  # invoked without the root callback (tests of sub-apps)
+        from lrcal.home import resolve_home
+
+        obj = CliState(home=resolve_home(None))
+        ctx.find_root().obj = obj
+    return obj
+
+
+# ---- output helpers ---------------------------------------------------------
+
+OUTPUT_FORMATS = ("table", "json", "csv")
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def print_rows(rows: Iterable[dict], fmt: str, columns: list[str] | None = None, title: str | None = None) -> None:
+    """Print a list of flat dicts as a rich table, JSON list or CSV."""
+    rows = list(rows)
+    if fmt == "json":
+        print_json(rows)
+        return
+    cols = columns or (list(rows[0].keys()) if rows else [])
+    if fmt == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in cols})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in cols:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[_cell(row.get(c)) for c in cols])
+    Console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def output_format_option() -> Any:
+    return typer.Option("table", "--format", "-f", help="Output format: table, json or csv.")
+
+
+def err_console():
+    from rich.console import Console
+
+    return Console(stderr=True)

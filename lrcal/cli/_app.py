@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
+
+try:  # typer >= 0.20 vendors click; its exception classes are the ones raised
+    from typer import _click as click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer on real click
+    import click
+    from click import exceptions as click_exceptions
 
 from lrcal.errors import LrcalError
 
@@ -27,27 +33,40 @@ class LrcalGroup(TyperGroup):
     same under ``CliRunner`` as from the shell.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_exceptions.NoArgsIsHelpError:
+            raise
+        except click_exceptions.UsageError as exc:  # bad root-level option
+            _print_usage_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+
+    def invoke(self, ctx) -> Any:
         try:
             return super().invoke(ctx)
         except LrcalError as exc:
             _print_error(str(exc))
-            ctx.exit(exc.exit_code)
-        except click.exceptions.NoArgsIsHelpError:
+            raise typer.Exit(exc.exit_code) from None
+        except click_exceptions.NoArgsIsHelpError:
             raise
-        except click.UsageError as exc:
-            # One line instead of typer's multi-line rich panel.
-            sub = exc.ctx.command_path if exc.ctx is not None else "lrcal"
-            _print_error(f"{exc.format_message()} (see '{sub} --help')")
-            ctx.exit(exc.exit_code)
-        except click.ClickException as exc:
+        except click_exceptions.UsageError as exc:
+            _print_usage_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except click_exceptions.ClickException as exc:
             _print_error(exc.format_message())
-            ctx.exit(exc.exit_code)
+            raise typer.Exit(exc.exit_code) from None
+
+
+def _print_usage_error(exc) -> None:
+    # One line instead of typer's multi-line rich panel.
+    path = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "lrcal"
+    _print_error(f"{exc.format_message()} (see '{path} --help')")
 
 
 def _print_error(message: str) -> None:
     one_line = " ".join(str(message).split())
-    click.echo(f"Error: {one_line}", err=True)
+    typer.echo(f"Error: {one_line}", err=True)
 
 
 app = typer.Typer(

@@ -1,0 +1,3 @@
+"""Commands: demo (being written)."""
+
+from lrcal.cli._app import app  # noqa: F401

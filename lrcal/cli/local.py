@@ -1,0 +1,3 @@
+"""Commands: local (being written)."""
+
+from lrcal.cli._app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""Commands: sets (being written)."""
+
+from lrcal.cli._app import app  # noqa: F401

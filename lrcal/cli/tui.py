@@ -1,0 +1,3 @@
+"""Commands: tui (being written)."""
+
+from lrcal.cli._app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""Commands: validate (being written)."""
+
+from lrcal.cli._app import app  # noqa: F401

@@ -1,0 +1,223 @@
+"""Numbered, additive schema migrations (sqlite-utils ``Migrations``).
+
+Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("lrcal")
+
+
+@migrations(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    db["models"].create(
+        {
+            "id": int,
+            "name": str,
+            "base_url": str,
+            "api_model": str,
+            "api_style": str,
+            "api_key_env": str,  # the NAME of the env var, never its value
+            "price_in_per_mtok": float,
+            "price_out_per_mtok": float,
+            "max_concurrency": int,
+            "timeout_s": float,
+            "status": str,
+            "source": str,  # endpoint | imported
+            "created_at": str,
+            "updated_at": str,
+            "metadata": str,  # JSON
+        },
+        pk="id",
+        not_null={"name", "status", "created_at"},
+    )
+    db["models"].create_index(["name"], unique=True)
+
+    db["calibration_sets"].create(
+        {
+            "id": int,
+            "name": str,
+            "version": str,
+            "path": str,
+            "task_groups": str,  # JSON list
+            "size": int,
+            "kind": str,  # calibration | imported
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"name", "version"},
+    )
+    db["calibration_sets"].create_index(["name", "version"], unique=True)
+
+    db["images"].create(
+        {
+            "sha256": str,
+            "path": str,  # content-addressed copy under <home>/images
+            "mime": str,
+            "width": int,
+            "height": int,
+            "bytes": int,
+        },
+        pk="sha256",
+    )
+
+    db["examples"].create(
+        {
+            "id": int,
+            "set_id": int,
+            "example_id": str,
+            "task_group": str,
+            "question": str,
+            "answer": str,
+            "answer_type": str,
+            "choices": str,  # JSON list or null
+            "tolerance": float,
+            "image_sha256": str,
+            "metadata": str,  # JSON
+        },
+        pk="id",
+        foreign_keys=[("set_id", "calibration_sets", "id"), ("image_sha256", "images", "sha256")],
+        not_null={"set_id", "example_id"},
+    )
+    db["examples"].create_index(["set_id", "example_id"], unique=True)
+    db["examples"].create_index(["image_sha256"])
+
+    db["runs"].create(
+        {
+            "id": int,
+            "model_id": int,
+            "set_id": int,
+            "kind": str,  # calibration | validation | import
+            "status": str,  # running | completed | interrupted
+            "started_at": str,
+            "finished_at": str,
+            "parameters": str,  # JSON
+            "pid": int,
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id"), ("set_id", "calibration_sets", "id")],
+    )
+    db["runs"].create_index(["model_id", "set_id", "kind"])
+
+    db["outcomes"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "example_id": int,  # examples.id
+            "raw_answer": str,
+            "parsed_answer": str,
+            "score": float,
+            "correct": int,
+            "latency_ms": float,
+            "ttft_ms": float,
+            "total_ms": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "tokens_estimated": int,
+            "cost_usd": float,
+            "error_kind": str,
+            "error_message": str,
+            "attempts": int,
+            "retried_errors": str,  # JSON list of error kinds of failed attempts
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("example_id", "examples", "id")],
+        not_null={"run_id", "example_id"},
+    )
+    # One outcome per run × example: a resumed run can only fill gaps.
+    db["outcomes"].create_index(["run_id", "example_id"], unique=True)
+    db["outcomes"].create_index(["example_id"])
+
+    db["events"].create(
+        {
+            "id": int,
+            "ts": str,
+            "model_id": int,
+            "kind": str,
+            "message": str,
+            "data": str,  # JSON
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id")],
+    )
+    db["events"].create_index(["model_id", "id"])
+    # Append-only: the audit log cannot be edited or pruned through SQL.
+    db.execute(
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'events is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'events is append-only'); END"
+    )
+
+    db["locks"].create(
+        {"name": str, "pid": int, "host": str, "acquired_at": str, "purpose": str},
+        pk="name",
+    )
+
+
+@migrations(name="m002_router")
+def m002_router(db: Database) -> None:
+    db["router_versions"].create(
+        {
+            "id": int,
+            "version": str,
+            "path": str,
+            "created_at": str,
+            "models": str,  # JSON list of model names trained on
+            "data_hash": str,
+            "config": str,  # JSON
+            "metrics": str,  # JSON
+            "pinned": int,
+        },
+        pk="id",
+        not_null={"version", "path"},
+    )
+    db["router_versions"].create_index(["version"], unique=True)
+
+    db["model_tokens"].create(
+        {
+            "id": int,
+            "model_id": int,
+            "router_version": str,
+            "token": str,  # JSON list of floats (H values)
+            "prior_strength": float,
+            "fit_loss": float,
+            "cv_score": float,
+            "per_task": str,  # JSON {group: {predicted, low, high, measured, n}}
+            "n_examples": int,
+            "set_version": str,
+            "fit_seconds": float,
+            "stale": int,
+            "details": str,  # JSON
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id")],
+    )
+    db["model_tokens"].create_index(["model_id", "router_version"])
+
+
+@migrations(name="m003_validations")
+def m003_validations(db: Database) -> None:
+    db["validations"].create(
+        {
+            "id": int,
+            "model_id": int,
+            "set_id": int,
+            "run_id": int,
+            "router_version": str,
+            "decision": str,  # validated | rejected
+            "reasons": str,  # JSON list of sentences
+            "parameters": str,  # JSON: lambdas, thresholds
+            "results": str,  # JSON: every number behind the decision
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id"), ("set_id", "calibration_sets", "id")],
+    )
+    db["validations"].create_index(["model_id", "id"])

@@ -1,0 +1,589 @@
+"""Typed queries over the lrcal SQLite database.
+
+Every write is a short transaction (``write_transaction``) so that several lrcal
+processes can share one home. Outcomes are written one per example as they finish;
+``UNIQUE(run_id, example_id)`` makes a resumed run idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from sqlite_utils import Database
+
+from lrcal import lifecycle
+from lrcal.errors import LrcalError, NotFound
+from lrcal.home import db_path
+from lrcal.store.db import connect, write_transaction
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def loads(value: str | None, default: Any = None) -> Any:
+    if value in (None, ""):
+        return default
+    return json.loads(value)
+
+
+MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+
+
+class Store:
+    """The lrcal database of one home directory."""
+
+    def __init__(self, db: Database, home: Path | None = None):
+        self.db = db
+        self.home = home
+
+    # ---- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, home: Path) -> "Store":
+        home = Path(home)
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LrcalError(f"cannot create home directory {home}: {exc.strerror}") from None
+        try:
+            db = connect(db_path(home))
+        except Exception as exc:  # sqlite3.DatabaseError on a corrupt file, permissions...
+            raise LrcalError(f"cannot open database {db_path(home)}: {exc}") from None
+        return cls(db, home)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def write(self):
+        return write_transaction(self.db)
+
+    def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict]:
+        return list(self.db.query(sql, params))
+
+    def query_one(self, sql: str, params: Sequence[Any] | dict = ()) -> dict | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    # ---- events (append-only audit log) -------------------------------------------
+
+    def log_event(self, kind: str, *, model_id: int | None = None, message: str = "", data: Any = None) -> None:
+        with self.write():
+            self.db["events"].insert(
+                {"ts": utcnow(), "model_id": model_id, "kind": kind, "message": message, "data": _json(data)}
+            )
+
+    def events(self, model: str | None = None, limit: int | None = None) -> list[dict]:
+        sql = (
+            "select e.id, e.ts, m.name as model, e.kind, e.message, e.data from events e "
+            "left join models m on m.id = e.model_id"
+        )
+        params: list[Any] = []
+        if model is not None:
+            sql += " where m.name = ?"
+            params.append(model)
+        sql += " order by e.id desc"
+        if limit:
+            sql += f" limit {int(limit)}"
+        rows = self.query(sql, params)
+        for row in rows:
+            row["data"] = loads(row["data"], {})
+        return rows
+
+    # ---- models ---------------------------------------------------------------------
+
+    def add_model(
+        self,
+        name: str,
+        *,
+        base_url: str | None,
+        api_model: str | None = None,
+        api_style: str = "openai",
+        api_key_env: str | None = None,
+        price_in_per_mtok: float = 0.0,
+        price_out_per_mtok: float = 0.0,
+        max_concurrency: int = 4,
+        timeout_s: float = 60.0,
+        metadata: dict | None = None,
+        source: str = "endpoint",
+        status: str = lifecycle.REGISTERED,
+    ) -> dict:
+        now = utcnow()
+        with self.write():
+            if self.find_model(name) is not None:
+                raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
+            model_id = (
+                self.db["models"]
+                .insert(
+                    {
+                        "name": name,
+                        "base_url": base_url,
+                        "api_model": api_model or name,
+                        "api_style": api_style,
+                        "api_key_env": api_key_env,
+                        "price_in_per_mtok": float(price_in_per_mtok),
+                        "price_out_per_mtok": float(price_out_per_mtok),
+                        "max_concurrency": int(max_concurrency),
+                        "timeout_s": float(timeout_s),
+                        "status": status,
+                        "source": source,
+                        "created_at": now,
+                        "updated_at": now,
+                        "metadata": _json(metadata or {}),
+                    }
+                )
+                .last_pk
+            )
+            self.db["events"].insert(
+                {
+                    "ts": now,
+                    "model_id": model_id,
+                    "kind": "added" if source == "endpoint" else "imported",
+                    "message": f"{name} added ({base_url or source})",
+                    "data": _json({"api_style": api_style, "api_key_env": api_key_env}),
+                }
+            )
+        return self.get_model(name)
+
+    def find_model(self, name: str) -> dict | None:
+        row = self.query_one("select * from models where name = ?", [name])
+        if row is not None:
+            row["metadata"] = loads(row["metadata"], {})
+        return row
+
+    def get_model(self, name: str) -> dict:
+        row = self.find_model(name)
+        if row is None:
+            known = [r["name"] for r in self.query("select name from models order by id")]
+            hint = f" (known: {', '.join(known[:12])}{'…' if len(known) > 12 else ''})" if known else ""
+            raise NotFound(f"unknown model '{name}'{hint}")
+        return row
+
+    def get_model_by_id(self, model_id: int) -> dict:
+        row = self.query_one("select * from models where id = ?", [model_id])
+        if row is None:
+            raise NotFound(f"unknown model id {model_id}")
+        row["metadata"] = loads(row["metadata"], {})
+        return row
+
+    def list_models(self, statuses: Iterable[str] | None = None) -> list[dict]:
+        sql = "select * from models"
+        params: list[Any] = []
+        if statuses is not None:
+            statuses = list(statuses)
+            sql += f" where status in ({','.join('?' * len(statuses))})"
+            params = statuses
+        rows = self.query(sql + " order by id", params)
+        for row in rows:
+            row["metadata"] = loads(row["metadata"], {})
+        return rows
+
+    def update_model(self, name: str, **fields: Any) -> dict:
+        model = self.get_model(name)
+        if "metadata" in fields:
+            fields["metadata"] = _json(fields["metadata"])
+        fields["updated_at"] = utcnow()
+        with self.write():
+            self.db["models"].update(model["id"], fields)
+        return self.get_model(name)
+
+    def set_status(
+        self,
+        name: str,
+        new_status: str,
+        *,
+        force: bool = False,
+        reason: str = "",
+        event_kind: str | None = None,
+        data: Any = None,
+    ) -> dict:
+        """Move a model along its lifecycle; refused transitions need ``force`` (recorded)."""
+        with self.write():
+            model = self.get_model(name)
+            current = model["status"]
+            allowed = lifecycle.can_transition(current, new_status)
+            if not allowed and not force:
+                raise LrcalError(lifecycle.explain_refusal(name, current, new_status))
+            if current == lifecycle.IMPORTED:
+                raise LrcalError(lifecycle.explain_refusal(name, current, new_status))
+            now = utcnow()
+            self.db["models"].update(model["id"], {"status": new_status, "updated_at": now})
+            payload = {"from": current, "to": new_status, "forced": bool(force and not allowed)}
+            if data:
+                payload.update(data)
+            message = reason or f"{current} → {new_status}"
+            if force and not allowed:
+                message = f"FORCED {current} → {new_status}" + (f": {reason}" if reason else "")
+            self.db["events"].insert(
+                {
+                    "ts": now,
+                    "model_id": model["id"],
+                    "kind": event_kind or new_status,
+                    "message": message,
+                    "data": _json(payload),
+                }
+            )
+        return self.get_model(name)
+
+    # ---- images (content-addressed) -------------------------------------------------
+
+    def images_dir(self) -> Path:
+        if self.home is None:
+            raise LrcalError("this store has no home directory for images")
+        return self.home / "images"
+
+    def put_image(self, data: bytes, mime: str | None = None, width: int | None = None, height: int | None = None) -> str:
+        """Store image bytes once, keyed by sha256; returns the hash."""
+        sha = hashlib.sha256(data).hexdigest()
+        existing = self.query_one("select sha256, path from images where sha256 = ?", [sha])
+        if existing is not None and Path(existing["path"]).exists():
+            return sha
+        mime = mime or sniff_mime(data)
+        path = self.images_dir() / sha[:2] / (sha + MIME_EXTENSIONS.get(mime, ".bin"))
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        if width is None or height is None:
+            width, height = image_size(data)
+        with self.write():
+            self.db["images"].upsert(
+                {"sha256": sha, "path": str(path), "mime": mime, "width": width, "height": height, "bytes": len(data)},
+                pk="sha256",
+            )
+        return sha
+
+    def image_bytes(self, sha: str) -> bytes | None:
+        row = self.query_one("select path from images where sha256 = ?", [sha])
+        if row is None or not row["path"]:
+            return None
+        try:
+            return Path(row["path"]).read_bytes()
+        except OSError:
+            return None
+
+    def image_row(self, sha: str) -> dict | None:
+        return self.query_one("select * from images where sha256 = ?", [sha])
+
+    # ---- calibration sets and examples ----------------------------------------------
+
+    def register_set(self, cset: Any, kind: str = "calibration") -> dict:
+        """Record a loaded ``CalibrationSet`` (idempotent on name + version)."""
+        existing = self.query_one(
+            "select * from calibration_sets where name = ? and version = ?", [cset.name, cset.version]
+        )
+        if existing is not None:
+            return self._set_row(existing)
+        stored: set[str] = set()
+        for ex in cset.examples:
+            if ex.image_path is None or ex.image_sha256 in stored:
+                continue
+            sha = self.put_image(Path(ex.image_path).read_bytes())
+            if ex.image_sha256 and sha != ex.image_sha256:
+                raise LrcalError(f"{ex.image_path}: image changed while the set was being registered")
+            stored.add(sha)
+        with self.write():
+            again = self.query_one(
+                "select * from calibration_sets where name = ? and version = ?", [cset.name, cset.version]
+            )
+            if again is not None:  # another process registered it meanwhile
+                return self._set_row(again)
+            set_id = (
+                self.db["calibration_sets"]
+                .insert(
+                    {
+                        "name": cset.name,
+                        "version": cset.version,
+                        "path": str(cset.path),
+                        "task_groups": _json(list(cset.task_groups)),
+                        "size": len(cset.examples),
+                        "kind": kind,
+                        "created_at": utcnow(),
+                    }
+                )
+                .last_pk
+            )
+            self.db["examples"].insert_all(
+                (
+                    {
+                        "set_id": set_id,
+                        "example_id": ex.id,
+                        "task_group": ex.task_group,
+                        "question": ex.question,
+                        "answer": ex.answer,
+                        "answer_type": ex.answer_type,
+                        "choices": _json(list(ex.choices) if ex.choices else None),
+                        "tolerance": ex.tolerance,
+                        "image_sha256": ex.image_sha256,
+                        "metadata": _json(dict(ex.meta or {})),
+                    }
+                    for ex in cset.examples
+                ),
+                batch_size=500,
+            )
+        return self.get_set(cset.name, cset.version)
+
+    def insert_imported_set(self, name: str, version: str, path: str, task_groups: list[str], examples: list[dict]) -> dict:
+        """Create the set row + examples of an imported outcome log (caller holds the transaction)."""
+        set_id = (
+            self.db["calibration_sets"]
+            .insert(
+                {
+                    "name": name,
+                    "version": version,
+                    "path": path,
+                    "task_groups": _json(task_groups),
+                    "size": len(examples),
+                    "kind": "imported",
+                    "created_at": utcnow(),
+                }
+            )
+            .last_pk
+        )
+        self.db["examples"].insert_all(({"set_id": set_id, **ex} for ex in examples), batch_size=1000)
+        return self._set_row(self.query_one("select * from calibration_sets where id = ?", [set_id]))
+
+    def _set_row(self, row: dict) -> dict:
+        row["task_groups"] = loads(row["task_groups"], [])
+        return row
+
+    def find_set(self, name: str, version: str | None = None) -> dict | None:
+        if version:
+            row = self.query_one(
+                "select * from calibration_sets where name = ? and (version = ? or version like ?) order by id desc",
+                [name, version, version + "%"],
+            )
+        else:
+            row = self.query_one("select * from calibration_sets where name = ? order by id desc", [name])
+        return self._set_row(row) if row else None
+
+    def get_set(self, name: str, version: str | None = None) -> dict:
+        row = self.find_set(name, version)
+        if row is None:
+            raise NotFound(f"unknown calibration set '{name}'" + (f" version {version}" if version else ""))
+        return row
+
+    def get_set_by_id(self, set_id: int) -> dict:
+        row = self.query_one("select * from calibration_sets where id = ?", [set_id])
+        if row is None:
+            raise NotFound(f"unknown calibration set id {set_id}")
+        return self._set_row(row)
+
+    def list_sets(self) -> list[dict]:
+        return [self._set_row(r) for r in self.query("select * from calibration_sets order by id")]
+
+    def set_examples(self, set_id: int) -> list[dict]:
+        rows = self.query("select * from examples where set_id = ? order by id", [set_id])
+        for row in rows:
+            row["choices"] = loads(row["choices"])
+            row["metadata"] = loads(row["metadata"], {})
+        return rows
+
+    def example(self, example_pk: int) -> dict:
+        row = self.query_one("select * from examples where id = ?", [example_pk])
+        if row is None:
+            raise NotFound(f"unknown example {example_pk}")
+        row["choices"] = loads(row["choices"])
+        row["metadata"] = loads(row["metadata"], {})
+        return row
+
+    # ---- runs and outcomes --------------------------------------------------------
+
+    def create_run(self, model_id: int, set_id: int, kind: str, parameters: dict | None = None) -> int:
+        with self.write():
+            return (
+                self.db["runs"]
+                .insert(
+                    {
+                        "model_id": model_id,
+                        "set_id": set_id,
+                        "kind": kind,
+                        "status": "running",
+                        "started_at": utcnow(),
+                        "parameters": _json(parameters or {}),
+                        "pid": os.getpid(),
+                    }
+                )
+                .last_pk
+            )
+
+    def latest_run(self, model_id: int, set_id: int, kind: str) -> dict | None:
+        row = self.query_one(
+            "select * from runs where model_id = ? and set_id = ? and kind = ? order by id desc limit 1",
+            [model_id, set_id, kind],
+        )
+        if row:
+            row["parameters"] = loads(row["parameters"], {})
+        return row
+
+    def get_run(self, run_id: int) -> dict:
+        row = self.query_one("select * from runs where id = ?", [run_id])
+        if row is None:
+            raise NotFound(f"unknown run {run_id}")
+        row["parameters"] = loads(row["parameters"], {})
+        return row
+
+    def runs(self, model_id: int | None = None, kind: str | None = None) -> list[dict]:
+        sql, params = "select * from runs where 1=1", []
+        if model_id is not None:
+            sql += " and model_id = ?"
+            params.append(model_id)
+        if kind is not None:
+            sql += " and kind = ?"
+            params.append(kind)
+        rows = self.query(sql + " order by id", params)
+        for row in rows:
+            row["parameters"] = loads(row["parameters"], {})
+        return rows
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        if "parameters" in fields:
+            fields["parameters"] = _json(fields["parameters"])
+        with self.write():
+            self.db["runs"].update(run_id, fields)
+
+    def finish_run(self, run_id: int, status: str = "completed") -> None:
+        self.update_run(run_id, status=status, finished_at=utcnow())
+
+    def record_outcome(self, run_id: int, example_pk: int, fields: dict) -> bool:
+        """Insert one outcome; returns False if this run already has one for the example."""
+        row = {
+            "run_id": run_id,
+            "example_id": example_pk,
+            "created_at": utcnow(),
+            **fields,
+        }
+        if isinstance(row.get("retried_errors"), (list, tuple)):
+            row["retried_errors"] = _json(list(row["retried_errors"]))
+        with self.write():
+            cursor = self.db.execute(
+                f"insert or ignore into outcomes ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+            return cursor.rowcount == 1
+
+    def done_example_pks(self, run_id: int) -> set[int]:
+        return {r["example_id"] for r in self.query("select example_id from outcomes where run_id = ?", [run_id])}
+
+    def run_outcomes(self, run_id: int) -> list[dict]:
+        rows = self.query(
+            "select o.*, e.example_id as example_name, e.task_group, e.question, e.answer, e.answer_type, "
+            "e.image_sha256 from outcomes o join examples e on e.id = o.example_id "
+            "where o.run_id = ? order by e.id",
+            [run_id],
+        )
+        for row in rows:
+            row["retried_errors"] = loads(row["retried_errors"], [])
+        return rows
+
+    def model_outcomes(
+        self, model_id: int, *, set_id: int | None = None, kinds: Sequence[str] | None = None
+    ) -> list[dict]:
+        """The latest outcome per example for a model (across runs), optionally limited to a set / run kinds."""
+        sql = (
+            "select o.*, r.kind as run_kind, r.set_id, e.example_id as example_name, e.task_group, e.question, "
+            "e.answer, e.answer_type, e.image_sha256, e.metadata as example_metadata "
+            "from outcomes o join runs r on r.id = o.run_id join examples e on e.id = o.example_id "
+            "where r.model_id = ?"
+        )
+        params: list[Any] = [model_id]
+        if set_id is not None:
+            sql += " and r.set_id = ?"
+            params.append(set_id)
+        if kinds:
+            sql += f" and r.kind in ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        sql += " order by o.id"
+        latest: dict[int, dict] = {}
+        for row in self.query(sql, params):
+            row["retried_errors"] = loads(row["retried_errors"], [])
+            row["example_metadata"] = loads(row["example_metadata"], {})
+            latest[row["example_id"]] = row  # later rows win
+        return list(latest.values())
+
+    # ---- locks (one calibration/validation per model at a time) ------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, purpose: str = "") -> Iterator[None]:
+        """A lock recorded in the store: released on exit, stale once its pid is gone."""
+        host = socket.gethostname()
+        with self.write():
+            row = self.query_one("select * from locks where name = ?", [name])
+            if row is not None:
+                alive = row["host"] == host and _pid_alive(row["pid"]) and row["pid"] != os.getpid()
+                if alive:
+                    raise LrcalError(
+                        f"{name} is already running in process {row['pid']} (started {row['acquired_at']}); "
+                        "wait for it to finish or stop it"
+                    )
+                self.db["locks"].delete(name)
+            self.db["locks"].insert(
+                {"name": name, "pid": os.getpid(), "host": host, "acquired_at": utcnow(), "purpose": purpose}
+            )
+        try:
+            yield
+        finally:
+            with self.write():
+                self.db.execute("delete from locks where name = ? and pid = ?", [name, os.getpid()])
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped) holds no lock.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state != b"Z"
+    except OSError:
+        return True
+
+
+def sniff_mime(data: bytes) -> str:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return "application/octet-stream"
+
+
+def image_size(data: bytes) -> tuple[int | None, int | None]:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:
+        return None, None

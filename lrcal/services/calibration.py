@@ -1,0 +1,150 @@
+"""`lrcal calibrate`: run a calibration set against a model and store every outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Callable
+
+from lrcal import lifecycle
+from lrcal.errors import LrcalError
+from lrcal.services.outcomes import ProgressCallback, collect_outcomes, errors_by_kind, summarize, summarize_by_task
+from lrcal.services.sets import ensure_set, stratified_subset
+from lrcal.store import Store
+
+RUN_KIND = "calibration"
+
+
+@dataclass
+class CalibrateRequest:
+    model: str
+    set_ref: str = "builtin-v1"
+    limit: int | None = None
+    concurrency: int | None = None
+    fresh: bool = False
+
+
+def calibrate(
+    store: Store,
+    request: CalibrateRequest,
+    *,
+    on_start: Callable[[int, int], None] | None = None,
+    on_outcome: ProgressCallback | None = None,
+    transport=None,
+) -> dict:
+    """Run (or resume) a calibration and return its report (see docs/cli.md for the JSON shape)."""
+    model = store.get_model(request.model)
+    if model["source"] != "endpoint" or not model["base_url"]:
+        raise LrcalError(f"model '{model['name']}' has no endpoint (it was imported from outcome logs)")
+    if request.limit is not None and request.limit < 1:
+        raise LrcalError("--limit must be at least 1")
+    with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
+        rset = ensure_set(store, request.set_ref)
+        selection = stratified_subset(rset.examples, request.limit)
+        run = None if request.fresh else store.latest_run(model["id"], rset.id, RUN_KIND)
+        parameters = {"limit": request.limit, "concurrency": request.concurrency, "set_ref": request.set_ref}
+        if run is None:
+            run_id = store.create_run(model["id"], rset.id, RUN_KIND, parameters)
+            resumed = False
+        else:
+            run_id = run["id"]
+            resumed = True
+            store.update_run(run_id, status="running", pid=_pid(), parameters={**run["parameters"], **parameters})
+        done = store.done_example_pks(run_id)
+        pending = [ex for ex in selection if ex["id"] not in done]
+        if on_start is not None:
+            on_start(len(selection), len(selection) - len(pending))
+        if pending:
+            try:
+                asyncio.run(
+                    collect_outcomes(
+                        store,
+                        model,
+                        run_id,
+                        pending,
+                        concurrency=request.concurrency,
+                        on_outcome=on_outcome,
+                        transport=transport,
+                    )
+                )
+            except BaseException:
+                store.update_run(run_id, status="interrupted")
+                raise
+        selected = {ex["id"] for ex in selection}
+        rows = [r for r in store.run_outcomes(run_id) if r["example_id"] in selected]
+        complete = len(rows) == len(selection)
+        report = build_report(model["name"], rset.name, rset.version, len(selection), rows)
+        report["run_id"] = run_id
+        report["resumed"] = resumed
+        report["requested"] = len(pending)
+        if complete:
+            store.finish_run(run_id, "completed")
+            _mark_calibrated(store, model, report)
+        else:
+            store.update_run(run_id, status="interrupted")
+        report["status"] = store.get_model(model["name"])["status"]
+        return report
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _mark_calibrated(store: Store, model: dict, report: dict) -> None:
+    data = {
+        "set": report["set"],
+        "set_version": report["set_version"],
+        "run_id": report["run_id"],
+        "accuracy": report["accuracy"],
+        "examples": report["examples"],
+        "errors": report["errors"],
+    }
+    message = (
+        f"calibrated on {report['set']} ({report['examples']} examples, "
+        f"accuracy {report['accuracy']:.3f}, {report['errors']} errors)"
+    )
+    if lifecycle.can_transition(model["status"], lifecycle.CALIBRATED) and model["status"] not in (
+        lifecycle.ENABLED,
+        lifecycle.DISABLED,
+    ):
+        store.set_status(model["name"], lifecycle.CALIBRATED, reason=message, data=data)
+    else:
+        # Re-calibrating an enabled/disabled model keeps it where it is; the audit log says so.
+        store.log_event("calibrated", model_id=model["id"], message=message, data=data)
+
+
+def build_report(model: str, set_name: str, set_version: str, n_examples: int, rows: list[dict]) -> dict:
+    overall = summarize(rows)
+    return {
+        "model": model,
+        "set": set_name,
+        "set_version": set_version,
+        "examples": n_examples,
+        "completed": len(rows),
+        "errors": overall["errors"],
+        "errors_by_kind": errors_by_kind(rows),
+        "accuracy": overall["accuracy"],
+        "mean_score": overall["mean_score"],
+        "latency_ms_p50": overall["latency_ms_p50"],
+        "latency_ms_p95": overall["latency_ms_p95"],
+        "cost_usd_mean": overall["cost_usd_mean"],
+        "per_task": summarize_by_task(rows),
+        "token": None,
+    }
+
+
+def calibration_report(store: Store, model_name: str, *, set_ref: str = "builtin-v1", limit: int | None = None) -> dict:
+    """The report of the model's latest calibration run on a set, from stored outcomes only."""
+    model = store.get_model(model_name)
+    rset = ensure_set(store, set_ref)
+    run = store.latest_run(model["id"], rset.id, RUN_KIND)
+    if run is None:
+        raise LrcalError(f"model '{model_name}' has no calibration run on {rset.name}; run `lrcal calibrate {model_name}`")
+    selection = stratified_subset(rset.examples, limit if limit is not None else run["parameters"].get("limit"))
+    selected = {ex["id"] for ex in selection}
+    rows = [r for r in store.run_outcomes(run["id"]) if r["example_id"] in selected]
+    report = build_report(model["name"], rset.name, rset.version, len(selection), rows)
+    report.update(run_id=run["id"], resumed=False, requested=0, status=model["status"])
+    return report

@@ -1,0 +1,179 @@
+"""`lrcal import-outcomes`: real outcome logs (wide or long CSV) into the store.
+
+Everything is parsed and checked before the first write, and all rows go in one
+transaction: a malformed file writes nothing; re-importing the same file is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+from lrcal import lifecycle
+from lrcal.errors import LrcalError
+from lrcal.store import Store, utcnow
+from lrcal.store.store import _json
+
+RUN_KIND = "import"
+
+
+def file_digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_outcomes(
+    store: Store,
+    path: Path,
+    *,
+    images_dir: Path | None = None,
+    name: str | None = None,
+    samples_path: Path | None = None,
+) -> dict:
+    from lrcal.outcomes import read_long_csv, read_wide_csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise LrcalError(f"{path}: no such file")
+    if samples_path is not None:
+        table = read_long_csv(path, Path(samples_path), images_dir=images_dir, name=name)
+        version = file_digest(path, Path(samples_path))
+    else:
+        table = read_wide_csv(path, images_dir=images_dir, name=name)
+        version = file_digest(path)
+    dataset = name or table.name or path.stem
+    # Content-addressed images first (files only; rows go in with the transaction below).
+    image_hashes: list[str | None] = []
+    for images in table.images:
+        image_hashes.append(store.put_image(Path(images[0]).read_bytes()) if images else None)
+
+    existing = store.find_set(dataset, version)
+    if existing is not None:
+        return _summary(store, existing, table, already=True)
+
+    with store.write():
+        if store.find_set(dataset, version) is not None:  # raced with another import
+            return _summary(store, store.find_set(dataset, version), table, already=True)
+        examples = []
+        for i, sample_id in enumerate(table.sample_ids):
+            meta = dict(table.metadata[i]) if table.metadata else {}
+            if len(table.images[i]) > 1:
+                meta["extra_images"] = list(table.images[i][1:])
+            examples.append(
+                {
+                    "example_id": sample_id,
+                    "task_group": table.tasks[i],
+                    "question": table.questions[i],
+                    "answer": table.answers[i],
+                    "answer_type": None,
+                    "choices": None,
+                    "tolerance": None,
+                    "image_sha256": image_hashes[i],
+                    "metadata": _json(meta),
+                }
+            )
+        tasks = sorted({t for t in table.tasks if t})
+        set_row = store.insert_imported_set(dataset, version, str(path.resolve()), tasks, examples)
+        example_pks = {
+            r["example_id"]: r["id"]
+            for r in store.query("select id, example_id from examples where set_id = ?", [set_row["id"]])
+        }
+        now = utcnow()
+        for k, model_name in enumerate(table.models):
+            model = store.find_model(model_name)
+            if model is None:
+                model_id = (
+                    store.db["models"]
+                    .insert(
+                        {
+                            "name": model_name,
+                            "status": lifecycle.IMPORTED,
+                            "source": "imported",
+                            "created_at": now,
+                            "updated_at": now,
+                            "metadata": _json({"imported_from": dataset}),
+                            "price_in_per_mtok": 0.0,
+                            "price_out_per_mtok": 0.0,
+                        }
+                    )
+                    .last_pk
+                )
+            else:
+                model_id = model["id"]
+            run_id = (
+                store.db["runs"]
+                .insert(
+                    {
+                        "model_id": model_id,
+                        "set_id": set_row["id"],
+                        "kind": RUN_KIND,
+                        "status": "completed",
+                        "started_at": now,
+                        "finished_at": now,
+                        "parameters": _json({"file": str(path), "column": model_name}),
+                    }
+                )
+                .last_pk
+            )
+            store.db["outcomes"].insert_all(_outcome_rows(table, k, run_id, example_pks, now), batch_size=2000)
+            store.db["events"].insert(
+                {
+                    "ts": now,
+                    "model_id": model_id,
+                    "kind": "imported",
+                    "message": f"outcomes imported from {path.name} ({dataset})",
+                    "data": _json({"set": dataset, "version": version}),
+                }
+            )
+    return _summary(store, store.get_set(dataset, version), table, already=False)
+
+
+def _cell(array, i: int, k: int) -> float | None:
+    if array is None:
+        return None
+    value = float(array[i, k])
+    return None if math.isnan(value) else value
+
+
+def _outcome_rows(table, k: int, run_id: int, example_pks: dict[str, int], now: str):
+    for i, sample_id in enumerate(table.sample_ids):
+        score = _cell(table.scores, i, k)
+        if score is None:  # empty cell: not available for this model
+            continue
+        error = bool(table.errors[i, k]) if table.errors is not None else False
+        tokens = _cell(table.output_tokens, i, k)
+        yield {
+            "run_id": run_id,
+            "example_id": example_pks[sample_id],
+            "score": score,
+            "correct": int(score >= 0.5),
+            "cost_usd": _cell(table.cost_usd, i, k),
+            "output_tokens": None if tokens is None else int(round(tokens)),
+            "latency_ms": _cell(table.latency_ms, i, k),
+            "error_kind": "imported_error" if error else None,
+            "attempts": 1,
+            "created_at": now,
+        }
+
+
+def _summary(store: Store, set_row: dict, table, *, already: bool) -> dict:
+    return {
+        "dataset": set_row["name"],
+        "version": set_row["version"],
+        "samples": len(table.sample_ids),
+        "models": list(table.models),
+        "tasks": sorted({t for t in table.tasks if t}),
+        "outcomes": int((~_isnan(table.scores)).sum()),
+        "already_imported": already,
+    }
+
+
+def _isnan(array):
+    import numpy as np
+
+    return np.isnan(array)

@@ -1,0 +1,168 @@
+"""Registering models and listing them with their calibration/token state."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+
+from lrcal import lifecycle
+from lrcal.errors import LrcalError, UsageError
+from lrcal.store import Store
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+API_STYLES = ("openai", "ollama")
+
+
+def check_model_name(name: str) -> str:
+    if not _MODEL_NAME.match(name or ""):
+        raise UsageError(
+            f"invalid model name {name!r}: use letters, digits and . _ : / @ + - (at most 128 characters)"
+        )
+    return name
+
+
+def check_api_key_env(value: str | None) -> str | None:
+    """Only the NAME of an environment variable is stored, never a key."""
+    if value is None or value == "":
+        return None
+    if not _ENV_NAME.match(value):
+        raise UsageError(
+            "--api-key-env takes the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself"
+        )
+    if len(value) >= 32 and not value.isupper():
+        raise UsageError("--api-key-env looks like a key value; pass the NAME of the variable that holds it")
+    return value
+
+
+def add_model(
+    store: Store,
+    name: str,
+    *,
+    base_url: str,
+    api_model: str | None = None,
+    api_style: str = "openai",
+    api_key_env: str | None = None,
+    price_in: float = 0.0,
+    price_out: float = 0.0,
+    max_concurrency: int = 4,
+    timeout_s: float = 60.0,
+    probe: bool = True,
+    metadata: dict | None = None,
+) -> dict:
+    from lrcal.endpoints import validate_base_url
+
+    check_model_name(name)
+    if api_style not in API_STYLES:
+        raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {api_style!r}")
+    if price_in < 0 or price_out < 0:
+        raise UsageError("prices must be ≥ 0 (USD per million tokens)")
+    if max_concurrency < 1:
+        raise UsageError("--max-concurrency must be at least 1")
+    if timeout_s <= 0:
+        raise UsageError("--timeout must be positive")
+    api_key_env = check_api_key_env(api_key_env)
+    try:
+        base_url = validate_base_url(base_url)
+    except LrcalError as exc:
+        raise UsageError(str(exc)) from None
+    if store.find_model(name) is not None:
+        raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
+    notes: list[str] = []
+    if api_key_env and not os.environ.get(api_key_env):
+        notes.append(f"environment variable {api_key_env} is not set; requests will be sent without a key")
+    if probe:
+        notes.extend(probe_endpoint(base_url, api_model or name, api_style, api_key_env, timeout_s))
+    row = store.add_model(
+        name,
+        base_url=base_url,
+        api_model=api_model or name,
+        api_style=api_style,
+        api_key_env=api_key_env,
+        price_in_per_mtok=price_in,
+        price_out_per_mtok=price_out,
+        max_concurrency=max_concurrency,
+        timeout_s=timeout_s,
+        metadata=metadata,
+    )
+    row["notes"] = notes
+    return row
+
+
+def probe_endpoint(base_url: str, api_model: str, api_style: str, api_key_env: str | None, timeout_s: float) -> list[str]:
+    """List the endpoint's models and send one tiny request; raise a one-line error if it fails."""
+    from lrcal.endpoints import EndpointClient, EndpointConfig
+
+    config = EndpointConfig(
+        base_url=base_url,
+        api_model=api_model,
+        api_style=api_style,
+        api_key_env=api_key_env,
+        timeout_s=min(timeout_s, 30.0),
+        max_retries=1,
+    )
+
+    async def go() -> list[str]:
+        async with EndpointClient(config) as client:
+            return list(await client.probe() or [])
+
+    return asyncio.run(go())
+
+
+def model_overview(store: Store) -> list[dict]:
+    """Every model with its calibration and token state (for `lrcal models` and the TUI)."""
+    rows = []
+    calibrated = {
+        r["model_id"]: r["n"]
+        for r in store.query(
+            "select r.model_id, count(distinct o.example_id) as n from outcomes o join runs r on r.id = o.run_id "
+            "where r.kind = 'calibration' group by r.model_id"
+        )
+    }
+    tokens = {
+        r["model_id"]: r
+        for r in store.query(
+            "select model_id, router_version, stale from model_tokens where id in "
+            "(select max(id) from model_tokens group by model_id)"
+        )
+    }
+    for model in store.list_models():
+        token = tokens.get(model["id"])
+        rows.append(
+            {
+                "name": model["name"],
+                "status": model["status"],
+                "source": model["source"],
+                "base_url": model["base_url"],
+                "api_model": model["api_model"],
+                "api_style": model["api_style"],
+                "api_key_env": model["api_key_env"],
+                "price_in_per_mtok": model["price_in_per_mtok"],
+                "price_out_per_mtok": model["price_out_per_mtok"],
+                "max_concurrency": model["max_concurrency"],
+                "calibrated_examples": calibrated.get(model["id"], 0),
+                "token_fitted": bool(token) and not token["stale"],
+                "token_router_version": token["router_version"] if token else None,
+                "enabled": model["status"] == lifecycle.ENABLED,
+            }
+        )
+    return rows
+
+
+def enable(store: Store, name: str, *, force: bool = False, reason: str = "") -> dict:
+    model = store.get_model(name)
+    if model["status"] == lifecycle.ENABLED:
+        return model
+    if model["source"] != "endpoint":
+        raise LrcalError(f"model '{name}' was imported from outcome logs and has no endpoint to route to")
+    return store.set_status(name, lifecycle.ENABLED, force=force, reason=reason, event_kind="enabled")
+
+
+def disable(store: Store, name: str, *, reason: str = "") -> dict:
+    model = store.get_model(name)
+    if model["status"] == lifecycle.DISABLED:
+        return model
+    if model["status"] != lifecycle.ENABLED:
+        raise LrcalError(f"model '{name}' is {model['status']}, not enabled")
+    return store.set_status(name, lifecycle.DISABLED, reason=reason or "disabled by user", event_kind="disabled")

@@ -1,0 +1,187 @@
+"""Send examples to a model's endpoint, score the answers, store one outcome per example.
+
+Shared by calibration and live validation. Outcomes are written as each request
+finishes (nothing is held back), so a killed run loses at most the requests in
+flight, and ``UNIQUE(run_id, example_id)`` keeps a resumed run free of duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable, Iterable
+
+from lrcal.store import Store
+
+ProgressCallback = Callable[[dict, dict], None]  # (example row, stored outcome fields)
+
+
+def endpoint_config(model: dict, concurrency: int | None = None):
+    from lrcal.endpoints import EndpointConfig
+
+    return EndpointConfig(
+        base_url=model["base_url"],
+        api_model=model["api_model"] or model["name"],
+        api_style=model["api_style"] or "openai",
+        api_key_env=model["api_key_env"],
+        timeout_s=float(model["timeout_s"] or 60.0),
+        max_concurrency=int(concurrency or model["max_concurrency"] or 4),
+    )
+
+
+def outcome_fields(model: dict, example: dict, result) -> dict:
+    """Turn an endpoint ``CallResult`` into the stored outcome (scored, priced)."""
+    from lrcal.calsets import score_answer
+    from lrcal.endpoints import estimate_cost
+
+    if result.error_kind is None:
+        scored = score_answer(_scoring_view(example), result.answer)
+        parsed, score, correct = scored.parsed, float(scored.score), bool(scored.correct)
+    else:  # a failed request counts as incorrect for this model only
+        parsed, score, correct = None, 0.0, False
+    cost = None
+    if result.input_tokens is not None or result.output_tokens is not None:
+        cost = estimate_cost(
+            result.input_tokens or 0,
+            result.output_tokens or 0,
+            model["price_in_per_mtok"] or 0.0,
+            model["price_out_per_mtok"] or 0.0,
+        )
+    return {
+        "raw_answer": result.answer,
+        "parsed_answer": parsed,
+        "score": score,
+        "correct": int(correct),
+        "latency_ms": result.latency_ms,
+        "ttft_ms": result.ttft_ms,
+        "total_ms": getattr(result, "total_ms", None),
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "tokens_estimated": int(bool(result.tokens_estimated)),
+        "cost_usd": cost,
+        "error_kind": result.error_kind,
+        "error_message": result.error_message,
+        "attempts": result.attempts,
+        "retried_errors": list(getattr(result, "retried_errors", []) or []),
+    }
+
+
+def _scoring_view(example: dict):
+    return SimpleNamespace(
+        answer=example["answer"],
+        answer_type=example["answer_type"],
+        choices=example.get("choices"),
+        tolerance=example.get("tolerance"),
+    )
+
+
+@dataclass
+class CollectStats:
+    requested: int = 0
+    stored: int = 0
+    skipped_budget: int = 0
+    spent_usd: float = 0.0
+
+
+async def collect_outcomes(
+    store: Store,
+    model: dict,
+    run_id: int,
+    examples: Iterable[dict],
+    *,
+    concurrency: int | None = None,
+    on_outcome: ProgressCallback | None = None,
+    budget_usd: float | None = None,
+    expected_cost_per_call: float = 0.0,
+    transport=None,
+) -> CollectStats:
+    """Run ``examples`` against ``model`` and store an outcome for each, as each finishes."""
+    from lrcal.endpoints import EndpointClient
+
+    config = endpoint_config(model, concurrency)
+    examples = list(examples)
+    stats = CollectStats()
+    gate = asyncio.Semaphore(config.max_concurrency)
+    budget_lock = asyncio.Lock()
+    committed_usd = 0.0  # spend already made plus the estimate of requests in flight
+
+    async with EndpointClient(config, transport=transport) as client:
+
+        async def one(example: dict) -> None:
+            nonlocal committed_usd
+            async with gate:
+                if budget_usd is not None:
+                    async with budget_lock:
+                        if committed_usd + expected_cost_per_call > budget_usd + 1e-12:
+                            stats.skipped_budget += 1
+                            return
+                        committed_usd += expected_cost_per_call
+                image, mime = _image(store, example)
+                stats.requested += 1
+                result = await client.complete(example["question"], image, mime)
+                fields = outcome_fields(model, example, result)
+                if budget_usd is not None:
+                    async with budget_lock:
+                        committed_usd += (fields["cost_usd"] or 0.0) - expected_cost_per_call
+                stats.spent_usd += fields["cost_usd"] or 0.0
+                if store.record_outcome(run_id, example["id"], fields):
+                    stats.stored += 1
+                if on_outcome is not None:
+                    on_outcome(example, fields)
+
+        await asyncio.gather(*(one(ex) for ex in examples))
+    return stats
+
+
+def _image(store: Store, example: dict) -> tuple[bytes | None, str | None]:
+    sha = example.get("image_sha256")
+    if not sha:
+        return None, None
+    row = store.image_row(sha)
+    data = store.image_bytes(sha)
+    return data, (row["mime"] if row else None)
+
+
+# ---- summaries ---------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    values = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not values:
+        return None
+    pos = (len(values) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+
+
+def summarize(rows: list[dict]) -> dict:
+    """n, accuracy, mean score, latency p50/p95 (successful calls), mean cost, errors."""
+    n = len(rows)
+    ok = [r for r in rows if not r.get("error_kind")]
+    costs = [r["cost_usd"] for r in rows if r.get("cost_usd") is not None]
+    return {
+        "n": n,
+        "accuracy": (sum(int(r["correct"] or 0) for r in rows) / n) if n else None,
+        "mean_score": (sum(float(r["score"] or 0.0) for r in rows) / n) if n else None,
+        "latency_ms_p50": percentile([r["latency_ms"] for r in ok], 50),
+        "latency_ms_p95": percentile([r["latency_ms"] for r in ok], 95),
+        "cost_usd_mean": (sum(costs) / len(costs)) if costs else None,
+        "errors": n - len(ok),
+    }
+
+
+def summarize_by_task(rows: list[dict]) -> dict[str, dict]:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row.get("task_group") or "(none)", []).append(row)
+    return {g: summarize(groups[g]) for g in sorted(groups)}
+
+
+def errors_by_kind(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.get("error_kind"):
+            counts[row["error_kind"]] = counts.get(row["error_kind"], 0) + 1
+    return dict(sorted(counts.items()))

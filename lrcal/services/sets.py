@@ -1,0 +1,74 @@
+"""Calibration sets in the store: load from disk, register, select examples."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from lrcal.store import Store
+
+
+@dataclass
+class RegisteredSet:
+    row: dict  # calibration_sets row
+    examples: list[dict]  # examples rows (all of them, in set order)
+
+    @property
+    def id(self) -> int:
+        return self.row["id"]
+
+    @property
+    def name(self) -> str:
+        return self.row["name"]
+
+    @property
+    def version(self) -> str:
+        return self.row["version"]
+
+
+def ensure_set(store: Store, name_or_path: str) -> RegisteredSet:
+    """Load a calibration set from disk (built-in name, home set or path) and register it.
+
+    A set already in the store under that name with the same content is reused.
+    """
+    from lrcal.calsets import load_set, resolve_set
+
+    path = resolve_set(name_or_path, store.home)
+    cset = load_set(path)
+    row = store.register_set(cset)
+    return RegisteredSet(row=row, examples=store.set_examples(row["id"]))
+
+
+def stratified_subset(examples: list[dict], limit: int | None) -> list[dict]:
+    """Up to ``limit`` examples, round-robin over task groups (deterministic, set order)."""
+    if limit is None or limit >= len(examples):
+        return list(examples)
+    by_group: dict[Any, list[dict]] = defaultdict(list)
+    for ex in examples:
+        by_group[ex["task_group"]].append(ex)
+    groups = sorted(by_group, key=lambda g: str(g))
+    chosen: list[dict] = []
+    depth = 0
+    while len(chosen) < limit:
+        for g in groups:
+            if depth < len(by_group[g]) and len(chosen) < limit:
+                chosen.append(by_group[g][depth])
+        depth += 1
+    order = {ex["id"]: i for i, ex in enumerate(examples)}
+    return sorted(chosen, key=lambda ex: order[ex["id"]])
+
+
+def shared_content(store: Store, set_a: int, set_b: int) -> dict[str, int]:
+    """How many examples two stored sets share, by example id and by image hash."""
+    same_ids = store.query_one(
+        "select count(*) as n from examples a join examples b on a.example_id = b.example_id "
+        "where a.set_id = ? and b.set_id = ?",
+        [set_a, set_b],
+    )["n"]
+    same_images = store.query_one(
+        "select count(distinct a.image_sha256) as n from examples a join examples b "
+        "on a.image_sha256 = b.image_sha256 where a.set_id = ? and b.set_id = ? and a.image_sha256 is not null",
+        [set_a, set_b],
+    )["n"]
+    return {"examples": same_ids, "images": same_images}

@@ -1,0 +1,140 @@
+"""Validation reports: report.md, report.json and two PNG plots."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+POLICY_LABELS = {
+    "router_with": "router with candidate",
+    "router_without": "router without candidate",
+    "candidate_only": "always candidate",
+    "strongest": "strongest incumbent",
+    "cheapest": "cheapest incumbent",
+    "random": "random",
+    "oracle": "oracle (reference)",
+}
+POLICY_MARKERS = {
+    "router_with": ("*", "tab:red"),
+    "router_without": ("D", "tab:blue"),
+    "candidate_only": ("s", "tab:orange"),
+    "strongest": ("^", "tab:green"),
+    "cheapest": ("v", "tab:purple"),
+    "random": ("o", "tab:gray"),
+    "oracle": ("P", "black"),
+}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_report(result: dict, out_dir: Path) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / "report.json",
+        "markdown": out_dir / "report.md",
+        "quality_vs_latency": out_dir / "quality_vs_p95_latency.png",
+        "quality_vs_cost": out_dir / "quality_vs_cost.png",
+    }
+    _atomic_write(paths["json"], (json.dumps(result, indent=2, default=float) + "\n").encode())
+    plot_tradeoff(result, "latency", paths["quality_vs_latency"])
+    plot_tradeoff(result, "cost", paths["quality_vs_cost"])
+    _atomic_write(paths["markdown"], render_markdown(result, paths).encode())
+    return paths
+
+
+def plot_tradeoff(result: dict, axis: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xkey = "latency_ms_p95" if axis == "latency" else "cost_usd_mean"
+    xlabel = "p95 latency (ms)" if axis == "latency" else "mean cost per query (USD)"
+    fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=110)
+    frontier = result.get("frontier", {}).get(axis, {})
+    for key, style, label in (
+        ("router_with", "-", "frontier with candidate (λ sweep)"),
+        ("router_without", "--", "frontier without candidate (λ sweep)"),
+    ):
+        points = sorted(frontier.get(key, []), key=lambda p: p[xkey])
+        if points:
+            xs, ys, best = [], [], -1.0
+            for p in points:  # step frontier: best quality reachable at or below x
+                best = max(best, p["quality"])
+                xs.append(p[xkey])
+                ys.append(best)
+            ax.step(xs, ys, where="post", linestyle=style, color=POLICY_MARKERS[key][1], alpha=0.6, label=label)
+    for name, stats in result["policies"].items():
+        marker, colour = POLICY_MARKERS.get(name, ("o", None))
+        ax.scatter(stats[xkey], stats["quality"], marker=marker, s=90, color=colour, zorder=3,
+                   label=POLICY_LABELS.get(name, name))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("quality (mean score on live validation queries)")
+    ax.set_title(f"{result['model']}: quality vs {'p95 latency' if axis == 'latency' else 'cost'} "
+                 f"({result['n']} queries, {result['set']})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def render_markdown(result: dict, paths: dict[str, Path] | None = None) -> str:
+    lines = [
+        f"# Live validation: {result['model']}",
+        "",
+        f"- set: `{result['set']}` (version `{result['set_version'][:12]}`), {result['n']} queries",
+        f"- incumbents: {', '.join(result['incumbents']) or '(none)'}",
+        f"- router version: `{result.get('router_version')}`",
+        f"- λ_cost = {result['parameters']['lambda_cost']}, λ_latency = {result['parameters']['lambda_latency']}",
+        f"- **decision: {result['decision']}**",
+        "",
+        "## Reasons",
+        "",
+    ]
+    lines += [f"- {r}" for r in result["reasons"]]
+    lines += [
+        "",
+        "## Policies",
+        "",
+        "| policy | quality | mean cost (USD) | p50 latency (ms) | p95 latency (ms) | share of queries |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, stats in result["policies"].items():
+        share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(stats["share"].items(), key=lambda kv: -kv[1]) if s > 0)
+        lines.append(
+            f"| {POLICY_LABELS.get(name, name)} | {stats['quality']:.3f} | {stats['cost_usd_mean']:.6f} | "
+            f"{stats['latency_ms_p50']:.0f} | {stats['latency_ms_p95']:.0f} | {share} |"
+        )
+    lines += ["", "## Per task group (router with vs without the candidate)", ""]
+    lines += ["| task | n | quality with | quality without | candidate share | candidate live acc |", "|---|---:|---:|---:|---:|---:|"]
+    for task, row in result["per_task"].items():
+        lines.append(
+            f"| {task} | {row['n']} | {row['router_with']['quality']:.3f} | {row['router_without']['quality']:.3f} | "
+            f"{row['router_with']['share'].get(result['model'], 0.0):.0%} | {row['candidate_accuracy']:.3f} |"
+        )
+    frontier = result.get("frontier", {})
+    if frontier:
+        lines += ["", "## Frontiers (λ swept over a fixed grid)", ""]
+        for axis in ("cost", "latency"):
+            f = frontier[axis]
+            lines.append(
+                f"- quality vs {axis}: area with {f['area_with']:.3f}, without {f['area_without']:.3f}; "
+                f"with dominates without: {'yes' if f['with_dominates_without'] else 'no'}"
+            )
+    if paths:
+        lines += [
+            "",
+            f"![quality vs p95 latency]({paths['quality_vs_latency'].name})",
+            "",
+            f"![quality vs cost]({paths['quality_vs_cost'].name})",
+        ]
+    return "\n".join(lines) + "\n"

@@ -137,8 +137,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def print_rows(rows: Iterable[dict], fmt: str, columns: list[str] | None = None, title: str | None = None) -> None:
-    """Print a list of flat dicts as a rich table, JSON list or CSV."""
+def print_rows(
+    rows: Iterable[dict],
+    fmt: str,
+    columns: list[str] | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Print a list of flat dicts as a rich table (``headers`` relabels columns), JSON list or CSV."""
     rows = list(rows)
     if fmt == "json":
         print_json(rows)
@@ -156,8 +162,9 @@ def print_rows(rows: Iterable[dict], fmt: str, columns: list[str] | None = None,
     from rich.table import Table
 
     table = Table(title=title)
-    for col in cols:
-        table.add_column(col)
+    for i, col in enumerate(cols):
+        # The first column names the row: keep it whole.
+        table.add_column((headers or {}).get(col, col), overflow="fold", no_wrap=(i == 0))
     for row in rows:
         table.add_row(*[_cell(row.get(c)) for c in cols])
     Console().print(table)
@@ -166,6 +173,8 @@ def print_rows(rows: Iterable[dict], fmt: str, columns: list[str] | None = None,
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (dict, list)):

@@ -12,14 +12,19 @@ from lrcal.cli._app import app, err_console, print_json, print_rows, state
 MODEL_COLUMNS = [
     "name",
     "status",
-    "base_url",
-    "api_model",
     "price_in_per_mtok",
     "price_out_per_mtok",
     "calibrated_examples",
     "token_fitted",
     "enabled",
 ]
+
+MODEL_HEADERS = {
+    "price_in_per_mtok": "$/Mtok in",
+    "price_out_per_mtok": "$/Mtok out",
+    "calibrated_examples": "calibrated",
+    "token_fitted": "token",
+}
 
 
 @app.command("add-model")
@@ -85,7 +90,7 @@ def models_command(
         typer.echo("No models yet. Add one with: lrcal add-model NAME --base-url URL (or try `lrcal demo`).")
         return
     columns = None if all_columns or as_csv else MODEL_COLUMNS
-    print_rows(rows, "csv" if as_csv else "table", columns=columns, title="Models")
+    print_rows(rows, "csv" if as_csv else "table", columns=columns, title="Models", headers=MODEL_HEADERS)
 
 
 @app.command("enable")
@@ -139,4 +144,6 @@ def events_command(
     if as_json:
         print_json(rows)
         return
+    for row in rows:
+        row["ts"] = row["ts"][:19].replace("T", " ")
     print_rows(rows, "csv" if as_csv else "table", columns=["id", "ts", "model", "kind", "message"], title="Events")

@@ -78,8 +78,9 @@ def calibrate(
         report["resumed"] = resumed
         report["requested"] = len(pending)
         if complete:
-            store.finish_run(run_id, "completed")
-            _mark_calibrated(store, model, report)
+            if pending or run is None or run["status"] != "completed":
+                store.finish_run(run_id, "completed")
+                _mark_calibrated(store, model, report)
         else:
             store.update_run(run_id, status="interrupted")
         report["status"] = store.get_model(model["name"])["status"]

@@ -98,6 +98,7 @@ async def collect_outcomes(
     transport=None,
 ) -> CollectStats:
     """Run ``examples`` against ``model`` and store an outcome for each, as each finishes."""
+    from lrcal.calsets import build_prompt
     from lrcal.endpoints import EndpointClient
 
     config = endpoint_config(model, concurrency)
@@ -120,7 +121,7 @@ async def collect_outcomes(
                         committed_usd += expected_cost_per_call
                 image, mime = _image(store, example)
                 stats.requested += 1
-                result = await client.complete(example["question"], image, mime)
+                result = await client.complete(build_prompt(example), image, mime)
                 fields = outcome_fields(model, example, result)
                 if budget_usd is not None:
                     async with budget_lock:

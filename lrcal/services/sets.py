@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from lrcal.store import Store
 
@@ -41,22 +39,19 @@ def ensure_set(store: Store, name_or_path: str) -> RegisteredSet:
 
 
 def stratified_subset(examples: list[dict], limit: int | None) -> list[dict]:
-    """Up to ``limit`` examples, round-robin over task groups (deterministic, set order)."""
+    """Up to ``limit`` stored examples, stratified like ``lrcal.calsets.stratified_subset``
+    (so ``--limit 64`` on builtin-v1 selects the builtin-v1-quick examples)."""
+    from types import SimpleNamespace
+
+    from lrcal.calsets import stratified_subset as subset_of_examples
+
     if limit is None or limit >= len(examples):
         return list(examples)
-    by_group: dict[Any, list[dict]] = defaultdict(list)
-    for ex in examples:
-        by_group[ex["task_group"]].append(ex)
-    groups = sorted(by_group, key=lambda g: str(g))
-    chosen: list[dict] = []
-    depth = 0
-    while len(chosen) < limit:
-        for g in groups:
-            if depth < len(by_group[g]) and len(chosen) < limit:
-                chosen.append(by_group[g][depth])
-        depth += 1
-    order = {ex["id"]: i for i, ex in enumerate(examples)}
-    return sorted(chosen, key=lambda ex: order[ex["id"]])
+    views = [
+        SimpleNamespace(task_group=ex["task_group"], subtype=(ex.get("metadata") or {}).get("subtype"), row=ex)
+        for ex in examples
+    ]
+    return [view.row for view in subset_of_examples(views, limit)]
 
 
 def shared_content(store: Store, set_a: int, set_b: int) -> dict[str, int]:

@@ -1,0 +1,337 @@
+"""Reading ``manifest.jsonl`` lines and validating each record's fields.
+
+Everything here is about the text of the manifest; image files are checked in
+``images.py`` and the two are tied together in ``loader.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Iterator
+
+from lrcal.calsets.format import ANSWER_TYPES, MAX_ID_CHARS, MAX_LINE_BYTES
+
+_JSON_TYPE_NAMES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+@dataclass
+class RawLine:
+    number: int  # 1-based
+    text: str | None  # None when the line could not be read as text
+    problem: tuple[str, str] | None = None  # (kind, message) for unreadable lines
+
+
+@dataclass
+class Record:
+    """The validated fields of one manifest line (``issues`` empty when usable)."""
+
+    line: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    issues: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def example_id(self) -> str | None:
+        value = self.fields.get("id")
+        return value if isinstance(value, str) else None
+
+
+def iter_lines(handle: BinaryIO) -> Iterator[RawLine]:
+    """Yield the manifest's lines, never holding more than one capped line in memory.
+
+    Blank lines are skipped; a UTF-8 byte-order mark on the first line is tolerated.
+    """
+    number = 0
+    while True:
+        chunk = handle.readline(MAX_LINE_BYTES + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+            total = len(chunk)
+            while True:  # skip the rest of the oversized line
+                rest = handle.readline(1 << 16)
+                total += len(rest)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield RawLine(
+                number,
+                None,
+                ("huge_line", f"line is {total:,} bytes; the limit is {MAX_LINE_BYTES:,} bytes per line"),
+            )
+            continue
+        if number == 1 and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield RawLine(number, None, ("encoding", f"line is not valid UTF-8 (byte {exc.start})"))
+            continue
+        if not text.strip():
+            continue
+        yield RawLine(number, text)
+
+
+def parse_record(raw: RawLine, known_groups: set[str]) -> Record:
+    """Decode and validate one manifest line; all problems of the line are collected."""
+    record = Record(raw.number)
+    if raw.problem is not None:
+        record.issues.append(raw.problem)
+        return record
+    assert raw.text is not None
+    try:
+        obj = json.loads(raw.text)
+    except RecursionError:
+        record.issues.append(("invalid_json", "JSON is nested too deeply"))
+        return record
+    except ValueError as exc:  # JSONDecodeError and int-size limits
+        record.issues.append(("invalid_json", f"invalid JSON ({_one_line(exc)})"))
+        return record
+    if not isinstance(obj, dict):
+        record.issues.append(("not_an_object", f"each line must be a JSON object, got {json_type(obj)}"))
+        return record
+    for kind, message in _scan_values(obj):
+        record.issues.append((kind, message))
+    if record.issues:  # NaN/surrogates anywhere: the record cannot be stored safely
+        _copy_id(obj, record)
+        return record
+    _validate_fields(obj, record, known_groups)
+    return record
+
+
+def _copy_id(obj: dict, record: Record) -> None:
+    if isinstance(obj.get("id"), str):
+        record.fields["id"] = obj["id"]
+
+
+def _validate_fields(obj: dict, record: Record, known_groups: set[str]) -> None:
+    issues = record.issues
+    out = record.fields
+
+    ident = _required_str(obj, "id", issues)
+    if ident is not None:
+        if not ident.strip():
+            issues.append(("empty_value", "id is empty"))
+        elif len(ident) > MAX_ID_CHARS:
+            issues.append(("bad_value", f"id is longer than {MAX_ID_CHARS} characters"))
+        elif any(unicodedata.category(ch)[0] == "C" for ch in ident):
+            issues.append(("bad_value", f"id {show(ident)} contains control or invisible format characters"))
+        else:
+            out["id"] = ident
+
+    group = _required_str(obj, "task_group", issues)
+    if group is not None:
+        if group not in known_groups:
+            issues.append(
+                (
+                    "unknown_task_group",
+                    f"task_group {show(group)} is not one of {', '.join(sorted(known_groups))} "
+                    "(declare new groups in set.json 'task_groups')",
+                )
+            )
+        else:
+            out["task_group"] = group
+
+    question = _required_str(obj, "question", issues)
+    if question is not None:
+        if not question.strip():
+            issues.append(("empty_value", "question is empty"))
+        else:
+            out["question"] = question
+
+    answer_type = _required_str(obj, "answer_type", issues)
+    if answer_type is not None:
+        if answer_type not in ANSWER_TYPES:
+            issues.append(
+                ("unknown_answer_type", f"answer_type {show(answer_type)} is not one of {', '.join(ANSWER_TYPES)}")
+            )
+            answer_type = None
+        else:
+            out["answer_type"] = answer_type
+
+    answer = _required_str(obj, "answer", issues)
+    if answer is not None:
+        if not answer.strip():
+            issues.append(("empty_value", "answer is empty"))
+            answer = None
+        else:
+            out["answer"] = answer
+
+    choices = _optional_choices(obj, issues)
+    if choices is not None:
+        out["choices"] = choices
+
+    tolerance = obj.get("tolerance")
+    if tolerance is not None:
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
+            issues.append(("wrong_type", f"tolerance must be a number, got {json_type(tolerance)}"))
+        elif not math.isfinite(tolerance) or tolerance < 0:
+            issues.append(("bad_tolerance", f"tolerance must be a finite number >= 0, got {tolerance!r}"))
+        else:
+            out["tolerance"] = float(tolerance)
+
+    image = obj.get("image")
+    if image is not None:
+        if not isinstance(image, str):
+            issues.append(("wrong_type", f"image must be a string path, got {json_type(image)}"))
+        else:
+            out["image"] = image  # the path itself is checked with the file (loader)
+
+    meta = obj.get("meta")
+    if meta is not None:
+        if not isinstance(meta, dict):
+            issues.append(("wrong_type", f"meta must be an object, got {json_type(meta)}"))
+        else:
+            _validate_meta(meta, issues)
+            out["meta"] = meta
+
+    if answer_type is not None and answer is not None and "answer" in out:
+        _check_answer_fits_type(answer, answer_type, out.get("choices"), "choices" in obj, issues)
+
+
+def _validate_meta(meta: dict, issues: list[tuple[str, str]]) -> None:
+    difficulty = meta.get("difficulty")
+    if difficulty is not None:
+        if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)):
+            issues.append(("wrong_type", f"meta.difficulty must be a number, got {json_type(difficulty)}"))
+        elif not 0.0 <= difficulty <= 1.0:
+            issues.append(("bad_value", f"meta.difficulty must be in [0, 1], got {difficulty!r}"))
+    subtype = meta.get("subtype")
+    if subtype is not None and not isinstance(subtype, str):
+        issues.append(("wrong_type", f"meta.subtype must be a string, got {json_type(subtype)}"))
+
+
+def _optional_choices(obj: dict, issues: list[tuple[str, str]]) -> tuple[str, ...] | None:
+    if "choices" not in obj or obj["choices"] is None:
+        return None
+    choices = obj["choices"]
+    if not isinstance(choices, list):
+        issues.append(("wrong_type", f"choices must be an array of strings, got {json_type(choices)}"))
+        return None
+    bad = [json_type(c) for c in choices if not isinstance(c, str)]
+    if bad:
+        issues.append(("wrong_type", f"choices must all be strings, got {', '.join(sorted(set(bad)))}"))
+        return None
+    if len(choices) < 2:
+        issues.append(("bad_choices", f"choices must list at least 2 options, got {len(choices)}"))
+        return None
+    if len(choices) > 26:
+        issues.append(("bad_choices", f"choices may list at most 26 options (A-Z), got {len(choices)}"))
+        return None
+    if any(not c.strip() for c in choices):
+        issues.append(("bad_choices", "choices contain an empty option"))
+        return None
+    from lrcal.calsets.scoring import comparable
+
+    normalized = [comparable(c)[0] for c in choices]
+    if not all(normalized):
+        issues.append(("bad_choices", "choices contain an option that is only punctuation"))
+        return None
+    if len(set(normalized)) != len(normalized):
+        issues.append(("bad_choices", "choices contain duplicates (after normalizing case and punctuation)"))
+        return None
+    return tuple(choices)
+
+
+def _check_answer_fits_type(
+    answer: str,
+    answer_type: str,
+    choices: tuple[str, ...] | None,
+    had_choices: bool,
+    issues: list[tuple[str, str]],
+) -> None:
+    from lrcal.calsets import scoring
+
+    if answer_type == "multiple_choice":
+        if choices is None and had_choices:
+            return  # the choices problem is already reported
+        if scoring.reference_choice_index(answer, choices) is None:
+            if choices is None:
+                issues.append(
+                    (
+                        "missing_choices",
+                        f"multiple_choice answer {show(answer)} needs 'choices', or must be an option letter (A-Z)",
+                    )
+                )
+            else:
+                issues.append(
+                    (
+                        "answer_not_in_choices",
+                        f"answer {show(answer)} is neither one of the {len(choices)} choices nor their letter",
+                    )
+                )
+    elif answer_type == "number":
+        if scoring.parse_reference_number(answer) is None:
+            issues.append(("bad_answer", f"answer {show(answer)} is not a number (answer_type number)"))
+    elif answer_type == "yes_no":
+        if scoring.reference_yes_no(answer) is None:
+            issues.append(("bad_answer", f"answer {show(answer)} must be yes or no (answer_type yes_no)"))
+    elif not scoring.comparable(answer)[0]:
+        issues.append(("bad_answer", f"answer {show(answer)} is only punctuation; nothing to compare"))
+
+
+def _required_str(obj: dict, key: str, issues: list[tuple[str, str]]) -> str | None:
+    if key not in obj:
+        issues.append(("missing_field", f"missing field '{key}'"))
+        return None
+    value = obj[key]
+    if not isinstance(value, str):
+        issues.append(("wrong_type", f"{key} must be a string, got {json_type(value)}"))
+        return None
+    return value
+
+
+def _scan_values(obj: Any) -> Iterator[tuple[str, str]]:
+    """Non-finite numbers and unpaired surrogates anywhere in the record (iterative: no recursion)."""
+    stack: list[tuple[str, Any]] = [("", obj)]
+    reported: set[str] = set()
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            if "non_finite" not in reported:
+                reported.add("non_finite")
+                yield ("non_finite", f"{show(where or 'value')} is {value!r}; NaN and Infinity are not allowed")
+        elif isinstance(value, str):
+            if "surrogate" not in reported and not _encodable(value):
+                reported.add("surrogate")
+                yield ("bad_value", f"{show(where or 'value')} contains an unpaired UTF-16 surrogate")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "surrogate" not in reported and not _encodable(key):
+                    reported.add("surrogate")
+                    yield ("bad_value", "a key contains an unpaired UTF-16 surrogate")
+                stack.append((f"{where}.{key}" if where else str(key), item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_type(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def show(value: str, limit: int = 60) -> str:
+    """A short, one-line, escaped rendering of user text for messages."""
+    text = value if len(value) <= limit else value[:limit] + "…"
+    return repr(text)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -1,3 +1,204 @@
-"""Commands: sim (being written)."""
+"""`lrcal sim serve|zoo`: SIMULATED model endpoints for demos and tests."""
 
-from lrcal.cli._app import app  # noqa: F401
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from lrcal.cli._app import app, print_json, state
+from lrcal.errors import UsageError
+
+sim_app = typer.Typer(
+    help="SIMULATED model endpoints (demos and tests): answers come from skill profiles, not real models.",
+    no_args_is_help=True,
+)
+app.add_typer(sim_app, name="sim")
+
+
+def _pairs(values: list[str], option: str, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise UsageError(f"{option} takes {what} (got '{value}')")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _rates(values: list[str]) -> dict[str, float]:
+    from lrcal.sim.chaos import fault_kind
+
+    rates: dict[str, float] = {}
+    for kind, rate in _pairs(values, "--chaos", "KIND=RATE, e.g. http_429=0.1").items():
+        try:
+            rates[fault_kind(kind).value] = float(rate)
+        except ValueError:
+            raise UsageError(f"--chaos {kind}: rate must be a number (got '{rate}')") from None
+    return rates
+
+
+def _load_sets(names: list[str], home) -> tuple[list, list[str]]:
+    """The sets to recognise: the given names/paths, else every built-in set and every
+    set under the home (e.g. a training set generated there)."""
+    from lrcal.calsets import builtin_set_names, load_set, resolve_set
+    from lrcal.calsets.resolve import home_set_names
+    from lrcal.errors import LrcalError
+
+    sets, warnings = [], []
+    if names:
+        for name in names:
+            sets.append(load_set(resolve_set(name, home)))
+        return sets, warnings
+    for name in builtin_set_names():
+        try:
+            sets.append(load_set(resolve_set(name, home)))
+        except LrcalError as exc:
+            warnings.append(f"built-in set {name} not loaded ({exc}); its examples get generic answers")
+    for name in home_set_names(home):
+        try:
+            sets.append(load_set(home / "sets" / name))
+        except LrcalError as exc:
+            warnings.append(f"set {name} in the home not loaded ({exc}); its examples get generic answers")
+    return sets, warnings
+
+
+@sim_app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on (0 picks a free port)."),
+    zoo: str = typer.Option("default", "--zoo", help="'default' or a zoo JSON file (see docs/simulator.md)."),
+    sets: List[str] = typer.Option([], "--set", help="Calibration set (name or path) to recognise; repeatable. Default: every built-in set and every set in the home."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every simulated decision (answers, latencies, faults)."),
+    latency_scale: float = typer.Option(1.0, "--latency-scale", help="Multiply every simulated latency (tests use 0.01-0.05)."),
+    fixed_latency_ms: Optional[float] = typer.Option(None, "--fixed-latency-ms", help="Answer every request in exactly this many ms (benchmarks)."),
+    fail_rate: float = typer.Option(0.0, "--fail-rate", help="Per-attempt probability of HTTP 500/502/503 or 429 with Retry-After."),
+    slow_rate: float = typer.Option(0.0, "--slow-rate", help="Per-attempt probability of a stall after headers or a stream that never sends [DONE]."),
+    malformed_rate: float = typer.Option(0.0, "--malformed-rate", help="Per-attempt probability of invalid JSON, a huge body, non-UTF-8 bytes or a missing usage block."),
+    reset_rate: float = typer.Option(0.0, "--reset-rate", help="Per-attempt probability of a connection reset mid-response."),
+    chaos: List[str] = typer.Option([], "--chaos", help="KIND=RATE for one fault kind (e.g. http_429=0.1); repeatable."),
+    permanent_fault: List[str] = typer.Option([], "--permanent-fault", help="EXAMPLE_ID=KIND: fail every attempt on that example; repeatable."),
+    chaos_model: List[str] = typer.Option([], "--chaos-model", help="Inject faults only for this model; repeatable (default: all)."),
+    refuse_stream: bool = typer.Option(False, "--refuse-stream", help="Reject stream=true with HTTP 400 (clients must fall back)."),
+    retry_after: float = typer.Option(1.0, "--retry-after", help="Seconds sent in Retry-After with 429/503."),
+    stall_s: float = typer.Option(75.0, "--stall-s", help="How long stalls last (longer than a client timeout)."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Require 'Authorization: Bearer <key>' with the key held by this environment variable."),
+) -> None:
+    """Serve the SIMULATED zoo (OpenAI /v1 and Ollama /api) until Ctrl-C."""
+    from lrcal.sim import ChaosConfig, SimServer, load_zoo
+
+    if not 0 <= port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    if latency_scale < 0:
+        raise UsageError("--latency-scale must be >= 0")
+    if fixed_latency_ms is not None and fixed_latency_ms < 0:
+        raise UsageError("--fixed-latency-ms must be >= 0")
+    permanent = {k: v for k, v in _pairs(permanent_fault, "--permanent-fault", "EXAMPLE_ID=KIND").items()}
+    zoo_obj = load_zoo(zoo)
+    unknown = sorted(set(chaos_model) - set(zoo_obj.names))
+    if unknown:
+        raise UsageError(f"--chaos-model: not in the zoo: {', '.join(unknown)}")
+    config = ChaosConfig(
+        fail_rate=fail_rate,
+        slow_rate=slow_rate,
+        malformed_rate=malformed_rate,
+        reset_rate=reset_rate,
+        rates=_rates(chaos),
+        permanent=permanent,
+        models=frozenset(chaos_model) if chaos_model else None,
+        refuse_stream=refuse_stream,
+        retry_after_s=retry_after,
+        stall_s=stall_s,
+    )
+    api_key = None
+    if api_key_env:
+        import os
+
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise UsageError(f"--api-key-env: environment variable {api_key_env} is not set")
+    loaded, warnings = _load_sets(sets, state(ctx).home)
+    server = SimServer(
+        zoo_obj,
+        loaded,
+        host,
+        port,
+        seed=seed,
+        latency_scale=latency_scale,
+        fixed_latency_ms=fixed_latency_ms,
+        chaos=config,
+        api_key=api_key,
+    )
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    set_names = ", ".join(getattr(s, "name", "?") for s in loaded) or "none"
+    lines = [
+        f"SIMULATED model server (lrcal sim): zoo '{zoo_obj.name}', {len(zoo_obj.models)} models, "
+        f"{len(server.index)} known examples (sets: {set_names}), seed {seed}",
+        f"base_url: {server.url}",
+    ]
+    for model in zoo_obj.models:
+        lines.append(
+            f"SIMULATED model: {model.name}  (${model.price_in_per_mtok:g} in / ${model.price_out_per_mtok:g} out "
+            f"per Mtok; {model.role})"
+        )
+    lines.append(f"chaos: {config.describe()}")
+    if api_key:
+        lines.append(f"requests must carry the API key held by ${api_key_env}")
+    lines.append("serving until Ctrl-C")
+    typer.echo("\n".join(lines))
+    import sys
+
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    typer.echo("stopped", err=True)
+
+
+@sim_app.command("zoo")
+def zoo_command(
+    zoo: str = typer.Option("default", "--zoo", help="'default' or a zoo JSON file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the zoo as JSON."),
+) -> None:
+    """Print the SIMULATED zoo: models, per-group skills, latency, prices."""
+    from lrcal.sim import TASK_GROUPS, load_zoo
+
+    zoo_obj = load_zoo(zoo)
+    if as_json:
+        print_json(zoo_obj.to_dict())
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    groups = list(TASK_GROUPS) + sorted({g for m in zoo_obj.models for g in m.skills} - set(TASK_GROUPS))
+    table = Table(
+        title=f"SIMULATED zoo '{zoo_obj.name}'",
+        caption="skill = accuracy at difficulty 0.5 (doc = document); p50ms = median latency at scale 1; "
+        "$in/$out = USD per million tokens",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.add_column("model", no_wrap=True)
+    for group in groups:
+        table.add_column("doc" if group == "document" else group, justify="right", no_wrap=True)
+    for label in ("p50ms", "$in", "$out"):
+        table.add_column(label, justify="right", no_wrap=True)
+    for model in zoo_obj.models:
+        table.add_row(
+            model.name,
+            *[f"{model.skills[g]:.2f}" if g in model.skills else "-" for g in groups],
+            f"{model.median_latency_ms:.0f}",
+            f"{model.price_in_per_mtok:g}",
+            f"{model.price_out_per_mtok:g}",
+        )
+    console = Console()
+    console.print(table)
+    for model in zoo_obj.models:
+        console.print(f"  {model.name}: {model.role}", highlight=False)

@@ -253,10 +253,20 @@ class Store:
 
     def put_image(self, data: bytes, mime: str | None = None, width: int | None = None, height: int | None = None) -> str:
         """Store image bytes once, keyed by sha256; returns the hash."""
+        row = self._image_file(data, mime, width, height)
+        if row is not None:
+            with self.write():
+                self.db["images"].upsert(row, pk="sha256")
+        return hashlib.sha256(data).hexdigest()
+
+    def _image_file(
+        self, data: bytes, mime: str | None = None, width: int | None = None, height: int | None = None
+    ) -> dict | None:
+        """Write the content-addressed file; returns the images row to upsert (None if already stored)."""
         sha = hashlib.sha256(data).hexdigest()
         existing = self.query_one("select sha256, path from images where sha256 = ?", [sha])
         if existing is not None and Path(existing["path"]).exists():
-            return sha
+            return None
         mime = mime or sniff_mime(data)
         path = self.images_dir() / sha[:2] / (sha + MIME_EXTENSIONS.get(mime, ".bin"))
         if not path.exists():
@@ -266,12 +276,7 @@ class Store:
             os.replace(tmp, path)
         if width is None or height is None:
             width, height = image_size(data)
-        with self.write():
-            self.db["images"].upsert(
-                {"sha256": sha, "path": str(path), "mime": mime, "width": width, "height": height, "bytes": len(data)},
-                pk="sha256",
-            )
-        return sha
+        return {"sha256": sha, "path": str(path), "mime": mime, "width": width, "height": height, "bytes": len(data)}
 
     def image_bytes(self, sha: str) -> bytes | None:
         row = self.query_one("select path from images where sha256 = ?", [sha])
@@ -294,15 +299,19 @@ class Store:
         )
         if existing is not None:
             return self._set_row(existing)
-        stored: set[str] = set()
+        image_rows: dict[str, dict] = {}
         for ex in cset.examples:
-            if ex.image_path is None or ex.image_sha256 in stored:
+            if ex.image_path is None or ex.image_sha256 in image_rows:
                 continue
-            sha = self.put_image(Path(ex.image_path).read_bytes())
-            if ex.image_sha256 and sha != ex.image_sha256:
+            data = Path(ex.image_path).read_bytes()
+            if ex.image_sha256 and hashlib.sha256(data).hexdigest() != ex.image_sha256:
                 raise LrcalError(f"{ex.image_path}: image changed while the set was being registered")
-            stored.add(sha)
+            row = self._image_file(data)
+            if row is not None:
+                image_rows[row["sha256"]] = row
         with self.write():
+            if image_rows:
+                self.db["images"].upsert_all(image_rows.values(), pk="sha256")
             again = self.query_one(
                 "select * from calibration_sets where name = ? and version = ?", [cset.name, cset.version]
             )

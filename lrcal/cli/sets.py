@@ -91,3 +91,79 @@ def generate_command(
         f"Wrote {len(cset)} examples to {out_dir} ({counts}), version {cset.short_version} "
         f"in {seconds:.1f} s ({len(cset) / max(seconds, 1e-9):.0f} examples/s)"
     )
+
+
+@sets_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="JSON list."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV."),
+) -> None:
+    """List calibration sets: built-in, imported into the home, and those registered in the store."""
+    from lrcal.cli._app import print_rows
+    from lrcal.services.sets import available_sets
+
+    rows = available_sets(state(ctx).store())
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        row["version"] = (row["version"] or "")[:12]
+        row["task_groups"] = ", ".join(f"{g} {n}" for g, n in (row["task_groups"] or {}).items())
+    print_rows(rows, "csv" if as_csv else "table", columns=["name", "source", "examples", "version", "task_groups"],
+               title="Calibration sets")  # fmt: skip
+
+
+@sets_app.command("show")
+def show_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Set name (built-in, imported) or directory."),
+    examples: int = typer.Option(5, "--examples", min=0, help="How many example rows to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print the set summary as JSON."),
+) -> None:
+    """Show a set: version, counts per task group, subtype and answer type, and a few examples."""
+    from lrcal.services.sets import describe_set
+
+    info = describe_set(state(ctx).store(), name, n_examples=examples)
+    if as_json:
+        print_json(info)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{info['name']}[/] — {info['examples']} examples, version {info['version'][:12]}")
+    console.print(f"path: {info['path']}")
+    if info.get("description"):
+        console.print(info["description"])
+    table = Table(title="Task groups")
+    for col in ("task group", "n", "subtypes", "answer types"):
+        table.add_column(col, overflow="fold")
+    for group, stats in info["task_groups"].items():
+        table.add_row(group, str(stats["n"]), ", ".join(stats["subtypes"]), ", ".join(stats["answer_types"]))
+    console.print(table)
+    if info["sample"]:
+        sample = Table(title="Examples")
+        for col in ("id", "task group", "question", "answer", "type"):
+            sample.add_column(col, overflow="fold")
+        for ex in info["sample"]:
+            sample.add_row(ex["id"], ex["task_group"], ex["question"], ex["answer"], ex["answer_type"])
+        console.print(sample)
+
+
+@sets_app.command("import")
+def import_command(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="A calibration-set directory (manifest.jsonl + images)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name to use (default: set.json's name or the directory name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the registered set as JSON."),
+) -> None:
+    """Validate a set, copy it into the home (so it can be used by name) and register it."""
+    from lrcal.services.sets import import_set
+
+    row = import_set(state(ctx).store(), path, name=name)
+    if as_json:
+        print_json(row)
+        return
+    typer.echo(f"Imported {row['name']}: {row['size']} examples, version {row['version'][:12]} ({row['path']}).")
+    typer.echo(f"Use it with: lrcal calibrate MODEL --set {row['name']}")

@@ -67,3 +67,97 @@ def shared_content(store: Store, set_a: int, set_b: int) -> dict[str, int]:
         [set_a, set_b],
     )["n"]
     return {"examples": same_ids, "images": same_images}
+
+
+def available_sets(store: Store) -> list[dict]:
+    """Built-in sets, sets imported into the home, and sets registered in the store."""
+    from lrcal.calsets import builtin_set_names, load_set, resolve_set
+    from lrcal.calsets.resolve import home_set_names
+
+    rows: dict[str, dict] = {}
+    for source, names in (("builtin", builtin_set_names()), ("home", home_set_names(store.home))):
+        for name in names:
+            try:
+                cset = load_set(resolve_set(name, store.home))
+            except Exception as exc:  # a broken set is listed, not fatal
+                rows[name] = {"name": name, "source": source, "examples": None, "version": None,
+                              "task_groups": {}, "problem": str(exc)}  # fmt: skip
+                continue
+            rows[name] = {"name": name, "source": source, "examples": len(cset), "version": cset.version,
+                          "task_groups": cset.group_counts()}  # fmt: skip
+    for row in store.list_sets():
+        if row["name"] in rows:
+            continue
+        counts = {
+            r["task_group"] or "(none)": r["n"]
+            for r in store.query(
+                "select task_group, count(*) as n from examples where set_id = ? group by task_group", [row["id"]]
+            )
+        }
+        rows[row["name"]] = {"name": row["name"], "source": f"store ({row['kind']})", "examples": row["size"],
+                             "version": row["version"], "task_groups": counts}  # fmt: skip
+    return list(rows.values())
+
+
+def describe_set(store: Store, name_or_path: str, n_examples: int = 5) -> dict:
+    from lrcal.calsets import load_set, resolve_set
+
+    cset = load_set(resolve_set(name_or_path, store.home))
+    groups: dict[str, dict] = {}
+    for ex in cset.examples:
+        g = groups.setdefault(ex.task_group, {"n": 0, "subtypes": [], "answer_types": []})
+        g["n"] += 1
+        if ex.subtype and ex.subtype not in g["subtypes"]:
+            g["subtypes"].append(ex.subtype)
+        if ex.answer_type not in g["answer_types"]:
+            g["answer_types"].append(ex.answer_type)
+    return {
+        "name": cset.name,
+        "path": str(cset.path),
+        "version": cset.version,
+        "description": getattr(cset, "description", None),
+        "examples": len(cset),
+        "task_groups": groups,
+        "sample": [
+            {"id": ex.id, "task_group": ex.task_group, "question": ex.question, "answer": ex.answer,
+             "answer_type": ex.answer_type, "image": ex.image}  # fmt: skip
+            for ex in cset.examples[:n_examples]
+        ],
+    }
+
+
+def import_set(store: Store, path, name: str | None = None) -> dict:
+    """Validate a set directory, copy it to <home>/sets/<name>, register it."""
+    import shutil
+    from pathlib import Path
+
+    from lrcal.calsets import builtin_set_names, load_set
+    from lrcal.errors import LrcalError, UsageError
+
+    source = Path(path)
+    cset = load_set(source)  # refuses a broken set with a one-line error, before any write
+    name = name or cset.name or source.name
+    if not name or "/" in name or name.startswith("."):
+        raise UsageError(f"invalid set name {name!r}")
+    if name in builtin_set_names():
+        raise LrcalError(f"'{name}' is a built-in set name; choose another with --name")
+    target = store.home / "sets" / name
+    if target.exists():
+        existing = load_set(target)
+        if existing.version != cset.version:
+            raise LrcalError(
+                f"a different set named '{name}' is already imported (version {existing.short_version}); "
+                "choose another --name"
+            )
+    else:
+        tmp = target.with_name(f".{name}.importing")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        shutil.copytree(source, tmp, symlinks=False)
+        tmp.rename(target)
+    copied = load_set(target)
+    if copied.version != cset.version:
+        raise LrcalError(f"copy of {source} into {target} does not match the original")
+    from dataclasses import replace
+
+    return store.register_set(replace(copied, name=name))

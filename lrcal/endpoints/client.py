@@ -11,10 +11,12 @@ so a server that stalls after its headers or never ends its stream cannot hang a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
 import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +98,10 @@ class EndpointClient:
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._stream_supported = True  # becomes False for good once a server refuses streaming
         self._rng = random.Random()
+        self._urls = {  # parsed once: httpx re-parses string URLs on every request
+            "chat_openai": httpx.URL(config.base_url + "/chat/completions"),
+            "chat_ollama": httpx.URL(self._ollama_root + "/api/chat"),
+        }
 
     def __repr__(self) -> str:
         c = self.config
@@ -119,6 +125,7 @@ class EndpointClient:
             t = self.config.timeout_s
             self._http = httpx.AsyncClient(
                 transport=self._transport,
+                verify=_tls_context(),  # built once per process, not per client
                 timeout=httpx.Timeout(connect=min(t, 10.0), read=t, write=t, pool=t),
                 limits=httpx.Limits(
                     max_connections=self.config.max_concurrency + 2,
@@ -179,12 +186,14 @@ class EndpointClient:
         """
         retries = self.config.max_retries if max_retries is None else max_retries
         headers = self._headers()
-        started = time.monotonic()
+        started: float | None = None  # total_ms starts with the first attempt, not the queue
         retried: list[str] = []
         attempt_no = 0
         while True:
             attempt_no += 1
             async with self._semaphore:
+                if started is None:
+                    started = time.monotonic()
                 attempt = await self._attempt(question, image_bytes, image_mime, headers)
             if attempt.error_kind is None or not attempt.retryable or attempt_no > retries:
                 return self._result(attempt, question, image_bytes is not None, attempt_no, retried, started)
@@ -262,13 +271,13 @@ class EndpointClient:
         attempt = _Attempt(started=time.monotonic())
         cfg = self.config
         if cfg.api_style == "ollama":
-            url = self._ollama_root + "/api/chat"
+            url = self._urls["chat_ollama"]
             body = ollama_body(cfg.api_model, question, image_bytes, stream, cfg.max_output_tokens)
         else:
-            url = cfg.base_url + "/chat/completions"
+            url = self._urls["chat_openai"]
             body = openai_body(cfg.api_model, question, image_bytes, image_mime, stream, cfg.max_output_tokens)
         try:
-            await asyncio.wait_for(self._exchange(url, body, headers, stream, attempt), timeout=cfg.timeout_s)
+            await _bounded(self._exchange(url, body, headers, stream, attempt), cfg.timeout_s)
         except asyncio.TimeoutError:
             self._fail(attempt, "timeout", f"no complete response within {cfg.timeout_s:g}s", True)
         except httpx.TimeoutException as exc:
@@ -312,7 +321,7 @@ class EndpointClient:
         attempt.parsed = None
 
     async def _exchange(
-        self, url: str, body: dict[str, Any], headers: dict[str, str], stream: bool, attempt: _Attempt
+        self, url: httpx.URL, body: dict[str, Any], headers: dict[str, str], stream: bool, attempt: _Attempt
     ) -> None:
         cfg = self.config
         async with self._client().stream("POST", url, json=body, headers=headers) as response:
@@ -444,6 +453,23 @@ class EndpointClient:
             total_ms=total_ms,
             streamed=attempt.streamed,
         )
+
+
+async def _bounded(coro: Any, timeout_s: float) -> Any:
+    """``coro`` with a total time limit (raises ``asyncio.TimeoutError``); ``asyncio.timeout``
+    where available avoids the extra task ``wait_for`` creates per call."""
+    timeout_cm = getattr(asyncio, "timeout", None)
+    if timeout_cm is None:  # Python 3.10
+        return await asyncio.wait_for(coro, timeout=timeout_s)
+    async with timeout_cm(timeout_s):
+        return await coro
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi CAs), built once per process: loading
+    the CA bundle takes ~40 ms, which every new client would otherwise pay."""
+    return httpx.create_ssl_context()
 
 
 async def _read_prefix(response: httpx.Response, limit: int) -> bytes:

@@ -41,6 +41,9 @@ def add_model_command(
     price_out: float = typer.Option(0.0, "--price-out", min=0.0, help="USD per million output tokens."),
     max_concurrency: int = typer.Option(4, "--max-concurrency", min=1, help="Parallel requests at most."),
     timeout: float = typer.Option(60.0, "--timeout", min=0.001, help="Per-request timeout in seconds."),
+    max_retries: Optional[int] = typer.Option(
+        None, "--max-retries", min=0, help="Retries per request on transient faults (default 4)."
+    ),
     no_probe: bool = typer.Option(False, "--no-probe", help="Do not contact the endpoint before registering."),
     as_json: bool = typer.Option(False, "--json", help="Print the stored model as JSON."),
 ) -> None:
@@ -60,6 +63,7 @@ def add_model_command(
         max_concurrency=max_concurrency,
         timeout_s=timeout,
         probe=not no_probe,
+        max_retries=max_retries,
     )
     notes = row.pop("notes", [])
     if as_json:

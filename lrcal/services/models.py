@@ -49,6 +49,7 @@ def add_model(
     max_concurrency: int = 4,
     timeout_s: float = 60.0,
     probe: bool = True,
+    max_retries: int | None = None,
     metadata: dict | None = None,
 ) -> dict:
     from lrcal.endpoints import validate_base_url
@@ -62,6 +63,11 @@ def add_model(
         raise UsageError("--max-concurrency must be at least 1")
     if timeout_s <= 0:
         raise UsageError("--timeout must be positive")
+    metadata = dict(metadata or {})
+    if max_retries is not None:
+        if max_retries < 0:
+            raise UsageError("--max-retries must be ≥ 0")
+        metadata["max_retries"] = int(max_retries)
     api_key_env = check_api_key_env(api_key_env)
     try:
         base_url = validate_base_url(base_url)

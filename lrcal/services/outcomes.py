@@ -28,6 +28,7 @@ def endpoint_config(model: dict, concurrency: int | None = None):
         api_key_env=model["api_key_env"],
         timeout_s=float(model["timeout_s"] or 60.0),
         max_concurrency=int(concurrency or model["max_concurrency"] or 4),
+        **{k: (model.get("metadata") or {})[k] for k in ("max_retries",) if k in (model.get("metadata") or {})},
     )
 
 

@@ -8,15 +8,10 @@ image encoding, HTTP, SSE parsing, scoring, one SQLite transaction per outcome).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
 
 
 def run_calibration_benchmark(
@@ -26,6 +21,7 @@ def run_calibration_benchmark(
     from lrcal.services.calibration import CalibrateRequest, calibrate
     from lrcal.services.models import add_model
     from lrcal.sim import load_zoo
+    from lrcal.sim.process import sim_process
     from lrcal.store import Store
 
     cset = load_set(resolve_set(set_ref))
@@ -67,31 +63,3 @@ def run_calibration_benchmark(
         "target_ratio": 1.5,
     }
 
-
-@contextlib.contextmanager
-def sim_process(args: list[str], timeout_s: float = 30.0) -> Iterator[str]:
-    """Run `lrcal sim serve` in a subprocess on a free port; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lrcal", "sim", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.time() + timeout_s
-        base_url = None
-        while time.time() < deadline and proc.poll() is None:
-            line = proc.stdout.readline()
-            match = re.search(r"base_url:\s*(\S+)", line or "")
-            if match:
-                base_url = match.group(1)
-                break
-        if base_url is None:
-            raise RuntimeError("the simulated server did not start")
-        yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -1,3 +1,153 @@
-"""Commands: router (being written)."""
+"""Commands: router train|list|pin, route."""
 
-from lrcal.cli._app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lrcal.cli._app import app, err_console, print_json, print_rows, state
+
+router_app = typer.Typer(name="router", help="The shared router: train it, list versions, pin one.", no_args_is_help=True)
+app.add_typer(router_app, name="router")
+
+
+def _split(value: Optional[str]) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    return names or None
+
+
+@router_app.command("train")
+def train_command(
+    ctx: typer.Context,
+    outcomes: Optional[Path] = typer.Option(
+        None, "--outcomes", help="Import this wide outcome CSV first (same as `lrcal import-outcomes`)."
+    ),
+    images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="Images of --outcomes."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated models to train on (default: see docs)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    ensemble: Optional[int] = typer.Option(None, "--ensemble", min=1, help="Networks in the ensemble (default 3)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train the shared router on stored outcomes; then fit tokens for calibrated models it did not train on."""
+    from lrcal.services.training import train_router
+
+    store = state(ctx).store()
+    if outcomes is not None:
+        from lrcal.services.imports import import_outcomes
+
+        import_outcomes(store, outcomes, images_dir=images_dir)
+    console = err_console()
+    result = train_router(
+        store, models=_split(models), seed=seed, ensemble=ensemble,
+        progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/]")),
+    )  # fmt: skip
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(
+        f"Router {result['version']} trained on {len(result['models'])} models × {result['examples']} examples "
+        f"in {result['seconds']:.1f}s ({result['parameters']:,} parameters per network, {result['ensemble']} networks)."
+    )
+    if result["onboarded"]:
+        typer.echo(f"Tokens fitted (router frozen) for: {', '.join(result['onboarded'])}")
+
+
+@router_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="JSON list."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV."),
+) -> None:
+    """List trained router versions (the newest, or the pinned one, is used)."""
+    from lrcal.store import loads
+
+    store = state(ctx).store()
+    rows = []
+    for row in store.query("select * from router_versions order by id desc"):
+        metrics = loads(row["metrics"], {})
+        rows.append(
+            {
+                "version": row["version"],
+                "created_at": row["created_at"][:19].replace("T", " "),
+                "models": len(loads(row["models"], [])),
+                "examples": metrics.get("train_rows", 0) + metrics.get("val_rows", 0),
+                "pinned": bool(row["pinned"]),
+                "path": row["path"],
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    if not rows and not as_csv:
+        typer.echo("No router trained yet: run `lrcal router train`.")
+        return
+    print_rows(rows, "csv" if as_csv else "table", columns=["version", "created_at", "models", "examples", "pinned"],
+               title="Router versions")  # fmt: skip
+
+
+@router_app.command("pin")
+def pin_command(
+    ctx: typer.Context,
+    version: Optional[str] = typer.Argument(None, help="Version to use from now on (omit with --unpin)."),
+    unpin: bool = typer.Option(False, "--unpin", help="Use the newest version again."),
+) -> None:
+    """Pin the router version the services use (default: the newest)."""
+    from lrcal.errors import UsageError
+    from lrcal.services.routing import router_version_row
+
+    store = state(ctx).store()
+    if unpin:
+        with store.write():
+            store.db.execute("update router_versions set pinned = 0")
+        typer.echo("Unpinned: the newest router version is used.")
+        return
+    if not version:
+        raise UsageError("give a VERSION to pin, or --unpin")
+    row = router_version_row(store, version)
+    with store.write():
+        store.db.execute("update router_versions set pinned = 0")
+        store.db.execute("update router_versions set pinned = 1 where id = ?", [row["id"]])
+    store.log_event("router_pinned", message=f"router {row['version']} pinned")
+    typer.echo(f"Pinned router {row['version']}.")
+
+
+@app.command("route")
+def route_command(
+    ctx: typer.Context,
+    question: str = typer.Option(..., "--question", "-q", help="The question to route."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Image file sent with the question."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task group, when known (optional)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated candidates (default: enabled models)."),
+    lambda_cost: float = typer.Option(0.0, "--lambda-cost", min=0.0, help="Weight of pool-normalized expected cost."),
+    lambda_latency: float = typer.Option(0.0, "--lambda-latency", min=0.0, help="Weight of pool-normalized latency."),
+    risk: float = typer.Option(0.0, "--risk", min=0.0, help="κ: rank by μ̃ − κσ (risk-averse)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+) -> None:
+    """Explain one routing decision: per model μ, σ, δ, expected cost/latency, utility, and the choice."""
+    from lrcal.services.route import explain_route
+
+    decision = explain_route(
+        state(ctx).store(), question=question, image=image, task=task, models=_split(models),
+        lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk=risk,
+    )  # fmt: skip
+    if as_json:
+        print_json(decision)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Route (router {decision['router_version']}): → {decision['choice']}")
+    for col in ("model", "μ", "σ", "δ", "μ̃", "exp. cost $", "exp. latency ms", "utility", ""):
+        table.add_column(col, justify="right" if col not in ("model", "") else "left")
+    for row in decision["models"]:
+        table.add_row(
+            row["model"], f"{row['mu']:.3f}", f"{row['sigma']:.3f}", f"{row['delta']:+.3f}", f"{row['score']:.3f}",
+            "–" if row["expected_cost_usd"] is None else f"{row['expected_cost_usd']:.6f}",
+            "–" if row["expected_latency_ms"] is None else f"{row['expected_latency_ms']:.0f}",
+            f"{row['utility']:.3f}", "◀ chosen" if row["model"] == decision["choice"] else "",
+        )  # fmt: skip
+    Console().print(table)

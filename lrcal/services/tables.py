@@ -1,0 +1,105 @@
+"""From stored outcomes to the router's inputs: `OutcomeTable`s and feature queries.
+
+What a query may show the router: its question (and answer options), its image, its task
+group, and — for imported outcome logs — the log's own metadata columns. Never the
+reference answer, never a model's answer, score, cost, tokens or latency for that query, and
+never the generator's hidden labels of a calibration set (``meta.difficulty``,
+``meta.subtype``), which real queries do not carry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import numpy as np
+
+from lrcal.store import Store
+
+TRAINING_RUN_KINDS = ("calibration", "import")
+
+
+def query_metadata(example: dict, set_kind: str | None) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    if set_kind == "imported":
+        for key, value in (example.get("metadata") or {}).items():
+            if key == "extra_images" or value is None:
+                continue
+            meta[key] = value if isinstance(value, str) else json.dumps(value)
+    if example.get("choices"):
+        meta["choices"] = json.dumps(list(example["choices"]))
+    return meta
+
+
+def query_for(store: Store, example: dict, set_kind: str | None):
+    from lrcal.features import Query
+
+    images: list[str] = []
+    if example.get("image_sha256"):
+        row = store.image_row(example["image_sha256"])
+        if row and row["path"]:
+            images.append(row["path"])
+    return Query(
+        question=example.get("question"),
+        images=images,
+        task=example.get("task_group"),
+        metadata=query_metadata(example, set_kind),
+    )
+
+
+def queries_for(store: Store, examples: Sequence[dict]) -> list:
+    kinds = {r["id"]: r["kind"] for r in store.query("select id, kind from calibration_sets")}
+    return [query_for(store, ex, kinds.get(ex.get("set_id"))) for ex in examples]
+
+
+def model_row_counts(store: Store, kinds: Sequence[str] = TRAINING_RUN_KINDS) -> dict[str, int]:
+    placeholders = ",".join("?" * len(kinds))
+    return {
+        r["name"]: r["n"]
+        for r in store.query(
+            f"select m.name, count(distinct o.example_id) as n from outcomes o join runs r on r.id = o.run_id "
+            f"join models m on m.id = r.model_id where r.kind in ({placeholders}) group by m.name",
+            list(kinds),
+        )
+    }
+
+
+def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TRAINING_RUN_KINDS):
+    """Every example with an outcome from any of ``models`` (latest outcome per model × example)."""
+    from lrcal.outcomes import OutcomeTable
+
+    model_rows = [store.get_model(m) for m in models]
+    per_model = [store.model_outcomes(m["id"], kinds=list(kinds)) for m in model_rows]
+    example_ids = sorted({o["example_id"] for outcomes in per_model for o in outcomes})
+    index = {eid: i for i, eid in enumerate(example_ids)}
+    n, k = len(example_ids), len(models)
+    scores = np.full((n, k), np.nan)
+    cost = np.full((n, k), np.nan)
+    tokens = np.full((n, k), np.nan)
+    latency = np.full((n, k), np.nan)
+    errors = np.zeros((n, k), dtype=bool)
+    for j, outcomes in enumerate(per_model):
+        for o in outcomes:
+            i = index[o["example_id"]]
+            scores[i, j] = o["score"] if o["score"] is not None else 0.0
+            cost[i, j] = np.nan if o["cost_usd"] is None else o["cost_usd"]
+            tokens[i, j] = np.nan if o["output_tokens"] is None else o["output_tokens"]
+            latency[i, j] = np.nan if o["latency_ms"] is None else o["latency_ms"]
+            errors[i, j] = bool(o["error_kind"])
+    examples = [store.example(eid) for eid in example_ids]
+    queries = queries_for(store, examples)
+    return OutcomeTable(
+        name="store",
+        sample_ids=[f"{ex['set_id']}:{ex['example_id']}" for ex in examples],
+        tasks=[q.task for q in queries],
+        questions=[q.question for q in queries],
+        answers=[ex.get("answer") for ex in examples],
+        images=[list(q.images) for q in queries],
+        metadata=[dict(q.metadata) for q in queries],
+        models=list(models),
+        scores=scores,
+        cost_usd=cost if np.isfinite(cost).any() else None,
+        output_tokens=tokens if np.isfinite(tokens).any() else None,
+        latency_ms=latency if np.isfinite(latency).any() else None,
+        errors=errors if errors.any() else None,
+    ), examples

@@ -1,3 +1,66 @@
-"""Commands: demo (being written)."""
+"""Command: demo."""
 
-from lrcal.cli._app import app  # noqa: F401
+from __future__ import annotations
+
+import typer
+
+from lrcal.cli._app import app, err_console, print_json, state
+
+
+@app.command("demo")
+def demo_command(
+    ctx: typer.Context,
+    fresh: bool = typer.Option(False, "--fresh", help="Delete a previous demo in this home first."),
+    train_size: int = typer.Option(1000, "--train-size", min=64, help="Examples in the generated training set."),
+    latency_scale: float = typer.Option(0.1, "--latency-scale", min=0.0, help="Scale of the simulated latencies."),
+    lambda_cost: float = typer.Option(0.0, "--lambda-cost", min=0.0, help="λ_cost used by the validation gate."),
+    lambda_latency: float = typer.Option(0.0, "--lambda-latency", min=0.0, help="λ_latency used by the gate."),
+    with_real_ocr: bool = typer.Option(
+        False, "--with-real-ocr", help="Also onboard a real local OCR model (needs the ocr extra)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Run the end-to-end onboarding demo on SIMULATED endpoints (about 2 minutes)."""
+    from lrcal.services.demo import DemoOptions, run_demo
+
+    home = state(ctx).home
+    console = err_console()
+    options = DemoOptions(
+        fresh=fresh, train_size=train_size, latency_scale=latency_scale, lambda_cost=lambda_cost,
+        lambda_latency=lambda_latency, with_real_ocr=with_real_ocr,
+    )  # fmt: skip
+    console.print(f"[bold]lrcal demo[/] in {home} — SIMULATED endpoints (see `lrcal sim zoo`)")
+    result = run_demo(home, options, say=lambda line: console.print(line, highlight=False))
+    if as_json:
+        print_json(result.as_dict())
+        return
+    _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Onboarding results (router {result.router_version})")
+    for col in ("candidate", "decision", "status", "quality with / without", "p95 ms with / without",
+                "cost $ with / without", "traffic"):  # fmt: skip
+        table.add_column(col)
+    for c in result.candidates:
+        table.add_row(
+            c["model"], c["decision"], c["status"],
+            f"{c['quality_with']:.3f} / {c['quality_without']:.3f}",
+            f"{c['p95_with']:.0f} / {c['p95_without']:.0f}",
+            f"{c['cost_with']:.6f} / {c['cost_without']:.6f}",
+            f"{c['share']:.0%}",
+        )  # fmt: skip
+    console.print(table)
+    for c in result.candidates:
+        console.print(f"[bold]{c['model']}[/] — {c['decision']}:")
+        for reason in c["reasons"]:
+            console.print(f"  • {reason}", highlight=False)
+        if c.get("report"):
+            console.print(f"  report: {c['report']}")
+    console.print(f"\nDone in {result.seconds:.0f}s. Everything is in {result.home}. Next:")
+    console.print(f"  lrcal --home {result.home} models")
+    console.print(f"  lrcal --home {result.home} tui")

@@ -1,3 +1,87 @@
-"""Commands: local (being written)."""
+"""Commands: local serve|models -- REAL local models behind the OpenAI-compatible API."""
 
-from lrcal.cli._app import app  # noqa: F401
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from lrcal.cli._app import app, print_json
+from lrcal.errors import UsageError
+
+local_app = typer.Typer(
+    help="REAL local models (RapidOCR PP-OCRv4 on the CPU) served over the OpenAI-compatible API.",
+    no_args_is_help=True,
+)
+app.add_typer(local_app, name="local")
+
+
+@local_app.command("serve")
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8766, "--port", help="Port to listen on (0 picks a free port, printed)."),
+    model: List[str] = typer.Option([], "--model", help="Model to serve; repeatable (default: rapidocr-ppocrv4)."),
+    workers: int = typer.Option(1, "--workers", help="OCR engines working at once; more requests wait (default 1: one engine already uses every core)."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Require 'Authorization: Bearer <key>' with the key held by this environment variable."),
+) -> None:
+    """Serve the REAL local OCR model (OpenAI /v1 and Ollama /api) until Ctrl-C."""
+    import sys
+    import time
+
+    if not 0 <= port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    if workers < 1:
+        raise UsageError("--workers must be >= 1")
+    api_key = None
+    if api_key_env:
+        import os
+
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise UsageError(f"--api-key-env: environment variable {api_key_env} is not set")
+    from lrcal.local import LOCAL_MODELS, LocalServer, require_ocr
+
+    unknown = [m for m in model if m not in LOCAL_MODELS]
+    if unknown:
+        raise UsageError(f"--model: unknown local model {unknown[0]!r}; available: {', '.join(LOCAL_MODELS)}")
+    require_ocr()  # the one-line "pip install 'lrcal[ocr]'" error before anything loads
+    typer.echo("loading the OCR engine and warming it up...", err=True)
+    start = time.monotonic()
+    server = LocalServer(model or None, host, port, workers=workers, api_key=api_key)
+    lines = [
+        f"REAL local model server (lrcal local): {len(server.model_names)} model(s) on the CPU, "
+        f"{workers} engine(s), ready in {time.monotonic() - start:.1f} s",
+        f"base_url: {server.url}",
+    ]
+    for name in server.model_names:
+        lines.append(f"REAL model: {name}  ({LOCAL_MODELS[name].description}; answers only text-reading questions)")
+    if api_key:
+        lines.append(f"requests must carry the API key held by ${api_key_env}")
+    lines.append("serving until Ctrl-C")
+    typer.echo("\n".join(lines))
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    typer.echo("stopped", err=True)
+
+
+@local_app.command("models")
+def models_command(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List the REAL local models and whether their engine is installed."""
+    from lrcal.local import LOCAL_MODELS, OCR_EXTRA_HINT, ocr_available
+
+    installed = ocr_available()
+    rows = [
+        {"model": m.name, "engine": m.engine, "installed": installed, "description": m.description}
+        for m in LOCAL_MODELS.values()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        state = "installed" if row["installed"] else f"not installed ({OCR_EXTRA_HINT})"
+        typer.echo(f"{row['model']}  [{row['engine']}: {state}]  {row['description']}")

@@ -102,7 +102,9 @@ def run_demo(home: Path, options: DemoOptions, say: Callable[[str], None]) -> De
 
     zoo = {m.name: m for m in load_zoo("default").models}
     store = Store.open(Path(home))
-    args = ["--set", str(train_dir), "--latency-scale", str(options.latency_scale)]
+    # The simulator must recognise every set the demo sends: the built-in ones and the training set.
+    recognised = [options.calibration_set, options.validation_set, str(train_dir)]
+    args = [a for ref in recognised for a in ("--set", ref)] + ["--latency-scale", str(options.latency_scale)]
     with sim_process(args) as base_url:
         say(f"  SIMULATED endpoints at {base_url} (lrcal sim serve)")
 

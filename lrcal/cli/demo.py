@@ -43,16 +43,15 @@ def _print_summary(result) -> None:
 
     console = Console()
     table = Table(title=f"Onboarding results (router {result.router_version})")
-    for col in ("candidate", "decision", "status", "quality with / without", "p95 ms with / without",
-                "cost $ with / without", "traffic"):  # fmt: skip
-        table.add_column(col)
+    table.add_column("candidate", no_wrap=True)
+    for col in ("decision", "traffic", "quality", "p95 latency", "mean cost"):
+        table.add_column(col, justify="left" if col == "decision" else "right")
     for c in result.candidates:
         table.add_row(
-            c["model"], c["decision"], c["status"],
-            f"{c['quality_with']:.3f} / {c['quality_without']:.3f}",
-            f"{c['p95_with']:.0f} / {c['p95_without']:.0f}",
-            f"{c['cost_with']:.6f} / {c['cost_without']:.6f}",
-            f"{c['share']:.0%}",
+            c["model"], c["decision"], f"{c['share']:.0%}",
+            f"{c['quality_without']:.3f}→{c['quality_with']:.3f}",
+            f"{c['p95_without']:.0f}→{c['p95_with']:.0f} ms",
+            f"{_pct(c['cost_with'], c['cost_without'])}",
         )  # fmt: skip
     console.print(table)
     for c in result.candidates:
@@ -64,3 +63,9 @@ def _print_summary(result) -> None:
     console.print(f"\nDone in {result.seconds:.0f}s. Everything is in {result.home}. Next:")
     console.print(f"  lrcal --home {result.home} models")
     console.print(f"  lrcal --home {result.home} tui")
+
+
+def _pct(new: float, old: float) -> str:
+    if not old:
+        return "–"
+    return f"{(new - old) / old * 100:+.0f}%"

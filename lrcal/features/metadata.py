@@ -1,0 +1,29 @@
+"""Metadata features: task one-hot against the training vocabulary (+ unknown / absent
+flags) and signed-hashed ``column=value`` tokens for the categorical metadata columns."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lrcal.features.spec import FeatureSpec, iter_categorical_tokens
+from lrcal.features.text import _bucket
+
+
+def task_features(spec: FeatureSpec, task: str | None, index: dict[str, int] | None = None) -> np.ndarray:
+    vocab = spec.task_vocab
+    out = np.zeros(len(vocab) + 2, dtype=np.float32)
+    if not task:
+        out[len(vocab) + 1] = 1.0
+        return out
+    lookup = index if index is not None else {t: i for i, t in enumerate(vocab)}
+    position = lookup.get(task)
+    out[len(vocab) if position is None else position] = 1.0
+    return out
+
+
+def metadata_features(spec: FeatureSpec, metadata: dict[str, str]) -> np.ndarray:
+    out = np.zeros(spec.meta_dim, dtype=np.float32)
+    for token in iter_categorical_tokens(spec, metadata):
+        key = _bucket("m:" + token, spec.meta_dim)
+        out[abs(key) - 1] += 1.0 if key > 0 else -1.0
+    return out

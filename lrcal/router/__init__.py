@@ -1,0 +1,46 @@
+"""The shared LatentRouter: network, profiles, episodic training, policy, artifacts.
+
+Arrays in, arrays out: this package never imports the store, endpoints, CLI or TUI.
+The API the services call (documented in docs/router.md):
+
+    from lrcal.router import (Router, ModelCard, RouterConfig, RouterData, Policy,
+                              train_router, train_router_from_table, save_router, load_router)
+"""
+
+from lrcal.router.api import (
+    DEFAULT_ENSEMBLE,
+    Decision,
+    ModelCard,
+    Prediction,
+    Router,
+    train_router,
+    train_router_from_table,
+)
+from lrcal.router.artifacts import ARTIFACT_FORMAT_VERSION, load_router, read_sidecar, save_router
+from lrcal.router.config import RouterConfig
+from lrcal.router.policy import Policy, choose, expected_cost_usd, normalize_over_pool, utility
+from lrcal.router.profiles import compute_profiles
+from lrcal.router.train import RouterData, task_ids_for
+
+__all__ = [
+    "ARTIFACT_FORMAT_VERSION",
+    "DEFAULT_ENSEMBLE",
+    "Decision",
+    "ModelCard",
+    "Policy",
+    "Prediction",
+    "Router",
+    "RouterConfig",
+    "RouterData",
+    "choose",
+    "compute_profiles",
+    "expected_cost_usd",
+    "load_router",
+    "normalize_over_pool",
+    "read_sidecar",
+    "save_router",
+    "task_ids_for",
+    "train_router",
+    "train_router_from_table",
+    "utility",
+]

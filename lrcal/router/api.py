@@ -1,0 +1,368 @@
+"""The router the services use: train, predict, route, add a model's token, save / load.
+
+    router = train_router(table)                       # or train_router(data, spec, ...)
+    pred = router.predict(router.featurize(queries), models=["a", "b"])
+    decision = router.route(X, models=[...], policy=Policy(lambda_cost=0.3), costs={...})
+    save_router(router, directory);  router = load_router(directory)
+
+A `Router` holds an ensemble of identically shaped networks (members) and a token bank: one
+`ModelCard` per model (profile vector, per-task accuracy, a learned residual per member or
+none). Scoring any subset of the bank -- including models added after training -- is masking
+only; nothing depends on the training pool size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from lrcal.errors import LrcalError, UsageError
+from lrcal.features import FeatureSpec, Query, featurize, fit_feature_spec
+from lrcal.router.config import RouterConfig
+from lrcal.router.loss import router_loss
+from lrcal.router.network import LatentRouterNet, parameter_count
+from lrcal.router.policy import Policy, choose, utility
+from lrcal.router.profiles import compute_profiles, task_rows_from_profiles
+from lrcal.router.train import FittedNet, RouterData, build_network, fit_network, routed_accuracy, task_ids_for
+
+
+@dataclass
+class ModelCard:
+    """One model in the token bank. ``residuals`` holds one [H] vector per ensemble member
+    (None: a profile-only token, e.g. a model not fitted yet)."""
+
+    name: str
+    profile: np.ndarray  # [P]
+    task_accuracy: np.ndarray  # [V + 1], last = overall
+    n_rows: int
+    residuals: list[np.ndarray] | None = None
+    source: str = "trained"  # trained | profile | onboarded
+    expected_output_tokens: float | None = None
+    expected_latency_ms: float | None = None
+    expected_cost_usd: float | None = None
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "n_rows": int(self.n_rows),
+            "overall_accuracy": float(self.task_accuracy[-1]),
+            "expected_output_tokens": self.expected_output_tokens,
+            "expected_latency_ms": self.expected_latency_ms,
+            "expected_cost_usd": self.expected_cost_usd,
+        }
+
+
+@dataclass
+class Prediction:
+    models: list[str]
+    mu: np.ndarray  # [N, K] ensemble means
+    sigma: np.ndarray
+    delta: np.ndarray
+    score: np.ndarray  # mu_tilde = clip(mu + delta, 0, 1)
+    prior: np.ndarray  # the profile prior (the model's smoothed accuracy on the query's task)
+    available: np.ndarray  # [N, K] bool
+
+
+@dataclass
+class Decision:
+    models: list[str]
+    choice: np.ndarray  # [N] index into models, -1 = none available
+    utility: np.ndarray  # [N, K]
+    prediction: Prediction
+    expected_cost: np.ndarray | None
+    expected_latency: np.ndarray | None
+
+    @property
+    def chosen(self) -> list[str | None]:
+        return [self.models[i] if i >= 0 else None for i in self.choice]
+
+
+def _mean_or_none(values: np.ndarray | None, column: int, rows: np.ndarray) -> float | None:
+    if values is None:
+        return None
+    v = values[rows, column]
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else None
+
+
+@dataclass
+class Router:
+    config: RouterConfig
+    spec: FeatureSpec
+    members: list[LatentRouterNet]
+    cards: dict[str, ModelCard]
+    info: dict = field(default_factory=dict)  # training data hash, metrics, timings, ...
+
+    # ---- bank ---------------------------------------------------------------------------
+    @property
+    def models(self) -> list[str]:
+        return list(self.cards)
+
+    @property
+    def hidden(self) -> int:
+        return self.config.hidden
+
+    def parameter_count(self) -> int:
+        """Parameters of one network (the ensemble repeats it ``len(members)`` times)."""
+        return parameter_count(self.members[0])
+
+    def _cards(self, models: Sequence[str] | None) -> list[ModelCard]:
+        names = self.models if models is None else list(models)
+        if not names:
+            raise UsageError("no models to score")
+        missing = [m for m in names if m not in self.cards]
+        if missing:
+            raise LrcalError(f"model(s) not known to this router: {', '.join(missing)} (known: {', '.join(self.models)})")
+        if len(set(names)) != len(names):
+            raise UsageError("a model is listed twice")
+        return [self.cards[m] for m in names]
+
+    def profile_from_outcomes(
+        self,
+        task_ids: np.ndarray,
+        scores: np.ndarray,
+        *,
+        output_tokens: np.ndarray | None = None,
+        latency_ms: np.ndarray | None = None,
+        cost_usd: np.ndarray | None = None,
+        errors: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(profile [P], task_accuracy [V+1]) of one model from its outcomes on some rows
+        (scores [n]; task_ids from `task_ids_for(router.spec, tasks)`)."""
+        col = lambda a: None if a is None else np.asarray(a, dtype=float).reshape(-1, 1)  # noqa: E731
+        prof = compute_profiles(
+            np.asarray(task_ids), len(self.spec.task_vocab), col(scores),
+            output_tokens=col(output_tokens), latency_ms=col(latency_ms), cost_usd=col(cost_usd),
+            errors=None if errors is None else np.asarray(errors, dtype=bool).reshape(-1, 1),
+            smoothing=self.config.profile_smoothing,
+        )
+        return prof.vectors[0], prof.task_accuracy[0]
+
+    def add_model(self, card: ModelCard) -> None:
+        """Add or replace a model in the token bank (incumbent routes may change: re-check them)."""
+        p = len(next(iter(self.cards.values())).profile) if self.cards else card.profile.shape[0]
+        if card.profile.shape != (p,) or card.task_accuracy.shape != (len(self.spec.task_vocab) + 1,):
+            raise LrcalError(f"model card '{card.name}' has the wrong profile shape for this router")
+        if card.residuals is not None and len(card.residuals) != len(self.members):
+            raise LrcalError(f"model card '{card.name}' has {len(card.residuals)} residuals, router has {len(self.members)} members")
+        self.cards[card.name] = card
+
+    def remove_model(self, name: str) -> None:
+        self.cards.pop(name, None)
+
+    # ---- differentiable pieces (onboarding uses these with every router weight frozen) ----
+    def tokens(self, models: Sequence[str] | None = None, member: int = 0, residuals: bool = True) -> torch.Tensor:
+        """[K, H] capability tokens: encoder(profile) + residual (no grad)."""
+        cards = self._cards(models)
+        net = self.members[member]
+        with torch.no_grad():
+            tok = net.encode_profiles(torch.as_tensor(np.stack([c.profile for c in cards]), dtype=torch.float32))
+            if residuals:
+                res = [c.residuals[member] if c.residuals is not None else np.zeros(self.hidden, np.float32) for c in cards]
+                tok = tok + torch.as_tensor(np.stack(res), dtype=torch.float32)
+        return tok
+
+    def task_rows(self, models: Sequence[str] | None = None) -> np.ndarray:
+        """[K, V + 1] rows behind each card's per-task accuracy (read back from its profile)."""
+        return task_rows_from_profiles(np.stack([c.profile for c in self._cards(models)]))
+
+    def forward(self, member: int, x: torch.Tensor, tokens: torch.Tensor, task_accuracy: torch.Tensor,
+                available: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One member's forward; differentiable w.r.t. ``tokens`` (the caller freezes weights)."""
+        return self.members[member](x, tokens, task_accuracy, available)
+
+    def loss(self, out: dict[str, torch.Tensor], y: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
+        """The router's own training loss on these rows (task CE excluded)."""
+        total, _ = router_loss(out, y, available, self.config, None)
+        return total
+
+    # ---- inference ----------------------------------------------------------------------
+    def featurize(self, queries: Sequence[Query]) -> np.ndarray:
+        return featurize(self.spec, queries)
+
+    @torch.no_grad()
+    def predict(self, X: np.ndarray, models: Sequence[str] | None = None, available: np.ndarray | None = None,
+                batch_size: int = 1024) -> Prediction:
+        cards = self._cards(models)
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.spec.dim:
+            raise LrcalError(f"features have shape {X.shape}, this router expects [N, {self.spec.dim}]")
+        n, k = X.shape[0], len(cards)
+        avail = np.ones((n, k), dtype=bool) if available is None else np.asarray(available, dtype=bool)
+        if avail.shape != (n, k):
+            raise LrcalError(f"availability mask has shape {avail.shape}, expected ({n}, {k})")
+        ta = torch.as_tensor(np.stack([c.task_accuracy for c in cards]), dtype=torch.float32)
+        sums = {key: np.zeros((n, k), dtype=np.float64) for key in ("mu", "sigma", "delta", "score", "prior")}
+        for member, net in enumerate(self.members):
+            net.eval()
+            tokens = self.tokens([c.name for c in cards], member)
+            for start in range(0, n, batch_size):
+                sl = slice(start, start + batch_size)
+                out = net(torch.as_tensor(X[sl]), tokens, ta, torch.as_tensor(avail[sl]))
+                for key in sums:
+                    sums[key][sl] += out[key].numpy()
+        e = float(len(self.members))
+        return Prediction(models=[c.name for c in cards], available=avail, **{k_: v / e for k_, v in sums.items()})
+
+    def route(
+        self,
+        X: np.ndarray,
+        models: Sequence[str] | None = None,
+        policy: Policy = Policy(),
+        *,
+        available: np.ndarray | None = None,
+        expected_cost: np.ndarray | dict[str, float] | None = None,
+        expected_latency: np.ndarray | dict[str, float] | None = None,
+    ) -> Decision:
+        """Pick a model per query. Expected cost / latency default to each card's calibration
+        statistics; pass a dict per model or a [K] / [N, K] array to override (prices x
+        expected tokens). Never pass realized per-query values."""
+        pred = self.predict(X, models, available)
+        cards = self._cards(pred.models)
+
+        def resolve(given, attr: str) -> np.ndarray | None:
+            if given is None:
+                values = [getattr(c, attr) for c in cards]
+                if all(v is None for v in values):
+                    return None
+                return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+            if isinstance(given, dict):
+                return np.asarray([given.get(c.name, np.nan) for c in cards], dtype=np.float64)
+            return np.asarray(given, dtype=np.float64)
+
+        cost = resolve(expected_cost, "expected_cost_usd")
+        latency = resolve(expected_latency, "expected_latency_ms")
+        util = utility(pred.score, pred.available, policy, sigma=pred.sigma, expected_cost=cost, expected_latency=latency)
+        return Decision(models=pred.models, choice=choose(util), utility=util, prediction=pred,
+                        expected_cost=cost, expected_latency=latency)
+
+
+# ---- training ---------------------------------------------------------------------------
+
+DEFAULT_ENSEMBLE = 3
+DEFAULT_VAL_FRACTION = 0.125
+
+
+def _cards_from(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec: FeatureSpec,
+                fitted: Sequence[FittedNet] | None) -> dict[str, ModelCard]:
+    prof = data.profiles(rows, len(spec.task_vocab), cfg.profile_smoothing)
+    cards = {}
+    for i, m in enumerate(data.models):
+        have = rows[np.isfinite(data.scores[rows, i])]
+        cards[m] = ModelCard(
+            name=m,
+            profile=prof.vectors[i].copy(),
+            task_accuracy=prof.task_accuracy[i].copy(),
+            n_rows=int(prof.rows[i]),
+            residuals=[f.residuals[m].astype(np.float32) for f in fitted] if fitted else None,
+            source="trained" if fitted else "profile",
+            expected_output_tokens=_mean_or_none(data.output_tokens, i, have),
+            expected_latency_ms=_mean_or_none(data.latency_ms, i, have),
+            expected_cost_usd=_mean_or_none(data.cost_usd, i, have),
+        )
+    return cards
+
+
+def _validation_split(data: RouterData, rows: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed + 7919)
+    train, val = [], []
+    tasks = data.task_ids[rows]
+    for t in np.unique(tasks):
+        idx = rng.permutation(rows[tasks == t])
+        n_val = int(round(fraction * len(idx))) if len(idx) >= 4 else 0
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def train_router(
+    data: RouterData,
+    spec: FeatureSpec,
+    config: RouterConfig | None = None,
+    *,
+    rows: np.ndarray | None = None,
+    train_rows: np.ndarray | None = None,
+    val_rows: np.ndarray | None = None,
+    seed: int = 0,
+    ensemble: int = DEFAULT_ENSEMBLE,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    progress: Callable[[str], None] | None = None,
+) -> Router:
+    """Train the shared router on ``rows`` (default all rows).
+
+    1. Split off a validation part (stratified by task) unless ``train_rows``/``val_rows``
+       are given; 2. train with early stopping on validation: the number of epochs of each
+       phase is chosen there; 3. refit ``ensemble`` members with different seeds on train +
+       validation for the chosen epochs; the token bank's profiles use all those rows.
+    """
+    cfg = config or RouterConfig()
+    started = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    if train_rows is None or val_rows is None:
+        base_rows = np.arange(data.scores.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+        train_rows, val_rows = _validation_split(data, base_rows, val_fraction, seed)
+    train_rows = np.asarray(train_rows, dtype=np.int64)
+    val_rows = np.asarray(val_rows, dtype=np.int64)
+    all_rows = np.sort(np.concatenate([train_rows, val_rows]))
+    if len(train_rows) < 8:
+        raise LrcalError(f"router training needs at least 8 training rows (got {len(train_rows)})")
+    chosen = cfg
+    if len(val_rows):
+        best_fit = fit_network(data, spec, cfg, train_rows, val_rows, seed=seed)
+        best_loss = min((h["val_loss"] for h in best_fit.history if "val_loss" in h), default=float("nan"))
+        say(f"validation run: val loss {best_loss:.4f}, epochs {best_fit.phase_epochs}, {best_fit.seconds:.1f}s")
+    else:  # nothing to validate on (tiny data): fixed, short schedule
+        best_fit, best_loss = None, float("nan")
+    warm_epochs, latent_epochs = best_fit.phase_epochs if best_fit is not None else (30, 0)
+    # more rows per epoch after the refit: keep the number of optimizer steps comparable
+    scale = len(train_rows) / max(len(all_rows), 1)
+    epochs = (max(1, int(round(warm_epochs * scale))), int(round(latent_epochs * scale)))
+    members: list[FittedNet] = []
+    for e in range(ensemble):
+        members.append(fit_network(data, spec, chosen, all_rows, None, seed=seed * 1000 + e + 1, epochs=epochs))
+        say(f"member {e + 1}/{ensemble}: {members[-1].seconds:.1f}s")
+    cards = _cards_from(data, all_rows, chosen, spec, members)
+    router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards)
+    router.info = {
+        "train_rows": int(len(train_rows)),
+        "val_rows": int(len(val_rows)),
+        "models": list(data.models),
+        "val_loss": float(best_loss),
+        "epochs": {"warmup": epochs[0], "latent": epochs[1]},
+        "ensemble": ensemble,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - started, 2),
+        "parameters": parameter_count(members[0].net),
+    }
+    return router
+
+
+def train_router_from_table(table, config: RouterConfig | None = None, *, seed: int = 0, ensemble: int = DEFAULT_ENSEMBLE,
+                            progress: Callable[[str], None] | None = None, X: np.ndarray | None = None,
+                            spec: FeatureSpec | None = None) -> Router:
+    """Fit the feature spec on the table, featurize it, train; records the data hash."""
+    spec = spec or fit_feature_spec(table.tasks, table.metadata)
+    data = RouterData.from_table(table, spec, X)
+    router = train_router(data, spec, config, seed=seed, ensemble=ensemble, progress=progress)
+    router.info["training_data_sha256"] = table.content_hash()
+    router.info["dataset"] = table.name
+    return router
+
+
+def save_router(router: Router, directory) -> dict:
+    """Write the artifact (see `lrcal.router.artifacts`)."""
+    from lrcal.router.artifacts import save_router as _save
+
+    return _save(router, directory)
+
+
+def load_router(path, expected_spec: FeatureSpec | None = None) -> Router:
+    """Load and verify an artifact (see `lrcal.router.artifacts`)."""
+    from lrcal.router.artifacts import load_router as _load
+
+    return _load(path, expected_spec)

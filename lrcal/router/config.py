@@ -1,0 +1,75 @@
+"""Router hyper-parameters (saved in the artifact sidecar)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from lrcal.errors import LrcalError
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    # network
+    hidden: int = 32  # H: width of capsules and model tokens
+    query_tokens: int = 4  # T
+    capsules: int = 4  # C
+    layers: int = 2  # L latent-communication layers
+    heads: int = 4
+    ffn_mult: int = 2
+    dropout: float = 0.0
+    input_dropout: float = 0.2
+    correction_bound: float = 0.05  # b in delta = b * tanh(.)
+    readback_temperature: float = 0.25  # capsules read model tokens weighted by softmax(score / this)
+    sigma_min: float = 0.02
+    # profiles
+    profile_smoothing: float = 4.0  # Beta prior strength pulling per-task accuracy toward overall accuracy
+    profile_rows_min: int = 32
+    profile_rows_max: int = 128
+    full_profile_prob: float = 0.5  # episodes that draw the profile from all of the model's other rows
+    residual_dropout: float = 0.5  # episodes in which a model's learned residual is hidden (profile-only token)
+    task_dropout: float = 0.2  # rows whose task label is hidden (router must work without it)
+    # training
+    lr: float = 5e-3  # warm-up phase (no latent path)
+    latent_lr: float = 1e-3  # full network
+    warmup_max_steps: int = 2000  # optimizer-step budgets: epochs = budget / steps per epoch
+    warmup_patience: int = 20  # epochs
+    weight_decay: float = 1e-3
+    residual_l2: float = 1e-3
+    query_l2: float = 3e-2  # explicit L2 on the query-side input projections (sum of squares)
+    batch_size: int = 64
+    latent_max_steps: int = 400
+    patience: int = 6  # epochs
+    grad_clip: float = 5.0
+    ema_decay: float = 0.95  # evaluate / keep an exponential moving average of the weights (per step)
+    min_pool: int = 2
+    # loss mix (paper): Gaussian NLL + pairwise BCE + listwise CE + score MSE + mu BCE + delta^2
+    w_nll: float = 1.0
+    w_pairwise: float = 0.35
+    w_listwise: float = 0.65
+    w_score_mse: float = 0.25
+    w_bce: float = 0.5
+    w_delta: float = 0.05
+    w_task: float = 0.1
+    listwise_temperature: float = 0.05
+    pairwise_temperature: float = 0.1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RouterConfig":
+        if not isinstance(data, dict):
+            raise LrcalError("router config: expected an object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LrcalError(f"router config has unknown field(s) {', '.join(unknown)} (written by a newer lrcal?)")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise LrcalError(f"router config is malformed ({exc})") from None
+
+    def replace(self, **changes) -> "RouterConfig":
+        data = self.to_dict()
+        data.update(changes)
+        return RouterConfig.from_dict(data)

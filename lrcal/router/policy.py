@@ -1,0 +1,82 @@
+"""Routing policy: utility = mu_tilde - lambda_cost * cost_norm - lambda_latency * latency_norm
+[- kappa * sigma], argmax over the available models.
+
+Expected cost and latency are *predicted before the call* -- a model's prices times its
+expected token counts, its latency profile -- never the realized values of the query being
+routed. They are min-max normalized over the whole candidate pool of the decision (not over
+the models a router happens to pick), so lambda means the same thing whichever model wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrcal.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Policy:
+    lambda_cost: float = 0.0
+    lambda_latency: float = 0.0
+    risk_kappa: float = 0.0  # utility uses mu_tilde - kappa * sigma
+
+    def __post_init__(self) -> None:
+        for name in ("lambda_cost", "lambda_latency", "risk_kappa"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise UsageError(f"{name.replace('_', '-')} must be a finite number >= 0 (got {value})")
+
+
+def expected_cost_usd(price_in_per_mtok: float, price_out_per_mtok: float, input_tokens: float, output_tokens: float) -> float:
+    """Cost of one call predicted from prices (USD per million tokens) and expected token counts."""
+    return (price_in_per_mtok * input_tokens + price_out_per_mtok * output_tokens) / 1e6
+
+
+def normalize_over_pool(values: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Min-max normalize per row over the available models; unknown (NaN) values count as the
+    pool's worst (1.0); a pool where all known values are equal gives 0."""
+    values = np.asarray(values, dtype=np.float64)
+    available = np.asarray(available, dtype=bool)
+    if values.ndim == 1:
+        values = np.broadcast_to(values, available.shape)
+    known = available & np.isfinite(values)
+    big = np.where(known, values, -np.inf).max(axis=1, keepdims=True)
+    small = np.where(known, values, np.inf).min(axis=1, keepdims=True)
+    span = big - small
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.where(span > 0, (values - small) / np.where(span > 0, span, 1.0), 0.0)
+    norm = np.where(np.isfinite(values), norm, 1.0)
+    return np.where(available, np.clip(norm, 0.0, 1.0), 0.0)
+
+
+def utility(
+    score: np.ndarray,
+    available: np.ndarray,
+    policy: Policy = Policy(),
+    *,
+    sigma: np.ndarray | None = None,
+    expected_cost: np.ndarray | None = None,
+    expected_latency: np.ndarray | None = None,
+) -> np.ndarray:
+    """[N, K] utility; unavailable models get -inf. expected_cost / expected_latency: [K] or [N, K]."""
+    score = np.asarray(score, dtype=np.float64)
+    available = np.asarray(available, dtype=bool)
+    u = score.copy()
+    if policy.risk_kappa and sigma is not None:
+        u = u - policy.risk_kappa * np.asarray(sigma, dtype=np.float64)
+    if policy.lambda_cost and expected_cost is not None:
+        u = u - policy.lambda_cost * normalize_over_pool(expected_cost, available)
+    if policy.lambda_latency and expected_latency is not None:
+        u = u - policy.lambda_latency * normalize_over_pool(expected_latency, available)
+    return np.where(available, u, -np.inf)
+
+
+def choose(util: np.ndarray) -> np.ndarray:
+    """Index of the best available model per row (-1 where none is available)."""
+    util = np.asarray(util, dtype=np.float64)
+    pick = util.argmax(axis=1)
+    none = ~np.isfinite(util).any(axis=1)
+    pick[none] = -1
+    return pick

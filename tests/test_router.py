@@ -1,0 +1,334 @@
+"""The router network, training, token bank, policy and artifacts (fast: tiny configs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lrcal.errors import LrcalError, UsageError
+from lrcal.evaluation import baselines as B
+from lrcal.evaluation.splits import stratified_split
+from lrcal.evaluation.synthetic import synthetic_outcomes
+from lrcal.features import FeatureSpec, Query, featurize_table, fit_feature_spec
+from lrcal.router import (
+    ModelCard,
+    Policy,
+    RouterConfig,
+    RouterData,
+    choose,
+    expected_cost_usd,
+    load_router,
+    normalize_over_pool,
+    read_sidecar,
+    save_router,
+    task_ids_for,
+    train_router,
+    utility,
+)
+from lrcal.router.network import parameter_count
+from lrcal.router.train import build_network
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # tiny networks: intra-op threads only add contention on a shared 2-core machine
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+FAST = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=300,
+                    warmup_patience=8, latent_max_steps=40, patience=2, batch_size=64)
+
+
+def trained(table, *, seed=0, config=FAST, ensemble=1):
+    spec = fit_feature_spec(table.tasks, table.metadata)
+    data = RouterData.from_table(table, spec)
+    router = train_router(data, spec, config, seed=seed, ensemble=ensemble)
+    return router, data
+
+
+@pytest.fixture(scope="module")
+def nineteen():
+    table = synthetic_outcomes(n=300, n_models=19, seed=3)
+    router, data = trained(table)
+    return table, router, data
+
+
+def test_default_parameter_count_is_under_one_million():
+    spec = FeatureSpec(task_vocab=tuple(f"t{i}" for i in range(30)))
+    net = build_network(RouterConfig(), spec)
+    assert parameter_count(net) <= 1_000_000
+    assert parameter_count(net) > 50_000  # a real network, not a stub
+
+
+def test_masking_scores_only_the_subset(nineteen):
+    table, router, data = nineteen
+    subset = ["model1", "model4", "model7", "model11", "model18"]
+    X = data.X[:50]
+    decision = router.route(X, models=subset)
+    assert decision.prediction.score.shape == (50, 5)
+    assert set(decision.chosen) <= set(subset)
+    # availability inside the full pool: an unavailable model is never chosen, even the favourite
+    full = router.predict(X)
+    favourite = np.bincount(full.score.argmax(1), minlength=19).argmax()
+    avail = np.ones((50, 19), dtype=bool)
+    avail[:, favourite] = False
+    masked = router.route(X, available=avail)
+    assert favourite not in masked.choice
+    # a single-model pool and a row with nothing available
+    single = router.route(X[:3], models=["model2"])
+    assert single.chosen == ["model2"] * 3
+    none = np.zeros((2, 19), dtype=bool)
+    assert router.route(X[:2], available=none).choice.tolist() == [-1, -1]
+    with pytest.raises(LrcalError, match="not known"):
+        router.predict(X, models=["nope"])
+    with pytest.raises(UsageError):
+        router.predict(X, models=["model1", "model1"])
+
+
+def test_new_model_token_is_scorable_and_used(nineteen):
+    table, router, data = nineteen
+    tasks = np.asarray(table.tasks)
+    # a model absent at training: perfect on "chart", useless elsewhere, known from 64 rows
+    rows = np.arange(64)
+    scores = (tasks[rows] == "chart").astype(float)
+    profile, task_acc = router.profile_from_outcomes(task_ids_for(router.spec, tasks[rows]), scores)
+    router.add_model(ModelCard(name="newcomer", profile=profile, task_accuracy=task_acc, n_rows=64, source="profile"))
+    try:
+        X = data.X[100:200]
+        decision = router.route(X, models=["model0", "model5", "newcomer"])
+        chosen = np.asarray(decision.chosen)
+        chart = tasks[100:200] == "chart"
+        assert (chosen[chart] == "newcomer").mean() > 0.8
+        assert (chosen[~chart] == "newcomer").mean() < 0.2
+        assert router.tokens(["newcomer"]).shape == (1, router.hidden)
+    finally:
+        router.remove_model("newcomer")
+
+
+def test_frozen_forward_is_differentiable_in_the_token(nineteen):
+    table, router, data = nineteen
+    for p in router.members[0].parameters():
+        p.requires_grad_(False)
+    before = [p.clone() for p in router.members[0].parameters()]
+    token = router.tokens(["model3"]).clone().requires_grad_(True)
+    x = torch.as_tensor(data.X[:32])
+    card = router.cards["model3"]
+    out = router.forward(0, x, token, torch.as_tensor(card.task_accuracy[None, :]), torch.ones(32, 1, dtype=torch.bool))
+    y = torch.as_tensor(data.scores[:32, [3]], dtype=torch.float32)
+    loss = router.loss(out, y, torch.ones(32, 1, dtype=torch.bool))
+    loss.backward()
+    assert token.grad is not None and token.grad.abs().sum() > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, router.members[0].parameters()))
+
+
+def test_router_learns_from_the_question():
+    table = synthetic_outcomes(n=900, n_models=6, seed=11, keyword_bonus=0.5)
+    split = stratified_split(table.tasks, 0)
+    spec = fit_feature_spec([table.tasks[i] for i in split.train], [table.metadata[i] for i in split.train])
+    data = RouterData.from_table(table, spec)
+    router = train_router(data, spec, FAST, train_rows=split.train, val_rows=split.val, seed=0, ensemble=1)
+    y = table.scores[split.test]
+    acc = B.accuracy_of(B.routed(router.predict(data.X[split.test]).score, y), y)
+    per_task = B.accuracy_of(B.routed(B.per_task_best(table.scores[split.train], [table.tasks[i] for i in split.train],
+                                                      [table.tasks[i] for i in split.test]), y), y)
+    assert acc > per_task + 0.04, (acc, per_task)
+
+
+def test_training_is_deterministic():
+    table = synthetic_outcomes(n=200, n_models=4, seed=5)
+    a, data = trained(table, seed=7)
+    b, _ = trained(table, seed=7)
+    assert np.array_equal(a.predict(data.X).score, b.predict(data.X).score)
+
+
+def test_episode_profiles_never_include_the_batch(monkeypatch):
+    import lrcal.router.train as train_module
+
+    seen = []
+    original = train_module.draw_profile_masks
+
+    def spy(candidate, rng, **kw):
+        masks = original(candidate, rng, **kw)
+        seen.append((candidate.copy(), masks.copy()))
+        return masks
+
+    monkeypatch.setattr(train_module, "draw_profile_masks", spy)
+    batches = []
+    original_episode = train_module._TrainContext._episode
+
+    def episode(self, batch, latent):
+        batches.append(np.asarray(batch).copy())
+        return original_episode(self, batch, latent)
+
+    monkeypatch.setattr(train_module._TrainContext, "_episode", episode)
+    table = synthetic_outcomes(n=200, n_models=4, seed=2)
+    spec = fit_feature_spec(table.tasks, table.metadata)
+    data = RouterData.from_table(table, spec)
+    train_module.fit_network(data, spec, FAST, np.arange(150), seed=0, epochs=(2, 1))
+    assert len(seen) == len(batches) > 0
+    for (candidate, masks), batch in zip(seen, batches):
+        assert not masks[:, batch].any() and not candidate[:, batch].any()
+        assert not masks[:, 150:].any()  # never a row outside the training rows
+
+
+def test_leakage_guard_realized_cost_is_not_an_input():
+    """model0's per-query cost reveals its correctness. The router must not do better with
+    that column intact than with it shuffled; the leak is worth a lot, so wiring realized
+    cost into the inputs would fail this test."""
+    table = synthetic_outcomes(n=600, n_models=5, seed=21, with_costs=True)
+    table.cost_usd[:, 0] = np.where(table.scores[:, 0] > 0, 0.001, 0.003)
+    shuffled = table.select_rows(np.arange(table.n_samples))
+    shuffled.cost_usd[:, 0] = np.random.default_rng(0).permutation(table.cost_usd[:, 0])
+    split = stratified_split(table.tasks, 0)
+
+    def routed_scores(t):
+        spec = fit_feature_spec([t.tasks[i] for i in split.train], [t.metadata[i] for i in split.train])
+        data = RouterData.from_table(t, spec, featurize_table(spec, t))
+        router = train_router(data, spec, FAST, train_rows=split.train, val_rows=split.val, seed=0, ensemble=1)
+        return router.predict(data.X[split.test]).score
+
+    y = table.scores[split.test]
+    honest_scores = routed_scores(table)
+    honest = B.accuracy_of(B.routed(honest_scores, y), y)
+    control = B.accuracy_of(B.routed(routed_scores(shuffled), y), y)
+    assert abs(honest - control) <= 0.03, (honest, control)
+    # what the leak is worth: the same router, but model0 whenever its realized cost says it is right
+    others = honest_scores.copy()
+    others[:, 0] = -np.inf
+    leaky = np.where(table.cost_usd[split.test, 0] < 0.002, 0, B.routed(others, y))
+    assert B.accuracy_of(leaky, y) > honest + 0.08, (B.accuracy_of(leaky, y), honest)
+
+
+def test_policy_math():
+    avail = np.array([[True, True, True], [True, False, True]])
+    cost = np.array([1.0, 3.0, 5.0])
+    norm = normalize_over_pool(cost, avail)
+    assert norm[0].tolist() == [0.0, 0.5, 1.0] and norm[1].tolist() == [0.0, 0.0, 1.0]
+    assert normalize_over_pool(np.array([2.0, 2.0, 2.0]), avail).max() == 0.0
+    assert normalize_over_pool(np.array([1.0, np.nan, 5.0]), np.ones((1, 3), bool))[0].tolist() == [0.0, 1.0, 1.0]
+    score = np.array([[0.6, 0.7, 0.8], [0.9, 0.95, 0.5]])
+    assert choose(utility(score, avail)).tolist() == [2, 0]
+    u = utility(score, avail, Policy(lambda_cost=0.5), expected_cost=cost)
+    assert u[0].tolist() == pytest.approx([0.6, 0.45, 0.3]) and choose(u).tolist() == [0, 0]
+    assert u[1, 1] == -np.inf
+    sigma = np.array([[0.0, 0.0, 0.5], [0.0, 0.0, 0.0]])
+    assert choose(utility(score, avail, Policy(risk_kappa=1.0), sigma=sigma)).tolist() == [1, 0]
+    latency = np.array([[100.0, 50.0, 10.0], [10.0, 10.0, 300.0]])
+    u = utility(score, np.ones((2, 3), bool), Policy(lambda_latency=1.0), expected_latency=latency)
+    assert choose(u).tolist() == [2, 1]
+    assert expected_cost_usd(2.0, 10.0, 1000, 500) == pytest.approx(0.007)
+    with pytest.raises(UsageError):
+        Policy(lambda_cost=-1)
+    assert choose(np.full((1, 2), -np.inf)).tolist() == [-1]
+
+
+def test_route_uses_expected_not_realized_cost(nineteen):
+    table, router, data = nineteen
+    X = data.X[:20]
+    cheap_dear = {m: (0.0 if m == "model9" else 1.0) for m in router.models}
+    d = router.route(X, policy=Policy(lambda_cost=5.0), expected_cost=cheap_dear)
+    assert set(d.chosen) == {"model9"}
+    d0 = router.route(X, policy=Policy(lambda_cost=0.0), expected_cost=cheap_dear)
+    assert d0.chosen == router.route(X).chosen
+
+
+def test_artifact_round_trip(tmp_path, nineteen):
+    table, router, data = nineteen
+    path = tmp_path / "routers" / "r1"
+    sidecar = save_router(router, path)
+    assert sorted(p.name for p in path.iterdir()) == ["router.json", "router.pt"]
+    loaded = load_router(path)
+    assert loaded.models == router.models
+    assert np.array_equal(loaded.predict(data.X[:40]).score, router.predict(data.X[:40]).score)
+    on_disk = read_sidecar(path)
+    assert on_disk["weights_sha256"] == sidecar["weights_sha256"]
+    assert on_disk["feature_spec"] == router.spec.to_dict() and on_disk["config"] == router.config.to_dict()
+    assert on_disk["parameters"] == router.parameter_count()
+    loaded2 = load_router(path / "router.json", expected_spec=router.spec)
+    assert loaded2.models == router.models
+    # overwrite in place (existing directory) stays loadable
+    save_router(loaded, path)
+    assert load_router(path).models == router.models
+
+
+def _corrupt(path, how):
+    weights = path / "router.pt"
+    sidecar = path / "router.json"
+    if how == "flip":
+        data = bytearray(weights.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    elif how == "truncate":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif how == "missing-weights":
+        weights.unlink()
+    elif how == "garbage-sidecar":
+        sidecar.write_text("{not json")
+    elif how == "version":
+        meta = json.loads(sidecar.read_text())
+        meta["format_version"] = 999
+        sidecar.write_text(json.dumps(meta))
+    elif how == "not-ours":
+        sidecar.write_text(json.dumps({"format": "something-else"}))
+    elif how == "config-mismatch":
+        meta = json.loads(sidecar.read_text())
+        meta["config"]["hidden"] = 24
+        sidecar.write_text(json.dumps(meta))
+    elif how == "unknown-config-field":
+        meta = json.loads(sidecar.read_text())
+        meta["config"]["warp_drive"] = 1
+        sidecar.write_text(json.dumps(meta))
+    elif how == "not-a-torch-file":
+        import hashlib
+
+        weights.write_bytes(b"definitely not a zip")
+        meta = json.loads(sidecar.read_text())
+        meta["weights_sha256"] = hashlib.sha256(b"definitely not a zip").hexdigest()
+        sidecar.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "how, needle",
+    [
+        ("flip", "sha256"),
+        ("truncate", "sha256"),
+        ("missing-weights", "missing"),
+        ("garbage-sidecar", "corrupted"),
+        ("version", "format version"),
+        ("not-ours", "not an lrcal router"),
+        ("config-mismatch", "does not fit"),
+        ("unknown-config-field", "unknown field"),
+        ("not-a-torch-file", "cannot read router weights"),
+    ],
+)
+def test_bad_artifacts_are_refused_with_one_line(tmp_path, nineteen, how, needle):
+    table, router, data = nineteen
+    path = tmp_path / "r"
+    save_router(router, path)
+    _corrupt(path, how)
+    with pytest.raises(LrcalError) as excinfo:
+        load_router(path)
+    assert needle in str(excinfo.value) and "\n" not in str(excinfo.value)
+
+
+def test_feature_spec_mismatch_is_refused(tmp_path, nineteen):
+    table, router, data = nineteen
+    save_router(router, tmp_path / "r")
+    other = FeatureSpec(task_vocab=("a",))
+    with pytest.raises(LrcalError, match="feature spec mismatch"):
+        load_router(tmp_path / "r", expected_spec=other)
+    with pytest.raises(LrcalError, match="no router artifact"):
+        load_router(tmp_path / "absent")
+
+
+def test_predict_rejects_wrong_feature_width(nineteen):
+    table, router, data = nineteen
+    with pytest.raises(LrcalError, match="expects"):
+        router.predict(np.zeros((2, 5), dtype=np.float32))
+    X = router.featurize([Query(question="In this chart item, what does the map show?", task="chart")])
+    assert router.predict(X).score.shape == (1, 19)

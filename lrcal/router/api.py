@@ -27,7 +27,7 @@ from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count
 from lrcal.router.policy import Policy, choose, utility
 from lrcal.router.profiles import compute_profiles, task_rows_from_profiles
-from lrcal.router.train import FittedNet, RouterData, build_network, fit_network, routed_accuracy, task_ids_for
+from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
 
 @dataclass

@@ -39,6 +39,7 @@ class RouterConfig:
     batch_size: int = 64
     latent_max_steps: int = 400
     patience: int = 6  # epochs
+    early_stop_metric: str = "loss"  # "loss" (the whole mix) or "bce" (log-loss of mu) on validation
     grad_clip: float = 5.0
     ema_decay: float = 0.95  # evaluate / keep an exponential moving average of the weights (per step)
     min_pool: int = 2

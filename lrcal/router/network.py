@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lrcal.router.config import RouterConfig
@@ -120,7 +119,6 @@ class ProfileEncoder(nn.Module):
     def __init__(self, profile_dim: int, hidden: int) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(profile_dim, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
-        self.ln = nn.LayerNorm(hidden)
 
     def forward(self, profiles: torch.Tensor) -> torch.Tensor:
         return self.net(profiles)

@@ -93,11 +93,10 @@ class FittedNet:
 
     net: LatentRouterNet
     residuals: dict[str, np.ndarray]  # model -> [H]
-    best_epoch: int
     epochs_run: int
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
-    phase_epochs: tuple[int, int] = (0, 0)
+    phase_epochs: tuple[int, int] = (0, 0)  # epochs kept per phase (warm-up, latent)
 
 
 def build_network(cfg: RouterConfig, spec: FeatureSpec) -> LatentRouterNet:
@@ -111,33 +110,6 @@ def _hide_tasks(x: torch.Tensor, spec: FeatureSpec, rows: torch.Tensor) -> torch
     x[rows, start:end] = 0.0
     x[rows, end - 1] = 1.0  # the "absent" flag
     return x
-
-
-@torch.no_grad()
-def predict_arrays(
-    net: LatentRouterNet,
-    X: np.ndarray,
-    tokens: torch.Tensor,
-    task_accuracy: np.ndarray,
-    available: np.ndarray,
-    batch_size: int = 1024,
-) -> dict[str, np.ndarray]:
-    """Eval-mode forward in batches -> numpy arrays [N, K] (mu, sigma, delta, score, prior)."""
-    was_training = net.training
-    net.eval()
-    ta = torch.as_tensor(task_accuracy, dtype=torch.float32)
-    outs: dict[str, list[np.ndarray]] = {}
-    for start in range(0, X.shape[0], batch_size):
-        xb = torch.as_tensor(X[start : start + batch_size], dtype=torch.float32)
-        ab = torch.as_tensor(available[start : start + batch_size], dtype=torch.bool)
-        out = net(xb, tokens, ta, ab)
-        for key in ("mu", "sigma", "delta", "score", "prior"):
-            outs.setdefault(key, []).append(out[key].numpy())
-    net.train(was_training)
-    k = tokens.shape[0]
-    return {key: (np.concatenate(v) if v else np.zeros((0, k), dtype=np.float32)) for key, v in outs.items()} if outs else {
-        key: np.zeros((0, k), dtype=np.float32) for key in ("mu", "sigma", "delta", "score", "prior")
-    }
 
 
 def routed_accuracy(scores_pred: np.ndarray, y: np.ndarray) -> float:
@@ -197,7 +169,6 @@ def fit_network(
     return FittedNet(
         net=net,
         residuals={m: residuals.detach()[i].numpy().copy() for i, m in enumerate(data.models)},
-        best_epoch=best_epochs[0] * 1000 + best_epochs[1] if len(best_epochs) == 2 else 0,
         epochs_run=len(history),
         history=history,
         seconds=time.perf_counter() - started,
@@ -306,8 +277,9 @@ class _TrainContext:
             record = {"phase": phase, "epoch": epoch}
             if val is not None:
                 record.update(self._evaluate(val, latent))
-                if record["val_loss"] < best[0] - 1e-5:
-                    best = (record["val_loss"], epoch, copy.deepcopy(net.state_dict()), residuals.detach().clone())
+                metric = record["val_bce"] if cfg.early_stop_metric == "bce" else record["val_loss"]
+                if metric < best[0] - 1e-5:
+                    best = (metric, epoch, copy.deepcopy(net.state_dict()), residuals.detach().clone())
                     bad = 0
                 else:
                     bad += 1
@@ -365,12 +337,3 @@ class _Ema:
     def swap_out(self, net: torch.nn.Module, residuals: torch.Tensor, saved: list[torch.Tensor]) -> None:
         for p, s in zip(list(net.parameters()) + [residuals], saved):
             p.copy_(s)
-
-
-def member_tokens(fitted: FittedNet, profiles: Profiles, models: Sequence[str], use_residuals: bool = True) -> torch.Tensor:
-    with torch.no_grad():
-        tokens = fitted.net.encode_profiles(torch.as_tensor(profiles.vectors))
-        if use_residuals:
-            res = torch.stack([torch.as_tensor(fitted.residuals.get(m, np.zeros(tokens.shape[1], dtype=np.float32))) for m in models])
-            tokens = tokens + res
-    return tokens

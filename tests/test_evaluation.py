@@ -1,0 +1,133 @@
+"""Splits, baselines, metrics and the router benchmark (tiny configs; the real-data numbers
+are in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lrcal.evaluation import baselines as B
+from lrcal.evaluation.metrics import frontier, mean_std, nauc, pick_stats, pool_cost_range, qnc
+from lrcal.evaluation.router_bench import bench_router
+from lrcal.evaluation.splits import stratified_folds, stratified_split
+from lrcal.evaluation.synthetic import synthetic_outcomes
+from lrcal.router import RouterConfig
+
+TINY = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=150,
+                    warmup_patience=5, latent_max_steps=20, patience=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_stratified_split_is_70_10_20_per_task_and_deterministic():
+    tasks = ["a"] * 100 + ["b"] * 50 + [None] * 10
+    split = stratified_split(tasks, seed=3)
+    assert np.array_equal(split.train, stratified_split(tasks, seed=3).train)
+    assert not np.array_equal(split.train, stratified_split(tasks, seed=4).train)
+    parts = [set(split.train), set(split.val), set(split.test)]
+    assert set().union(*parts) == set(range(160)) and sum(len(p) for p in parts) == 160
+    t = np.asarray(tasks, dtype=object)
+    assert (t[split.train] == "a").sum() == 70 and (t[split.val] == "a").sum() == 10 and (t[split.test] == "a").sum() == 20
+    assert (t[split.test] == "b").sum() == 10
+    folds = stratified_folds(tasks, 5, seed=0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(160))
+    assert all(abs(len(f) - 32) <= 2 for f in folds)
+
+
+def test_baselines_on_a_hand_made_table():
+    y_train = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, np.nan]], dtype=float)
+    tasks_train = ["x", "x", "y", "y"]
+    y_test = np.array([[0, 1, 0], [1, 0, 1], [np.nan, np.nan, np.nan]], dtype=float)
+    bs = B.best_single(y_train, 3)
+    assert B.routed(bs, y_test).tolist() == [0, 0, -1]
+    pt = B.per_task_best(y_train, tasks_train, ["y", "x", "z"])
+    assert B.routed(pt, y_test).tolist() == [1, 0, -1]
+    assert B.accuracy_of(B.routed(pt, y_test), y_test) == 1.0
+    assert B.random_accuracy(y_test) == pytest.approx((1 / 3 + 2 / 3) / 2)
+    assert B.oracle_accuracy(y_test) == 1.0
+    X_train = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]], dtype=float)
+    knn = B.knn_predict(X_train, y_train, np.array([[0, 1], [1, 0]], dtype=float), k=2)
+    assert knn.argmax(1).tolist() == [1, 0]
+
+
+def test_logistic_floor_learns_a_linear_signal():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = np.stack([(X[:, 0] > 0), (X[:, 0] <= 0)], 1).astype(float)
+    pred, l2 = B.logistic_per_model(X[:200], y[:200], X[200:250], y[200:250], X[250:])
+    assert B.accuracy_of(B.routed(pred, y[250:]), y[250:]) > 0.9 and l2 in B.LOGISTIC_L2
+
+
+def test_metrics():
+    assert pick_stats(np.array([0, 0, 2, -1]), ["a", "b", "c"]) == {"distinct_models": 2, "top_pick": "a",
+                                                                    "top_pick_share": pytest.approx(2 / 3)}
+    points = [{"lambda": 0, "accuracy": 0.8, "cost": 10.0}, {"lambda": 1, "accuracy": 0.6, "cost": 2.0}]
+    assert nauc(points, 0.0, 10.0) == pytest.approx(0.6 * 0.8, abs=0.01)  # 0 below 0.2, then 0.6 up to 1
+    assert qnc(points, 0.6, 4.0) == pytest.approx(0.5)
+    assert qnc(points, 0.9, 4.0) is None
+    assert mean_std([0.1, 0.3]) == (pytest.approx(0.2), pytest.approx(np.std([0.1, 0.3], ddof=1)))
+    y = np.array([[1, 0], [0, 1]], dtype=float)
+    cost = np.array([[1.0, 3.0], [1.0, 3.0]])
+    assert pool_cost_range(y, cost) == (1.0, 3.0)
+    pts = frontier(np.array([[0.9, 0.1], [0.1, 0.9]]), y, cost, np.array([1.0, 3.0]), lambdas=(0.0, 5.0))
+    assert pts[0]["accuracy"] == 1.0 and pts[0]["cost"] == 2.0
+    assert pts[1]["accuracy"] == 0.5 and pts[1]["cost"] == 1.0  # expensive model priced out
+
+
+def test_bench_router_structure_and_costs():
+    table = synthetic_outcomes(n=240, n_models=4, seed=1, with_costs=True)
+    result = bench_router(table, seeds=(0, 1), config=TINY, ensemble=1)
+    json.dumps(result)  # serializable
+    assert result["seeds"] == [0, 1]
+    for name in ("router", "best_single", "per_task_best", "knn", "logistic", "random", "oracle"):
+        entry = result["methods"][name]
+        assert 0.0 <= entry["accuracy_mean"] <= 1.0 and len(entry["accuracy_per_seed"]) == 2
+    methods = result["methods"]
+    assert methods["oracle"]["accuracy_mean"] >= methods["router"]["accuracy_mean"] >= methods["random"]["accuracy_mean"]
+    assert 1 <= methods["router"]["distinct_models_mean"] <= 4
+    paired = result["paired_router_minus"]["per_task_best"]
+    diffs = [r["router"]["accuracy"] - r["per_task_best"]["accuracy"] for r in result["per_seed"]]
+    assert paired["diff_per_seed"] == pytest.approx(diffs)
+    assert set(result["costs"]) == {"nauc", "ps", "qnc"}
+    assert 0.0 <= result["costs"]["nauc"]["mean"] <= 1.0
+
+
+def test_cli_bench_router_json_and_table(cli, tmp_path):
+    table = synthetic_outcomes(n=160, n_models=3, seed=2)
+    path = tmp_path / "outcomes.csv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("sample_id,task,question," + ",".join(f"{m}_correct" for m in table.models) + "\n")
+        for i in range(table.n_samples):
+            scores = ",".join(str(int(v)) for v in table.scores[i])
+            fh.write(f"{table.sample_ids[i]},{table.tasks[i]},\"{table.questions[i]}\",{scores}\n")
+    out = cli("bench", "router", "--outcomes", str(path), "--seeds", "1", "--ensemble", "1", "--threads", "1", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["dataset"] == "outcomes" and data["n_models"] == 3
+    assert set(data["methods"]) >= {"router", "best_single", "per_task_best", "knn", "random", "oracle"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sample_id,question\n1,q\n")
+    out = cli("bench", "router", "--outcomes", str(bad))
+    assert out.exit_code == 1 and "no '<model>_correct' column" in out.output and "Traceback" not in out.output
+
+
+def test_cli_bench_features_and_forward(cli):
+    out = cli("bench", "features", "--queries", "12", "--size", "64", "--threads", "1", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["queries"] == 12 and data["deterministic"] is True and data["ratio_to_decode"] > 0
+    out = cli("bench", "forward", "--models", "3", "--repeats", "1", "--threads", "1", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["parameters"] <= 1_000_000 and {r["batch"] for r in data["rows"]} == {256, 1}
+    out = cli("bench", "forward", "--models", "x")
+    assert out.exit_code == 2 and "--models" in out.output

@@ -1,3 +1,26 @@
-"""Commands: tui (being written)."""
+"""`lrcal tui`: the interactive review of per-task routing (Textual)."""
 
-from lrcal.cli._app import app  # noqa: F401
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from lrcal.cli._app import app, state
+
+
+@app.command("tui")
+def tui(
+    ctx: typer.Context,
+    set_ref: Optional[str] = typer.Option(
+        None, "--set", help="Route this stored set's queries (default: the last validation's, else the last calibration's)."
+    ),
+    lambda_cost: float = typer.Option(0.0, "--lambda-cost", min=0.0, help="Initial λ_cost (change it live with [ and ])."),
+    lambda_latency: float = typer.Option(
+        0.0, "--lambda-latency", min=0.0, help="Initial λ_latency (change it live with , and .)."
+    ),
+) -> None:
+    """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""
+    from lrcal.tui.app import LrcalApp  # textual is imported only here
+
+    LrcalApp(state(ctx).home, set_ref=set_ref, lambda_cost=lambda_cost, lambda_latency=lambda_latency).run()

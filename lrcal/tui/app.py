@@ -1,0 +1,252 @@
+"""`lrcal tui`: the Textual app. A thin layer: every number comes from `lrcal.tui.data`, every
+change of state from `lrcal.services.models` (lifecycle checks + audit log).
+
+Store reads run in thread workers, each on its own SQLite connection, so the UI never waits
+on the database or on the router (the snapshot's one forward pass, or its cache).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.lazy import Lazy
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from lrcal import lifecycle
+from lrcal.errors import LrcalError
+from lrcal.store import Store
+from lrcal.tui.charts import ChartsPane
+from lrcal.tui.data import (
+    HomeState,
+    ModelRow,
+    RoutingSnapshot,
+    ScatterPoint,
+    home_state,
+    models_table,
+    quality_latency_points,
+    snapshot,
+    validation_frontiers,
+)
+from lrcal.tui.detail import ModelDetailScreen
+from lrcal.tui.examples import ExamplesScreen
+from lrcal.tui.models import ModelsPane
+from lrcal.tui.routing import RoutingPane
+from lrcal.tui.widgets import ConfirmScreen, Notice
+
+TABS = ("routing", "models", "charts")
+
+
+class LrcalApp(App[None]):
+    TITLE = "lrcal"
+    CSS_PATH = "app.tcss"
+    AUTO_FOCUS = "#routing-table"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("1", "show_tab('routing')", "Routing", show=False),
+        Binding("2", "show_tab('models')", "Models", show=False),
+        Binding("3", "show_tab('charts')", "Charts", show=False),
+        Binding("ctrl+r", "reload", "Reload", show=False),
+    ]
+
+    def __init__(
+        self,
+        home: Path | str,
+        *,
+        set_ref: str | None = None,
+        lambda_cost: float = 0.0,
+        lambda_latency: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.home = Path(home)
+        self.set_ref = set_ref
+        self.initial_lambdas = (float(lambda_cost), float(lambda_latency))
+        self.state: HomeState | None = None
+        self.models: list[ModelRow] = []
+        self.snapshot: RoutingSnapshot | None = None
+        self.loaded = False  # True once the first load finished (tests and the tmux check wait on it)
+
+    def open_store(self) -> Store:
+        """A fresh connection for the calling thread (SQLite connections are not shared)."""
+        return Store.open(self.home)
+
+    # ---- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Notice("", id="empty-state")
+        with TabbedContent(initial="routing", id="tabs"):
+            with TabPane("1 Routing", id="routing"):
+                yield RoutingPane(lambda_cost=self.initial_lambdas[0], lambda_latency=self.initial_lambdas[1],
+                                  id="routing-pane")  # fmt: skip
+            with TabPane("2 Models", id="models"):
+                yield ModelsPane(id="models-pane")
+            with TabPane("3 Charts", id="charts"):
+                yield Lazy(ChartsPane(id="charts-pane"))  # built after the first frame
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#empty-state").display = False
+        self.load_all()
+
+    # ---- loading (workers) -------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load")
+    def load_all(self) -> None:
+        """Routing first (the main view), then the models table, then the charts."""
+        store = self.open_store()
+        try:
+            state = home_state(store)
+            if state.empty:
+                self.call_from_thread(self._home_loaded, state)
+                return
+            snap, error = None, None
+            try:
+                snap = snapshot(store, self.set_ref)
+            except LrcalError as exc:
+                error = str(exc)
+            # One hop to the UI thread (call_from_thread waits for it) for the main view.
+            self.call_from_thread(self._snapshot_loaded, state, snap, error)
+            rows = models_table(store)
+            self.call_from_thread(self._models_loaded, rows)
+            label, points = quality_latency_points(store, snap, rows)
+            frontiers = validation_frontiers(store)
+            self.call_from_thread(self._charts_loaded, label, points, frontiers)
+        except LrcalError as exc:
+            self.call_from_thread(self._load_failed, str(exc))
+        finally:
+            store.close()
+
+    def _home_loaded(self, state: HomeState) -> None:
+        self.state = state
+        self.sub_title = f"{state.models} models · router {state.router_version or 'none'}"
+        empty = self.query_one("#empty-state", Notice)
+        if state.empty:
+            empty.update(f"{state.next_step()}\n\nHome: {self.home}\n\nPress q to quit.")
+            empty.display = True
+            self.query_one("#tabs").display = False
+            self.loaded = True
+            return
+        empty.display = False
+        self.query_one("#tabs").display = True
+
+    def _snapshot_loaded(self, state: HomeState, snap: RoutingSnapshot | None, error: str | None) -> None:
+        self._home_loaded(state)
+        pane = self.query_one(RoutingPane)
+        self.snapshot = snap
+        if snap is None:
+            hint = self.state.next_step() if self.state else ""
+            pane.show_message(f"{error}\n\n{hint}".strip(), error=True)
+        else:
+            pane.set_snapshot(snap)
+        self._focus_tab(self.query_one(TabbedContent).active)
+
+    def _models_loaded(self, rows: list[ModelRow]) -> None:
+        self.models = rows
+        self.query_one(ModelsPane).set_rows(rows)
+        self._focus_tab(self.query_one(TabbedContent).active)
+
+    def _charts_loaded(self, label: str, points: list[ScatterPoint], frontiers: dict[str, dict]) -> None:
+        charts = self.query(ChartsPane)
+        if not charts:  # still being built (Lazy): try again after the next refresh
+            self.call_after_refresh(self._charts_loaded, label, points, frontiers)
+            return
+        charts.first().set_data(label, points, frontiers, self.query_one(RoutingPane).candidate)
+        self.loaded = True
+
+    def _load_failed(self, message: str) -> None:
+        self.query_one(RoutingPane).show_message(message, error=True)
+        self.query_one(ModelsPane).show_message(message, error=True)
+        self.loaded = True
+
+    # ---- navigation --------------------------------------------------------------------------
+    def action_show_tab(self, tab: str) -> None:
+        if self.state is not None and self.state.empty:
+            return
+        self.query_one(TabbedContent).active = tab
+        self._focus_tab(tab)
+
+    def _focus_tab(self, tab: str) -> None:
+        target = {"routing": "#routing-table", "models": "#models-table", "charts": "#charts-pane"}.get(tab)
+        widgets = self.query(target) if target else []
+        if widgets and widgets.first().display:  # the charts are built lazily
+            widgets.first().focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_tab(event.pane.id or "")
+
+    def action_reload(self) -> None:
+        self.load_all()
+
+    def on_routing_pane_open_examples(self, message: RoutingPane.OpenExamples) -> None:
+        if self.snapshot is not None:
+            self.push_screen(ExamplesScreen(self.snapshot, message.routed, message.task, message.model))
+
+    def on_routing_pane_candidate_changed(self, message: RoutingPane.CandidateChanged) -> None:
+        charts = self.query(ChartsPane)
+        if charts and charts.first().frontiers:
+            charts.first().show_model(message.model)
+
+    def on_routing_pane_open_model(self, message: RoutingPane.OpenModel) -> None:
+        self.push_screen(ModelDetailScreen(message.model))
+
+    def on_models_pane_open_model(self, message: ModelsPane.OpenModel) -> None:
+        self.push_screen(ModelDetailScreen(message.model))
+
+    # ---- enable / disable ----------------------------------------------------------------------
+    def on_models_pane_change_status(self, message: ModelsPane.ChangeStatus) -> None:
+        row = next((r for r in self.models if r.name == message.model), None)
+        if row is None:
+            return
+        name, status = row.name, row.status
+        if message.enable:
+            if status == lifecycle.ENABLED:
+                self.notify(f"{name} is already enabled.")
+                return
+            if row.source != "endpoint":
+                self.notify(f"{name} was imported from outcome logs and has no endpoint to route to.", severity="error")
+                return
+            if lifecycle.can_transition(status, lifecycle.ENABLED):
+                question, force, label = f"Enable {name}? The router will send it live traffic.", False, "Enable"
+            else:
+                question = (f"{name} is {status}: it has not passed live validation. Enable it anyway? "
+                            "This is a forced change and is recorded in the audit log.")  # fmt: skip
+                force, label = True, "Force enable"
+        else:
+            if status != lifecycle.ENABLED:
+                self.notify(f"{name} is {status}, not enabled.", severity="warning")
+                return
+            question, force, label = f"Disable {name}? The router stops sending it traffic.", False, "Disable"
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self.change_status(name, message.enable, force)
+
+        self.push_screen(ConfirmScreen(question, label, warning=force or not message.enable), answered)
+
+    @work(thread=True, exclusive=True, group="status")
+    def change_status(self, name: str, enable: bool, force: bool) -> None:
+        from lrcal.services.models import disable, enable as enable_model
+
+        store = self.open_store()
+        try:
+            if enable:
+                row = enable_model(store, name, force=force, reason="enabled in lrcal tui")
+            else:
+                row = disable(store, name, reason="disabled in lrcal tui")
+        except LrcalError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        finally:
+            store.close()
+        self.call_from_thread(self._status_changed, name, row["status"])
+
+    def _status_changed(self, name: str, status: str) -> None:
+        self.notify(f"{name} is now {status}.")
+        self.load_all()
+        if isinstance(self.screen, ModelDetailScreen):
+            self.screen.load()
+
+
+def run(home: Path, **kwargs) -> None:
+    LrcalApp(home, **kwargs).run()

@@ -1,0 +1,372 @@
+"""The per-task routing view: task groups × models, λ controls, candidate toggle and diff.
+
+Re-routing is `lrcal.tui.data.route` on the snapshot (an argmax over stored predictions), so
+λ and pool changes update the table on the UI thread without touching the network or torch.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
+
+from lrcal.tui import fmt
+from lrcal.tui.data import RoutingDiff, RoutingSnapshot, RoutingTable, diff, route
+from lrcal.tui.widgets import Notice, theme_colors
+
+TASK_COLUMN = "__task__"
+TOTAL_ROW = "__all__"
+CELL_WIDTH = 18  # "100% .94/.88 118ms"
+
+LAMBDA_KEYS = Binding.Group("λ cost", compact=True)
+LATENCY_KEYS = Binding.Group("λ latency", compact=True)
+
+
+def lambda_ladder() -> tuple[float, ...]:
+    """The λ steps of the keys: the validation's frontier grid (the same trade-offs it measured)."""
+    from lrcal.validate.frontier import LAMBDA_GRID
+
+    return tuple(sorted(set(LAMBDA_GRID)))
+
+
+def step_lambda(value: float, direction: int) -> float:
+    ladder = lambda_ladder()
+    if direction > 0:
+        return next((v for v in ladder if v > value + 1e-12), ladder[-1])
+    return next((v for v in reversed(ladder) if v < value - 1e-12), ladder[0])
+
+
+def parse_lambda(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value < 1e6 else None
+
+
+class RoutingPane(Vertical):
+    """Main view. The app hands it a snapshot; everything else happens here."""
+
+    BINDINGS = [
+        Binding("left_square_bracket", "lambda_cost(-1)", "−", group=LAMBDA_KEYS, key_display="["),
+        Binding("right_square_bracket", "lambda_cost(1)", "+", group=LAMBDA_KEYS, key_display="]"),
+        Binding("comma", "lambda_latency(-1)", "−", group=LATENCY_KEYS, key_display=","),
+        Binding("full_stop", "lambda_latency(1)", "+", group=LATENCY_KEYS, key_display="."),
+        Binding("0", "reset_lambdas", "λ=0", show=False),
+        Binding("t", "toggle_candidate", "toggle cand."),
+        Binding("n", "next_candidate", "next cand."),
+        Binding("d", "detail", "model"),
+    ]
+
+    class OpenExamples(Message):
+        def __init__(self, task: str, model: str | None, routed: RoutingTable) -> None:
+            super().__init__()
+            self.task, self.model, self.routed = task, model, routed
+
+    class OpenModel(Message):
+        def __init__(self, model: str) -> None:
+            super().__init__()
+            self.model = model
+
+    class CandidateChanged(Message):
+        def __init__(self, model: str | None) -> None:
+            super().__init__()
+            self.model = model
+
+    def __init__(self, *, lambda_cost: float = 0.0, lambda_latency: float = 0.0, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.snap: RoutingSnapshot | None = None
+        self.routed: RoutingTable | None = None
+        self.diff: RoutingDiff | None = None
+        self.lambda_cost = lambda_cost
+        self.lambda_latency = lambda_latency
+        self.candidate: str | None = None
+        self.with_candidate = False
+        self._syncing = False
+
+    # ---- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="routing-controls"):
+            yield Label("λ cost", classes="control-label")
+            yield Input(fmt.lam(self.lambda_cost), id="lambda-cost", compact=True, type="number",
+                        tooltip="λ_cost: quality given up per unit of pool-normalized expected cost ([ / ])")  # fmt: skip
+            yield Label("λ latency", classes="control-label")
+            yield Input(fmt.lam(self.lambda_latency), id="lambda-latency", compact=True, type="number",
+                        tooltip="λ_latency: quality given up per unit of pool-normalized expected latency (, / .)")  # fmt: skip
+            yield Label("cand.", classes="control-label")
+            yield Select([], id="candidate", compact=True, allow_blank=True, prompt="(none)")
+            yield Checkbox("include", id="include", compact=True)
+        yield Static(id="routing-info")
+        yield Notice("Loading the routing snapshot…", id="routing-message")
+        yield DataTable(id="routing-table", cursor_type="cell", zebra_stripes=True, header_height=2)
+        yield Static(id="routing-summary")
+        yield Static(id="routing-diff")
+
+    # ---- data in ------------------------------------------------------------------------------
+    def show_message(self, text: str, error: bool = False) -> None:
+        message = self.query_one("#routing-message", Notice)
+        message.update(text)
+        message.set_class(error, "-error")
+        message.display = True
+        self.query_one("#routing-table").display = not error
+
+    def set_snapshot(self, snap: RoutingSnapshot) -> None:
+        """A new snapshot (first load, or after enable/disable): keep λ and the candidate if possible."""
+        previous = self.candidate
+        self.snap = snap
+        self._syncing = True
+        try:
+            select = self.query_one("#candidate", Select)
+            select.set_options([(name, name) for name in snap.candidates])
+            candidate = previous if previous in snap.candidates else snap.default_candidate
+            self._set_candidate(candidate)
+            if candidate is not None:
+                select.value = candidate
+            else:
+                select.clear()
+            select.disabled = not snap.candidates
+        finally:
+            self._syncing = False
+        self.query_one("#routing-message").display = False
+        table = self.query_one("#routing-table", DataTable)
+        table.display = True
+        self.refresh_routing(rebuild_columns=True)
+
+    def _set_candidate(self, name: str | None) -> None:
+        if name != self.candidate:
+            self.post_message(self.CandidateChanged(name))
+        self.candidate = name
+        self.with_candidate = bool(self.snap and name and name in self.snap.default_included)
+        checkbox = self.query_one("#include", Checkbox)
+        previous, self._syncing = self._syncing, True
+        try:
+            checkbox.value = self.with_candidate
+            checkbox.disabled = name is None
+        finally:
+            self._syncing = previous
+
+    # ---- pools -------------------------------------------------------------------------------
+    def base_pool(self) -> frozenset[str]:
+        assert self.snap is not None
+        return self.snap.default_included - ({self.candidate} if self.candidate else set())
+
+    def included(self) -> frozenset[str]:
+        base = self.base_pool()
+        return base | {self.candidate} if (self.candidate and self.with_candidate) else base
+
+    # ---- routing -----------------------------------------------------------------------------
+    def refresh_routing(self, rebuild_columns: bool = False) -> None:
+        if self.snap is None:
+            return
+        snap = self.snap
+        if self.candidate:
+            self.diff = diff(snap, self.base_pool() | {self.candidate}, self.base_pool(),
+                             self.lambda_cost, self.lambda_latency)  # fmt: skip
+            # The table is the diff's "with" or "without" side, so table and diff always agree.
+            self.routed = self.diff.after if self.with_candidate else self.diff.before
+        else:
+            self.diff = None
+            self.routed = route(snap, self.lambda_cost, self.lambda_latency, self.included())
+        self._render_table()
+        self._render_info()
+        self._render_summary()
+        self._render_diff()
+
+    def _render_info(self) -> None:
+        snap = self.snap
+        what = "last validation" if snap.source == "validation" else "calibration"
+        info = Text.assemble(
+            (f"{len(snap.examples)} queries", "bold"),
+            f" · {snap.set_name} ({what}) · router {snap.router_version} · cell: ",
+            ("share", "bold"),
+            " quality predicted/measured, p50 · enter: examples",
+        )
+        self.query_one("#routing-info", Static).update(info)
+
+    def _render_table(self) -> None:
+        table = self.query_one("#routing-table", DataTable)
+        snap, routed = self.snap, self.routed
+        colors = theme_colors(self.app)
+        cursor = table.cursor_coordinate
+        table.clear(columns=True)
+        table.add_column(Text("task\ngroup (n)", style="bold"), key=TASK_COLUMN, width=13)
+        for name in snap.models:
+            on = name in routed.included
+            status = snap.statuses.get(name, "")
+            state = f"● {status}" if on else f"○ off · {status}"
+            label = Text.assemble((name, "bold" if on else "dim"), "\n", (state, "" if on else "dim"))
+            table.add_column(label, key=name, width=max(CELL_WIDTH, len(name)))
+        for task in routed.tasks:
+            cells = [Text(f"{task} ({routed.group_sizes[task]})", style="bold")]
+            for name in snap.models:
+                cells.append(self._cell_text(routed, task, name, colors))
+            table.add_row(*cells, key=task)
+        totals = [Text(f"all ({len(snap.examples)})", style="bold italic")]
+        for name in snap.models:
+            cell = routed.totals[name]
+            totals.append(self._format_cell(cell, name in routed.included, False, colors))
+        table.add_row(*totals, key=TOTAL_ROW)
+        table.fixed_columns = 1
+        if table.row_count:  # keep the cursor; start on the first model's cell, not on the labels
+            table.move_cursor(row=min(cursor.row, table.row_count - 1),
+                              column=min(max(cursor.column, 1), len(table.columns) - 1), animate=False)  # fmt: skip
+
+    def _cell_text(self, routed: RoutingTable, task: str, name: str, colors: dict) -> Text:
+        return self._format_cell(routed.cell(task, name), name in routed.included, routed.winners.get(task) == name, colors)
+
+    @staticmethod
+    def _format_cell(cell, included: bool, winner: bool, colors: dict) -> Text:
+        if not included:
+            return Text("off", style="dim")
+        if cell.n == 0:
+            return Text("  ·", style="dim")
+        share = f"{cell.share * 100:3.0f}%"
+        text = Text(share, style=f"bold {colors['winner']}" if winner else "bold")
+        text.append(f" {fmt.quality(cell.predicted)}/{fmt.quality(cell.measured)}")
+        text.append(f" {fmt.ms_cell(cell.latency_ms_p50)}", style="dim")
+        return text
+
+    def _render_summary(self) -> None:
+        routed = self.routed
+        text = Text.assemble(
+            ("Routed: ", "bold"),
+            f"quality predicted {fmt.quality(routed.quality_predicted)} / measured {fmt.quality(routed.quality_measured)}",
+            f" · expected cost {fmt.usd(routed.expected_cost_mean)}/query",
+            f" · p50 {fmt.ms(routed.latency_ms_p50)}",
+        )
+        self.query_one("#routing-summary", Static).update(text)
+
+    def _render_diff(self) -> None:
+        widget = self.query_one("#routing-diff", Static)
+        d, cand = self.diff, self.candidate
+        if d is None or cand is None:
+            widget.update(Text("No candidate to compare: every model with a token is in the pool.", style="dim"))
+            return
+        state = "included" if self.with_candidate else "excluded"
+        b, a = d.before, d.after
+        head = Text.assemble(
+            ("Δ ", "bold"),
+            (f"Including {cand}", "bold"),
+            f" ({state} now, t toggles) ",
+        )
+        if not d.moved:
+            head.append(f"changes no routing decision at these λ: it wins none of the {d.n} queries.")
+            widget.update(head)
+            return
+        head.append(
+            f"moves {d.moved} of {d.n} queries ({d.moved / d.n:.0%}); quality predicted "
+            f"{fmt.quality(b.quality_predicted)}→{fmt.quality(a.quality_predicted)}, measured "
+            f"{fmt.quality(b.quality_measured)}→{fmt.quality(a.quality_measured)}; expected cost "
+            f"{fmt.usd(b.expected_cost_mean)}→{fmt.usd(a.expected_cost_mean)}"
+        )
+        table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold dim", expand=False)
+        table.add_column("task")
+        table.add_column("loses", no_wrap=True)
+        table.add_column("→ to", no_wrap=True)
+        table.add_column("queries", justify="right")
+        table.add_column("pred.", justify="right")
+        table.add_column("meas.", justify="right")
+        for move in d.moves:
+            table.add_row(
+                move.task,
+                move.from_model or "(none)",
+                "→ " + (move.to_model or "(none)"),
+                f"{move.n} ({move.share_of_group:.0%})",
+                f"{fmt.quality(move.predicted_before)}→{fmt.quality(move.predicted_after)}",
+                f"{fmt.quality(move.measured_before)}→{fmt.quality(move.measured_after)}",
+            )
+        from rich.console import Group
+
+        widget.update(Group(head, table))
+
+    # ---- actions -----------------------------------------------------------------------------
+    def _set_lambda_input(self, input_id: str, value: float) -> None:
+        self.query_one(input_id, Input).value = fmt.lam(value)  # Input.Changed re-routes
+
+    def action_lambda_cost(self, direction: int) -> None:
+        self._set_lambda_input("#lambda-cost", step_lambda(self.lambda_cost, direction))
+
+    def action_lambda_latency(self, direction: int) -> None:
+        self._set_lambda_input("#lambda-latency", step_lambda(self.lambda_latency, direction))
+
+    def action_reset_lambdas(self) -> None:
+        self._set_lambda_input("#lambda-cost", 0.0)
+        self._set_lambda_input("#lambda-latency", 0.0)
+
+    def action_toggle_candidate(self) -> None:
+        if self.candidate is None:
+            self.notify("No candidate to toggle: every model with a token is already routed.", severity="warning")
+            return
+        self.query_one("#include", Checkbox).toggle()  # Checkbox.Changed re-routes
+
+    def action_next_candidate(self) -> None:
+        if not self.snap or not self.snap.candidates:
+            return
+        names = self.snap.candidates
+        i = names.index(self.candidate) if self.candidate in names else -1
+        self.query_one("#candidate", Select).value = names[(i + 1) % len(names)]
+
+    def action_detail(self) -> None:
+        table = self.query_one("#routing-table", DataTable)
+        if self.snap is None or not table.row_count:
+            return
+        column = table.cursor_coordinate.column
+        if column == 0:
+            self.notify("Move to a model's column to open it.", severity="information")
+            return
+        self.post_message(self.OpenModel(self.snap.models[column - 1]))
+
+    # ---- events ------------------------------------------------------------------------------
+    @on(Input.Changed, "#lambda-cost")
+    def _lambda_cost_changed(self, event: Input.Changed) -> None:
+        value = parse_lambda(event.value)
+        event.input.set_class(value is None, "-invalid")
+        if value is not None and value != self.lambda_cost:
+            self.lambda_cost = value
+            self.refresh_routing()
+
+    @on(Input.Changed, "#lambda-latency")
+    def _lambda_latency_changed(self, event: Input.Changed) -> None:
+        value = parse_lambda(event.value)
+        event.input.set_class(value is None, "-invalid")
+        if value is not None and value != self.lambda_latency:
+            self.lambda_latency = value
+            self.refresh_routing()
+
+    @on(Input.Submitted)
+    def _input_submitted(self) -> None:
+        self.query_one("#routing-table").focus()
+
+    @on(Checkbox.Changed, "#include")
+    def _include_changed(self, event: Checkbox.Changed) -> None:
+        if self._syncing or self.candidate is None:
+            return
+        self.with_candidate = event.value
+        self.refresh_routing(rebuild_columns=True)
+
+    @on(Select.Changed, "#candidate")
+    def _candidate_changed(self, event: Select.Changed) -> None:
+        if self._syncing or self.snap is None:
+            return
+        value = event.value if isinstance(event.value, str) else None
+        if value == self.candidate:
+            return
+        self._set_candidate(value)
+        self.refresh_routing(rebuild_columns=True)
+
+    @on(DataTable.CellSelected, "#routing-table")
+    def _cell_selected(self, event: DataTable.CellSelected) -> None:
+        if self.snap is None or self.routed is None:
+            return
+        task = event.cell_key.row_key.value
+        column = event.cell_key.column_key.value
+        if task == TOTAL_ROW:
+            self.notify("Pick a task group's row to see its examples.", severity="information")
+            return
+        model = None if column == TASK_COLUMN else column
+        self.post_message(self.OpenExamples(task, model, self.routed))

@@ -1,0 +1,84 @@
+"""Small shared widgets: confirmation dialog, empty/loading messages, theme colours."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes / no before anything that changes the store (y / n / escape)."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Grid {
+        grid-size: 1;
+        grid-rows: auto 3;
+        width: 64;
+        max-width: 95%;
+        height: auto;
+        padding: 1 2;
+        border: thick $primary 80%;
+        background: $surface;
+    }
+    ConfirmScreen #confirm-message { width: 100%; margin-bottom: 1; }
+    ConfirmScreen Horizontal { height: 3; align-horizontal: right; }
+    ConfirmScreen Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "Cancel", show=False),
+    ]
+
+    def __init__(self, message: str, confirm_label: str = "Yes", *, warning: bool = False) -> None:
+        super().__init__()
+        self.message = message
+        self.confirm_label = confirm_label
+        self.warning = warning
+
+    def compose(self) -> ComposeResult:
+        with Grid():
+            yield Label(self.message, id="confirm-message")
+            with Horizontal():
+                yield Button(self.confirm_label, variant="error" if self.warning else "primary", id="confirm-yes")
+                yield Button("Cancel", id="confirm-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class Notice(Static):
+    """A centred explanatory message (empty states, errors, loading)."""
+
+    DEFAULT_CSS = """
+    Notice {
+        width: 100%;
+        height: auto;
+        padding: 1 2;
+        color: $text-muted;
+    }
+    Notice.-error { color: $text-error; }
+    """
+
+
+def theme_colors(app) -> dict[str, str]:
+    """The current theme's colours as rich colour strings, so table cells follow the theme."""
+    theme = app.current_theme
+    return {
+        "winner": theme.success or "green",
+        "accent": theme.accent or theme.primary or "magenta",
+        "warning": theme.warning or "yellow",
+        "error": theme.error or "red",
+        "primary": theme.primary or "blue",
+    }

@@ -1,0 +1,448 @@
+"""`lrcal tui` driven by Textual's Pilot on homes filled by the simulated flow."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from rich.text import Text
+
+from lrcal.store import Store
+from lrcal.tui import data
+from tests.fixtures.tui import CANDIDATES, DEMO_INCUMBENTS, VALIDATION_LIMIT
+
+SPECIALIST, DOMINATED = CANDIDATES
+
+
+async def wait_for(pilot, predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def started(pilot) -> None:
+    await wait_for(pilot, lambda: pilot.app.loaded, what="the first load")
+
+
+def shown(widget) -> str:
+    """The plain text a Static shows (rich renderables rendered at the widget's width)."""
+    from rich.console import Console
+
+    console = Console(width=max(widget.size.width, 40), color_system=None, record=True, file=__import__("io").StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def plain(cell) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def table_rows(table) -> list[list[str]]:
+    return [[plain(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def status_in_db(home, name: str) -> str:
+    with sqlite3.connect(home / "lrcal.db") as conn:
+        return conn.execute("select status from models where name = ?", [name]).fetchone()[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_story(tui_demo_home):
+    """These tests walk through the demo's story: the specialist validated and enabled, the
+    dominated model rejected (issue 5's acceptance). Say so plainly if the flow changed."""
+    with sqlite3.connect(tui_demo_home / "lrcal.db") as conn:
+        statuses = dict(conn.execute("select name, status from models"))
+    assert statuses.get(SPECIALIST) == "enabled" and statuses.get(DOMINATED) == "rejected", (
+        f"the demo flow no longer ends with {SPECIALIST} enabled and {DOMINATED} rejected: {statuses}"
+    )
+
+
+def app_for(home, **kwargs):
+    from lrcal.tui.app import LrcalApp
+
+    return LrcalApp(home, **kwargs)
+
+
+def expected_routing(home, lambda_cost=0.0, lambda_latency=0.0, included=None):
+    store = Store.open(home)
+    try:
+        snap = data.snapshot(store)
+    finally:
+        store.close()
+    return snap, data.route(snap, lambda_cost, lambda_latency, included)
+
+
+# ---- per-task routing ------------------------------------------------------------------------------
+
+
+async def test_routing_table_shows_shares_quality_latency_and_winners(tui_demo_home):
+    from lrcal.tui.routing import RoutingPane, TOTAL_ROW
+
+    snap, expected = expected_routing(tui_demo_home)
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        table = app.query_one("#routing-table")
+        assert app.focused is table
+        rows = table_rows(table)
+        assert [r[0].split(" (")[0] for r in rows] == [*expected.tasks, "all"]
+        assert len(rows[0]) == 1 + len(snap.models)
+        winner_color = app.current_theme.success
+        for i, task in enumerate(expected.tasks):
+            for j, model in enumerate(snap.models, start=1):
+                cell = expected.cell(task, model)
+                text = table.get_row_at(i)[j]
+                if model not in expected.included:
+                    assert text.plain == "off"
+                elif cell.n:
+                    assert text.plain.startswith(f"{cell.share * 100:3.0f}%")
+                    winner = expected.winners[task] == model
+                    assert (winner_color.lower() in str(text.style).lower()) == winner, (task, model)
+                else:
+                    assert text.plain.strip() == "·"
+        assert rows[-1][0].startswith(f"all ({VALIDATION_LIMIT})")
+        assert table.get_row(TOTAL_ROW)  # the totals row is addressable
+        pane = app.query_one(RoutingPane)
+        assert pane.routed.included == expected.included
+
+
+async def test_lambda_keys_and_inputs_reroute_instantly(tui_demo_home):
+    from lrcal.tui.routing import RoutingPane, lambda_ladder
+
+    snap, before = expected_routing(tui_demo_home)
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        pane = app.query_one(RoutingPane)
+        table = app.query_one("#routing-table")
+        rows_before = table_rows(table)
+        for _ in range(len(lambda_ladder())):
+            await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert pane.lambda_cost == max(lambda_ladder())
+        assert app.query_one("#lambda-cost").value == "10"
+        _, thrifty = expected_routing(tui_demo_home, lambda_cost=10.0)
+        assert pane.routed.totals == thrifty.totals
+        rows_after = table_rows(table)
+        assert rows_after != rows_before
+        cheapest = min(thrifty.included, key=lambda m: snap.expected_cost[snap.index(m)])
+        share = thrifty.totals[cheapest].share
+        assert share > before.totals[cheapest].share  # λ_cost sends more traffic to the cheapest model
+        assert rows_after[-1][1 + snap.index(cheapest)].startswith(f"{share * 100:3.0f}%")
+        assert "$" in shown(app.query_one("#routing-summary"))
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert pane.lambda_cost == sorted(lambda_ladder())[-2]
+
+        # Typed λ_latency: focus the input, replace its text, submit (focus returns to the table).
+        await pilot.click("#lambda-latency")
+        await pilot.press("backspace", "0", "full_stop", "5", "enter")
+        await pilot.pause()
+        assert pane.lambda_latency == 0.5
+        assert app.focused is table
+        _, both = expected_routing(tui_demo_home, lambda_cost=pane.lambda_cost, lambda_latency=0.5)
+        assert pane.routed.totals == both.totals
+
+        await pilot.click("#lambda-cost")
+        await pilot.press("end", *["backspace"] * 4, "enter")  # empty: not a number
+        await pilot.pause()
+        assert app.query_one("#lambda-cost").has_class("-invalid")
+        assert pane.lambda_cost == sorted(lambda_ladder())[-2]  # unchanged
+        table.focus()
+        await pilot.press("0")
+        await pilot.pause()
+        assert pane.lambda_cost == 0.0 and pane.lambda_latency == 0.0
+        assert table_rows(table) == rows_before
+
+
+async def test_toggling_the_candidate_shows_the_diff(tui_demo_home):
+    from lrcal.tui.routing import RoutingPane
+
+    snap, with_specialist = expected_routing(tui_demo_home)
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        pane = app.query_one(RoutingPane)
+        table = app.query_one("#routing-table")
+        assert pane.candidate == SPECIALIST and pane.with_candidate
+        diff_text = shown(app.query_one("#routing-diff"))
+        moved = with_specialist.totals[SPECIALIST].n
+        assert f"moves {moved} of {VALIDATION_LIMIT} queries" in diff_text
+        expected = data.diff(snap, snap.default_included, snap.default_included - {SPECIALIST})
+        for move in expected.moves:
+            assert move.task in diff_text and move.from_model in diff_text
+        column = 1 + snap.index(SPECIALIST)
+
+        await pilot.press("t")
+        await pilot.pause()
+        assert not pane.with_candidate and SPECIALIST not in pane.routed.included
+        assert all(row[column] == "off" for row in table_rows(table))
+        assert pane.routed.totals == expected.before.totals
+        assert "excluded now" in shown(app.query_one("#routing-diff"))
+
+        await pilot.press("t")
+        await pilot.pause()
+        assert pane.routed.totals == expected.after.totals
+
+        await pilot.press("n")  # the next candidate: the dominated model, which wins nothing
+        await pilot.pause()
+        assert pane.candidate == DOMINATED and not pane.with_candidate
+        assert "changes no routing decision" in shown(app.query_one("#routing-diff"))
+        await pilot.press("t")
+        await pilot.pause()
+        assert DOMINATED in pane.routed.included and pane.routed.totals[DOMINATED].n == 0
+
+
+async def test_drill_into_the_examples_of_a_cell(tui_demo_home):
+    from lrcal.tui.examples import ExamplesScreen
+
+    snap, routed = expected_routing(tui_demo_home)
+    task = next(t for t in routed.tasks if routed.winners[t] == SPECIALIST)
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        table = app.query_one("#routing-table")
+        assert table.cursor_coordinate == (0, 1)  # starts on the first model's cell
+        await pilot.press(*["down"] * routed.tasks.index(task), *["right"] * snap.index(SPECIALIST), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen), what="the examples screen")
+        screen = app.screen
+        listing = screen.query_one("#examples-list")
+        await wait_for(pilot, lambda: listing.row_count > 0, what="examples")
+        assert listing.row_count == routed.cell(task, SPECIALIST).n
+        answers = screen.query_one("#example-answers")
+        assert answers.row_count == len(snap.models)
+        chosen = [plain(answers.get_row_at(i)[1]) for i in range(answers.row_count) if plain(answers.get_row_at(i)[0])]
+        assert chosen == [SPECIALIST]
+        image = screen.query_one("#example-image").render()
+        assert "▀" in str(image)
+        first_text = shown(screen.query_one("#example-text"))
+        assert "Reference:" in first_text and screen.views[0].reference in first_text
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.views[1].question[:20] in shown(screen.query_one("#example-text"))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExamplesScreen)
+
+        # The task label column opens every query of the group.
+        await pilot.press("home", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen), what="the examples screen")
+        await wait_for(pilot, lambda: app.screen.query_one("#examples-list").row_count > 0, what="examples")
+        assert app.screen.query_one("#examples-list").row_count == routed.group_sizes[task]
+
+
+async def test_model_detail_from_the_routing_view(tui_demo_home):
+    from lrcal.tui.detail import ModelDetailScreen
+
+    snap, _ = expected_routing(tui_demo_home)
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await pilot.press(*["right"] * snap.index(SPECIALIST), "d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelDetailScreen), what="the detail screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.detail is not None, what="the model detail")
+        assert screen.model_name == SPECIALIST
+        tasks = screen.query_one("#detail-tasks")
+        assert tasks.row_count == 6
+        assert all("[" in plain(tasks.get_row_at(i)[3]) for i in range(6))  # predicted intervals
+        validation = shown(screen.query_one("#detail-validation"))
+        assert "validated" in validation and "ENABLE" in validation
+        assert screen.query_one("#detail-events").row_count >= 5
+        assert "Latency" in shown(screen.query_one("#detail-latency"))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ModelDetailScreen)
+
+
+# ---- models: enable / disable ------------------------------------------------------------------------
+
+
+async def test_disable_and_enable_are_confirmed_and_persisted(tui_home_copy):
+    from lrcal.tui.models import ModelsPane
+    from lrcal.tui.routing import RoutingPane
+    from lrcal.tui.widgets import ConfirmScreen
+
+    home = tui_home_copy
+    app = app_for(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.query_one("#models-table")
+        assert app.focused is table
+        assert [r[0] for r in table_rows(table)] == [*DEMO_INCUMBENTS, *CANDIDATES]
+        row = [*DEMO_INCUMBENTS, *CANDIDATES].index(SPECIALIST)
+        await pilot.press(*["down"] * row)
+        assert app.query_one(ModelsPane).current_name() == SPECIALIST
+
+        await pilot.press("x")  # disable → confirmation; "n" cancels
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("n")
+        await pilot.pause()
+        assert status_in_db(home, SPECIALIST) == "enabled"
+
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: status_in_db(home, SPECIALIST) == "disabled", what="the status change")
+        await wait_for(pilot, lambda: plain(table.get_row_at(row)[1]) == "disabled", what="the table refresh")
+        store = Store.open(home)
+        try:
+            event = store.events(SPECIALIST, limit=1)[0]
+        finally:
+            store.close()
+        assert event["kind"] == "disabled" and event["message"] == "disabled in lrcal tui"
+        pane = app.query_one(RoutingPane)
+        await wait_for(pilot, lambda: app.snapshot is not None and SPECIALIST not in app.snapshot.default_included,
+                       what="the routing refresh")  # fmt: skip
+        assert SPECIALIST not in pane.routed.included
+
+        await pilot.press("e")  # disabled → enabled is an allowed transition
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.click("#confirm-yes")  # the mouse works too
+        await wait_for(pilot, lambda: status_in_db(home, SPECIALIST) == "enabled", what="re-enabling")
+
+        # A rejected model can only be enabled by force, which says so and is recorded.
+        await pilot.press("down")
+        assert app.query_one(ModelsPane).current_name() == DOMINATED
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        assert "has not passed live validation" in app.screen.message
+        await pilot.press("y")
+        await wait_for(pilot, lambda: status_in_db(home, DOMINATED) == "enabled", what="the forced enable")
+        store = Store.open(home)
+        try:
+            event = store.events(DOMINATED, limit=1)[0]
+        finally:
+            store.close()
+        assert event["message"].startswith("FORCED rejected → enabled") and event["data"]["forced"] is True
+
+        await pilot.press("x")  # and the detail screen offers the same keys
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert status_in_db(home, DOMINATED) == "enabled"
+
+
+async def test_enable_refusals_are_notifications_not_crashes(tui_home_copy):
+    from lrcal.tui.models import ModelsPane
+    from lrcal.tui.widgets import ConfirmScreen
+
+    app = app_for(tui_home_copy)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await started(pilot)
+        await pilot.press("2", "e")  # first row: an enabled incumbent
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("already enabled" in n.message for n in app._notifications)
+        await pilot.press("down", "down", "down", "down", "x")  # the rejected model is not enabled
+        await pilot.pause()
+        assert app.query_one(ModelsPane).current_name() == DOMINATED
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("not enabled" in n.message for n in app._notifications)
+
+
+# ---- empty home, small terminal, mouse --------------------------------------------------------------
+
+
+async def test_empty_home_shows_what_to_run_first(home):
+    app = app_for(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        empty = app.query_one("#empty-state")
+        assert empty.display and not app.query_one("#tabs").display
+        text = str(empty.render())
+        assert "lrcal demo" in text and "lrcal add-model" in text and str(home) in text
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_home_without_a_router_explains_it(home):
+    store = Store.open(home)
+    store.add_model("only-model", base_url="http://127.0.0.1:9/v1")
+    store.close()
+    app = app_for(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        message = shown(app.query_one("#routing-message"))
+        assert "lrcal router train" in message or "lrcal calibrate" in message
+        await pilot.press("2")
+        await pilot.pause()
+        assert table_rows(app.query_one("#models-table"))[0][0] == "only-model"
+
+
+async def test_every_view_works_at_80x24_with_mouse_and_keys(tui_demo_home):
+    from lrcal.tui.charts import ChartsPane
+    from lrcal.tui.detail import ModelDetailScreen
+    from lrcal.tui.examples import ExamplesScreen
+
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        table = app.query_one("#routing-table")
+        assert table.size.height >= 5 and table.size.width > 0
+        await pilot.click("#--content-tab-charts")  # mouse on the tab
+        await pilot.pause()
+        assert app.query_one("#tabs").active == "charts"
+        charts = app.query_one(ChartsPane)
+        assert charts.frontier is not None and charts.frontier["model"] == SPECIALIST  # follows the candidate
+        assert charts.query_one("#scatter").size.height >= 10
+        await pilot.press("a")
+        assert charts.axis == "cost"
+        await pilot.press("2", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelDetailScreen), what="the detail screen")
+        await wait_for(pilot, lambda: app.screen.detail is not None, what="the detail")
+        await pilot.press("escape", "1", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen), what="the examples screen")
+        await pilot.press("escape", "q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_initial_lambdas_and_set_from_the_command_line(tui_demo_home):
+    from lrcal.tui.routing import RoutingPane
+
+    app = app_for(tui_demo_home, set_ref="builtin-v1", lambda_cost=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        pane = app.query_one(RoutingPane)
+        assert pane.snap.set_name == "builtin-v1" and pane.lambda_cost == 0.5
+        assert app.query_one("#lambda-cost").value == "0.5"
+        assert "calibration" in shown(app.query_one("#routing-info"))
+
+
+async def test_loading_does_not_block_the_ui(tui_demo_home, monkeypatch):
+    """The snapshot (router forward pass on a cold cache) is built in a worker: while it runs, the
+    app shows a loading message and answers keys. A gate holds the real snapshot until released."""
+    import threading
+
+    import lrcal.tui.app as app_module
+
+    gate = threading.Event()
+    real_snapshot = app_module.snapshot
+
+    def slow_snapshot(*args, **kwargs):
+        assert gate.wait(30)
+        return real_snapshot(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "snapshot", slow_snapshot)
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: any(w.group == "load" and w.is_running for w in app.workers),
+                       what="the loading worker")  # fmt: skip
+        await pilot.pause(0.2)
+        assert not app.loaded and app.snapshot is None
+        assert "Loading" in shown(app.query_one("#routing-message"))
+        await pilot.press("2")  # handled while the worker waits
+        assert app.query_one("#tabs").active == "models"
+        await pilot.press("1")
+        gate.set()
+        await started(pilot)
+        assert app.query_one("#routing-table").row_count > 0
+        assert not app.query_one("#routing-message").display

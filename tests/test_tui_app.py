@@ -363,6 +363,18 @@ async def test_empty_home_shows_what_to_run_first(home):
     assert app.return_code == 0
 
 
+async def test_a_damaged_database_is_a_message_not_a_traceback(home):
+    (home / "lrcal.db").write_bytes(b"this is not a database" * 100)
+    app = app_for(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        message = shown(app.query_one("#routing-message"))
+        assert "cannot open database" in message
+        await pilot.press("q")
+    assert app.return_code == 0
+    assert (home / "lrcal.db").read_bytes().startswith(b"this is not a database")  # nothing overwritten
+
+
 async def test_home_without_a_router_explains_it(home):
     store = Store.open(home)
     store.add_model("only-model", base_url="http://127.0.0.1:9/v1")

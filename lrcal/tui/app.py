@@ -7,6 +7,7 @@ on the database or on the router (the snapshot's one forward pass, or its cache)
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from textual import work
@@ -66,6 +67,7 @@ class LrcalApp(App[None]):
         self.state: HomeState | None = None
         self.models: list[ModelRow] = []
         self.snapshot: RoutingSnapshot | None = None
+        self.chart_data: tuple | None = None  # (label, points, frontiers, candidate) for the charts
         self.loaded = False  # True once the first load finished (tests and the tmux check wait on it)
 
     def open_store(self) -> Store:
@@ -84,7 +86,7 @@ class LrcalApp(App[None]):
                 yield ModelsPane(id="models-pane")
             with TabPane("3 Charts", id="charts"):
                 yield Lazy(ChartsPane(id="charts-pane"))  # built after the first frame
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#empty-state").display = False
@@ -94,7 +96,11 @@ class LrcalApp(App[None]):
     @work(thread=True, exclusive=True, group="load")
     def load_all(self) -> None:
         """Routing first (the main view), then the models table, then the charts."""
-        store = self.open_store()
+        try:
+            store = self.open_store()
+        except LrcalError as exc:  # not a database, or not readable
+            self.call_from_thread(self._load_failed, str(exc))
+            return
         try:
             state = home_state(store)
             if state.empty:
@@ -112,8 +118,9 @@ class LrcalApp(App[None]):
             label, points = quality_latency_points(store, snap, rows)
             frontiers = validation_frontiers(store)
             self.call_from_thread(self._charts_loaded, label, points, frontiers)
-        except LrcalError as exc:
-            self.call_from_thread(self._load_failed, str(exc))
+        except (LrcalError, sqlite3.Error) as exc:  # a locked or damaged database: say so, do not crash
+            self.call_from_thread(self._load_failed, f"{type(exc).__name__}: {exc}" if isinstance(exc, sqlite3.Error)
+                                  else str(exc))  # fmt: skip
         finally:
             store.close()
 
@@ -147,16 +154,16 @@ class LrcalApp(App[None]):
         self._focus_tab(self.query_one(TabbedContent).active)
 
     def _charts_loaded(self, label: str, points: list[ScatterPoint], frontiers: dict[str, dict]) -> None:
+        self.chart_data = (label, points, frontiers, self.query_one(RoutingPane).candidate)
         charts = self.query(ChartsPane)
-        if not charts:  # still being built (Lazy): try again after the next refresh
-            self.call_after_refresh(self._charts_loaded, label, points, frontiers)
-            return
-        charts.first().set_data(label, points, frontiers, self.query_one(RoutingPane).candidate)
+        if charts:  # else it is still being built (Lazy) and picks chart_data up when mounted
+            charts.first().set_data(*self.chart_data)
         self.loaded = True
 
     def _load_failed(self, message: str) -> None:
         self.query_one(RoutingPane).show_message(message, error=True)
         self.query_one(ModelsPane).show_message(message, error=True)
+        self.query_one("#models-table").display = False
         self.loaded = True
 
     # ---- navigation --------------------------------------------------------------------------
@@ -183,6 +190,8 @@ class LrcalApp(App[None]):
             self.push_screen(ExamplesScreen(self.snapshot, message.routed, message.task, message.model))
 
     def on_routing_pane_candidate_changed(self, message: RoutingPane.CandidateChanged) -> None:
+        if self.chart_data is not None:
+            self.chart_data = (*self.chart_data[:3], message.model)
         charts = self.query(ChartsPane)
         if charts and charts.first().frontiers:
             charts.first().show_model(message.model)

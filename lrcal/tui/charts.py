@@ -23,6 +23,7 @@ class ChartsPane(Vertical, can_focus=True):
         self.points_label = ""
         self.frontier: dict | None = None
         self.frontiers: dict[str, dict] = {}
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         from textual_plotext import PlotextPlot  # plotext is imported when the tab is first built
@@ -31,6 +32,12 @@ class ChartsPane(Vertical, can_focus=True):
         with Horizontal(id="charts-row"):
             yield PlotextPlot(id="scatter")
             yield PlotextPlot(id="frontier")
+
+    def on_mount(self) -> None:
+        self._ready = True  # the plots are mounted: data that came first can be drawn now
+        pending = getattr(self.app, "chart_data", None)
+        if pending is not None:
+            self.set_data(*pending)
 
     def set_data(self, label: str, points: list[ScatterPoint], frontiers: dict[str, dict], model: str | None) -> None:
         self.points, self.points_label, self.frontiers = points, label, frontiers
@@ -41,7 +48,8 @@ class ChartsPane(Vertical, can_focus=True):
         self.frontier = self.frontiers.get(model) if model else None
         if self.frontier is None:
             self.frontier = next(iter(self.frontiers.values()), None)
-        self.redraw()
+        if self._ready:
+            self.redraw()
 
     def redraw(self) -> None:
         self._draw_scatter()

@@ -62,7 +62,7 @@ class ModelDetailScreen(Screen):
                 yield Static(id="detail-errors")
             yield Static(Text("Event history (newest first)", style="bold"), classes="section")
             yield DataTable(id="detail-events", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = self.model_name

@@ -42,7 +42,7 @@ class ExamplesScreen(Screen):
                     yield Static(id="example-image")
                     yield Static(id="example-text")
                 yield DataTable(id="example-answers", cursor_type="none", zebra_stripes=True, show_cursor=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         who = f"routed to {self.model}" if self.model else "all models"
@@ -60,7 +60,7 @@ class ExamplesScreen(Screen):
         listing.add_column("example", width=16)
         listing.add_column("score", width=5)
         answers = self.query_one("#example-answers", DataTable)
-        for label, width in (("", 1), ("model", 18), ("μ̃", 4), ("score", 5), ("answer", 24), ("latency", 7)):
+        for label, width in (("", 1), ("model", 17), ("μ̃", 3), ("score", 5), ("latency", 7), ("answer", 30)):
             answers.add_column(label, width=width)
         self.query_one("#example-top").display = False
         self.query_one("#example-answers").display = False
@@ -100,8 +100,11 @@ class ExamplesScreen(Screen):
             return
         view = self.views[index]
         colors = theme_colors(self.app)
+        # The image takes up to IMAGE_WIDTH columns, less on a narrow terminal (text needs room too).
+        width = min(IMAGE_WIDTH, max(12, self.query_one("#example-detail").size.width // 2 - 2))
+        self.query_one("#example-image").styles.width = width + 1
         image = image_halfblocks(self._images.get(view.image_sha256) if view.image_sha256 else None,
-                                 IMAGE_WIDTH, IMAGE_HEIGHT)  # fmt: skip
+                                 width, IMAGE_HEIGHT)  # fmt: skip
         self.query_one("#example-image", Static).update(image)
         text = Text.assemble(
             (view.example_id, "dim"), "\n",
@@ -126,8 +129,8 @@ class ExamplesScreen(Screen):
                 Text(a.model, style="bold" if a.chosen else ""),
                 fmt.quality(a.predicted),
                 fmt.quality(a.score) if a.score is not None else fmt.DASH,
-                answer,
                 fmt.ms(a.latency_ms),
+                answer,
             )
         self.query_one("#example-top").display = True
         answers.display = True

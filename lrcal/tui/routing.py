@@ -135,7 +135,7 @@ class RoutingPane(Vertical):
         self.query_one("#routing-message").display = False
         table = self.query_one("#routing-table", DataTable)
         table.display = True
-        self.refresh_routing(rebuild_columns=True)
+        self.refresh_routing()
 
     def _set_candidate(self, name: str | None) -> None:
         if name != self.candidate:
@@ -160,7 +160,7 @@ class RoutingPane(Vertical):
         return base | {self.candidate} if (self.candidate and self.with_candidate) else base
 
     # ---- routing -----------------------------------------------------------------------------
-    def refresh_routing(self, rebuild_columns: bool = False) -> None:
+    def refresh_routing(self) -> None:
         if self.snap is None:
             return
         snap = self.snap
@@ -347,7 +347,7 @@ class RoutingPane(Vertical):
         if self._syncing or self.candidate is None:
             return
         self.with_candidate = event.value
-        self.refresh_routing(rebuild_columns=True)
+        self.refresh_routing()
 
     @on(Select.Changed, "#candidate")
     def _candidate_changed(self, event: Select.Changed) -> None:
@@ -357,7 +357,7 @@ class RoutingPane(Vertical):
         if value == self.candidate:
             return
         self._set_candidate(value)
-        self.refresh_routing(rebuild_columns=True)
+        self.refresh_routing()
 
     @on(DataTable.CellSelected, "#routing-table")
     def _cell_selected(self, event: DataTable.CellSelected) -> None:

@@ -417,6 +417,29 @@ async def test_every_view_works_at_80x24_with_mouse_and_keys(tui_demo_home):
     assert app.return_code == 0
 
 
+async def test_theme_change_recolours_and_q_quits_from_an_input(tui_demo_home):
+    from lrcal.tui.routing import RoutingPane
+
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        pane = app.query_one(RoutingPane)
+        task = pane.routed.tasks[0]
+        winner = pane.routed.winners[task]
+        table = app.query_one("#routing-table")
+        cell = table.get_row_at(0)[1 + pane.snap.index(winner)]
+        assert app.current_theme.success.lower() in str(cell.style).lower()
+        app.theme = "gruvbox"
+        await pilot.pause()
+        cell = table.get_row_at(0)[1 + pane.snap.index(winner)]
+        assert app.current_theme.success.lower() in str(cell.style).lower()
+        await pilot.click("#lambda-cost")
+        assert app.focused.id == "lambda-cost"
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
 async def test_initial_lambdas_and_set_from_the_command_line(tui_demo_home):
     from lrcal.tui.routing import RoutingPane
 

@@ -79,6 +79,7 @@ class ModelsPane(Vertical):
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         table.display = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.rows and self.set_rows(self.rows))
 
     def show_message(self, text: str, error: bool = False) -> None:
         message = self.query_one("#models-message", Notice)

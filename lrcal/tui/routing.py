@@ -49,6 +49,22 @@ def parse_lambda(text: str) -> float | None:
     return value if 0 <= value < 1e6 else None
 
 
+class LambdaInput(Input):
+    """A λ box: takes a number, and lets every other key through to the bindings (q quits,
+    [ ] , step λ) instead of swallowing it as text."""
+
+    NUMBER_CHARACTERS = frozenset("0123456789.eE+-")
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character is not None and character in self.NUMBER_CHARACTERS
+
+    async def _on_key(self, event) -> None:
+        # Textual calls each class's handler along the MRO; prevent_default skips Input's, which
+        # would swallow the key. The event then bubbles on to the bindings.
+        if event.is_printable and event.character not in self.NUMBER_CHARACTERS:
+            event.prevent_default()
+
+
 class RoutingPane(Vertical):
     """Main view. The app hands it a snapshot; everything else happens here."""
 
@@ -61,6 +77,7 @@ class RoutingPane(Vertical):
         Binding("t", "toggle_candidate", "toggle cand."),
         Binding("n", "next_candidate", "next cand."),
         Binding("d", "detail", "model"),
+        Binding("escape", "focus_table", "back to the table", show=False),
     ]
 
     class OpenExamples(Message):
@@ -93,10 +110,10 @@ class RoutingPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="routing-controls"):
             yield Label("λ cost", classes="control-label")
-            yield Input(fmt.lam(self.lambda_cost), id="lambda-cost", compact=True, type="number",
+            yield LambdaInput(fmt.lam(self.lambda_cost), id="lambda-cost", compact=True, type="number",
                         tooltip="λ_cost: quality given up per unit of pool-normalized expected cost ([ / ])")  # fmt: skip
             yield Label("λ latency", classes="control-label")
-            yield Input(fmt.lam(self.lambda_latency), id="lambda-latency", compact=True, type="number",
+            yield LambdaInput(fmt.lam(self.lambda_latency), id="lambda-latency", compact=True, type="number",
                         tooltip="λ_latency: quality given up per unit of pool-normalized expected latency (, / .)")  # fmt: skip
             yield Label("cand.", classes="control-label")
             yield Select([], id="candidate", compact=True, allow_blank=True, prompt="(none)")
@@ -106,6 +123,10 @@ class RoutingPane(Vertical):
         yield DataTable(id="routing-table", cursor_type="cell", zebra_stripes=True, header_height=2)
         yield Static(id="routing-summary")
         yield Static(id="routing-diff")
+
+    def on_mount(self) -> None:
+        # Cell colours come from the theme: redraw when the user switches themes.
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_routing())
 
     # ---- data in ------------------------------------------------------------------------------
     def show_message(self, text: str, error: bool = False) -> None:
@@ -310,6 +331,9 @@ class RoutingPane(Vertical):
         names = self.snap.candidates
         i = names.index(self.candidate) if self.candidate in names else -1
         self.query_one("#candidate", Select).value = names[(i + 1) % len(names)]
+
+    def action_focus_table(self) -> None:
+        self.query_one("#routing-table").focus()
 
     def action_detail(self) -> None:
         table = self.query_one("#routing-table", DataTable)

@@ -16,7 +16,7 @@ from lrcal.evaluation.splits import stratified_folds, stratified_split
 from lrcal.evaluation.synthetic import synthetic_outcomes
 from lrcal.router import RouterConfig
 
-TINY = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=150,
+TINY = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=80,
                     warmup_patience=5, latent_max_steps=20, patience=2)
 
 
@@ -84,7 +84,7 @@ def test_metrics():
 
 
 def test_bench_router_structure_and_costs():
-    table = synthetic_outcomes(n=240, n_models=4, seed=1, with_costs=True)
+    table = synthetic_outcomes(n=160, n_models=4, seed=1, with_costs=True)
     result = bench_router(table, seeds=(0, 1), config=TINY, ensemble=1)
     json.dumps(result)  # serializable
     assert result["seeds"] == [0, 1]

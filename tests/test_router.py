@@ -40,7 +40,7 @@ def _one_torch_thread():
     torch.set_num_threads(previous)
 
 
-FAST = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=300,
+FAST = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=200,
                     warmup_patience=8, latent_max_steps=40, patience=2, batch_size=64)
 
 
@@ -140,10 +140,10 @@ def test_router_learns_from_the_question():
 
 
 def test_training_is_deterministic():
-    table = synthetic_outcomes(n=200, n_models=4, seed=5)
+    table = synthetic_outcomes(n=120, n_models=4, seed=5)
     a, data = trained(table, seed=7)
     b, _ = trained(table, seed=7)
-    assert np.array_equal(a.predict(data.X).score, b.predict(data.X).score)
+    assert np.allclose(a.predict(data.X).score, b.predict(data.X).score, atol=1e-6)
 
 
 def test_episode_profiles_never_include_the_batch(monkeypatch):
@@ -244,7 +244,9 @@ def test_artifact_round_trip(tmp_path, nineteen):
     assert sorted(p.name for p in path.iterdir()) == ["router.json", "router.pt"]
     loaded = load_router(path)
     assert loaded.models == router.models
-    assert np.array_equal(loaded.predict(data.X[:40]).score, router.predict(data.X[:40]).score)
+    # same weights, same numbers (up to float32 kernel-order noise) and the same choices
+    assert np.allclose(loaded.predict(data.X[:40]).score, router.predict(data.X[:40]).score, atol=1e-6)
+    assert loaded.route(data.X[:40]).chosen == router.route(data.X[:40]).chosen
     on_disk = read_sidecar(path)
     assert on_disk["weights_sha256"] == sidecar["weights_sha256"]
     assert on_disk["feature_spec"] == router.spec.to_dict() and on_disk["config"] == router.config.to_dict()

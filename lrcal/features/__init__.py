@@ -45,6 +45,21 @@ def featurize(spec: FeatureSpec, queries: Sequence[Query], *, workers: int | Non
     X = np.zeros((n, spec.dim), dtype=np.float32)
     task_index = {t: i for i, t in enumerate(spec.task_vocab)}
     word, char, cues, task, meta = (spec.block(b) for b in ("word", "char", "cues", "task", "meta"))
+    image_args = dict(
+        thumb_size=spec.thumb_size,
+        proj_dim=spec.image_proj_dim,
+        seed=spec.seed,
+        max_images=spec.max_images,
+        workers=workers,
+    )
+    image_lists = [q.images or [] for q in queries]
+    background = None
+    if (workers is None or workers > 1) and sum(len(x) for x in image_lists) >= 64:
+        # decode images (pillow releases the GIL) while this thread hashes the text
+        from concurrent.futures import ThreadPoolExecutor
+
+        background = ThreadPoolExecutor(max_workers=1)
+        images_future = background.submit(batch_image_features, image_lists, **image_args)
     for i, query in enumerate(queries):
         metadata = query.metadata or {}
         choices = choice_texts(metadata)
@@ -58,14 +73,13 @@ def featurize(spec: FeatureSpec, queries: Sequence[Query], *, workers: int | Non
         X[i, cues] = text_cues(raw[: spec.max_text_chars] if raw and raw.strip() else None, len(choices))
         X[i, task] = task_features(spec, query.task, task_index)
         X[i, meta] = metadata_features(spec, metadata)
-    X[:, spec.block("image")] = batch_image_features(
-        [q.images or [] for q in queries],
-        thumb_size=spec.thumb_size,
-        proj_dim=spec.image_proj_dim,
-        seed=spec.seed,
-        max_images=spec.max_images,
-        workers=workers,
-    )
+    if background is not None:
+        try:
+            X[:, spec.block("image")] = images_future.result()
+        finally:
+            background.shutdown()
+    else:
+        X[:, spec.block("image")] = batch_image_features(image_lists, **image_args)
     return X
 
 

@@ -1,10 +1,13 @@
 """Pixel features computed with pillow + numpy (never the file name).
 
-Per image, from a thumbnail of at most ~128 px on the long side (JPEG is decoded at reduced
-scale via ``draft``, so a 512x512 photo costs well under a millisecond to decode):
-size, aspect ratio, colour statistics, grey-level entropy, edge density, a text-likeness
-score, and a fixed random projection of a 16x16 grey thumbnail. A query with several images
-averages the per-image features. A missing or unreadable image gives zeros plus a flag.
+Every image is decoded into a fixed 128x128 working copy (JPEG at reduced scale via
+``draft``, so a 512x512 photo costs well under a millisecond to decode); the per-pixel colour
+work (grey, HSV saturation, YCbCr chroma, channel means, histogram) is done by pillow's C
+routines in a thread pool (pillow releases the GIL), and the gradient statistics with numpy
+over whole batches of working copies at once (uint8/int16): size, aspect ratio (of the
+original), colour statistics, grey-level entropy, edge density, a text-likeness score, and a
+fixed random projection of a 16x16 grey thumbnail. A query with several images averages the
+per-image features. A missing or unreadable image gives zeros plus a flag.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ IMAGE_STAT_NAMES = (
     "text_likeness",
 )
 _STATS = len(IMAGE_STAT_NAMES)
+_PER_IMAGE = _STATS - 3  # everything but has_image, image_unreadable, log_images
 _WORK_SIDE = 128
+_GRID = 8
+_CHUNK = 128
 
 
 @lru_cache(maxsize=8)
@@ -49,142 +55,199 @@ def projection_matrix(thumb_size: int, out_dim: int, seed: int) -> np.ndarray:
     return (rng.standard_normal((thumb_size * thumb_size, out_dim)) / math.sqrt(thumb_size * thumb_size)).astype(np.float32)
 
 
-def _load(path: str):
+class WorkingCopy:
+    """What the decoding thread extracts with pillow's C routines (no GIL-bound numpy)."""
+
+    __slots__ = ("width", "height", "gray", "saturation", "rgb_mean", "chroma", "hist")
+
+    def __init__(self, width, height, gray, saturation, rgb_mean, chroma, hist):
+        self.width, self.height = width, height
+        self.gray = gray  # uint8 [128, 128]
+        self.saturation = saturation  # uint8 [128, 128]: chroma |Cb-128| + |Cr-128| (a cheap saturation)
+        self.rgb_mean = rgb_mean  # 3 floats in [0, 1]
+        self.chroma = chroma  # (std Cb, std Cr, mean |Cb - 128|, mean |Cr - 128|) in [0, 1]
+        self.hist = hist  # 256-bin grey histogram
+
+
+@lru_cache(maxsize=1)
+def _neutral_plane():
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Image.open(path) as im:
-            width, height = im.size
-            if im.format == "JPEG":
-                im.draft("RGB", (_WORK_SIDE, _WORK_SIDE))
-            im = im.convert("RGB")
-            side = max(im.size)
-            if side > _WORK_SIDE + _WORK_SIDE // 4:
-                im = im.reduce(max(1, side // _WORK_SIDE))
-            im.load()
-    return width, height, im
+    return Image.new("L", (_WORK_SIDE, _WORK_SIDE), 128)
 
 
-_GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_BINS = np.arange(256, dtype=np.float64)
 
 
-def single_image_features(path: str, thumb_size: int, proj: np.ndarray) -> np.ndarray | None:
-    """Stats (without the 3 leading flags/count) + projection for one image, or None if unreadable."""
-    from PIL import Image
+def _hist_moments(hist: list[int], bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and standard deviation (0..255 scale) from a pillow histogram."""
+    h = np.asarray(hist, dtype=np.float64).reshape(bands, 256)
+    count = h.sum(axis=1)
+    mean = h @ _BINS / count
+    var = np.maximum(h @ (_BINS * _BINS) / count - mean * mean, 0.0)
+    return mean, np.sqrt(var)
+
+
+def load_working_copy(path: str) -> WorkingCopy | None:
+    """Decode one image into a fixed 128x128 working copy and its pillow-side statistics,
+    or None if it cannot be decoded."""
+    from PIL import Image, ImageChops
 
     try:
-        width, height, im = _load(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                width, height = im.size
+                if im.format == "JPEG":
+                    im.draft("RGB", (_WORK_SIDE, _WORK_SIDE))
+                im = im.convert("RGB")
+                side = max(im.size)
+                if side >= 2 * _WORK_SIDE:
+                    im = im.reduce(max(1, side // _WORK_SIDE))
+                if im.size != (_WORK_SIDE, _WORK_SIDE):
+                    im = im.resize((_WORK_SIDE, _WORK_SIDE), Image.BILINEAR)
+                ycc_img = im.convert("YCbCr")
+                luma, cb, cr = ycc_img.split()
+                # means/stddevs from pillow's C histograms (ImageStat sums them in Python)
+                rgb_mean, _ = _hist_moments(im.histogram(), 3)
+                ycc_mean, ycc_std = _hist_moments(ycc_img.histogram(), 3)
+                neutral = _neutral_plane()
+                sat = ImageChops.add(ImageChops.difference(cb, neutral), ImageChops.difference(cr, neutral))
+                copy = WorkingCopy(
+                    width,
+                    height,
+                    np.asarray(luma, dtype=np.uint8),
+                    np.asarray(sat, dtype=np.uint8),
+                    tuple(float(m) / 255.0 for m in rgb_mean),
+                    (float(ycc_std[1]) / 255.0, float(ycc_std[2]) / 255.0, abs(float(ycc_mean[1]) - 128) / 255.0,
+                     abs(float(ycc_mean[2]) - 128) / 255.0),
+                    luma.histogram(),
+                )
     except Exception:  # noqa: BLE001 - any decode failure (truncated, bomb, not an image) is a flag
         return None
-    rgb = np.asarray(im, dtype=np.float32) * (1.0 / 255.0)
-    if rgb.ndim != 3 or rgb.shape[0] < 2 or rgb.shape[1] < 2:
+    if width < 1 or height < 1 or copy.gray.shape != (_WORK_SIDE, _WORK_SIDE):
         return None
-    h, w = rgb.shape[:2]
-    # planar channels: numpy reductions over a trailing axis of 3 are very slow
-    r, g, b = np.ascontiguousarray(rgb.transpose(2, 0, 1))
-    gray = 0.299 * r + 0.587 * g + 0.114 * b
-    mean_rgb = (float(r.mean()), float(g.mean()), float(b.mean()))
-    cmax = np.maximum(np.maximum(r, g), b)
-    cmin = np.minimum(np.minimum(r, g), b)
-    saturation = (cmax - cmin) / np.maximum(cmax, 1e-3)
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    colourfulness = math.sqrt(float(rg.var()) + float(yb.var())) + 0.3 * math.hypot(float(rg.mean()), float(yb.mean()))
-    hist = np.bincount(np.minimum((gray * 16).astype(np.int32), 15).ravel(), minlength=16).astype(np.float64)
-    p = hist[hist > 0] / hist.sum()
-    entropy = float(-(p * np.log(p)).sum() / math.log(16))
-    gx = np.abs(gray[:, 1:] - gray[:, :-1])
-    gy = np.abs(gray[1:, :] - gray[:-1, :])
-    edge_density = 0.5 * (float(np.count_nonzero(gx > 0.1)) / gx.size + float(np.count_nonzero(gy > 0.1)) / gy.size)
-    strong = gx > 0.25
-    row_density = strong.mean(axis=1)
-    text_rows = float(np.count_nonzero((row_density > 0.04) & (row_density < 0.5))) / len(row_density)
-    text_likeness = _text_likeness(strong, saturation, gray)
-    stats = np.array(
-        [
-            math.log1p(width) / 8.0,
-            math.log1p(height) / 8.0,
-            math.log(max(width, 1) / max(height, 1)),
-            float(mean_rgb[0]),
-            float(mean_rgb[1]),
-            float(mean_rgb[2]),
-            float(gray.std()) * 2.0,
-            float(saturation.mean()),
-            colourfulness,
-            entropy,
-            float(np.count_nonzero(gray > 0.9)) / gray.size,
-            float(np.count_nonzero(gray < 0.15)) / gray.size,
-            edge_density,
-            float(strong.mean()),
-            text_rows,
-            text_likeness,
-        ],
-        dtype=np.float32,
-    )
-    thumb = np.asarray(im.convert("L").resize((thumb_size, thumb_size), Image.BOX), dtype=np.float32).ravel()
-    thumb = (thumb - thumb.mean()) / (thumb.std() + 1e-3)
-    return np.concatenate([stats, thumb @ proj])
+    return copy
 
 
 def _block_means(a: np.ndarray, grid: int) -> np.ndarray:
-    h, w = a.shape
+    """[n, H, W] -> [n, grid, grid] block means (H, W cropped to multiples of grid)."""
+    n, h, w = a.shape
     bh, bw = h // grid, w // grid
-    return a[: bh * grid, : bw * grid].reshape(grid, bh, grid, bw).mean(axis=(1, 3))
+    return a[:, : bh * grid, : bw * grid].reshape(n, grid, bh, grid, bw).mean(axis=(2, 4), dtype=np.float32)
 
 
-def _text_likeness(strong: np.ndarray, saturation: np.ndarray, gray: np.ndarray, grid: int = 8) -> float:
-    """Fraction of grid cells that look like printed text: dense, high-contrast horizontal
-    transitions on a low-saturation background."""
-    h, w = strong.shape
-    if h < grid or w < grid:
-        return 0.0
-    g = gray[:, :w]
-    density = _block_means(strong.astype(np.float32), grid)
-    sat = _block_means(saturation[:, :w], grid)
-    mean = _block_means(g, grid)
-    var = _block_means(g * g, grid) - mean * mean
-    hits = (density > 0.04) & (density < 0.5) & (sat < 0.25) & (var > 0.0225)
-    return float(hits.mean())
+_LEVELS = np.arange(256, dtype=np.float64) / 255.0
+
+
+def batch_statistics(copies: Sequence[WorkingCopy], thumb_size: int, proj: np.ndarray) -> np.ndarray:
+    """Per-image features [n, 16 stats + proj], the numpy part vectorized over the batch."""
+    n = len(copies)
+    gray8 = np.stack([c.gray for c in copies])  # [n, H, W] uint8
+    sat8 = np.stack([c.saturation for c in copies])
+    hist = np.asarray([c.hist for c in copies], dtype=np.float64)  # [n, 256]
+    total = hist.sum(axis=1)
+    gray_mean = hist @ _LEVELS / total
+    gray_std = np.sqrt(np.maximum(hist @ (_LEVELS**2) / total - gray_mean**2, 0.0))
+    coarse = hist.reshape(n, 16, 16).sum(axis=2) / total[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(coarse > 0, coarse * np.log(coarse), 0.0).sum(axis=1) / math.log(16)
+    white = hist[:, 230:].sum(axis=1) / total  # grey > 0.9
+    dark = hist[:, :39].sum(axis=1) / total  # grey < 0.15
+    chroma = np.asarray([c.chroma for c in copies], dtype=np.float64)
+    colourfulness = np.hypot(chroma[:, 0], chroma[:, 1]) + 0.3 * np.hypot(chroma[:, 2], chroma[:, 3])
+    rgb_mean = np.asarray([c.rgb_mean for c in copies], dtype=np.float64)
+    g16 = gray8.astype(np.int16)
+    gx = np.abs(g16[:, :, 1:] - g16[:, :, :-1])
+    gy = np.abs(g16[:, 1:, :] - g16[:, :-1, :])
+    edge_density = 0.5 * ((gx > 25).mean(axis=(1, 2)) + (gy > 25).mean(axis=(1, 2)))  # 0.1 of full scale
+    strong = gx > 64  # 0.25 of full scale
+    row_density = strong.mean(axis=2)
+    text_rows = ((row_density > 0.04) & (row_density < 0.5)).mean(axis=1)
+    # text-likeness: grid cells with dense, high-contrast transitions on a low-saturation background
+    w = strong.shape[2]
+    density = _block_means(strong, _GRID)
+    cell_sat = _block_means(sat8[:, :, :w], _GRID) / 255.0
+    gray_w = gray8[:, :, :w].astype(np.float32) * (1.0 / 255.0)
+    cell_mean = _block_means(gray_w, _GRID)
+    cell_var = _block_means(gray_w * gray_w, _GRID) - cell_mean**2
+    text_cells = (density > 0.04) & (density < 0.5) & (cell_sat < 0.15) & (cell_var > 0.0225)
+    text_likeness = text_cells.reshape(n, -1).mean(axis=1)
+    width = np.array([c.width for c in copies], dtype=np.float64)
+    height = np.array([c.height for c in copies], dtype=np.float64)
+    stats = np.stack(
+        [
+            np.log1p(width) / 8.0,
+            np.log1p(height) / 8.0,
+            np.log(np.maximum(width, 1) / np.maximum(height, 1)),
+            rgb_mean[:, 0],
+            rgb_mean[:, 1],
+            rgb_mean[:, 2],
+            gray_std * 2.0,
+            sat8.reshape(n, -1).mean(axis=1) / 255.0,
+            colourfulness,
+            entropy,
+            white,
+            dark,
+            edge_density,
+            strong.mean(axis=(1, 2)),
+            text_rows,
+            text_likeness,
+        ],
+        axis=1,
+    ).astype(np.float32)
+    factor = _WORK_SIDE // thumb_size
+    side = thumb_size * factor
+    thumb = gray8[:, :side, :side].reshape(n, thumb_size, factor, thumb_size, factor).mean(axis=(2, 4), dtype=np.float32)
+    thumb = thumb.reshape(n, -1)
+    thumb = (thumb - thumb.mean(axis=1, keepdims=True)) / (thumb.std(axis=1, keepdims=True) + 0.25)
+    # an explicit per-row reduction, not a BLAS matmul: a query's features must not depend
+    # on which other queries share its batch (BLAS kernels vary with the batch shape)
+    projected = (thumb[:, :, None] * proj[None, :, :]).sum(axis=1)
+    return np.concatenate([stats, projected.astype(np.float32)], axis=1)
 
 
 def image_features(paths: Sequence[str], *, thumb_size: int, proj_dim: int, seed: int, max_images: int) -> np.ndarray:
-    out = np.zeros(_STATS + proj_dim, dtype=np.float32)
-    if not paths:
-        return out
-    proj = projection_matrix(thumb_size, proj_dim, seed)
-    per_image = [single_image_features(p, thumb_size, proj) for p in list(paths)[:max_images]]
-    readable = [x for x in per_image if x is not None]
-    out[2] = math.log1p(len(paths)) / 2.0
-    if not readable:
-        out[1] = 1.0
-        return out
-    out[0] = 1.0
-    out[1] = 1.0 if len(readable) < len(per_image) else 0.0
-    out[3:] = np.mean(readable, axis=0)
-    return out
+    """Features of one query's images (see `batch_image_features`)."""
+    return batch_image_features([paths], thumb_size=thumb_size, proj_dim=proj_dim, seed=seed, max_images=max_images,
+                                workers=1)[0]
 
 
 def batch_image_features(
     image_lists: Sequence[Sequence[str]], *, thumb_size: int, proj_dim: int, seed: int, max_images: int,
     workers: int | None = None,
 ) -> np.ndarray:
-    """[N, stats + proj] for N queries; decodes in a thread pool (pillow releases the GIL)."""
+    """[N, stats + proj] for N queries."""
     n = len(image_lists)
     out = np.zeros((n, _STATS + proj_dim), dtype=np.float32)
-    todo = [i for i, paths in enumerate(image_lists) if paths]
-    if not todo:
+    jobs = [(i, p) for i, paths in enumerate(image_lists) for p in list(paths)[:max_images]]
+    for i, paths in enumerate(image_lists):
+        if paths:
+            out[i, 2] = math.log1p(len(paths)) / 2.0
+    if not jobs:
         return out
-
-    def one(i: int) -> np.ndarray:
-        return image_features(image_lists[i], thumb_size=thumb_size, proj_dim=proj_dim, seed=seed, max_images=max_images)
-
+    proj = projection_matrix(thumb_size, proj_dim, seed)
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    if workers <= 1 or len(todo) < 8:
-        for i in todo:
-            out[i] = one(i)
+    paths = [p for _, p in jobs]
+    if workers <= 1 or len(paths) < 8:
+        loaded = [load_working_copy(p) for p in paths]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for i, row in zip(todo, pool.map(one, todo, chunksize=16)):
-                out[i] = row
+            loaded = list(pool.map(load_working_copy, paths, chunksize=8))
+    ok = [j for j, item in enumerate(loaded) if item is not None]
+    per_image = np.zeros((len(jobs), _PER_IMAGE + proj_dim), dtype=np.float32)
+    for start in range(0, len(ok), _CHUNK):
+        chunk = ok[start : start + _CHUNK]
+        per_image[chunk] = batch_statistics([loaded[j] for j in chunk], thumb_size, proj)
+    readable = np.zeros(len(jobs), dtype=bool)
+    readable[ok] = True
+    owners = np.array([i for i, _ in jobs])
+    sums = np.zeros((n, _PER_IMAGE + proj_dim), dtype=np.float64)
+    np.add.at(sums, owners[readable], per_image[readable])
+    n_ok = np.bincount(owners[readable], minlength=n)
+    n_all = np.bincount(owners, minlength=n)
+    has = n_ok > 0
+    out[has, 3:] = (sums[has] / n_ok[has, None]).astype(np.float32)
+    out[:, 0] = has.astype(np.float32)
+    out[:, 1] = ((n_all > n_ok)).astype(np.float32)
     return out

@@ -1,4 +1,4 @@
-"""Commands: bench router / forward / features (others add calibrate / coldstart)."""
+"""Commands: bench router / forward / features / calibrate / coldstart."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from lrcal.cli._app import app, err_console, print_json
+from lrcal.cli._app import app, err_console, print_json, state
 
 bench_app = typer.Typer(
     help="Offline benchmarks: router quality against baselines, forward time, featurizer speed.",
@@ -129,3 +129,116 @@ def bench_features_command(
         f"({result['ms_per_query']:.2f} ms/query; CPU {result['cpu_ms_per_query']:.2f} ms/query), pillow decode only "
         f"{result['decode_only_seconds']:.2f}s (ratio {result['ratio_to_decode']:.2f}); deterministic: {result['deterministic']}"
     )
+
+
+@bench_app.command("calibrate")
+def bench_calibrate_command(
+    n: int = typer.Option(128, "--n", min=1, max=10_000, help="Examples per calibration run."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, max=256, help="Concurrent requests."),
+    latency_ms: float = typer.Option(100.0, "--latency-ms", min=0.0, help="Fixed latency of the simulated endpoint."),
+    repeats: int = typer.Option(3, "--repeats", min=1, max=50, help="Timed runs after the first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Wall time of a calibration run against a fixed-latency simulated endpoint (own process),
+    as a ratio to the ideal ceil(n / concurrency) x latency."""
+    from lrcal.services.bench_calibrate import run_calibration_benchmark
+
+    result = run_calibration_benchmark(n=n, concurrency=concurrency, latency_ms=latency_ms, repeats=repeats)
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(
+        f"{result['examples']} examples, concurrency {result['concurrency']}, endpoint latency {latency_ms:g} ms: "
+        f"ideal {result['ideal_s']:.2f}s, best run {result['best_wall_s']:.2f}s (ratio {result['ratio_best']:.2f}), "
+        f"median {result['median_wall_s']:.2f}s (ratio {result['ratio_median']:.2f}); first run in a new home "
+        f"{result['first_run_wall_s']:.2f}s (ratio {result['first_run_ratio']:.2f})"
+    )
+
+
+@bench_app.command("coldstart")
+def bench_coldstart_command(
+    ctx: typer.Context,
+    outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="Outcome CSV (wide format; long format with --samples)."),
+    from_home: bool = typer.Option(False, "--from-home", help="Use the calibration outcomes stored in the lrcal home instead of a file."),
+    samples: Optional[Path] = typer.Option(None, "--samples", help="Long format: the samples CSV for --outcomes."),
+    images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="Resolve image paths against this directory."),
+    holdout: str = typer.Option("all", "--holdout", help="Models to hold out in turn: MODEL,MODEL,... or all."),
+    ks: str = typer.Option("16,32,64,128", "--k", help="Calibration sizes, comma-separated."),
+    folds: int = typer.Option(5, "--folds", min=2, max=20, help="Cross-fitting folds over samples."),
+    seeds: int = typer.Option(1, "--seeds", min=1, max=20, help="Fold assignments (seeds 0..N-1)."),
+    repeats: int = typer.Option(1, "--repeats", min=1, max=20, help="Calibration draws per (fold, model, k)."),
+    ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
+    threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the gain/harm curves to this PNG."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+) -> None:
+    """Cold-start onboarding: routers trained without a model, the model onboarded from k
+    calibration rows with the router frozen, against profile-only, free-token, per-task lookup
+    and full retrain (K-fold cross-fitting over samples)."""
+    from lrcal.errors import UsageError
+    from lrcal.evaluation.coldstart import bench_coldstart
+    from lrcal.outcomes import read_long_csv, read_wide_csv
+
+    try:
+        k_values = sorted({int(v) for v in ks.split(",") if v.strip()})
+    except ValueError:
+        raise UsageError(f"--k: expected comma-separated integers, got '{ks}'") from None
+    if not k_values or min(k_values) < 16:
+        raise UsageError("--k: calibration sizes must be at least 16")
+    _threads(threads)
+    if from_home == (outcomes is not None):
+        raise UsageError("give exactly one of --outcomes FILE.csv or --from-home")
+    if from_home:
+        from lrcal.services.tables import model_row_counts, outcome_table
+
+        counts = model_row_counts(state(ctx).store())
+        if not counts:
+            raise UsageError("the lrcal home holds no calibration outcomes")
+        table, _examples = outcome_table(state(ctx).store(), sorted(counts))
+    else:
+        table = read_long_csv(outcomes, samples, images_dir=images_dir) if samples else read_wide_csv(outcomes, images_dir=images_dir)
+    chosen = None if holdout.strip() == "all" else [h.strip() for h in holdout.split(",") if h.strip()]
+    console = err_console()
+    result = bench_coldstart(table, chosen, k_values, folds=folds, seeds=range(seeds), repeats=repeats, ensemble=ensemble,
+                             progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
+    if plot is not None:
+        from lrcal.evaluation.coldstart import plot_coldstart
+
+        plot_coldstart(result, plot)
+    if as_json:
+        print_json(result)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    view = Table(title=f"{result['dataset']}: cold start, {len(result['holdout'])} held out, {folds} folds "
+                       f"(headroom: {', '.join(result['headroom_models']) or 'none'})")
+    view.add_column("method")
+    for k in result["ks"]:
+        view.add_column(f"k={k} acc / gain / harm", justify="right")
+
+    def cells(entry):
+        out_cells = []
+        for k in result["ks"]:
+            e = entry[str(k)]
+            gain = "-" if e["gain_recovered"] is None else f"{e['gain_recovered']:.2f}"
+            harm = "-" if e["harm"] is None else f"{e['harm']:.4f}"
+            out_cells.append(f"{_pct(e['accuracy'])} / {gain} / {harm}")
+        return out_cells
+
+    view.add_row("onboard (frozen router)", *cells(result["k"]))
+    for name, entry in result["baselines"].items():
+        view.add_row(name, *cells(entry))
+    view.add_row("without the model", *[_pct(result["without"]["accuracy"])] * len(result["ks"]))
+    view.add_row("full retrain", *[_pct(result["full_retrain"]["accuracy"])] * len(result["ks"]))
+    out.print(view)
+    per = Table(title="per held-out model (routed accuracy %)")
+    for col in ("model", "headroom", "without", "full", *[f"k={k}" for k in result["ks"]]):
+        per.add_column(col, justify="left" if col == "model" else "right")
+    for row in result["per_model"]:
+        per.add_row(row["model"], "yes" if row["headroom"] else "", _pct(row["U_without"]), _pct(row["U_full"]),
+                    *[_pct(row["U_k"][str(k)]) for k in result["ks"]])
+    out.print(per)
+    out.print(f"[dim]{result['seconds']:.0f}s (router training {result['router_train_seconds']:.0f}s), token fit "
+              f"{result['fit_seconds']['mean']:.2f}s mean / {result['fit_seconds']['max']:.2f}s max[/dim]")

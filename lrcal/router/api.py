@@ -292,6 +292,7 @@ def train_router(
     ensemble: int = DEFAULT_ENSEMBLE,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     progress: Callable[[str], None] | None = None,
+    epochs: tuple[int, int] | None = None,
 ) -> Router:
     """Train the shared router on ``rows`` (default all rows).
 
@@ -299,6 +300,8 @@ def train_router(
        are given; 2. train with early stopping on validation: the number of epochs of each
        phase is chosen there; 3. refit ``ensemble`` members with different seeds on train +
        validation for the chosen epochs; the token bank's profiles use all those rows.
+    ``epochs`` (warm-up, latent) skips step 2 and refits for exactly that many epochs (the
+    cold-start benchmark reuses one validated schedule for the routers of a fold).
     """
     cfg = config or RouterConfig()
     started = time.perf_counter()
@@ -312,16 +315,19 @@ def train_router(
     if len(train_rows) < 8:
         raise LrcalError(f"router training needs at least 8 training rows (got {len(train_rows)})")
     chosen = cfg
-    if len(val_rows):
+    if epochs is not None:
+        best_fit, best_loss = None, float("nan")
+    elif len(val_rows):
         best_fit = fit_network(data, spec, cfg, train_rows, val_rows, seed=seed)
         best_loss = min((h["val_loss"] for h in best_fit.history if "val_loss" in h), default=float("nan"))
         say(f"validation run: val loss {best_loss:.4f}, epochs {best_fit.phase_epochs}, {best_fit.seconds:.1f}s")
     else:  # nothing to validate on (tiny data): fixed, short schedule
         best_fit, best_loss = None, float("nan")
-    warm_epochs, latent_epochs = best_fit.phase_epochs if best_fit is not None else (30, 0)
-    # more rows per epoch after the refit: keep the number of optimizer steps comparable
-    scale = len(train_rows) / max(len(all_rows), 1)
-    epochs = (max(1, int(round(warm_epochs * scale))), int(round(latent_epochs * scale)))
+    if epochs is None:
+        warm_epochs, latent_epochs = best_fit.phase_epochs if best_fit is not None else (30, 0)
+        # more rows per epoch after the refit: keep the number of optimizer steps comparable
+        scale = len(train_rows) / max(len(all_rows), 1)
+        epochs = (max(1, int(round(warm_epochs * scale))), int(round(latent_epochs * scale)))
     members: list[FittedNet] = []
     for e in range(ensemble):
         members.append(fit_network(data, spec, chosen, all_rows, None, seed=seed * 1000 + e + 1, epochs=epochs))

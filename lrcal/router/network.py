@@ -99,10 +99,12 @@ class LatentLayer(nn.Module):
         self.temperature = cfg.readback_temperature
         self.drop = _dropout(cfg.dropout)
 
-    def forward(self, m: torch.Tensor, caps: torch.Tensor, key_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, m: torch.Tensor, caps: torch.Tensor, key_mask: torch.Tensor,
+                record: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         # key_mask: [B, 1, 1, K] additive (0 or -inf) for unavailable models
-        ctx = self.read(m, caps)
-        m = self.ln_read(m + self.drop(self.read_mlp(torch.cat([m, ctx, m * ctx], dim=-1))))
+        m = self.read_capsules(m, caps)
+        if record is not None:
+            record["m_read"] = m
         md = m.unsqueeze(1) * self.pair_d.view(1, self.heads, 1, -1)  # [B, h, K, H]
         pair = md @ m.unsqueeze(1).transpose(-1, -2)  # [B, h, K, K]
         pair = pair + self.pair_e(m).transpose(1, 2).unsqueeze(2)  # key term
@@ -113,6 +115,11 @@ class LatentLayer(nn.Module):
         caps = self.ln_back(caps + self.drop(self.back(caps, m, decision + key_mask)))
         caps = self.ln_back_ffn(caps + self.drop(self.back_ffn(caps)))
         return m, caps
+
+
+    def read_capsules(self, m: torch.Tensor, caps: torch.Tensor) -> torch.Tensor:
+        ctx = self.read(m, caps)
+        return self.ln_read(m + self.drop(self.read_mlp(torch.cat([m, ctx, m * ctx], dim=-1))))
 
 
 class ProfileEncoder(nn.Module):
@@ -187,20 +194,30 @@ class LatentRouterNet(nn.Module):
         task_accuracy: torch.Tensor,
         available: torch.Tensor,
         latent: bool = True,
+        record: list | None = None,
     ) -> dict[str, torch.Tensor]:
-        """x [B, D]; tokens [K, H] capability tokens (differentiable: onboarding fits one);
-        task_accuracy [K, V + 1] profile accuracies (last column overall); available [B, K]
+        """x [B, D]; tokens [K, H] capability tokens (differentiable: onboarding fits one), or
+        [B, K, H] per row; task_accuracy [K, V + 1] (or [B, K, V + 1]) profile accuracies (last column overall); available [B, K]
         bool. Returns [B, K] tensors. ``latent=False`` skips the capsule / latent-communication
         path (the linear warm-up phase of training; its output is then exactly zero)."""
         b = x.shape[0]
-        k = tokens.shape[0]
+        k = tokens.shape[-2]
         cfg = self.cfg
         p_task, task_logits = self.task_probabilities(x)
-        prior = (p_task @ task_accuracy.t()).clamp(1e-3, 1 - 1e-3)  # [B, K]
+        if task_accuracy.dim() == 3:  # per-row task accuracies [B, K, V + 1] (onboarding's bootstrap)
+            prior = torch.einsum("bv,bkv->bk", p_task, task_accuracy)
+        else:
+            prior = p_task @ task_accuracy.t()
+        prior = prior.clamp(1e-3, 1 - 1e-3)  # [B, K]
         prior_logit = torch.log(prior) - torch.log1p(-prior)
         xd = self.input_drop(x)
-        affinity = self.affinity_query(xd) @ self.affinity_token(tokens).t()  # [B, K]
-        m0 = tokens.unsqueeze(0).expand(b, -1, -1)
+        if tokens.dim() == 3:
+            # per-row tokens [B, K, H]: onboarding evaluates many candidate tokens in one batch
+            affinity = torch.einsum("bh,bkh->bk", self.affinity_query(xd), self.affinity_token(tokens))
+            m0 = tokens
+        else:
+            affinity = self.affinity_query(xd) @ self.affinity_token(tokens).t()  # [B, K]
+            m0 = tokens.unsqueeze(0).expand(b, -1, -1)
 
         if latent:
             q = self.query_proj(xd).view(b, cfg.query_tokens, cfg.hidden)
@@ -216,7 +233,11 @@ class LatentRouterNet(nn.Module):
             )
             m = m0
             for layer in self.layers:
-                m, caps = layer(m, caps, key_mask)
+                if record is not None:
+                    record.append({"caps": caps})
+                m, caps = layer(m, caps, key_mask, record[-1] if record is not None else None)
+            if record is not None:
+                record.append({"caps": caps})
             # zero-initialised gate: the latent path starts as an exact no-op on the warm-up model
             m = m0 + self.latent_gate * (m - m0)
             summary = caps.mean(dim=1, keepdim=True)
@@ -238,6 +259,108 @@ class LatentRouterNet(nn.Module):
             "prior": prior,
             "task_logits": task_logits,
         }
+
+
+def _split_kv(att: Attention, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values [.., L, h, dh] of ``context`` [.., L, H] for ``att``."""
+    kv = att.kv(context)
+    shape = kv.shape[:-1] + (2 * att.heads, kv.shape[-1] // (2 * att.heads))
+    kv = kv.view(shape)
+    return kv[..., : att.heads, :], kv[..., att.heads :, :]
+
+
+def _attend_one(att: Attention, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+    """One query per row: query [R, H], k / v [R, L, h, dh], bias [R, h, L] -> [R, H]."""
+    r, d = query.shape
+    q = att.q(query).view(r, att.heads, d // att.heads)
+    logits = torch.einsum("rhd,rlhd->rhl", q * att.scale, k)
+    if bias is not None:
+        logits = logits + bias
+    y = torch.einsum("rhl,rlhd->rhd", torch.softmax(logits, dim=-1), v)
+    return att.out(y.reshape(r, d))
+
+
+def _attend_shared(att: Attention, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """query [C, n, H] against per-row keys / values [n, L, h, dh] shared by the C candidates."""
+    c, n, d = query.shape
+    q = att.q(query).view(c, n, att.heads, d // att.heads)
+    weights = torch.softmax(torch.einsum("cnhd,nlhd->cnhl", q * att.scale, k), dim=-1)
+    return att.out(torch.einsum("cnhl,nlhd->cnhd", weights, v).reshape(c, n, d))
+
+
+class NewColumnContext:
+    """What one model's column depends on, recorded from a full forward of the pool with that
+    model's initial token in the last slot: the capsules entering every layer, the other
+    models' states (keys) after each read, the query side. Onboarding evaluates many candidate
+    tokens for the new model against this context at a fraction of a full forward's cost: the
+    other models' states and the capsules are held at their values under the initial token (a
+    first-order approximation; exact when the candidate equals the initial token)."""
+
+    def __init__(self, net: "LatentRouterNet", x: torch.Tensor, tokens: torch.Tensor, task_accuracy: torch.Tensor,
+                 available: torch.Tensor) -> None:
+        with torch.no_grad():
+            record: list[dict] = []
+            out = net(x, tokens, task_accuracy, available, record=record)
+            p_task, _ = net.task_probabilities(x)
+            self.p_task = p_task  # [n, V + 1]
+            self.affinity_query = net.affinity_query(x)  # [n, H] (eval: no input dropout)
+            self.layers = []
+            avail = available.bool()
+            safe = avail | ~avail.any(dim=1, keepdim=True)
+            self.key_mask = torch.zeros(safe.shape, dtype=x.dtype).masked_fill(~safe, float("-inf"))  # [n, K]
+            for layer, rec in zip(net.layers, record):
+                caps_k, caps_v = _split_kv(layer.read, rec["caps"])
+                others = rec["m_read"][:, :-1]  # [n, K-1, H]
+                talk_k, talk_v = _split_kv(layer.talk, others)
+                self.layers.append({"caps_k": caps_k, "caps_v": caps_v, "others": others, "talk_k": talk_k,
+                                    "talk_v": talk_v, "pair_e": layer.pair_e(others)})
+            self.summary = record[-1]["caps"].mean(dim=1)  # [n, H]
+            self.full_score = out["score"][:, -1]
+            self.pool_score = out["score"][:, :-1]
+        self.net = net
+
+    def pool_scores(self) -> torch.Tensor:
+        """[n, K - 1] the other models' scores (held constant while the new token moves)."""
+        return self.pool_score
+
+    def forward(self, token: torch.Tensor, task_accuracy: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The new model's outputs for C candidate tokens on every recorded row: token [C, H]
+        or [C, n, H], task_accuracy [C, V + 1] -> mu_logit, mu, sigma, delta, score [C, n]."""
+        net, cfg = self.net, self.net.cfg
+        n = self.p_task.shape[0]
+        if token.dim() == 2:
+            token = token.unsqueeze(1).expand(-1, n, -1)
+        prior = (task_accuracy @ self.p_task.t()).clamp(1e-3, 1 - 1e-3)  # [C, n]
+        prior_logit = torch.log(prior) - torch.log1p(-prior)
+        affinity = (self.affinity_query.unsqueeze(0) * net.affinity_token(token)).sum(dim=-1)
+        m0 = token
+        m = m0
+        for layer, ctx in zip(net.layers, self.layers):
+            read = _attend_shared(layer.read, m, ctx["caps_k"], ctx["caps_v"])
+            m = layer.ln_read(m + layer.read_mlp(torch.cat([m, read, m * read], dim=-1)))
+            att = layer.talk
+            heads = att.heads
+            c_, n_, d = m.shape
+            q = att.q(m).view(c_, n_, heads, d // heads) * att.scale
+            new_k, new_v = _split_kv(att, m)  # [C, n, h, dh]
+            md = m.unsqueeze(2) * layer.pair_d  # [C, n, h, H]
+            logits_others = (torch.einsum("cnhd,nlhd->cnhl", q, ctx["talk_k"])
+                             + torch.einsum("cnhe,nle->cnhl", md, ctx["others"])
+                             + ctx["pair_e"].transpose(1, 2).unsqueeze(0)
+                             + self.key_mask[:, :-1].unsqueeze(1).unsqueeze(0))
+            logit_new = ((q * new_k).sum(-1) + (md * m.unsqueeze(2)).sum(-1) + layer.pair_e(m)
+                         + self.key_mask[:, -1:].unsqueeze(0))  # [C, n, h]
+            weights = torch.softmax(torch.cat([logits_others, logit_new.unsqueeze(-1)], dim=-1), dim=-1)
+            y = torch.einsum("cnhl,nlhd->cnhd", weights[..., :-1], ctx["talk_v"]) + weights[..., -1:] * new_v
+            m = layer.ln_talk(m + att.out(y.reshape(c_, n_, d)))
+            m = layer.ln_talk_ffn(m + layer.talk_ffn(m))
+        m = m0 + net.latent_gate * (m - m0)
+        delta = cfg.correction_bound * torch.tanh(net.head_delta(m * self.summary.unsqueeze(0)).squeeze(-1))
+        mu_logit = net.head_mu(m).squeeze(-1) + net.prior_weight * prior_logit + affinity
+        mu = torch.sigmoid(mu_logit)
+        sigma = cfg.sigma_min + (0.5 - cfg.sigma_min) * torch.sigmoid(net.head_sigma(m).squeeze(-1))
+        return {"mu_logit": mu_logit, "mu": mu, "sigma": sigma, "delta": delta, "score": (mu + delta).clamp(0.0, 1.0)}
 
 
 def parameter_count(module: nn.Module) -> int:

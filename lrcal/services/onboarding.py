@@ -37,11 +37,15 @@ def onboard_model(
     name: str,
     *,
     seed: int = 0,
-    bootstrap: int = 200,
+    bootstrap: int | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> dict:
-    """Fit ``name``'s token for the current router (every router weight frozen) and store it."""
-    from lrcal.router.api import ModelCard
+    """Fit ``name``'s token for the current router (every router weight frozen) and store it.
+
+    The token is fitted in the pool it will be routed in: the enabled models the router has a
+    token for (else every model in its bank), with their outcomes on the same calibration
+    examples where they have them."""
+    from lrcal.router.onboard import MIN_ROWS, OnboardConfig, bootstrap_task_quality, fit_token
     from lrcal.router.train import task_ids_for
     from lrcal.services.routing import card_to_json, load_routing
 
@@ -50,7 +54,7 @@ def onboard_model(
     router = routing.router
     model = store.get_model(name)
     rows = calibration_rows(store, model)
-    if len(rows) < MIN_OUTCOMES:
+    if len(rows) < max(MIN_OUTCOMES, MIN_ROWS):
         raise LrcalError(
             f"model '{name}' has {len(rows)} calibration outcomes; at least {MIN_OUTCOMES} are needed to fit a token"
         )
@@ -61,48 +65,27 @@ def onboard_model(
     task_ids = task_ids_for(router.spec, tasks)
     arrays = _outcome_arrays(rows)
     X = routing.features(examples)
-
-    def card_for(idx: np.ndarray) -> ModelCard:
-        profile, task_accuracy = router.profile_from_outcomes(task_ids[idx], **{k: v[idx] for k, v in arrays.items()})
-        return ModelCard(
-            name=name,
-            profile=profile,
-            task_accuracy=task_accuracy,
-            n_rows=int(len(idx)),
-            residuals=None,
-            source="onboarded",
-            expected_output_tokens=_nanmean(arrays["output_tokens"][idx]),
-            expected_latency_ms=_nanmean(arrays["latency_ms"][idx]),
-            expected_cost_usd=_nanmean(arrays["cost_usd"][idx]),
-        )
-
-    all_rows = np.arange(len(rows))
-    card = card_for(all_rows)
-    fit_details = {"method": "profile"}
+    router.remove_model(name)  # a previous onboarded token of this model must not sit in its own pool
+    pool = [m["name"] for m in store.list_models(["enabled"]) if m["name"] != name and m["name"] in router.cards]
+    if not pool:
+        pool = [m for m in router.models if m != name]
+    pool_scores = _pool_scores(store, pool, [r["example_id"] for r in rows])
+    config = OnboardConfig() if bootstrap is None else OnboardConfig(bootstrap=bootstrap)
+    extras = {k: arrays[k] for k in ("output_tokens", "latency_ms", "cost_usd", "errors")}
+    result = fit_token(router, name, X, arrays["scores"], task_ids, pool=pool, pool_scores=pool_scores,
+                       config=config, seed=seed, **extras)
+    card = result.card
     router.add_model(card)
-    predicted = _per_task_prediction(router, X, name, tasks)
-
-    # Uncertainty: the whole onboarding repeated on bootstrap resamples of the calibration rows.
-    rng = np.random.default_rng(seed)
-    boot: dict[str, list[float]] = {t: [] for t in predicted}
-    for _ in range(bootstrap):
-        idx = rng.integers(0, len(rows), size=len(rows))
-        router.add_model(card_for(idx))
-        for task, value in _per_task_prediction(router, X, name, tasks).items():
-            boot[task].append(value)
-    router.add_model(card)
+    labels = [t or "(none)" for t in tasks]
+    predicted = bootstrap_task_quality(router, card, X, arrays["scores"], task_ids, labels, pool=pool, extras=extras,
+                                       replicates=config.bootstrap, seed=seed)
     measured = _measured_by_task(rows, tasks)
     per_task = {
-        task: {
-            "predicted": predicted[task],
-            "low": float(np.percentile(boot[task], 5)) if boot[task] else predicted[task],
-            "high": float(np.percentile(boot[task], 95)) if boot[task] else predicted[task],
-            "measured": measured[task][0],
-            "n": measured[task][1],
-        }
+        task: {**predicted[task], "measured": measured[task][0], "n": measured[task][1]}
         for task in predicted
     }
     seconds = time.perf_counter() - started
+    fit_details = {**result.details(), "pool": pool, "total_seconds": seconds}
     set_versions = sorted({r["set_id"] for r in rows})
     set_version = ",".join(store.get_set_by_id(s)["version"][:12] for s in set_versions)
     token = {
@@ -110,10 +93,12 @@ def onboard_model(
         "model": name,
         "router_version": routing.version,
         "n_examples": len(rows),
-        "fit_seconds": seconds,
-        "cv_score": fit_details.get("cv_score"),
-        "prior_strength": fit_details.get("prior_strength"),
-        "method": fit_details["method"],
+        "fit_seconds": result.seconds,
+        "cv_score": result.cv_score,
+        "cv_profile_only": result.cv_profile_only,
+        "prior_strength": result.prior_strength,
+        "method": result.method,
+        "pool": pool,
         "per_task": per_task,
     }
     with store.write():
@@ -122,13 +107,13 @@ def onboard_model(
                 "model_id": model["id"],
                 "router_version": routing.version,
                 "token": card_to_json(card),
-                "prior_strength": fit_details.get("prior_strength"),
-                "fit_loss": fit_details.get("fit_loss"),
-                "cv_score": fit_details.get("cv_score"),
+                "prior_strength": result.prior_strength,
+                "fit_loss": result.fit_loss,
+                "cv_score": result.cv_score,
                 "per_task": _json(per_task),
                 "n_examples": len(rows),
                 "set_version": set_version,
-                "fit_seconds": seconds,
+                "fit_seconds": result.seconds,
                 "stale": 0,
                 "details": _json(fit_details),
                 "created_at": utcnow(),
@@ -140,11 +125,26 @@ def onboard_model(
                 "model_id": model["id"],
                 "kind": "token_fitted",
                 "message": f"capability token fitted for router {routing.version} from {len(rows)} outcomes "
-                f"({fit_details['method']}, {seconds:.2f}s)",
-                "data": _json({"router_version": routing.version, "n": len(rows)}),
+                f"({result.method}, prior {result.prior_strength}, {result.seconds:.2f}s)",
+                "data": _json({"router_version": routing.version, "n": len(rows), "method": result.method}),
             }
         )
     return token
+
+
+def _pool_scores(store: Store, pool: list[str], example_ids: list[int]) -> np.ndarray:
+    """[n, len(pool)] the pool models' latest scores on these examples (NaN where none)."""
+    out = np.full((len(example_ids), len(pool)), np.nan)
+    where = {e: i for i, e in enumerate(example_ids)}
+    for j, name in enumerate(pool):
+        model = store.find_model(name)
+        if model is None:
+            continue
+        for row in store.model_outcomes(model["id"]):
+            i = where.get(row["example_id"])
+            if i is not None and row["score"] is not None:
+                out[i, j] = float(row["score"])
+    return out
 
 
 def _outcome_arrays(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -163,15 +163,6 @@ def _outcome_arrays(rows: list[dict]) -> dict[str, np.ndarray]:
 def _nanmean(values: np.ndarray) -> float | None:
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else None
-
-
-def _per_task_prediction(router, X: np.ndarray, name: str, tasks: list[str | None]) -> dict[str, float]:
-    score = router.predict(X, [name]).score[:, 0]
-    out: dict[str, float] = {}
-    labels = np.asarray([t or "(none)" for t in tasks], dtype=object)
-    for task in sorted(set(labels)):
-        out[task] = float(score[labels == task].mean())
-    return out
 
 
 def _measured_by_task(rows: list[dict], tasks: list[str | None]) -> dict[str, tuple[float, int]]:

@@ -1,0 +1,394 @@
+"""Onboard a new model into a frozen shared router: fit only its capability token.
+
+    result = fit_token(router, name, X, scores, task_ids, pool=incumbents, pool_scores=Y)
+    router.add_model(result.card)
+
+Step 1: the model's profile (from its calibration outcomes) through the frozen profile
+encoder gives token_0. Step 2: a residual r (H numbers per ensemble member) is fitted by
+gradient descent on the calibration rows with the router's own loss, in the pool it will be
+routed in (the incumbents' outcomes on the same rows, where known, make the ranking terms
+meaningful), under an L2 prior ||r||^2 * lambda toward token_0. The prior strength lambda and
+the number of steps are chosen by k-fold cross-validation inside the calibration rows
+(held-out log-loss of the new model's mu); step 0 -- the profile-only token -- is always a
+candidate, so a fit that does not help out of sample is not used. Every router weight is
+frozen (`requires_grad` off; `weights_checksum` proves it in the tests).
+
+Speed: all (fold, lambda) candidates are fitted at once -- the calibration rows are repeated
+once per candidate, each copy carrying its candidate's token (the network accepts per-row
+tokens) -- so cross-validation costs one batched forward/backward per step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lrcal.errors import LrcalError
+from lrcal.router.network import NewColumnContext
+
+MIN_ROWS = 16
+
+
+@dataclass(frozen=True)
+class OnboardConfig:
+    lambdas: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)  # L2 prior strengths tried by CV
+    folds: int = 4
+    max_steps: int = 60
+    lr: float = 0.05
+    bootstrap: int = 100
+    one_se: bool = True  # prefer the simplest candidate within one standard error of the best
+
+
+@dataclass
+class OnboardResult:
+    card: object  # ModelCard
+    prior_strength: float | None  # None: the profile-only token won the cross-validation
+    steps: int
+    cv_score: float  # held-out log-loss of the new model's mu at the chosen candidate
+    cv_profile_only: float  # the same for the profile-only token
+    cv_table: dict[str, float] = field(default_factory=dict)  # "lambda" -> best mean held-out log-loss
+    fit_loss: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def method(self) -> str:
+        return "profile" if self.prior_strength is None else "residual"
+
+    def details(self) -> dict:
+        return {
+            "method": self.method,
+            "prior_strength": self.prior_strength,
+            "steps": self.steps,
+            "cv_score": self.cv_score,
+            "cv_profile_only": self.cv_profile_only,
+            "cv_table": self.cv_table,
+            "fit_loss": self.fit_loss,
+            "fit_seconds": self.seconds,
+        }
+
+
+def weights_checksum(router) -> str:
+    """sha256 over every tensor of every ensemble member (parameters and buffers)."""
+    h = hashlib.sha256()
+    for net in router.members:
+        for name, tensor in sorted(net.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class _Frozen:
+    """Context: every router weight has requires_grad off and the nets are in eval mode."""
+
+    def __init__(self, router) -> None:
+        self.router = router
+
+    def __enter__(self):
+        self.saved = []
+        for net in self.router.members:
+            self.saved.append((net, net.training, [(p, p.requires_grad) for p in net.parameters()]))
+            net.eval()
+            for p in net.parameters():
+                p.requires_grad_(False)
+        return self
+
+    def __exit__(self, *exc):
+        for net, training, params in self.saved:
+            net.train(training)
+            for p, flag in params:
+                p.requires_grad_(flag)
+
+
+def _fold_ids(n: int, folds: int, task_ids: np.ndarray, seed: int) -> np.ndarray:
+    """Stratified (by task) fold assignment."""
+    rng = np.random.default_rng(seed)
+    ids = np.empty(n, dtype=np.int64)
+    offset = 0
+    for t in np.unique(task_ids):
+        rows = np.flatnonzero(task_ids == t)
+        rng.shuffle(rows)
+        ids[rows] = (np.arange(len(rows)) + offset) % folds
+        offset += len(rows)
+    return ids
+
+
+def _profile_card(router, name, task_ids, scores, extras, rows, source):
+    from lrcal.router.api import ModelCard
+
+    profile, task_accuracy = router.profile_from_outcomes(task_ids[rows], scores[rows], **{k: (None if v is None else v[rows]) for k, v in extras.items()})
+
+    def mean(values):
+        if values is None:
+            return None
+        v = np.asarray(values, dtype=float)[rows]
+        v = v[np.isfinite(v)]
+        return float(v.mean()) if v.size else None
+
+    return ModelCard(name=name, profile=profile, task_accuracy=task_accuracy, n_rows=int(len(rows)), residuals=None,
+                     source=source, expected_output_tokens=mean(extras.get("output_tokens")),
+                     expected_latency_ms=mean(extras.get("latency_ms")), expected_cost_usd=mean(extras.get("cost_usd")))
+
+
+def fit_token(
+    router,
+    name: str,
+    X: np.ndarray,
+    scores: np.ndarray,
+    task_ids: np.ndarray,
+    *,
+    pool: Sequence[str] = (),
+    pool_scores: np.ndarray | None = None,
+    output_tokens: np.ndarray | None = None,
+    latency_ms: np.ndarray | None = None,
+    cost_usd: np.ndarray | None = None,
+    errors: np.ndarray | None = None,
+    config: OnboardConfig = OnboardConfig(),
+    seed: int = 0,
+    free: bool = False,
+) -> OnboardResult:
+    """Fit ``name``'s token from its outcomes ``scores`` [n] on the calibration rows ``X`` [n, D].
+
+    ``pool``: the models it will be routed with (must be in the router's bank; ``name`` must
+    not be); ``pool_scores`` [n, len(pool)] their outcomes on the same rows (NaN = unknown).
+    """
+    started = time.perf_counter()
+    X = np.asarray(X, dtype=np.float32)
+    scores = np.asarray(scores, dtype=np.float64)
+    task_ids = np.asarray(task_ids, dtype=np.int64)
+    n = len(scores)
+    if n < MIN_ROWS:
+        raise LrcalError(f"{n} calibration outcomes for '{name}'; at least {MIN_ROWS} are needed to fit a token")
+    if X.shape != (n, router.spec.dim):
+        raise LrcalError(f"calibration features have shape {X.shape}, expected ({n}, {router.spec.dim})")
+    if not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1:
+        raise LrcalError("calibration scores must be finite and in [0, 1]")
+    pool = [m for m in pool if m != name]
+    if pool_scores is None:
+        pool_scores = np.full((n, len(pool)), np.nan)
+    pool_scores = np.asarray(pool_scores, dtype=np.float64).reshape(n, len(pool))
+    extras = {"output_tokens": output_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd, "errors": errors}
+    all_rows = np.arange(n)
+    card0 = _profile_card(router, name, task_ids, scores, extras, all_rows, "onboarded")
+    folds = max(2, min(config.folds, n // 8))
+    fold = _fold_ids(n, folds, task_ids, seed)
+    fold_cards = [_profile_card(router, name, task_ids, scores, extras, np.flatnonzero(fold != f), "onboarded")
+                  for f in range(folds)]
+    names = list(pool) + [name]
+    Y_pool = torch.as_tensor(pool_scores, dtype=torch.float32)  # [n, K-1]
+    y_new = torch.as_tensor(scores, dtype=torch.float32)  # [n]
+    xt = torch.as_tensor(X)
+    ta0 = torch.as_tensor(card0.task_accuracy, dtype=torch.float32)
+    pool_ta = (torch.as_tensor(np.stack([router.cards[m].task_accuracy for m in pool]), dtype=torch.float32)
+               if pool else torch.zeros(0, len(card0.task_accuracy)))
+    avail = torch.ones(n, len(names), dtype=torch.bool)
+    if free:
+        config = OnboardConfig(lambdas=(0.0,), folds=config.folds, max_steps=config.max_steps, lr=config.lr,
+                               bootstrap=config.bootstrap, one_se=False)
+    lambdas = list(config.lambdas)
+
+    with _Frozen(router):
+        contexts, encoded = [], []
+        for member, net in enumerate(router.members):
+            pool_tok = router.tokens(pool, member) if pool else torch.zeros(0, router.hidden)
+            with torch.no_grad():
+                enc = net.encode_profiles(torch.as_tensor(np.stack([card0.profile] + [c.profile for c in fold_cards]),
+                                                          dtype=torch.float32))  # [1 + F, H]
+            encoded.append(enc)
+            contexts.append((NewColumnContext(net, xt, torch.cat([pool_tok, enc[:1]]), torch.cat([pool_ta, ta0[None]]),
+                                              avail), pool_tok))
+        terms = _LossTerms(router.config, contexts[0][0].pool_scores(), Y_pool, y_new)
+        random_init = None
+        if free:
+            spread = float(contexts[0][1].std()) if pool else 1.0
+            random_init = torch.randn(1, router.hidden, generator=torch.Generator().manual_seed(seed)) * spread
+
+        # ---- cross-validation on member 0: every (lambda, fold) candidate in one batch ----
+        ctx0 = contexts[0][0]
+        n_cand = len(lambdas) * folds
+        cand_fold = np.tile(np.arange(folds), len(lambdas))
+        cand_lambda = torch.as_tensor(np.repeat(lambdas, folds), dtype=torch.float32)
+        tok0 = random_init.expand(folds, -1) if free else encoded[0][1:]  # [F, H]
+        base = tok0[torch.as_tensor(cand_fold)]  # [C, H]
+        ta = torch.as_tensor(np.stack([fold_cards[f].task_accuracy for f in cand_fold]), dtype=torch.float32)
+        held = torch.as_tensor(fold[None, :] == cand_fold[:, None])  # [C, n] validation rows per candidate
+        train_w = (~held).float()
+        residual = torch.zeros(n_cand, router.hidden, requires_grad=True)
+        opt = torch.optim.Adam([residual], lr=config.lr)
+        val_curve = np.zeros((config.max_steps + 1, n_cand, n))
+        for step in range(config.max_steps + 1):
+            out = ctx0.forward(base + residual, ta)
+            with torch.no_grad():
+                val_curve[step] = F.binary_cross_entropy_with_logits(
+                    out["mu_logit"], y_new.expand_as(out["mu_logit"]), reduction="none").numpy()
+            if step == config.max_steps:
+                break
+            per_row = terms(out)  # [C, n]
+            loss = (per_row * train_w).sum(dim=1) / train_w.sum(dim=1).clamp_min(1.0)
+            total = (loss + cand_lambda * (residual**2).sum(dim=1)).sum()
+            opt.zero_grad()
+            total.backward()
+            opt.step()
+
+        # each row is held out once per lambda: per-row held-out loss for each (step, lambda)
+        curves = val_curve.reshape(config.max_steps + 1, len(lambdas), folds, n)
+        mask = held.numpy().reshape(len(lambdas), folds, n)[0]  # [F, n]
+        per_row_val = (curves * mask[None, None]).sum(axis=2)  # [S+1, L, n]
+        mean = per_row_val.mean(axis=2)  # [S+1, L]
+        profile_only = float(mean[0, 0])
+        best_s, best_l = np.unravel_index(np.argmin(mean), mean.shape)
+        chosen_s, chosen_l = int(best_s), int(best_l)
+        if config.one_se and chosen_s > 0:
+            diff = per_row_val - per_row_val[best_s, best_l][None, None]
+            se = diff.std(axis=2) / math.sqrt(n)
+            within = mean <= mean[best_s, best_l] + se
+            # simplest first: profile only, then the strongest prior with the fewest steps
+            if within[0, 0]:
+                chosen_s, chosen_l = 0, 0
+            else:
+                for li in range(len(lambdas)):
+                    steps_ok = np.flatnonzero(within[:, li])
+                    if steps_ok.size:
+                        chosen_s, chosen_l = int(steps_ok[0]), li
+                        break
+        cv_table = {f"{lam:g}": float(mean[:, li].min()) for li, lam in enumerate(lambdas)}
+
+        # ---- final fit on every row, each member, the chosen prior and step count ---------
+        card = card0
+        fit_loss = None
+        if chosen_s > 0 or free:
+            lam = lambdas[chosen_l]
+            residuals = []
+            for member, (ctx, _pool_tok) in enumerate(contexts):
+                enc0 = encoded[member][:1]
+                t0 = random_init if free else enc0
+                terms_m = terms if member == 0 else _LossTerms(router.config, ctx.pool_scores(), Y_pool, y_new)
+                r = torch.zeros(1, router.hidden, requires_grad=True)
+                opt = torch.optim.Adam([r], lr=config.lr)
+                for _ in range(chosen_s):
+                    loss = terms_m(ctx.forward(t0 + r, ta0[None])).mean()
+                    opt.zero_grad()
+                    (loss + lam * (r**2).sum()).backward()
+                    opt.step()
+                if member == 0 and chosen_s:
+                    fit_loss = float(loss.detach())
+                residuals.append((t0 + r - enc0).detach()[0].numpy().astype(np.float32))
+            card = replace(card0, residuals=residuals)
+    result = OnboardResult(
+        card=card,
+        prior_strength=None if (chosen_s == 0 and not free) else float(lambdas[chosen_l]),
+        steps=chosen_s,
+        cv_score=float(mean[chosen_s, chosen_l]),
+        cv_profile_only=profile_only,
+        cv_table=cv_table,
+        fit_loss=fit_loss,
+    )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class _LossTerms:
+    """The router's loss mix restricted to the new model's column, per row: its own terms
+    (Gaussian NLL, BCE, MSE, delta^2) plus the ranking terms against the incumbents'
+    (constant) scores on the same row where their outcomes are known."""
+
+    def __init__(self, cfg, pool_score: torch.Tensor, y_pool: torch.Tensor, y_new: torch.Tensor) -> None:
+        self.cfg = cfg
+        self.y = y_new  # [n]
+        known = torch.isfinite(y_pool)
+        yp = torch.nan_to_num(y_pool, nan=0.0)
+        self.known = known.float()  # [n, K-1]
+        self.pool_score = pool_score  # [n, K-1]
+        # pairwise: sign(+1: new should be above, -1: below) for pairs with different outcomes
+        diff = self.y[:, None] - yp
+        self.pair_sign = torch.sign(diff) * self.known
+        self.pairs = (self.pair_sign != 0).float()
+        # listwise: target softmax(y / t) over the known models of each row (the new one included)
+        t = cfg.listwise_temperature
+        neg = -1e9
+        logits = torch.cat([torch.where(known, yp / t, torch.full_like(yp, neg)), (self.y / t)[:, None]], dim=1)
+        self.target = torch.softmax(logits, dim=1)  # [n, K]
+        self.list_rows = (known.sum(dim=1) >= 1).float()
+        self.pool_logits = torch.where(known, pool_score / t, torch.full_like(pool_score, neg))
+
+    def __call__(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        cfg, y = self.cfg, self.y
+        mu, sigma, score, delta = out["mu"], out["sigma"], out["score"], out["delta"]
+        nll = torch.log(sigma) + (y - mu) ** 2 / (2 * sigma**2)
+        bce = F.binary_cross_entropy_with_logits(out["mu_logit"], y.expand_as(mu), reduction="none")
+        mse = (score - y) ** 2
+        total = cfg.w_nll * nll + cfg.w_bce * bce + cfg.w_score_mse * mse + cfg.w_delta * delta**2
+        if self.pairs.sum() > 0:
+            d = (score.unsqueeze(-1) - self.pool_score) / cfg.pairwise_temperature  # [C, n, K-1]
+            pair = (F.softplus(-d * self.pair_sign) * self.pairs).sum(-1) / self.pairs.sum(-1).clamp_min(1.0)
+            total = total + cfg.w_pairwise * pair
+            t = cfg.listwise_temperature
+            logits = torch.cat([self.pool_logits.expand(score.shape[0], -1, -1), (score / t).unsqueeze(-1)], dim=-1)
+            listwise = -(self.target * torch.log_softmax(logits, dim=-1)).sum(-1)
+            total = total + cfg.w_listwise * listwise * self.list_rows
+        return total
+
+
+@torch.no_grad()
+def bootstrap_task_quality(
+    router,
+    card,
+    X: np.ndarray,
+    scores: np.ndarray,
+    task_ids: np.ndarray,
+    labels: Sequence[str],
+    *,
+    pool: Sequence[str] = (),
+    extras: dict | None = None,
+    replicates: int = 100,
+    seed: int = 0,
+    level: float = 0.9,
+) -> dict[str, dict]:
+    """Per task group: the mean predicted quality of ``card`` on these rows in ``pool``, and a
+    bootstrap interval (the profile recomputed from resampled outcomes; the fitted residual is
+    kept), evaluated for every replicate in one batched forward per ensemble member."""
+    extras = extras or {}
+    X = np.asarray(X, dtype=np.float32)
+    n = len(scores)
+    pool = [m for m in pool if m != card.name]
+    rng = np.random.default_rng(seed)
+    draws = [np.arange(n)] + [rng.integers(0, n, size=n) for _ in range(replicates)]
+    profiles, accs = [], []
+    for rows in draws:
+        p, a = router.profile_from_outcomes(task_ids[rows], np.asarray(scores)[rows],
+                                            **{k: (None if v is None else np.asarray(v)[rows]) for k, v in extras.items()})
+        profiles.append(p)
+        accs.append(a)
+    profiles_t = torch.as_tensor(np.stack(profiles), dtype=torch.float32)
+    accs_t = torch.as_tensor(np.stack(accs), dtype=torch.float32)  # [R, V+1]
+    R = len(draws)
+    xt = torch.as_tensor(X)
+    pool_ta = (torch.as_tensor(np.stack([router.cards[m].task_accuracy for m in pool]), dtype=torch.float32)
+               if pool else torch.zeros(0, accs_t.shape[1]))
+    avail = torch.ones(n, len(pool) + 1, dtype=torch.bool)
+    total = np.zeros((R, n))
+    with _Frozen(router):
+        for member, net in enumerate(router.members):
+            tok_pool = router.tokens(pool, member) if pool else torch.zeros(0, router.hidden)
+            tok_new = net.encode_profiles(profiles_t)  # [R, H]
+            if card.residuals is not None:
+                tok_new = tok_new + torch.as_tensor(card.residuals[member], dtype=torch.float32)
+            ctx = NewColumnContext(net, xt, torch.cat([tok_pool, tok_new[:1]]), torch.cat([pool_ta, accs_t[:1]]), avail)
+            total[0] += ctx.full_score.numpy()  # the point estimate: the exact forward
+            total[1:] += ctx.forward(tok_new[1:], accs_t[1:])["score"].numpy()
+    total /= len(router.members)
+    labels = np.asarray(list(labels), dtype=object)
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    out = {}
+    for group in sorted(set(labels)):
+        rows = labels == group
+        per_rep = total[:, rows].mean(axis=1)
+        out[group] = {"predicted": float(per_rep[0]), "low": float(np.percentile(per_rep[1:], lo_q)),
+                      "high": float(np.percentile(per_rep[1:], hi_q))}
+    return out

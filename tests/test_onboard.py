@@ -1,0 +1,138 @@
+"""Token fitting with the router frozen (lrcal.router.onboard) and the cold-start benchmark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lrcal.errors import LrcalError
+from lrcal.evaluation.coldstart import bench_coldstart
+from lrcal.evaluation.synthetic import synthetic_outcomes
+from lrcal.features import fit_feature_spec
+from lrcal.router import RouterConfig, RouterData, train_router
+from lrcal.router.onboard import OnboardConfig, bootstrap_task_quality, fit_token, weights_checksum
+
+FAST = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=200,
+                    warmup_patience=8, latent_max_steps=40, patience=2, batch_size=64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def world():
+    """A router trained without model5 (a keyword specialist); model5's outcomes are known."""
+    table = synthetic_outcomes(n=500, n_models=6, seed=11, keyword_bonus=0.5)
+    spec = fit_feature_spec(table.tasks, table.metadata)
+    data = RouterData.from_table(table, spec)
+    train = np.arange(0, 380)
+    router = train_router(data.select_models(range(5)), spec, FAST, rows=train, seed=0, ensemble=2)
+    return table, data, router
+
+
+def _fit(router, data, rows, column=5, **kw):
+    pool = [f"model{i}" for i in range(5)]
+    return fit_token(router, f"model{column}", data.X[rows], data.scores[rows, column], data.task_ids[rows],
+                     pool=pool, pool_scores=data.scores[rows][:, :5], **kw)
+
+
+def test_router_weights_are_frozen_during_onboarding(world):
+    _, data, router = world
+    before = weights_checksum(router)
+    grads_before = [p.requires_grad for net in router.members for p in net.parameters()]
+    result = _fit(router, data, np.arange(380, 508 - 8))
+    assert weights_checksum(router) == before  # every tensor of every member, bit for bit
+    assert [p.requires_grad for net in router.members for p in net.parameters()] == grads_before
+    assert len(result.card.residuals or [None, None]) == 2
+    assert result.seconds < 30
+
+
+def test_refuses_fewer_than_16_outcomes(world):
+    _, data, router = world
+    with pytest.raises(LrcalError, match="at least 16"):
+        _fit(router, data, np.arange(380, 395))
+
+
+def test_residual_is_used_only_when_cross_validation_says_it_helps(world):
+    table, data, router = world
+    cal = np.arange(380, 500)
+    test = np.arange(0, 380)
+    result = _fit(router, data, cal)
+    names = [f"model{i}" for i in range(6)]
+    y = data.scores[test]
+
+    def brier(card):
+        router.add_model(card)
+        try:
+            score = router.predict(data.X[test], names).score[:, 5]
+        finally:
+            router.remove_model("model5")
+        return float(np.mean((score - y[:, 5]) ** 2))
+
+    from dataclasses import replace
+
+    assert (result.method == "residual") == (result.cv_score < result.cv_profile_only)
+    assert (result.card.residuals is not None) == (result.method == "residual")
+    assert set(result.cv_table) == {"1", "0.3", "0.1", "0.03", "0.01"}
+    # what cross-validation chose must not be worse out of sample than the profile token
+    assert brier(result.card) <= brier(replace(result.card, residuals=None)) + 0.01
+
+
+def test_a_model_without_structure_gets_flat_calibrated_predictions(world):
+    _, data, router = world
+    rng = np.random.default_rng(0)
+    rows = np.arange(380, 480)
+    pool = [f"model{i}" for i in range(5)]
+    noise = (rng.random(len(rows)) < 0.5).astype(float)  # no structure at all
+    result = fit_token(router, "coin", data.X[rows], noise, data.task_ids[rows], pool=pool,
+                       pool_scores=data.scores[rows][:, :5])
+    # whatever cross-validation chose, a coin must look like a coin: calibrated on average and
+    # without invented query-level structure
+    router.add_model(result.card)
+    try:
+        score = router.predict(data.X[:380], pool + ["coin"]).score[:, -1]
+    finally:
+        router.remove_model("coin")
+    assert abs(float(score.mean()) - float(noise.mean())) < 0.1
+    assert float(score.std()) < 0.15
+
+
+def test_bootstrap_interval_contains_the_prediction(world):
+    _, data, router = world
+    rows = np.arange(380, 480)
+    result = _fit(router, data, rows)
+    router.add_model(result.card)
+    try:
+        labels = [str(t) for t in data.task_ids[rows]]
+        per_task = bootstrap_task_quality(router, result.card, data.X[rows], data.scores[rows, 5], data.task_ids[rows],
+                                          labels, pool=[f"model{i}" for i in range(5)], replicates=40)
+    finally:
+        router.remove_model("model5")
+    assert set(per_task) == set(labels)
+    for group in per_task.values():
+        assert 0.0 <= group["low"] <= group["high"] <= 1.0
+        assert group["low"] - 0.05 <= group["predicted"] <= group["high"] + 0.05
+        assert group["high"] - group["low"] > 0.0  # resampling moves the profile
+
+
+def test_coldstart_benchmark_structure():
+    table = synthetic_outcomes(n=200, n_models=4, seed=2)
+    tiny = FAST.replace(warmup_max_steps=60, latent_max_steps=10)
+    result = bench_coldstart(table, ["model3"], ks=[16, 32], folds=2, repeats=1, config=tiny,
+                             onboard_config=OnboardConfig(max_steps=10, folds=2, bootstrap=5))
+    assert result["holdout"] == ["model3"] and result["ks"] == [16, 32]
+    assert set(result["k"]) == {"16", "32"}
+    assert set(result["baselines"]) == {"profile_only", "free_token", "lookup_light", "lookup_heavy"}
+    row = result["per_model"][0]
+    assert 0.0 <= row["U_without"] <= 1.0 and 0.0 <= row["U_full"] <= 1.0
+    for k in ("16", "32"):
+        assert 0.0 <= row["U_k"][k] <= 1.0
+        assert result["k"][k]["accuracy"] == pytest.approx(row["U_k"][k])
+    # a model either has headroom (gain is defined) or not (harm is defined)
+    assert (result["k"]["16"]["gain_recovered"] is None) != (result["k"]["16"]["harm"] is None)

@@ -242,3 +242,28 @@ def bench_coldstart_command(
     out.print(per)
     out.print(f"[dim]{result['seconds']:.0f}s (router training {result['router_train_seconds']:.0f}s), token fit "
               f"{result['fit_seconds']['mean']:.2f}s mean / {result['fit_seconds']['max']:.2f}s max[/dim]")
+
+
+@bench_app.command("tokenfit")
+def bench_tokenfit_command(
+    rows: int = typer.Option(128, "--rows", min=16, max=4096, help="Calibration rows."),
+    pool: int = typer.Option(18, "--pool", min=1, max=256, help="Incumbents in the routing pool."),
+    ensemble: int = typer.Option(3, "--ensemble", min=1, max=10, help="Router networks (one residual each)."),
+    threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads."),
+    repeats: int = typer.Option(3, "--repeats", min=1, max=20, help="Best of this many fits."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Onboarding's token fit time (CV + final fit; with the bootstrap) against the same
+    cross-validation through full router forwards, measured in the same run."""
+    from lrcal.evaluation.speed import bench_token_fit
+
+    result = bench_token_fit(rows, pool, ensemble, threads, repeats)
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(
+        f"{rows} calibration rows, pool of {pool}, ensemble {ensemble}, {threads} thread(s): token fit "
+        f"{result['fit_seconds_best']:.2f}s (with bootstrap intervals {result['fit_plus_bootstrap_seconds_best']:.2f}s; "
+        f"target {result['target_seconds']:.0f}s); the same CV through full forwards ≈ "
+        f"{result['baseline_full_forward_cv_seconds']:.1f}s (ratio {result['ratio_to_baseline']:.3f})"
+    )

@@ -250,3 +250,84 @@ def bench_features(n_queries: int = 1000, size: int = 512, fmt: str = "jpeg", th
             "image_generation_seconds": round(made, 2),
             "note": "best of repeats; baseline = pillow full decode of the same files (single thread), same run",
         }
+
+
+def bench_token_fit(n_rows: int = 128, pool: int = 18, ensemble: int = 3, threads: int = 1, repeats: int = 3,
+                    seed: int = 0) -> dict:
+    """Onboarding's token fit (cross-validation + final fit + bootstrap) on ``n_rows`` calibration
+    rows with a pool of ``pool`` incumbents and a default-size router, against the baseline of
+    the same cross-validation batch run through full router forwards (every model's column),
+    timed for a few steps and scaled to the same number of steps, in the same run."""
+    from lrcal.evaluation.synthetic import synthetic_outcomes
+    from lrcal.features import featurize_table, fit_feature_spec
+    from lrcal.router.api import Router, _cards_from
+    from lrcal.router.onboard import OnboardConfig, bootstrap_task_quality, fit_token
+    from lrcal.router.train import RouterData
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        table = synthetic_outcomes(n=max(400, n_rows + 64), n_models=pool + 1, seed=seed)
+        spec = fit_feature_spec(table.tasks, table.metadata)
+        data = RouterData.from_table(table, spec, featurize_table(spec, table))
+        cfg = RouterConfig()
+        torch.manual_seed(seed)
+        members = [build_network(cfg, spec).eval() for _ in range(ensemble)]  # timing only: untrained weights
+        rows = np.arange(data.scores.shape[0] - n_rows, data.scores.shape[0])
+        train = np.arange(0, data.scores.shape[0] - n_rows)
+        incumbents = RouterData(data.X, data.task_ids, data.scores[:, :pool], data.models[:pool])
+        router = Router(config=cfg, spec=spec, members=members, cards=_cards_from(incumbents, train, cfg, spec, None))
+        new = data.models[pool]
+        onboard_cfg = OnboardConfig()
+        fits, totals = [], []
+        result = None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            result = fit_token(router, new, data.X[rows], data.scores[rows, pool], data.task_ids[rows],
+                               pool=data.models[:pool], pool_scores=data.scores[rows][:, :pool], config=onboard_cfg)
+            fits.append(time.perf_counter() - t0)
+            router.add_model(result.card)
+            bootstrap_task_quality(router, result.card, data.X[rows], data.scores[rows, pool], data.task_ids[rows],
+                                   [str(t) for t in data.task_ids[rows]], pool=data.models[:pool],
+                                   replicates=onboard_cfg.bootstrap)
+            router.remove_model(new)
+            totals.append(time.perf_counter() - t0)
+        # baseline: the same (lambda, fold) candidate batch through full forwards of the pool
+        n_cand = len(onboard_cfg.lambdas) * onboard_cfg.folds
+        net = members[0]
+        for p in net.parameters():
+            p.requires_grad_(False)
+        tokens = router.tokens(data.models[:pool], 0)
+        ta = torch.as_tensor(np.stack([router.cards[m].task_accuracy for m in data.models[:pool]]), dtype=torch.float32)
+        x = torch.as_tensor(data.X[rows]).repeat(n_cand, 1)
+        row_tokens = torch.cat([tokens, tokens[:1]]).unsqueeze(0).expand(len(x), -1, -1).clone().requires_grad_(True)
+        row_ta = torch.cat([ta, ta[:1]]).unsqueeze(0).expand(len(x), -1, -1)
+        avail = torch.ones(len(x), pool + 1, dtype=torch.bool)
+        steps_timed = 3
+        t0 = time.perf_counter()
+        for _ in range(steps_timed):
+            out = net(x, row_tokens, row_ta, avail)
+            out["score"][:, -1].sum().backward()
+        per_step = (time.perf_counter() - t0) / steps_timed
+        baseline_cv = per_step * (onboard_cfg.max_steps + 1)
+        for p in net.parameters():
+            p.requires_grad_(True)
+        return {
+            "rows": n_rows,
+            "pool": pool,
+            "ensemble": ensemble,
+            "threads": threads,
+            "fit_seconds_best": min(fits),
+            "fit_seconds_all": fits,
+            "fit_plus_bootstrap_seconds_best": min(totals),
+            "target_seconds": 2.0,
+            "baseline_full_forward_cv_seconds": baseline_cv,
+            "ratio_to_baseline": min(fits) / baseline_cv,
+            "candidates": n_cand,
+            "max_steps": onboard_cfg.max_steps,
+            "method_chosen": result.method if result else None,
+            "note": "untrained default-size router (timing only); baseline = the same CV candidate batch through "
+                    "full forwards of every model's column, timed for 3 steps and scaled to max_steps + 1",
+        }
+    finally:
+        torch.set_num_threads(previous)

@@ -38,10 +38,10 @@ MIN_ROWS = 16
 
 @dataclass(frozen=True)
 class OnboardConfig:
-    lambdas: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)  # L2 prior strengths tried by CV
-    folds: int = 4
-    max_steps: int = 60
-    lr: float = 0.05
+    lambdas: tuple[float, ...] = (1.0, 0.1, 0.01)  # L2 prior strengths tried by CV
+    folds: int = 3
+    max_steps: int = 40
+    lr: float = 0.08
     bootstrap: int = 100
     one_se: bool = True  # prefer the simplest candidate within one standard error of the best
 

@@ -245,9 +245,11 @@ def fit_token(
         best_s, best_l = np.unravel_index(np.argmin(mean), mean.shape)
         chosen_s, chosen_l = int(best_s), int(best_l)
         if config.one_se and chosen_s > 0:
-            diff = per_row_val - per_row_val[best_s, best_l][None, None]
-            se = diff.std(axis=2) / math.sqrt(n)
-            within = mean <= mean[best_s, best_l] + se
+            # one threshold: the best mean plus the standard error of its paired difference to the
+            # profile-only token, so whatever is chosen beats profile-only whenever profile-only is not chosen
+            diff = per_row_val[0, 0] - per_row_val[best_s, best_l]
+            threshold = mean[best_s, best_l] + diff.std() / math.sqrt(n)
+            within = mean <= threshold
             # simplest first: profile only, then the strongest prior with the fewest steps
             if within[0, 0]:
                 chosen_s, chosen_l = 0, 0

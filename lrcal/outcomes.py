@@ -23,7 +23,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -55,8 +55,14 @@ MODEL_COLUMN_SUFFIXES = {
     "_error": "error",
 }
 
+# Called with an image's resolved path; raises LrcalError (no location: the reader adds it).
+ImageCheck = Callable[[Path], None]
+
 _MMR_INDEX = re.compile(r"^(.+)_(\d+)$")
 _MAX_CELL_IN_MESSAGE = 40
+# One cell longer than this is hostile input, not data (the manifest's line limit is 1 MiB too):
+# a real question, answer or prediction is a few KiB.
+MAX_CELL_CHARS = 1 << 20
 _TRUE = {"true", "yes"}
 _FALSE = {"false", "no"}
 
@@ -194,8 +200,9 @@ class _Rows:
         if "\x00" in text:
             line = text[: text.index("\x00")].count("\n") + 1
             raise LrcalError(f"{self.path}: line {line}: contains a NUL byte (not a text CSV)")
-        # Huge fields are data, not an error: lift the csv module's 128 KiB default.
-        csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1, 1 << 20))
+        # Lift the csv module's 128 KiB default so that an over-long cell is reported below,
+        # by row and column, rather than as a malformed line.
+        csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1, MAX_CELL_CHARS + 1))
         self.reader = csv.reader(io.StringIO(text, newline=""))
         try:
             header = next(self.reader)
@@ -231,6 +238,12 @@ class _Rows:
                 raise LrcalError(
                     f"{self.path}: row {row_number} (line {start_line}): has {len(cells)} fields, "
                     f"the header has {len(self.header)}"
+                )
+            if max(map(len, cells)) > MAX_CELL_CHARS:
+                longest = max(range(len(cells)), key=lambda i: len(cells[i]))
+                raise LrcalError(
+                    f"{self.where(row_number, start_line, self.header[longest])}: cell of "
+                    f"{len(cells[longest]):,} characters; the limit is {MAX_CELL_CHARS:,}"
                 )
             yield row_number, start_line, dict(zip(self.header, cells))
 
@@ -308,8 +321,11 @@ def _split_model_columns(path: Path, header: Sequence[str]) -> tuple[list[str], 
 class _SampleColumns:
     """Recognizes the per-sample columns of a header and parses one row of them."""
 
-    def __init__(self, rows: _Rows, images_dir: Path | None, exclude: set[str]) -> None:
+    def __init__(
+        self, rows: _Rows, images_dir: Path | None, exclude: set[str], image_check: ImageCheck | None = None
+    ) -> None:
         self.rows = rows
+        self.image_check = image_check
         header = [h for h in rows.header if h not in exclude]
         self.id_col = _first_present(header, SAMPLE_ID_ALIASES)
         self.task_col = _first_present(header, TASK_ALIASES)
@@ -379,6 +395,11 @@ class _SampleColumns:
                 raise LrcalError(f"{where}: image path {_short(item)} escapes the images directory {self.images_base}")
             if not resolved.is_file():
                 raise LrcalError(f"{where}: image file {_short(item)} not found under {self.images_base}")
+            if self.image_check is not None:
+                try:
+                    self.image_check(resolved)
+                except LrcalError as exc:
+                    raise LrcalError(f"{where}: {exc}") from None
             out.append(str(resolved))
         return out
 
@@ -389,13 +410,20 @@ def _check_unique(rows: _Rows, seen: dict[str, int], sample_id: str, row: int, l
     seen[sample_id] = row
 
 
-def read_wide_csv(path: str | Path, images_dir: str | Path | None = None, name: str | None = None) -> OutcomeTable:
-    """Read a wide outcome CSV (one row per sample, ``<M>_correct`` per model)."""
+def read_wide_csv(
+    path: str | Path,
+    images_dir: str | Path | None = None,
+    name: str | None = None,
+    image_check: ImageCheck | None = None,
+) -> OutcomeTable:
+    """Read a wide outcome CSV (one row per sample, ``<M>_correct`` per model). ``image_check``
+    is called with each image's path; the ``LrcalError`` it raises is reported at the cell."""
     rows = _Rows(Path(path))
     models, model_cols, consumed = _split_model_columns(rows.path, rows.header)
     if not models:
         raise LrcalError(f"{rows.path}: header has no '<model>_correct' column (one per model is required)")
-    sample_cols = _SampleColumns(rows, Path(images_dir) if images_dir is not None else None, consumed)
+    images_base = Path(images_dir) if images_dir is not None else None
+    sample_cols = _SampleColumns(rows, images_base, consumed, image_check)
 
     has = lambda fieldname: any(fieldname in model_cols[m] for m in models)  # noqa: E731
     sample_ids: list[str] = []
@@ -468,13 +496,15 @@ def read_long_csv(
     samples_path: str | Path,
     images_dir: str | Path | None = None,
     name: str | None = None,
+    image_check: ImageCheck | None = None,
 ) -> OutcomeTable:
     """Read the long format: an outcomes CSV (``sample_id, model_id, score[, cost, tokens,
     latency_ms, error]``) plus a samples CSV (``sample_id``, task, question, answer, image,
     metadata), the latter with the same columns as the wide format minus the model columns."""
     samples = _Rows(Path(samples_path))
     _models, _cols, consumed = _split_model_columns(samples.path, samples.header)
-    sample_cols = _SampleColumns(samples, Path(images_dir) if images_dir is not None else None, consumed)
+    images_base = Path(images_dir) if images_dir is not None else None
+    sample_cols = _SampleColumns(samples, images_base, consumed, image_check)
     if sample_cols.id_col is None:
         raise LrcalError(f"{samples.path}: header has no sample id column (one of {', '.join(SAMPLE_ID_ALIASES)})")
     sample_ids: list[str] = []

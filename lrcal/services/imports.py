@@ -40,11 +40,14 @@ def import_outcomes(
     path = Path(path)
     if not path.is_file():
         raise LrcalError(f"{path}: no such file")
+    # Every image is checked while the file is read, before anything is stored.
     if samples_path is not None:
-        table = read_long_csv(path, Path(samples_path), images_dir=images_dir, name=name)
+        table = read_long_csv(
+            path, Path(samples_path), images_dir=images_dir, name=name, image_check=check_image_header
+        )
         version = file_digest(path, Path(samples_path))
     else:
-        table = read_wide_csv(path, images_dir=images_dir, name=name)
+        table = read_wide_csv(path, images_dir=images_dir, name=name, image_check=check_image_header)
         version = file_digest(path)
     dataset = name or table.name or path.stem
     # Content-addressed images first (files only; rows go in with the transaction below).
@@ -131,6 +134,44 @@ def import_outcomes(
                 }
             )
     return _summary(store, store.get_set(dataset, version), table, already=False)
+
+
+def check_image_header(image: Path) -> None:
+    """A regular file of bounded size, a PNG/JPEG/WebP/GIF header within the pixel limit.
+
+    Only the header is read: a decompression bomb costs nothing, and importing thousands of
+    logged images stays fast. (A truncated image body is caught later: the featurizer flags
+    images it cannot decode.)"""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from lrcal.calsets.format import MAX_IMAGE_PIXELS
+    from lrcal.calsets.images import ImageProblem, read_checked_bytes, sniff_format
+
+    shown = image.name
+    over_limit = f"image {shown!r} has more than {MAX_IMAGE_PIXELS:,} pixels"
+    try:
+        data = read_checked_bytes(image, shown)
+        fmt = sniff_format(data)
+        if fmt is None:
+            raise ImageProblem("unsupported_image", f"image {shown!r} is not a PNG, JPEG, WebP or GIF file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+                width, height = img.size
+    except ImageProblem as exc:
+        raise LrcalError(exc.message) from None
+    except Image.DecompressionBombError:  # pillow refused it from the header alone
+        raise LrcalError(f"{over_limit} (pillow's decompression-bomb guard)") from None
+    except Exception as exc:  # noqa: BLE001 - a third-party decoder on hostile bytes
+        detail = " ".join(str(exc).split())[:120] or exc.__class__.__name__
+        raise LrcalError(f"image {shown!r} is corrupt ({detail})") from None
+    if width < 1 or height < 1:
+        raise LrcalError(f"image {shown!r} has no pixels ({width}x{height})")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise LrcalError(f"{over_limit} ({width}x{height}; decompression-bomb guard)")
 
 
 def _cell(array, i: int, k: int) -> float | None:

@@ -69,3 +69,6 @@ def test_second_calibration_of_the_same_model_refuses(home, sim_server, builtin_
     done = subprocess.run(LRCAL + ["calibrate", "sim-docreader-m", "--limit", "6", "--json"], env=_env(home),
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(home / "lrcal.db")
+    assert conn.execute("select count(*) from locks").fetchone()[0] == 0  # released on exit
+    conn.close()

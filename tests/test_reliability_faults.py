@@ -70,6 +70,16 @@ def test_every_fault_kind_is_recorded_and_the_run_completes(cli, home, sim_serve
         if expected_kind is not None:
             assert row["correct"] == 0 and row["score"] == 0
     assert rows[next(k for k, f in permanent.items() if f == "missing_usage")]["tokens_estimated"] == 1
+    # Bounded per example: 3 attempts of at most 0.6 s each + backoff (full jitter, ≤ 0.5 s then ≤ 1 s),
+    # with 1 s of slack for a busy machine.
+    bound_ms = (3 * 0.6 + 0.5 + 1.0 + 1.0) * 1000
+    slowest = {fault: rows[example_id]["total_ms"] for example_id, fault in permanent.items()}
+    assert all(ms is not None and ms <= bound_ms for ms in slowest.values()), slowest
+    print("\nfault matrix (pytest -s): fault -> error kind, attempts, time to the recorded outcome")
+    for example_id, fault in permanent.items():
+        row = rows[example_id]
+        print(f"  {fault:14s} {str(row['error_kind']):19s} attempts={row['attempts']}  {row['total_ms']:7.0f} ms")
+    print(f"  run of {len(examples)} examples: {elapsed:.1f} s")
     # Untouched examples are fine.
     clean = [rows[ex.id] for ex in examples if ex.id not in permanent]
     assert clean and all(r["error_kind"] is None for r in clean)
@@ -83,10 +93,15 @@ def test_connection_refused_is_recorded_per_example(cli, home):
         port = sock.getsockname()[1]
     assert cli("add-model", "ghost", "--base-url", f"http://127.0.0.1:{port}/v1", "--no-probe",
                "--max-retries", "1", "--timeout", "1").exit_code == 0  # fmt: skip
+    start = time.monotonic()
     result = cli("calibrate", "ghost", "--limit", "6", "--json")
+    elapsed = time.monotonic() - start
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["completed"] == 6 and report["errors_by_kind"] == {"connection": 6}
+    attempts = {r["attempts"] for r in _rows(home).values()}
+    assert attempts == {2}, attempts  # retried once, then recorded
+    print(f"\nconnection refused: 6 examples, 2 attempts each, run {elapsed:.1f} s (pytest -s)")
     assert json.loads(cli("models", "--json").stdout)[0]["status"] == "calibrated"
 
 

@@ -136,3 +136,22 @@ def test_coldstart_benchmark_structure():
         assert result["k"][k]["accuracy"] == pytest.approx(row["U_k"][k])
     # a model either has headroom (gain is defined) or not (harm is defined)
     assert (result["k"]["16"]["gain_recovered"] is None) != (result["k"]["16"]["harm"] is None)
+
+
+def test_a_fitted_token_barely_moves_the_incumbents_scores(world):
+    from dataclasses import replace
+
+    _, data, router = world
+    rows = np.arange(380, 500)
+    result = _fit(router, data, rows, config=OnboardConfig(max_incumbent_shift=0.01))
+    names = [f"model{i}" for i in range(6)]
+
+    def incumbents(card):
+        router.add_model(card)
+        try:
+            return router.predict(data.X[rows], names).score[:, :5]
+        finally:
+            router.remove_model("model5")
+
+    shift = np.abs(incumbents(result.card) - incumbents(replace(result.card, residuals=None))).mean()
+    assert shift <= 0.01 + 1e-6  # the guard, measured with the exact forward of the whole ensemble

@@ -42,6 +42,10 @@ class OnboardConfig:
     folds: int = 3
     max_steps: int = 40
     lr: float = 0.08
+    cv_metric: str = "loss"  # "loss" (the router's loss mix for the column, ranking included) or "logloss"
+    # exact-forward guard: the new token may not move the incumbents' scores on the calibration
+    # rows by more than this on average (latent communication); the residual is halved until it does not
+    max_incumbent_shift: float = 0.01
     bootstrap: int = 100
     one_se: bool = True  # prefer the simplest candidate within one standard error of the best
 
@@ -56,6 +60,7 @@ class OnboardResult:
     cv_table: dict[str, float] = field(default_factory=dict)  # "lambda" -> best mean held-out log-loss
     fit_loss: float | None = None
     seconds: float = 0.0
+    shrink_steps: int = 0  # halvings applied by the incumbent-shift guard (max over members)
 
     @property
     def method(self) -> str:
@@ -71,6 +76,7 @@ class OnboardResult:
             "cv_table": self.cv_table,
             "fit_loss": self.fit_loss,
             "fit_seconds": self.seconds,
+            "shrink_steps": self.shrink_steps,
         }
 
 
@@ -224,12 +230,15 @@ def fit_token(
         val_curve = np.zeros((config.max_steps + 1, n_cand, n))
         for step in range(config.max_steps + 1):
             out = ctx0.forward(base + residual, ta)
+            per_row = terms(out)  # [C, n]
             with torch.no_grad():
-                val_curve[step] = F.binary_cross_entropy_with_logits(
-                    out["mu_logit"], y_new.expand_as(out["mu_logit"]), reduction="none").numpy()
+                if config.cv_metric == "logloss":
+                    val_curve[step] = F.binary_cross_entropy_with_logits(
+                        out["mu_logit"], y_new.expand_as(out["mu_logit"]), reduction="none").numpy()
+                else:  # the router's loss mix for this column, ranking against the incumbents included
+                    val_curve[step] = per_row.numpy()
             if step == config.max_steps:
                 break
-            per_row = terms(out)  # [C, n]
             loss = (per_row * train_w).sum(dim=1) / train_w.sum(dim=1).clamp_min(1.0)
             total = (loss + cand_lambda * (residual**2).sum(dim=1)).sum()
             opt.zero_grad()
@@ -264,9 +273,11 @@ def fit_token(
         # ---- final fit on every row, each member, the chosen prior and step count ---------
         card = card0
         fit_loss = None
+        shrink_steps = 0
         if chosen_s > 0 or free:
             lam = lambdas[chosen_l]
             residuals = []
+            shrink_steps = 0
             for member, (ctx, _pool_tok) in enumerate(contexts):
                 enc0 = encoded[member][:1]
                 t0 = random_init if free else enc0
@@ -280,7 +291,12 @@ def fit_token(
                     opt.step()
                 if member == 0 and chosen_s:
                     fit_loss = float(loss.detach())
-                residuals.append((t0 + r - enc0).detach()[0].numpy().astype(np.float32))
+                residual_m = (t0 + r - enc0).detach()
+                if not free:
+                    residual_m, shrunk = _bound_incumbent_shift(router.members[member], xt, _pool_tok, pool_ta, enc0,
+                                                                ta0, avail, residual_m, config.max_incumbent_shift)
+                    shrink_steps = max(shrink_steps, shrunk)
+                residuals.append(residual_m[0].numpy().astype(np.float32))
             card = replace(card0, residuals=residuals)
     result = OnboardResult(
         card=card,
@@ -290,9 +306,26 @@ def fit_token(
         cv_profile_only=profile_only,
         cv_table=cv_table,
         fit_loss=fit_loss,
+        shrink_steps=shrink_steps,
     )
     result.seconds = time.perf_counter() - started
     return result
+
+
+@torch.no_grad()
+def _bound_incumbent_shift(net, x, pool_tok, pool_ta, enc0, ta0, avail, residual, limit, max_halvings: int = 6):
+    """Halve ``residual`` until the incumbents' exact scores on these rows move (vs the
+    profile-only token) by at most ``limit`` on average. Returns (residual, halvings)."""
+    if pool_tok.shape[0] == 0:
+        return residual, 0
+    ta = torch.cat([pool_ta, ta0[None]])
+    base = net(x, torch.cat([pool_tok, enc0]), ta, avail)["score"][:, :-1]
+    for halvings in range(max_halvings + 1):
+        moved = net(x, torch.cat([pool_tok, enc0 + residual]), ta, avail)["score"][:, :-1]
+        if float((moved - base).abs().mean()) <= limit:
+            return residual, halvings
+        residual = residual * 0.5
+    return residual * 0.0, max_halvings + 1
 
 
 class _LossTerms:

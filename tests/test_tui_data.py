@@ -135,6 +135,36 @@ def test_snapshot_cache_is_reused_and_invalidated_by_new_outcomes(tui_home_copy)
         store.close()
 
 
+def test_the_demo_leaves_the_routing_view_cached(tui_demo_home):
+    """`lrcal demo` ends by caching the routing view, so the first `lrcal tui` skips torch."""
+    import json
+
+    steps = json.loads((tui_demo_home.parent / "demo-steps.json").read_text())
+    assert steps[-1]["step"].startswith("Caching the routing view") and steps[-1]["ok"], steps[-1]
+    assert len(list((tui_demo_home / data.CACHE_DIR).glob("routing-*.npz"))) == 1
+    store = Store.open(tui_demo_home)
+    try:
+        assert data.snapshot(store).from_cache
+    finally:
+        store.close()
+
+
+def test_prepare_routing_cache_warms_the_next_snapshot(tui_home_copy):
+    import torch
+
+    threads = torch.get_num_threads()
+    store = Store.open(tui_home_copy)  # a copy holds the database only: no cache yet
+    try:
+        torch.set_num_threads(2)
+        assert data.prepare_routing_cache(store) is True
+        assert torch.get_num_threads() == 2  # the forward pass runs on one thread, then restores
+        assert data.prepare_routing_cache(store) is False
+        assert data.snapshot(store).from_cache
+    finally:
+        store.close()
+        torch.set_num_threads(threads)
+
+
 def test_snapshot_of_a_named_set_and_a_corrupt_cache(tui_home_copy):
     store = Store.open(tui_home_copy)
     try:

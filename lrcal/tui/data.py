@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -349,6 +350,29 @@ def _router_models(store: Store, router_row: dict) -> list[str]:
     return [m["name"] for m in store.list_models() if m["name"] in trained or m["name"] in onboarded]
 
 
+@contextlib.contextmanager
+def _torch_single_threaded():
+    """One intra-op thread for the snapshot's forward pass (a few hundred queries: there is
+    nothing to split). On a busy 2-core machine torch's default, one thread per core, made the
+    demo home's pass wait in thread barriers: 4.3 s instead of 0.05 s (docs/tui.md). Restored
+    afterwards, since the setting is process-wide."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def prepare_routing_cache(store: Store) -> bool:
+    """Compute and cache the default routing snapshot now (e.g. at the end of `lrcal demo`,
+    whose process has the router loaded), so that the first `lrcal tui` starts warm.
+    Returns whether the cache had to be (re)built."""
+    return not snapshot(store).from_cache
+
+
 def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) -> RoutingSnapshot:  # noqa: A002
     """Build the routing snapshot (runs the router once, or reads its cached output)."""
     from lrcal.services.routing import NO_ROUTER, router_version_row
@@ -372,7 +396,8 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
 
         routing = load_routing(store, router_row["version"])
         names = [n for n in names if routing.has_token(n)]
-        prediction = routing.predict(store, examples, names)
+        with _torch_single_threaded():
+            prediction = routing.predict(store, examples, names)
         payload = {
             "models": names,
             "predicted": np.asarray(prediction.score, dtype=float),

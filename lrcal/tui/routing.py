@@ -368,7 +368,8 @@ class RoutingPane(Vertical):
 
     @on(Checkbox.Changed, "#include")
     def _include_changed(self, event: Checkbox.Changed) -> None:
-        if self._syncing or self.candidate is None:
+        # The echo of set_snapshot's own change arrives after it: no second re-route for it.
+        if self._syncing or self.candidate is None or event.value == self.with_candidate:
             return
         self.with_candidate = event.value
         self.refresh_routing()

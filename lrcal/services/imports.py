@@ -148,7 +148,7 @@ def check_image_header(image: Path) -> None:
     from PIL import Image
 
     from lrcal.calsets.format import MAX_IMAGE_PIXELS
-    from lrcal.calsets.images import ImageProblem, read_checked_bytes, sniff_format
+    from lrcal.calsets.images import ImageProblem, _first_line, read_checked_bytes, sniff_format
 
     shown = image.name
     over_limit = f"image {shown!r} has more than {MAX_IMAGE_PIXELS:,} pixels"
@@ -166,8 +166,7 @@ def check_image_header(image: Path) -> None:
     except Image.DecompressionBombError:  # pillow refused it from the header alone
         raise LrcalError(f"{over_limit} (pillow's decompression-bomb guard)") from None
     except Exception as exc:  # noqa: BLE001 - a third-party decoder on hostile bytes
-        detail = " ".join(str(exc).split())[:120] or exc.__class__.__name__
-        raise LrcalError(f"image {shown!r} is corrupt ({detail})") from None
+        raise LrcalError(f"image {shown!r} is corrupt ({_first_line(exc)[:120]})") from None
     if width < 1 or height < 1:
         raise LrcalError(f"image {shown!r} has no pixels ({width}x{height})")
     if width * height > MAX_IMAGE_PIXELS:

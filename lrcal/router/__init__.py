@@ -5,9 +5,20 @@ The API the services call (documented in docs/router.md):
 
     from lrcal.router import (Router, ModelCard, RouterConfig, RouterData, Policy,
                               train_router, train_router_from_table, save_router, load_router)
+
+Threads: the networks are small (tens of thousands of parameters per call), where torch's
+intra-op threads cost more in synchronisation than they save — on a loaded 2-core machine a
+forward took 4.3 s with two threads and 0.05 s with one. Importing this package therefore sets
+one intra-op thread unless ``LRCAL_TORCH_THREADS`` says otherwise (benchmarks set their own).
 """
 
-from lrcal.router.api import (
+import os as _os
+
+import torch as _torch
+
+_torch.set_num_threads(max(1, int(_os.environ.get("LRCAL_TORCH_THREADS", "1") or 1)))
+
+from lrcal.router.api import (  # noqa: E402
     DEFAULT_ENSEMBLE,
     Decision,
     ModelCard,

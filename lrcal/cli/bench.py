@@ -34,7 +34,7 @@ def bench_router_command(
     name: Optional[str] = typer.Option(None, "--name", help="Dataset name (default: the file name)."),
     seeds: int = typer.Option(3, "--seeds", min=1, max=50, help="Number of splits (seeds 0..N-1)."),
     ensemble: int = typer.Option(3, "--ensemble", min=1, max=10, help="Router networks averaged per split."),
-    threads: int = typer.Option(2, "--threads", min=1, max=64, help="torch CPU threads."),
+    threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (1: small networks, see docs/router.md)." ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """Router test accuracy vs best single, per-task best, kNN, per-model logistic, random, oracle

@@ -134,5 +134,10 @@ def _print_report(report: dict) -> None:
             f"run the same command again to resume"
         )
     console.print(f"status: {report.get('status')}")
+    if per_task_token and token.get("method"):
+        how = ("profile only (cross-validation kept the residual out)" if token["method"] == "profile"
+               else f"profile + fitted residual (prior strength {token.get('prior_strength'):g})")
+        console.print(f"token: router {token.get('router_version')}, {token.get('n_examples')} examples, {how}, "
+                      f"fitted in {token.get('fit_seconds', 0.0):.2f}s with the router frozen")
     if token and not token.get("fitted") and token.get("message"):
         console.print(token["message"])

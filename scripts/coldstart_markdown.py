@@ -1,0 +1,48 @@
+"""Markdown tables from `lrcal bench coldstart --json` output (for docs/benchmarks.md).
+
+    lrcal bench coldstart --outcomes FILE.csv --json > cs.json
+    python scripts/coldstart_markdown.py cs.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def fmt(value, digits=3):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def main() -> None:
+    text = open(sys.argv[1]).read()
+    result = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    ks = [str(k) for k in result["ks"]]
+    print(f"{result['dataset']}: {result['n_samples']} samples × {result['n_models']} models, "
+          f"{len(result['holdout'])} held out in turn, {result['folds']}-fold cross-fitting, {result['repeats']} draw(s); "
+          f"headroom (U_full − U_without ≥ 0.005): {', '.join(result['headroom_models']) or 'none'}. "
+          f"{result['seconds'] / 60:.0f} min ({result['router_train_seconds'] / 60:.0f} min router training), "
+          f"token fit {result['fit_seconds']['mean']:.2f} s mean / {result['fit_seconds']['max']:.2f} s max; "
+          f"profile-only chosen by CV in {100 * result['profile_only_share']:.0f}% of fits.\n")
+    print("| method | " + " | ".join(f"k={k} gain | k={k} harm" for k in ks) + " |")
+    print("|---|" + "---|---|" * len(ks))
+    rows = [("**onboard (frozen router)**", result["k"])] + list(result["baselines"].items())
+    for name, entry in rows:
+        cells = []
+        for k in ks:
+            cells += [fmt(entry[k]["gain_recovered"], 2), fmt(entry[k]["harm"], 4)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"\nRouted accuracy without the held-out model {100 * result['without']['accuracy']:.1f}%, "
+          f"full retrain {100 * result['full_retrain']['accuracy']:.1f}% (mean over held-out models).\n")
+    print("| held-out model | headroom | U_without | U_full | " + " | ".join(f"U_{k}" for k in ks)
+          + f" | share routed (k={ks[-1]}) | precision / recall | ECE |")
+    print("|---|---|---|---|" + "---|" * len(ks) + "---|---|---|")
+    for row in result["per_model"]:
+        last = row["per_k"][ks[-1]]
+        print(f"| {row['model']} | {'yes' if row['headroom'] else ''} | {fmt(row['U_without'])} | {fmt(row['U_full'])} | "
+              + " | ".join(fmt(row["U_k"][k]) for k in ks)
+              + f" | {fmt(last['share_routed'], 2)} | {fmt(last['precision'], 2)} / {fmt(last['recall'], 2)} | {fmt(last['ece'], 3)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -288,6 +288,7 @@ def plot_coldstart(result: dict, path) -> None:
     right.set(xscale="log", xlabel="calibration examples k", ylabel="harm (accuracy lost)",
               title="models without headroom (lower is better)")
     for ax in (left, right):
+        ax.minorticks_off()
         ax.set_xticks(ks)
         ax.set_xticklabels([str(k) for k in ks])
         ax.grid(alpha=0.3)

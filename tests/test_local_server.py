@@ -269,7 +269,7 @@ def test_cli_serve_prints_the_real_model_and_serves_until_ctrl_c(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise

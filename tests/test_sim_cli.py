@@ -87,7 +87,7 @@ def test_serve_prints_url_and_models_then_stops_cleanly_on_ctrl_c(tiny_set_dir, 
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            code = process.wait(timeout=10)
+            code = process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             raise

@@ -890,3 +890,20 @@ __all__ = [
     "parse_ollama_request",
     "parse_openai_request",
 ]
+
+
+def stop_on_signals() -> None:
+    """Make Ctrl-C (SIGINT) and SIGTERM stop a foreground server with KeyboardInterrupt.
+
+    A process started in the background of a non-interactive shell (`lrcal sim serve &` in a
+    script, CI runners, nohup) inherits SIGINT as *ignored*, and then Ctrl-C / `kill -INT` would
+    never stop it; SIGTERM's default would skip the clean shutdown."""
+    import signal
+
+    def _interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})

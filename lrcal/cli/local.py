@@ -60,6 +60,9 @@ def serve_command(
     lines.append("serving until Ctrl-C")
     typer.echo("\n".join(lines))
     sys.stdout.flush()
+    from lrcal.httpserver import stop_on_signals
+
+    stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -151,6 +151,9 @@ def serve_command(
     import sys
 
     sys.stdout.flush()
+    from lrcal.httpserver import stop_on_signals
+
+    stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -27,6 +27,17 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks: intra-op threads only add contention on a shared 2-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def home(tmp_path) -> Path:
     """An empty lrcal home, also exported as LRCAL_HOME."""

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from lrcal.evaluation import baselines as B
 from lrcal.evaluation.metrics import frontier, mean_std, nauc, pick_stats, pool_cost_range, qnc
@@ -20,12 +19,7 @@ TINY = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, wa
                     warmup_patience=5, latent_max_steps=20, patience=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_stratified_split_is_70_10_20_per_task_and_deterministic():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from lrcal.errors import LrcalError
 from lrcal.evaluation.coldstart import bench_coldstart
@@ -17,12 +16,7 @@ FAST = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, wa
                     warmup_patience=8, latent_max_steps=40, patience=2, batch_size=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

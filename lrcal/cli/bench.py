@@ -168,7 +168,9 @@ def bench_coldstart_command(
     seeds: int = typer.Option(1, "--seeds", min=1, max=20, help="Fold assignments (seeds 0..N-1)."),
     repeats: int = typer.Option(1, "--repeats", min=1, max=20, help="Calibration draws per (fold, model, k)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
-    threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads."),
+    threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (per process with --jobs)."),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes: 1 runs in this process, 0 one per available core; "
+                             "the numbers do not depend on it."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the gain/harm curves to this PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
@@ -185,6 +187,8 @@ def bench_coldstart_command(
         raise UsageError(f"--k: expected comma-separated integers, got '{ks}'") from None
     if not k_values or min(k_values) < 16:
         raise UsageError("--k: calibration sizes must be at least 16")
+    if jobs < 0:
+        raise UsageError(f"--jobs must be 0 (one per available core) or a positive number of processes (got {jobs})")
     _threads(threads)
     if from_home == (outcomes is not None):
         raise UsageError("give exactly one of --outcomes FILE.csv or --from-home")
@@ -200,7 +204,7 @@ def bench_coldstart_command(
     chosen = None if holdout.strip() == "all" else [h.strip() for h in holdout.split(",") if h.strip()]
     console = err_console()
     result = bench_coldstart(table, chosen, k_values, folds=folds, seeds=range(seeds), repeats=repeats, ensemble=ensemble,
-                             progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
+                             jobs=jobs, progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if plot is not None:
         from lrcal.evaluation.coldstart import plot_coldstart
 
@@ -240,7 +244,9 @@ def bench_coldstart_command(
         per.add_row(row["model"], "yes" if row["headroom"] else "", _pct(row["U_without"]), _pct(row["U_full"]),
                     *[_pct(row["U_k"][str(k)]) for k in result["ks"]])
     out.print(per)
-    out.print(f"[dim]{result['seconds']:.0f}s (router training {result['router_train_seconds']:.0f}s), token fit "
+    processes = f"{result['worker_processes']} worker processes" if result["worker_processes"] else "1 process"
+    out.print(f"[dim]{result['seconds']:.0f}s on {processes} (router training {result['router_train_seconds']:.0f}s, "
+              f"summed over processes), token fit "
               f"{result['fit_seconds']['mean']:.2f}s mean / {result['fit_seconds']['max']:.2f}s max[/dim]")
 
 

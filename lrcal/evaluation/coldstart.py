@@ -14,19 +14,33 @@ Baselines measured in the same run on the same draws: profile only (step 1, no f
 token (random init, no prior), per-task lookup (h's calibration accuracy per task, shrunk
 toward its overall accuracy, against the incumbents' training accuracy per task; light and
 heavy shrinkage), and full retrain (U_full itself).
+
+Units of work, each seeded by its own (seed, fold[, model]) so any process can run it:
+(1) per (seed, fold): features and the full-pool router (its validated epoch schedule is reused
+by every router-without-h of the fold); (2) per (seed, fold, held-out model): the router
+without h and every onboarding draw. ``jobs > 1`` runs them in worker processes; the partial
+sums are merged in a fixed order, so the numbers are identical to ``jobs=1``.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import platform
+import signal
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from lrcal.errors import LrcalError, UsageError
 from lrcal.evaluation.splits import stratified_folds
-from lrcal.features import featurize_table, fit_feature_spec
+from lrcal.features import FeatureSpec, featurize_table, fit_feature_spec
 from lrcal.router.api import train_router
 from lrcal.router.config import RouterConfig
 from lrcal.router.onboard import OnboardConfig, fit_token
@@ -87,6 +101,304 @@ def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return total / max(len(p), 1)
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every unit of work needs besides the table (small and picklable)."""
+
+    models: tuple[str, ...]
+    holdout: tuple[str, ...]
+    ks: tuple[int, ...]
+    folds: int
+    repeats: int
+    ensemble: int
+    config: RouterConfig | None
+    onboard_config: OnboardConfig
+
+
+@dataclass
+class _FoldResult:
+    """Stage 1, one per (seed, fold): features, the full-pool router's validated schedule and routed sum."""
+
+    spec: FeatureSpec
+    X: np.ndarray
+    schedule: tuple[int, int]
+    full_sum: float
+    router_seconds: float
+
+
+@dataclass
+class _HoldoutResult:
+    """Stage 2, one per (seed, fold, held-out model): the terms this unit adds to the accumulators,
+    kept per draw (not pre-summed) so merging reproduces the sequential sums bit for bit."""
+
+    without_sum: float
+    routed: dict  # method -> k -> [routed outcome sum / repeats, one per draw]
+    selection: dict  # k -> {"tp"|"picked"|"oracle": [count / repeats, one per draw]}
+    calibration: dict  # k -> ([predicted quality of h], [outcome of h]), one array per draw
+    fit_seconds: list
+    chosen_lambdas: list
+    router_seconds: float
+    n_test: int
+
+
+def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:
+    n = len(table.tasks)
+    tr = np.setdiff1d(np.arange(n), te)
+    spec = fit_feature_spec([table.tasks[i] for i in tr], [table.metadata[i] for i in tr])
+    X = featurize_table(spec, table)
+    data = RouterData.from_table(table, spec, X)
+    y_te = np.asarray(table.scores, dtype=np.float64)[te]
+    t0 = time.perf_counter()
+    full = train_router(data, spec, plan.config, rows=tr, seed=seed * 100 + f, ensemble=plan.ensemble)
+    router_seconds = time.perf_counter() - t0
+    # the schedule validated for the full pool is reused for every router-without-h of the fold
+    schedule = (full.info["epochs"]["warmup"], full.info["epochs"]["latent"])
+    full_scores = full.predict(X[te], list(plan.models), available=np.isfinite(y_te)).score
+    full_routed, _ = _routed_scores(full_scores, y_te)
+    return _FoldResult(spec, X, schedule, float(full_routed.sum()), router_seconds)
+
+
+def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str, fold: _FoldResult) -> _HoldoutResult:
+    models = list(plan.models)
+    ks, repeats, onboard_config = plan.ks, plan.repeats, plan.onboard_config
+    tasks = np.asarray([t or "(none)" for t in table.tasks], dtype=object)
+    Y = np.asarray(table.scores, dtype=np.float64)
+    n = Y.shape[0]
+    tr = np.setdiff1d(np.arange(n), te)
+    spec, X = fold.spec, fold.X
+    data = RouterData.from_table(table, spec, X)
+    y_te = Y[te]
+    hi = models.index(h)
+    others = [i for i in range(len(models)) if i != hi]
+    other_names = [models[i] for i in others]
+    y_h = Y[:, hi]
+    t0 = time.perf_counter()
+    router_h = train_router(data.select_models(others), spec, plan.config, rows=tr, seed=seed * 100 + f,
+                            ensemble=plan.ensemble, epochs=fold.schedule)
+    router_seconds = time.perf_counter() - t0
+    base = router_h.predict(X[te], other_names, available=np.isfinite(y_te[:, others])).score
+    without_routed, _ = _routed_scores(base, y_te[:, others])
+    out = _HoldoutResult(
+        without_sum=float(without_routed.sum()),
+        routed={m: {k: [] for k in ks} for m in METHODS},
+        selection={k: {"tp": [], "picked": [], "oracle": []} for k in ks},
+        calibration={k: ([], []) for k in ks},
+        fit_seconds=[], chosen_lambdas=[], router_seconds=router_seconds, n_test=len(te),
+    )
+    # the full-pool column order: others..., h
+    y_pool = np.concatenate([y_te[:, others], y_te[:, hi : hi + 1]], axis=1)
+    oracle_h = y_te[:, hi] > np.nanmax(np.where(np.isfinite(y_te[:, others]), y_te[:, others], -1), axis=1)
+    lookup_inc = _incumbent_lookup(Y[tr][:, others], tasks[tr], tasks[te])
+    eligible = tr[np.isfinite(y_h[tr])]
+    rng = np.random.default_rng([seed, f, hi])
+    for k in ks:
+        for _ in range(repeats):
+            cal = _draw_calibration(eligible, tasks, k, rng)
+            kw = dict(pool=other_names, pool_scores=Y[cal][:, others], seed=seed)
+            res = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config, **kw)
+            out.fit_seconds.append(res.seconds)
+            out.chosen_lambdas.append(res.prior_strength)
+            variants = {"onboard": res.card}
+            variants["profile_only"] = _copy_card(res.card, residuals=None)
+            free = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], free=True,
+                             config=onboard_config, **kw)
+            variants["free_token"] = free.card
+            for method, card in variants.items():
+                router_h.add_model(card)
+                pred = router_h.predict(X[te], other_names + [h], available=np.isfinite(y_pool)).score
+                router_h.remove_model(h)
+                routed, pick = _routed_scores(pred, y_pool)
+                out.routed[method][k].append(float(routed.sum()) / repeats)
+                if method == "onboard":
+                    picked = pick == len(others)
+                    out.selection[k]["tp"].append(float((picked & oracle_h).sum()) / repeats)
+                    out.selection[k]["picked"].append(float(picked.sum()) / repeats)
+                    out.selection[k]["oracle"].append(float(oracle_h.sum()) / repeats)
+                    ok = np.isfinite(y_te[:, hi])
+                    out.calibration[k][0].append(pred[ok, -1])
+                    out.calibration[k][1].append(y_te[ok, hi])
+            for method, shrink in LOOKUP_SHRINK.items():
+                pred = np.concatenate(
+                    [lookup_inc, _lookup_scores(y_h[cal], tasks[cal], tasks[te], shrink)[:, None]], axis=1)
+                routed, _ = _routed_scores(pred, y_pool)
+                out.routed[method][k].append(float(routed.sum()) / repeats)
+    return out
+
+
+class _Progress:
+    """Progress lines from the parent as units finish (in completion order with --jobs > 1)."""
+
+    def __init__(self, say: Callable[[str], None], started: float, plan: _Plan, n_folds: int) -> None:
+        self.say, self.started, self.plan = say, started, plan
+        self.total = n_folds * (1 + len(plan.holdout))
+        self.done = 0
+        self.left_in_fold: dict[tuple[int, int], int] = {}
+
+    def fold(self, seed: int, f: int, key: tuple[int, int]) -> None:
+        self.done += 1
+        self.left_in_fold[key] = len(self.plan.holdout)
+        self.say(f"seed {seed} fold {f + 1}/{self.plan.folds}: full-pool router trained "
+                 f"[{self.done}/{self.total} units, {time.perf_counter() - self.started:.0f}s]")
+
+    def holdout(self, seed: int, f: int, key: tuple[int, int], h: str, result: _HoldoutResult) -> None:
+        self.done += 1
+        self.say(f"seed {seed} fold {f + 1}/{self.plan.folds} {h}: routed accuracy without it "
+                 f"{result.without_sum / max(result.n_test, 1):.3f} on this fold [{self.done}/{self.total} units]")
+        self.left_in_fold[key] -= 1
+        if not self.left_in_fold[key]:
+            self.say(f"seed {seed} fold {f + 1}/{self.plan.folds} done ({time.perf_counter() - self.started:.0f}s)")
+
+
+def _run_in_process(table, plan: _Plan, fold_units, tracker: _Progress):
+    fold_sums, holdout_results = {}, {}
+    for si, seed, f, te in fold_units:
+        fold = _fold_unit(table, plan, seed, f, te)
+        fold_sums[(si, f)] = (fold.full_sum, fold.router_seconds)
+        tracker.fold(seed, f, (si, f))
+        for hj, h in enumerate(plan.holdout):
+            result = _holdout_unit(table, plan, seed, f, te, h, fold)
+            holdout_results[(si, f, hj)] = result
+            tracker.holdout(seed, f, (si, f), h, result)
+    return fold_sums, holdout_results
+
+
+# ---- worker processes (--jobs > 1) -------------------------------------------------------------
+
+_WORKER_TABLE = None
+
+
+def _exit_with(parent_pid: int) -> None:
+    """A worker's parent is the fork server, which outlives a killed benchmark (the workers hold
+    its pipe open): watch the benchmark's process itself, so no orphan runs on for minutes."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # a process of another user took the id: ours is gone
+            os._exit(1)
+
+
+def _init_worker(table, threads: int, parent_pid: int) -> None:
+    """Runs once per worker: the table arrives once, not with every unit."""
+    global _WORKER_TABLE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops the workers
+    threading.Thread(target=_exit_with, args=(parent_pid,), name="lrcal-parent-watch", daemon=True).start()
+    # the parent's count (1 by default), never LRCAL_TORCH_THREADS or torch's default: the same
+    # thread count keeps the float results identical to --jobs 1, and N workers x 1 thread fill N cores
+    torch.set_num_threads(threads)
+    _WORKER_TABLE = table
+
+
+def _fold_in_worker(plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:
+    return _fold_unit(_WORKER_TABLE, plan, seed, f, te)
+
+
+def _holdout_in_worker(plan: _Plan, seed: int, f: int, te: np.ndarray, h: str, fold: _FoldResult) -> _HoldoutResult:
+    return _holdout_unit(_WORKER_TABLE, plan, seed, f, te, h, fold)
+
+
+def _worker_context():
+    """Never a plain fork of this process (torch's thread pools are live here). The fork server
+    imports this module (and so torch) once, before serving, and runs no torch op itself:
+    its forked workers skip a 2+ s import each."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["__main__", __name__])  # no effect once the server runs
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued units and end the running ones now (shutdown alone waits for them: minutes each)."""
+    # ProcessPoolExecutor has no public way to end its workers before Python 3.14 (terminate_workers)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+
+
+def _run_in_pool(table, plan: _Plan, fold_units, tracker: _Progress, workers: int, threads: int):
+    """Stage 1 (a fold's features and full-pool router) and stage 2 (one held-out model in that
+    fold) in worker processes; a fold's stage-2 units are queued as soon as its stage 1 ends."""
+    fold_sums, holdout_results = {}, {}
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
+                               initializer=_init_worker, initargs=(table, threads, os.getpid()))
+    try:
+        pending = {pool.submit(_fold_in_worker, plan, seed, f, te): (si, seed, f, te, None)
+                   for si, seed, f, te in fold_units}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                si, seed, f, te, hj = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise LrcalError(f"a --jobs worker process died (see above; out of memory?); "
+                                     f"try fewer than {workers} jobs") from None
+                if hj is None:
+                    fold_sums[(si, f)] = (result.full_sum, result.router_seconds)
+                    tracker.fold(seed, f, (si, f))
+                    for hj_, h in enumerate(plan.holdout):
+                        pending[pool.submit(_holdout_in_worker, plan, seed, f, te, h, result)] = (si, seed, f, te, hj_)
+                else:
+                    holdout_results[(si, f, hj)] = result
+                    tracker.holdout(seed, f, (si, f), plan.holdout[hj], result)
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+    return fold_sums, holdout_results
+
+
+def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
+    """Sum the units' terms in one fixed order (seed, fold, held-out model, k, draw): the same
+    additions, in the same order, whatever order the units finished in."""
+    holdout, ks = plan.holdout, plan.ks
+    acc = {
+        "without": {h: 0.0 for h in holdout},
+        "full": {h: 0.0 for h in holdout},
+        **{m: {h: {k: 0.0 for k in ks} for h in holdout} for m in METHODS},
+    }
+    sel = {h: {k: {"tp": 0.0, "picked": 0.0, "oracle": 0.0} for k in ks} for h in holdout}
+    calib = {h: {k: ([], []) for k in ks} for h in holdout}
+    fit_seconds: list[float] = []
+    chosen_lambdas: list = []
+    router_seconds = 0.0
+    for si, _seed, f, _te in fold_units:
+        full_sum, seconds = fold_sums[(si, f)]
+        router_seconds += seconds
+        for hj, h in enumerate(holdout):
+            unit = holdout_results[(si, f, hj)]
+            router_seconds += unit.router_seconds
+            acc["without"][h] += unit.without_sum
+            acc["full"][h] += full_sum
+            for k in ks:
+                for method in METHODS:
+                    for term in unit.routed[method][k]:
+                        acc[method][h][k] += term
+                for key, terms in unit.selection[k].items():
+                    for term in terms:
+                        sel[h][k][key] += term
+                calib[h][k][0].extend(unit.calibration[k][0])
+                calib[h][k][1].extend(unit.calibration[k][1])
+            fit_seconds.extend(unit.fit_seconds)
+            chosen_lambdas.extend(unit.chosen_lambdas)
+    return acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds
+
+
 def bench_coldstart(
     table,
     holdout: Sequence[str] | None = None,
@@ -98,99 +410,37 @@ def bench_coldstart(
     ensemble: int = 1,
     config: RouterConfig | None = None,
     onboard_config: OnboardConfig = OnboardConfig(),
+    jobs: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
+    """``jobs``: worker processes (1: everything in this process; 0: one per available core).
+    Results do not depend on ``jobs``: every unit is seeded by (seed, fold, model) and the
+    partial sums are merged in a fixed order."""
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     models = list(table.models)
-    holdout = models if not holdout else list(holdout)
+    holdout = models if not holdout else list(dict.fromkeys(holdout))
     unknown = [h for h in holdout if h not in models]
     if unknown:
-        from lrcal.errors import UsageError
-
         raise UsageError(f"--holdout: unknown model(s) {', '.join(unknown)} (models: {', '.join(models)})")
+    if jobs < 0:
+        raise UsageError(f"--jobs must be 0 (one per available core) or a positive number of processes (got {jobs})")
+    jobs = jobs or available_cores()
     ks = sorted(set(int(k) for k in ks))
-    tasks = np.asarray([t or "(none)" for t in table.tasks], dtype=object)
-    Y = np.asarray(table.scores, dtype=np.float64)
-    n = Y.shape[0]
-    # accumulated routed outcome sums over the whole file, per (seed, h)
-    acc = {
-        "without": {h: 0.0 for h in holdout},
-        "full": {h: 0.0 for h in holdout},
-        **{m: {h: {k: 0.0 for k in ks} for h in holdout} for m in METHODS},
-    }
-    sel = {h: {k: {"tp": 0.0, "picked": 0.0, "oracle": 0.0} for k in ks} for h in holdout}
-    calib = {h: {k: ([], []) for k in ks} for h in holdout}
-    fit_seconds: list[float] = []
-    chosen_lambdas: list = []
-    router_seconds = 0.0
-    for seed in seeds:
-        for f, te in enumerate(stratified_folds(table.tasks, folds, seed)):
-            tr = np.setdiff1d(np.arange(n), te)
-            spec = fit_feature_spec([table.tasks[i] for i in tr], [table.metadata[i] for i in tr])
-            X = featurize_table(spec, table)
-            data = RouterData.from_table(table, spec, X)
-            y_te = Y[te]
-            t0 = time.perf_counter()
-            full = train_router(data, spec, config, rows=tr, seed=seed * 100 + f, ensemble=ensemble)
-            # the schedule validated for the full pool is reused for every router-without-h of the fold
-            schedule = (full.info["epochs"]["warmup"], full.info["epochs"]["latent"])
-            router_seconds += time.perf_counter() - t0
-            full_scores = full.predict(X[te], models, available=np.isfinite(y_te)).score
-            full_routed, _ = _routed_scores(full_scores, y_te)
-            for h in holdout:
-                hi = models.index(h)
-                others = [i for i in range(len(models)) if i != hi]
-                other_names = [models[i] for i in others]
-                y_h = Y[:, hi]
-                t0 = time.perf_counter()
-                router_h = train_router(data.select_models(others), spec, config, rows=tr, seed=seed * 100 + f,
-                                        ensemble=ensemble, epochs=schedule)
-                router_seconds += time.perf_counter() - t0
-                base = router_h.predict(X[te], other_names, available=np.isfinite(y_te[:, others])).score
-                without_routed, _ = _routed_scores(base, y_te[:, others])
-                acc["without"][h] += float(without_routed.sum())
-                acc["full"][h] += float(full_routed.sum())
-                # the full-pool column order: others..., h
-                y_pool = np.concatenate([y_te[:, others], y_te[:, hi : hi + 1]], axis=1)
-                oracle_h = y_te[:, hi] > np.nanmax(np.where(np.isfinite(y_te[:, others]), y_te[:, others], -1), axis=1)
-                lookup_inc = _incumbent_lookup(Y[tr][:, others], tasks[tr], tasks[te])
-                eligible = tr[np.isfinite(y_h[tr])]
-                rng = np.random.default_rng([seed, f, hi])
-                for k in ks:
-                    for _ in range(repeats):
-                        cal = _draw_calibration(eligible, tasks, k, rng)
-                        kw = dict(pool=other_names, pool_scores=Y[cal][:, others], seed=seed)
-                        res = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config, **kw)
-                        fit_seconds.append(res.seconds)
-                        chosen_lambdas.append(res.prior_strength)
-                        variants = {"onboard": res.card}
-                        profile_card = _copy_card(res.card, residuals=None)
-                        variants["profile_only"] = profile_card
-                        free = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], free=True,
-                                         config=onboard_config, **kw)
-                        variants["free_token"] = free.card
-                        for method, card in variants.items():
-                            router_h.add_model(card)
-                            pred = router_h.predict(X[te], other_names + [h], available=np.isfinite(y_pool)).score
-                            router_h.remove_model(h)
-                            routed, pick = _routed_scores(pred, y_pool)
-                            acc[method][h][k] += float(routed.sum()) / repeats
-                            if method == "onboard":
-                                picked = pick == len(others)
-                                sel[h][k]["tp"] += float((picked & oracle_h).sum()) / repeats
-                                sel[h][k]["picked"] += float(picked.sum()) / repeats
-                                sel[h][k]["oracle"] += float(oracle_h.sum()) / repeats
-                                ok = np.isfinite(y_te[:, hi])
-                                calib[h][k][0].append(pred[ok, -1])
-                                calib[h][k][1].append(y_te[ok, hi])
-                        for method, shrink in LOOKUP_SHRINK.items():
-                            pred = np.concatenate(
-                                [lookup_inc, _lookup_scores(y_h[cal], tasks[cal], tasks[te], shrink)[:, None]], axis=1)
-                            routed, _ = _routed_scores(pred, y_pool)
-                            acc[method][h][k] += float(routed.sum()) / repeats
-                say(f"seed {seed} fold {f + 1}/{folds} {h}: without {acc['without'][h] / n:.3f} (running)")
-            say(f"seed {seed} fold {f + 1}/{folds} done ({time.perf_counter() - started:.0f}s)")
+    seeds = list(seeds)
+    n = len(table.tasks)
+    plan = _Plan(tuple(models), tuple(holdout), tuple(ks), folds, repeats, ensemble, config, onboard_config)
+    fold_units = [(si, seed, f, te) for si, seed in enumerate(seeds)
+                  for f, te in enumerate(stratified_folds(table.tasks, folds, seed))]
+    tracker = _Progress(say, started, plan, len(fold_units))
+    threads = torch.get_num_threads()  # per process: workers use this process's count
+    if jobs == 1:
+        workers = 0
+        fold_sums, holdout_results = _run_in_process(table, plan, fold_units, tracker)
+    else:
+        workers = min(jobs, len(fold_units) * len(holdout))  # never more than there are units at once
+        fold_sums, holdout_results = _run_in_pool(table, plan, fold_units, tracker, workers, threads)
+    acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds = _merge(plan, fold_units, fold_sums, holdout_results)
 
     total = n * len(seeds)
     U = {key: {h: v / total for h, v in acc[key].items()} for key in ("without", "full")}
@@ -252,7 +502,9 @@ def bench_coldstart(
         "router_train_seconds": round(router_seconds, 1),
         "ensemble": ensemble,
         "seconds": round(time.perf_counter() - started, 1),
-        "torch_threads": torch.get_num_threads(),
+        "jobs": jobs,
+        "worker_processes": workers,
+        "torch_threads": threads,
         "machine": platform.machine(),
     }
 

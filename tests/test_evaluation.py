@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lrcal.evaluation import baselines as B
-from lrcal.evaluation.metrics import frontier, mean_std, nauc, pick_stats, pool_cost_range, qnc
+from lrcal.evaluation.metrics import ece, frontier, level_slope, mean_std, nauc, pick_stats, pool_cost_range, qnc
 from lrcal.evaluation.router_bench import bench_router
 from lrcal.evaluation.splits import stratified_folds, stratified_split
 from lrcal.evaluation.synthetic import synthetic_outcomes
@@ -77,6 +77,21 @@ def test_metrics():
     assert pts[1]["accuracy"] == 0.5 and pts[1]["cost"] == 1.0  # expensive model priced out
 
 
+def test_mu_calibration_metrics():
+    rng = np.random.default_rng(0)
+    acc = np.array([0.3, 0.5, 0.7, 0.9])
+    y = (rng.random((4000, 4)) < acc).astype(float)
+    y[:100, 0] = np.nan  # not run
+    exact = np.broadcast_to(acc, y.shape).copy()
+    squeezed = 0.6 + 0.25 * (exact - 0.6)  # the model gaps shown 4x smaller
+    assert level_slope(exact, y) == pytest.approx(1.0, abs=0.05)
+    assert level_slope(squeezed, y) == pytest.approx(4.0, abs=0.2)
+    assert level_slope(exact[:, :1], y[:, :1]) is None  # one model: no slope
+    ok = np.isfinite(y)
+    assert ece(exact[ok], y[ok]) < 0.02
+    assert ece(np.full(1000, 0.9), np.r_[np.ones(500), np.zeros(500)]) == pytest.approx(0.4)
+
+
 def test_bench_router_structure_and_costs():
     table = synthetic_outcomes(n=160, n_models=4, seed=1, with_costs=True)
     result = bench_router(table, seeds=(0, 1), config=TINY, ensemble=1)
@@ -88,6 +103,7 @@ def test_bench_router_structure_and_costs():
     methods = result["methods"]
     assert methods["oracle"]["accuracy_mean"] >= methods["router"]["accuracy_mean"] >= methods["random"]["accuracy_mean"]
     assert 1 <= methods["router"]["distinct_models_mean"] <= 4
+    assert 0.0 <= methods["router"]["mu_ece_mean"] <= 1.0 and methods["router"]["level_slope_mean"] is not None
     paired = result["paired_router_minus"]["per_task_best"]
     diffs = [r["router"]["accuracy"] - r["per_task_best"]["accuracy"] for r in result["per_seed"]]
     assert paired["diff_per_seed"] == pytest.approx(diffs)

@@ -28,7 +28,8 @@ from lrcal.router import (
     train_router,
     utility,
 )
-from lrcal.router.network import parameter_count
+import lrcal.router.network as network_module
+from lrcal.router.network import Attention, parameter_count
 from lrcal.router.train import build_network
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -328,3 +329,44 @@ def test_predict_rejects_wrong_feature_width(nineteen):
         router.predict(np.zeros((2, 5), dtype=np.float32))
     X = router.featurize([Query(question="In this chart item, what does the map show?", task="chart")])
     assert router.predict(X).score.shape == (1, 19)
+
+
+@pytest.mark.parametrize(("lq", "lk"), [(10, 4), (10, 10), (4, 10), (3, 2), (1, 17)])
+def test_attention_fast_paths_match_the_plain_form(monkeypatch, lq, lk):
+    """The broadcast path (few keys) and the folded bilinear path (talk with its pair bias,
+    read-back) are exact rewrites of the plain multi-head attention: outputs and gradients."""
+    torch.manual_seed(lq * 100 + lk)
+    att = Attention(32, 4)
+    for p in att.parameters():
+        p.data.add_(torch.randn_like(p) * 0.1)
+    q = torch.randn(5, lq, 32, requires_grad=True)
+    c = torch.randn(5, lk, 32, requires_grad=True)
+    bias = torch.randn(5, 1, 1, lk)
+    bias[0, 0, 0, 0] = float("-inf")  # a masked key
+    d, e = torch.randn(4, 32) * 0.2, torch.randn(4, 32) * 0.2
+
+    def grads(out):
+        q.grad = c.grad = None
+        att.zero_grad()
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        return [q.grad.clone(), c.grad.clone(), att.q.weight.grad.clone(), att.kv.weight.grad.clone()]
+
+    monkeypatch.setattr(network_module, "SMALL_KEYS", 0)  # force the plain B x heads matmul form
+    pair = torch.einsum("bid,hd,bjd->bhij", q, d, c) + torch.einsum("hd,bjd->bhj", e, c).unsqueeze(2)
+    plain = att(q, c, pair + bias)
+    plain_grads = grads(plain)
+    fused = att.fused(q, c, bias, d, e)
+    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads(fused), plain_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():  # the cached folded weights give the same output, and follow a weight change
+        torch.testing.assert_close(att.fused(q, c, bias, d, e), plain, atol=1e-5, rtol=1e-5)
+        att.q.weight.add_(0.3)
+        changed = att.fused(q, c, bias, d, e)
+        monkeypatch.setattr(network_module, "SMALL_KEYS", 0)
+        pair = torch.einsum("bid,hd,bjd->bhij", q, d, c) + torch.einsum("hd,bjd->bhj", e, c).unsqueeze(2)
+        torch.testing.assert_close(changed, att(q, c, pair + bias), atol=1e-5, rtol=1e-5)
+        att.q.weight.sub_(0.3)
+    plain_nopair = att(q, c, bias)
+    monkeypatch.setattr(network_module, "SMALL_KEYS", max(lk, 4))  # the broadcast path
+    torch.testing.assert_close(att(q, c, bias), plain_nopair, atol=1e-5, rtol=1e-5)

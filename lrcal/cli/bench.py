@@ -74,6 +74,12 @@ def bench_router_command(
         c = result["costs"]
         out.print(f"cost frontier: nAUC {c['nauc']['mean']:.3f} ± {c['nauc']['std']:.3f}, Ps {_pct(c['ps']['mean'])}, "
                   f"QNC {c['qnc']['mean']:.3f}" if c["qnc"]["mean"] == c["qnc"]["mean"] else "QNC: best single never reached")
+    router = result["methods"]["router"]
+    if router.get("mu_ece_mean") is not None:
+        slope = router.get("level_slope_mean")
+        out.print(f"router μ calibration: ECE {router['mu_ece_mean']:.3f}"
+                  + (f", level slope {slope:.2f} (measured model accuracy on mean predicted μ; 1 = calibrated gaps)"
+                     if slope is not None else ""))
     out.print(f"[dim]{result['seconds']:.0f}s, {result['torch_threads']} threads; router ensemble of {result['ensemble']}[/dim]")
 
 

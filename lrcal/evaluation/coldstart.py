@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from lrcal.errors import LrcalError, UsageError
+from lrcal.evaluation.metrics import ece
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import FeatureSpec, featurize_table, fit_feature_spec
 from lrcal.router.api import train_router
@@ -88,17 +89,6 @@ def _incumbent_lookup(Y_tr, tasks_tr, tasks_te) -> np.ndarray:
         m = tasks_tr == t
         out[tasks_te == t] = np.nanmean(Y_tr[m], axis=0) if m.any() else overall
     return np.nan_to_num(out)
-
-
-def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            total += m.sum() * abs(float(p[m].mean()) - float(y[m].mean()))
-    return total / max(len(p), 1)
 
 
 def available_cores() -> int:
@@ -474,7 +464,7 @@ def bench_coldstart(
                 "precision": s["tp"] / s["picked"] if s["picked"] else None,
                 "recall": s["tp"] / s["oracle"] if s["oracle"] else None,
                 "share_routed": s["picked"] / total,
-                "ece": _ece(p, y) if len(p) else None,
+                "ece": ece(p, y) if len(p) else None,
                 **{m: Uk[m][h][k] for m in METHODS if m != "onboard"},
             }
         per_model.append(row)

@@ -93,3 +93,32 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if arr.size == 0:
         return float("nan"), float("nan")
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of predicted qualities ``p`` against outcomes ``y`` (equal-width bins)."""
+    p = np.asarray(p, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.sum() * abs(float(p[m].mean()) - float(y[m].mean()))
+    return total / max(len(p), 1)
+
+
+def level_slope(mu: np.ndarray, y: np.ndarray) -> float | None:
+    """Slope of each model's measured accuracy on its mean predicted quality, across the
+    models of ``mu`` / ``y`` [N, K] (NaN = not run): 1 when the predicted gaps between models
+    are the measured ones, above 1 when the predictions squeeze the models together."""
+    ok = np.isfinite(y)
+    cols = [j for j in range(y.shape[1]) if ok[:, j].any()]
+    if len(cols) < 2:
+        return None
+    pred = np.array([mu[ok[:, j], j].mean() for j in cols])
+    meas = np.array([y[ok[:, j], j].mean() for j in cols])
+    pc, mc = pred - pred.mean(), meas - meas.mean()
+    denom = float((pc * pc).sum())
+    return float((pc * mc).sum() / denom) if denom > 0 else None

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from lrcal.evaluation import baselines as B
-from lrcal.evaluation.metrics import frontier, mean_std, nauc, pick_stats, pool_cost_range, qnc
+from lrcal.evaluation.metrics import ece, frontier, level_slope, mean_std, nauc, pick_stats, pool_cost_range, qnc
 from lrcal.evaluation.splits import stratified_split
 from lrcal.features import featurize_table, fit_feature_spec
 from lrcal.router.api import DEFAULT_ENSEMBLE, train_router
@@ -49,8 +49,12 @@ def run_seed(table, seed: int, *, config: RouterConfig | None = None, ensemble: 
     train_s = time.perf_counter() - t0
     pred = router.predict(X[te], models=table.models, available=np.isfinite(y_te))
     pick = B.routed(pred.score, y_te)
+    ok = np.isfinite(y_te)
     result["router"] = {"accuracy": B.accuracy_of(pick, y_te), **pick_stats(pick, table.models),
-                        "train_seconds": round(train_s, 2), "epochs": router.info["epochs"]}
+                        "train_seconds": round(train_s, 2), "epochs": router.info["epochs"],
+                        # is mu a calibrated quality (the policy subtracts costs from it, onboarding
+                        # compares a new model's level with the incumbents'), not only a ranking?
+                        "mu_ece": ece(pred.mu[ok], y_te[ok]), "level_slope": level_slope(pred.mu, y_te)}
 
     tasks = table.tasks
     tasks_tr = [tasks[i] for i in tr]
@@ -112,6 +116,9 @@ def bench_router(table, seeds: Sequence[int] = (0, 1, 2), *, config: RouterConfi
             entry["top_pick_per_seed"] = [r[name]["top_pick"] for r in runs]
         methods[name] = entry
     methods["router"]["train_seconds_mean"] = float(np.mean([r["router"]["train_seconds"] for r in runs]))
+    methods["router"]["mu_ece_mean"] = float(np.mean([r["router"]["mu_ece"] for r in runs]))
+    slopes = [r["router"]["level_slope"] for r in runs if r["router"]["level_slope"] is not None]
+    methods["router"]["level_slope_mean"] = float(np.mean(slopes)) if slopes else None
     methods["knn"]["k_per_seed"] = [r["knn"]["k"] for r in runs]
     methods["logistic"]["l2_per_seed"] = [r["logistic"]["l2"] for r in runs]
     paired = {}

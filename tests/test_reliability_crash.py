@@ -70,6 +70,15 @@ def _kill_when_stored(home, kind: str, target: int) -> Callable[[subprocess.Pope
     return kill
 
 
+def _trial_kill(rng: random.Random, trial: int, home, kind: str, seconds: tuple[float, float],
+                stored: tuple[int, int]) -> Callable[[subprocess.Popen], None]:
+    """Trial ``trial`` of a kill loop: even trials kill after a random delay in ``seconds``,
+    odd ones as soon as a random number of outcomes in ``stored`` (inclusive) are stored."""
+    if trial % 2 == 0:
+        return _kill_at(rng.uniform(*seconds))
+    return _kill_when_stored(home, kind, rng.randint(*stored))
+
+
 def _kill_then_resume(
     home, args: list[str], kind: str, expected: int, kill: Callable[[subprocess.Popen], None], server=None
 ) -> dict:
@@ -130,10 +139,9 @@ def test_twenty_calibration_kills(tmp_path, sim_server, builtin_sets):
     for trial in range(20):
         home = tmp_path / f"home-{trial}"
         _calibration_home(home, server)
-        if trial % 2 == 0:  # anywhere: start-up, set registration, mid-requests, the end
-            kill = _kill_at(rng.uniform(0.3, 6.0))
-        else:  # a random point of the requests
-            kill = _kill_when_stored(home, "calibration", rng.randint(1, 127))
+        # even trials anywhere (start-up, set registration, mid-requests, the end); odd ones at a
+        # random point of the requests
+        kill = _trial_kill(rng, trial, home, "calibration", (0.3, 6.0), (1, 127))
         results.append(_kill_then_resume(home, CALIBRATION, "calibration", 128, kill, server))
     _summary("calibration", results, 128, time.monotonic() - started)
     killed = [r["killed_at"] for r in results]
@@ -189,10 +197,9 @@ def test_twenty_validation_kills(flow_home_template, tmp_path, sim_server, built
         home = tmp_path / f"home-{trial}"
         expected = _validation_home(template, home, server)
         before = _count(home, "validation")[0]
-        if trial % 2 == 0:  # anywhere in a ~10 s run: start-up (torch, router), requests, evaluation, the end
-            kill = _kill_at(rng.uniform(0.5, 12.0))
-        else:  # start-up takes half the run: aim half of the kills at a random point of the requests
-            kill = _kill_when_stored(home, "validation", rng.randint(before + 1, expected - 1))
+        # even trials anywhere in a ~10 s run (start-up: torch, router; requests, evaluation, the
+        # end); start-up takes half the run, so odd ones aim at a random point of the requests
+        kill = _trial_kill(rng, trial, home, "validation", (0.5, 12.0), (before + 1, expected - 1))
         result = _kill_then_resume(home, VALIDATE, "validation", expected, kill, server)
         _check_validation_report(result)
         results.append(result)

@@ -89,9 +89,8 @@ class Attention(nn.Module):
             params += [pair_d, pair_e]
         cacheable = not torch.is_grad_enabled()
         key = tuple((id(t), t._version) for t in params) if cacheable else None
-        cached = getattr(self, "_fold_cache", None)
-        if cacheable and cached is not None and cached[0] == key:
-            return cached[1]
+        if cacheable and self._fold_cache is not None and self._fold_cache[0] == key:
+            return self._fold_cache[1]
         d = self.q.in_features
         h = self.heads
         dh = d // h

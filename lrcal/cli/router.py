@@ -52,6 +52,10 @@ def train_command(
         f"Router {result['version']} trained on {len(result['models'])} models × {result['examples']} examples "
         f"in {result['seconds']:.1f}s ({result['parameters']:,} parameters per network, {result['ensemble']} networks)."
     )
+    prior = result["profile_prior"]
+    centre = "each task's difficulty-adjusted centre" if prior["center"] == "task" else "the model's overall accuracy"
+    typer.echo(f"Per-task accuracy in profiles: shrunk toward {centre} with {prior['strength']:g} pseudo-rows "
+               f"(chosen by {prior['chosen_by']}).")
     if result["onboarded"]:
         typer.echo(f"Tokens fitted (router frozen) for: {', '.join(result['onboarded'])}")
 

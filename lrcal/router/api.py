@@ -26,7 +26,7 @@ from lrcal.router.config import RouterConfig
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count
 from lrcal.router.policy import Policy, choose, utility
-from lrcal.router.profiles import compute_profiles, task_rows_from_profiles
+from lrcal.router.profiles import ProfilePrior, compute_profiles, fit_profile_prior, task_rows_from_profiles
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
 
@@ -97,6 +97,8 @@ class Router:
     members: list[LatentRouterNet]
     cards: dict[str, ModelCard]
     info: dict = field(default_factory=dict)  # training data hash, metrics, timings, ...
+    # how every profile of this router smooths per-task accuracy (fitted with it, frozen with it)
+    profile_prior: ProfilePrior = field(default_factory=ProfilePrior)
 
     # ---- bank ---------------------------------------------------------------------------
     @property
@@ -139,7 +141,7 @@ class Router:
             np.asarray(task_ids), len(self.spec.task_vocab), col(scores),
             output_tokens=col(output_tokens), latency_ms=col(latency_ms), cost_usd=col(cost_usd),
             errors=None if errors is None else np.asarray(errors, dtype=bool).reshape(-1, 1),
-            smoothing=self.config.profile_smoothing,
+            smoothing=self.profile_prior.strength, task_offsets=self.profile_prior.offsets(len(self.spec.task_vocab)),
         )
         return prof.vectors[0], prof.task_accuracy[0]
 
@@ -249,8 +251,8 @@ DEFAULT_VAL_FRACTION = 0.125
 
 
 def _cards_from(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec: FeatureSpec,
-                fitted: Sequence[FittedNet] | None) -> dict[str, ModelCard]:
-    prof = data.profiles(rows, len(spec.task_vocab), cfg.profile_smoothing)
+                fitted: Sequence[FittedNet] | None, prior: ProfilePrior | None = None) -> dict[str, ModelCard]:
+    prof = data.profiles(rows, len(spec.task_vocab), prior or ProfilePrior(strength=cfg.profile_smoothing))
     cards = {}
     for i, m in enumerate(data.models):
         have = rows[np.isfinite(data.scores[rows, i])]
@@ -278,6 +280,14 @@ def _validation_split(data: RouterData, rows: np.ndarray, fraction: float, seed:
         val.append(idx[:n_val])
         train.append(idx[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def profile_prior_for(data: RouterData, spec: FeatureSpec, cfg: RouterConfig, rows: np.ndarray,
+                      seed: int = 0) -> ProfilePrior:
+    """The profile prior a router trained on ``rows`` uses (see `fit_profile_prior`)."""
+    if cfg.profile_prior == "fixed":
+        return ProfilePrior(strength=cfg.profile_smoothing)
+    return fit_profile_prior(data.task_ids, len(spec.task_vocab), data.scores, rows)
 
 
 def train_router(
@@ -315,10 +325,11 @@ def train_router(
     if len(train_rows) < 8:
         raise LrcalError(f"router training needs at least 8 training rows (got {len(train_rows)})")
     chosen = cfg
+    prior = profile_prior_for(data, spec, cfg, all_rows, seed)
     if epochs is not None:
         best_fit, best_loss = None, float("nan")
     elif len(val_rows):
-        best_fit = fit_network(data, spec, cfg, train_rows, val_rows, seed=seed)
+        best_fit = fit_network(data, spec, cfg, train_rows, val_rows, seed=seed, prior=prior)
         best_loss = min((h["val_loss"] for h in best_fit.history if "val_loss" in h), default=float("nan"))
         say(f"validation run: val loss {best_loss:.4f}, epochs {best_fit.phase_epochs}, {best_fit.seconds:.1f}s")
     else:  # nothing to validate on (tiny data): fixed, short schedule
@@ -330,10 +341,11 @@ def train_router(
         epochs = (max(1, int(round(warm_epochs * scale))), int(round(latent_epochs * scale)))
     members: list[FittedNet] = []
     for e in range(ensemble):
-        members.append(fit_network(data, spec, chosen, all_rows, None, seed=seed * 1000 + e + 1, epochs=epochs))
+        members.append(fit_network(data, spec, chosen, all_rows, None, seed=seed * 1000 + e + 1, epochs=epochs,
+                                   prior=prior))
         say(f"member {e + 1}/{ensemble}: {members[-1].seconds:.1f}s")
-    cards = _cards_from(data, all_rows, chosen, spec, members)
-    router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards)
+    cards = _cards_from(data, all_rows, chosen, spec, members, prior)
+    router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards, profile_prior=prior)
     router.info = {
         "train_rows": int(len(train_rows)),
         "val_rows": int(len(val_rows)),
@@ -344,6 +356,7 @@ def train_router(
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 2),
         "parameters": parameter_count(members[0].net),
+        "profile_prior": {k: v for k, v in prior.to_dict().items() if k != "task_offsets"},
     }
     return router
 

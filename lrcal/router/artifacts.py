@@ -26,6 +26,7 @@ from lrcal.features import FeatureSpec
 from lrcal.router.api import ModelCard, Router
 from lrcal.router.config import RouterConfig
 from lrcal.router.network import parameter_count
+from lrcal.router.profiles import ProfilePrior
 from lrcal.router.train import build_network
 
 ARTIFACT_FORMAT = "lrcal-router"
@@ -93,6 +94,7 @@ def save_router(router: Router, directory: str | Path) -> dict:
         "ensemble": len(router.members),
         "parameters": parameter_count(router.members[0]),
         "info": router.info,
+        "profile_prior": router.profile_prior.to_dict(),
         "weights_file": WEIGHTS_NAME,
         "weights_bytes": len(weights),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
@@ -205,6 +207,11 @@ def load_router(path: str | Path, expected_spec: FeatureSpec | None = None) -> R
             source=str(meta.get("source", "trained")), expected_output_tokens=meta.get("expected_output_tokens"),
             expected_latency_ms=meta.get("expected_latency_ms"), expected_cost_usd=meta.get("expected_cost_usd"),
         )
-    router = Router(config=config, spec=spec, members=members, cards=cards, info=dict(sidecar.get("info") or {}))
+    # artifacts written before the profile prior was fitted smoothed toward the overall accuracy
+    prior = (ProfilePrior.from_dict(sidecar["profile_prior"]) if "profile_prior" in sidecar
+             else ProfilePrior(strength=config.profile_smoothing))
+    prior.offsets(len(spec.task_vocab))  # refuses a prior that does not fit the task vocabulary
+    router = Router(config=config, spec=spec, members=members, cards=cards, info=dict(sidecar.get("info") or {}),
+                    profile_prior=prior)
     router.info["artifact"] = str(directory)
     return router

@@ -22,7 +22,11 @@ class RouterConfig:
     readback_temperature: float = 0.25  # capsules read model tokens weighted by softmax(score / this)
     sigma_min: float = 0.02
     # profiles
-    profile_smoothing: float = 4.0  # Beta prior strength pulling per-task accuracy toward overall accuracy
+    # "auto": the per-task smoothing (centre and strength) is chosen at training time by simulated
+    # cold starts of the training models (profiles.fit_profile_prior) and saved with the router;
+    # "fixed": centred on the overall accuracy with strength profile_smoothing
+    profile_prior: str = "auto"
+    profile_smoothing: float = 4.0  # Beta prior strength for profile_prior="fixed"
     profile_rows_min: int = 32
     profile_rows_max: int = 128
     full_profile_prob: float = 0.5  # episodes that draw the profile from all of the model's other rows
@@ -73,6 +77,8 @@ class RouterConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise LrcalError(f"router config has unknown field(s) {', '.join(unknown)} (written by a newer lrcal?)")
+        if data.get("profile_prior", "auto") not in ("auto", "fixed"):
+            raise LrcalError(f"router config: profile_prior must be 'auto' or 'fixed' (got {data['profile_prior']!r})")
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:

@@ -1,11 +1,20 @@
 """Pool-independent capability profiles: a model described by its own outcomes only.
 
 A profile is a fixed-length vector computed from a set of rows the model was run on:
-overall accuracy (Beta(1,1)-smoothed), per-task accuracy shrunk toward the overall accuracy
-(a Beta prior of strength ``smoothing``), per-task row counts, output-token / latency / cost
-statistics and the endpoint error rate. Nothing about other models, nothing parsed from a
-name, so a new model's profile from 64-128 calibration rows lives in the same space as an
-incumbent's.
+overall accuracy (Beta(1,1)-smoothed), per-task accuracy shrunk toward a task-level centre
+(a Beta prior of strength ``smoothing``; see `ProfilePrior`), per-task row counts,
+output-token / latency / cost statistics and the endpoint error rate. Nothing about other
+models, nothing parsed from a name, so a new model's profile from 64-128 calibration rows
+lives in the same space as an incumbent's.
+
+The prior's centre for task t is sigmoid(a + d_t): d_t is the task's difficulty (how much
+easier or harder it is than a model's average, learned once from the training outcomes and
+frozen with the router), a is solved per model so that the centres average to the model's
+own overall accuracy over its rows. With d = 0 the centre is the overall accuracy. Which
+centre and which strength the router uses is chosen by simulated cold starts of its training
+models (`fit_profile_prior`), so a 4-rows-per-task profile is shrunk as hard as the data
+say it should be -- and a task that every model finds hard does not make a new model look
+strong there just because it is strong elsewhere.
 
 Realized cost / tokens / latency enter only as these per-model aggregates over *other*
 rows, never as a feature of the query being routed.
@@ -13,9 +22,12 @@ rows, never as a feature of the query being routed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from lrcal.errors import LrcalError
 
 GLOBAL_FIELDS = (
     "overall_accuracy",
@@ -37,6 +49,76 @@ N_GLOBAL = len(GLOBAL_FIELDS)
 
 def profile_dim(n_tasks: int) -> int:
     return N_GLOBAL + 2 * n_tasks
+
+
+CENTERS = ("overall", "task")
+
+
+@dataclass(frozen=True)
+class ProfilePrior:
+    """How per-task accuracies are smoothed: Beta prior of ``strength`` pseudo-rows centred on
+    the model's overall accuracy (``center="overall"``) or on its difficulty-adjusted task
+    centre (``"task"``, with ``task_offsets`` d [V] in logits)."""
+
+    strength: float = 4.0
+    center: str = "overall"
+    task_offsets: tuple[float, ...] = ()
+    chosen_by: str = "fixed"  # fixed | simulated cold starts
+    scores: dict = field(default_factory=dict, compare=False)  # candidate -> held-out log-likelihood per row
+
+    def offsets(self, n_tasks: int) -> np.ndarray | None:
+        if self.center != "task" or n_tasks == 0:
+            return None
+        d = np.asarray(self.task_offsets, dtype=np.float64)
+        if d.shape != (n_tasks,):
+            raise LrcalError(f"profile prior has {d.size} task offsets for {n_tasks} tasks")
+        return d
+
+    def to_dict(self) -> dict:
+        return {"strength": float(self.strength), "center": self.center,
+                "task_offsets": [float(v) for v in self.task_offsets], "chosen_by": self.chosen_by,
+                "scores": dict(self.scores)}
+
+    @classmethod
+    def from_dict(cls, data) -> "ProfilePrior":
+        try:
+            prior = cls(strength=float(data["strength"]), center=str(data["center"]),
+                        task_offsets=tuple(float(v) for v in data.get("task_offsets", ())),
+                        chosen_by=str(data.get("chosen_by", "fixed")), scores=dict(data.get("scores") or {}))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise LrcalError("router artifact: malformed profile prior") from None
+        if prior.center not in CENTERS or not np.isfinite(prior.strength) or prior.strength <= 0:
+            raise LrcalError("router artifact: malformed profile prior")
+        return prior
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def task_centers(overall: np.ndarray, counts: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
+    """[K, V] prior centres: sigmoid(a_k + d_t) with a_k such that the centres, weighted by the
+    model's rows per task (uniform where it has none), average to its overall accuracy."""
+    k, v = counts.shape
+    if offsets is None or v == 0:
+        return np.repeat(overall[:, None], v, axis=1)
+    total = counts.sum(1, keepdims=True)
+    w = np.where(total > 0, counts / np.maximum(total, 1e-12), 1.0 / v)
+    target = np.clip(overall, 1e-6, 1 - 1e-6)[:, None]
+    a = _logit(target) - (w * offsets[None, :]).sum(1, keepdims=True)
+    for _ in range(30):  # damped Newton: the weighted mean is increasing in a
+        p = _sigmoid(a + offsets[None, :])
+        gap = (w * p).sum(1, keepdims=True) - target
+        if np.all(np.abs(gap) < 1e-9):
+            break
+        slope = np.maximum((w * p * (1 - p)).sum(1, keepdims=True), 1e-9)
+        a = np.clip(a - np.clip(gap / slope, -2.0, 2.0), -30.0, 30.0)
+    return _sigmoid(a + offsets[None, :])
 
 
 @dataclass
@@ -86,12 +168,15 @@ def compute_profiles(
     cost_usd: np.ndarray | None = None,
     errors: np.ndarray | None = None,
     smoothing: float = 4.0,
+    task_offsets: np.ndarray | None = None,
 ) -> Profiles:
     """Profiles of K models from their outcomes on N rows.
 
     task_ids: [N] int, index into the task vocabulary or -1 (no / unknown task).
     scores: [N, K] in [0, 1], NaN = the model was not run on that row.
     row_mask: [K, N] bool, which rows each model's profile may use (default: all).
+    smoothing, task_offsets: the Beta prior (strength, and the task offsets of its centre;
+    None: centred on the overall accuracy) -- usually from a `ProfilePrior`.
     """
     scores = np.asarray(scores, dtype=np.float64)
     n, k = scores.shape
@@ -108,7 +193,8 @@ def compute_profiles(
         onehot[np.flatnonzero(known), task_ids[known]] = 1.0
         counts = mask.astype(np.float64) @ onehot  # [K, V]
         sums = y @ onehot
-        per_task = (sums + smoothing * overall[:, None]) / (counts + smoothing)
+        center = task_centers(overall, counts, task_offsets)
+        per_task = (sums + smoothing * center) / (counts + smoothing)
         coverage = (counts > 0).mean(1)
     else:
         counts = np.zeros((k, 0))
@@ -157,3 +243,124 @@ def draw_profile_masks(
         size = min(available, int(rng.integers(rows_min, rows_max + 1)))
         out[m, np.argpartition(keys[m], size - 1)[:size]] = True
     return out
+
+
+PRIOR_STRENGTHS = tuple(float(round(2 ** (e / 2), 1)) for e in range(17))  # 1 ... 256, steps of sqrt(2)
+PRIOR_DRAW_SIZES = (32, 64, 128)
+
+
+def _proportional(size: int, counts: np.ndarray) -> np.ndarray:
+    """``size`` rows spread over tasks in proportion to ``counts`` (largest remainders), as a
+    task-stratified calibration draw has them."""
+    quota = size * counts / counts.sum()
+    take = np.floor(quota).astype(int)
+    for i in np.argsort(-(quota - take))[: size - take.sum()]:
+        take[i] += 1
+    return np.minimum(take, counts.astype(int))
+
+
+def _task_offsets(counts: np.ndarray, sums: np.ndarray, models: np.ndarray) -> np.ndarray:
+    """[V] logit task offsets: the row-weighted mean over ``models`` of logit(task accuracy) -
+    logit(overall accuracy)."""
+    c, s = counts[models], sums[models]
+    acc = _logit((s + 0.5) / (c + 1.0))
+    overall = _logit((s.sum(1) + 0.5) / (c.sum(1) + 1.0))
+    weight = c.sum(0)
+    return np.where(weight > 0, ((acc - overall[:, None]) * c).sum(0) / np.maximum(weight, 1e-12), 0.0)
+
+
+def fit_profile_prior(
+    task_ids: np.ndarray,
+    n_tasks: int,
+    scores: np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    strengths: tuple[float, ...] = PRIOR_STRENGTHS,
+    sizes: tuple[int, ...] = PRIOR_DRAW_SIZES,
+    criterion: str = "utility",
+) -> ProfilePrior:
+    """Choose the per-task smoothing by simulated cold starts of the training models.
+
+    Every model j in turn plays the newcomer, calibrated on a task-stratified draw of
+    ``sizes`` rows: on task t it gets s ~ Binomial(n_t, p_jt) right, p_jt its accuracy there
+    over all its training rows. Each candidate prior -- centre overall or task-adjusted
+    (offsets from the *other* models only), strength in ``strengths`` -- turns s into an
+    estimate. ``criterion="utility"`` scores a candidate by the routing it would cause: the
+    expected (over s, exactly) accuracy change of routing task t to j wherever its estimate
+    beats the best other model there, (p_jt - best_t) x rows, summed over models, tasks and
+    sizes -- gain where j is better, harm where it is worse. ``"loglik"`` scores the expected
+    log-likelihood of j's outcomes instead. Exact expectations, no sampling: the choice is a
+    function of the data alone. The best candidate wins; its task offsets are then computed
+    from every model."""
+    if criterion not in ("utility", "loglik"):
+        raise ValueError(f"unknown criterion {criterion!r}")
+    scores = np.asarray(scores, dtype=np.float64)
+    task_ids = np.asarray(task_ids, dtype=np.int64)
+    n, k_models = scores.shape
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    if criterion == "utility" and k_models < 2:
+        criterion = "loglik"  # nobody to route against
+    if n_tasks == 0 or k_models == 0 or len(rows) == 0:
+        return ProfilePrior()
+    known = rows[task_ids[rows] >= 0]
+    have = np.isfinite(scores[known]).T  # [K, R]
+    y = np.where(have, np.nan_to_num(scores[known]).T, 0.0)
+    onehot = np.zeros((len(known), n_tasks))
+    onehot[np.arange(len(known)), task_ids[known]] = 1.0
+    counts, sums = have.astype(float) @ onehot, y @ onehot  # [K, V]
+    accuracy = np.where(counts > 0, (sums + 1.0) / (counts + 2.0), -np.inf)
+    centers = ["overall"] + (["task"] if k_models >= 2 else [])
+    candidates = [(center, float(c)) for center in centers for c in strengths]
+    per_model = np.zeros((k_models, len(candidates)))
+    weight = 0.0
+    log_factorial = np.cumsum(np.log(np.maximum(np.arange(max(sizes) + 1), 1)))
+    for j in range(k_models):
+        mine = counts[j]
+        if mine.sum() < min(sizes) + 16:
+            continue
+        others = np.delete(np.arange(k_models), j)
+        offsets = _task_offsets(counts, sums, others) if k_models >= 2 else None
+        best = accuracy[others].max(0) if k_models >= 2 else None
+        p = np.clip(sums[j] / np.maximum(mine, 1.0), 1e-6, 1 - 1e-6)
+        overall = np.array([(sums[j].sum() + 1.0) / (mine.sum() + 2.0)])
+        for size in sizes:
+            if mine.sum() < size + 16:
+                continue
+            n_t = _proportional(size, mine)
+            center_of = {"overall": np.repeat(overall, n_tasks),
+                         "task": task_centers(overall, n_t[None].astype(float), offsets)[0] if offsets is not None else None}
+            for t in np.flatnonzero(mine > 0):
+                m = int(n_t[t])
+                s = np.arange(m + 1)
+                pmf = np.exp(log_factorial[m] - log_factorial[s] - log_factorial[m - s]
+                             + s * np.log(p[t]) + (m - s) * np.log1p(-p[t]))  # [m + 1]
+                for i, (center, strength) in enumerate(candidates):
+                    est = (s + strength * center_of[center][t]) / (m + strength)
+                    if criterion == "utility":
+                        per_model[j, i] += float(pmf[est > best[t]].sum()) * (p[t] - best[t]) * mine[t]
+                    else:
+                        e = np.clip(est, 1e-4, 1 - 1e-4)
+                        per_model[j, i] += float(pmf @ (p[t] * np.log(e) + (1 - p[t]) * np.log1p(-e))) * mine[t]
+            weight += float(mine.sum())
+    if weight == 0:
+        return ProfilePrior()
+    # The criterion is flat near its optimum (often a plateau: past some strength only a newcomer
+    # strong everywhere is ever routed to): average it over neighbouring strengths (a factor
+    # sqrt(2) either side), then take the lightest shrinkage whose total is within one standard
+    # error (over models) of the best's -- more shrinkage than the data ask for only hides a
+    # newcomer's strengths.
+    smoothed = np.empty_like(per_model)
+    for i, (center, _strength) in enumerate(candidates):
+        near = [i + d for d in (-1, 0, 1) if 0 <= i + d < len(candidates) and candidates[i + d][0] == center]
+        smoothed[:, i] = per_model[:, near].mean(1)
+    total = per_model.sum(0)
+    top = int(np.argmax(smoothed.sum(0)))
+    gap = smoothed[:, top:top + 1] - smoothed  # [K, C] per-model shortfall against the best
+    within = gap.sum(0) <= gap.std(0) * math.sqrt(k_models)
+    best_i = min((i for i in range(len(candidates)) if within[i] and candidates[i][0] == candidates[top][0]),
+                 key=lambda i: candidates[i][1])
+    center, strength = candidates[best_i]
+    offsets = _task_offsets(counts, sums, np.arange(k_models)) if center == "task" else np.zeros(0)
+    return ProfilePrior(strength=strength, center=center, task_offsets=tuple(float(v) for v in offsets),
+                        chosen_by=f"simulated cold starts ({criterion})",
+                        scores={f"{c}:{s:g}": round(v / weight, 6) for (c, s), v in zip(candidates, total)})

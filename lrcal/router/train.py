@@ -24,7 +24,7 @@ from lrcal.features import FeatureSpec, featurize_table
 from lrcal.router.config import RouterConfig
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet
-from lrcal.router.profiles import Profiles, compute_profiles, draw_profile_masks, profile_dim
+from lrcal.router.profiles import ProfilePrior, Profiles, compute_profiles, draw_profile_masks, profile_dim
 
 
 @dataclass
@@ -65,7 +65,7 @@ class RouterData:
         return RouterData(self.X, self.task_ids, self.scores[:, cols], [self.models[i] for i in cols],
                           take(self.output_tokens), take(self.latency_ms), take(self.cost_usd), take(self.errors))
 
-    def profiles(self, rows: np.ndarray | None, n_tasks: int, smoothing: float, row_mask: np.ndarray | None = None) -> Profiles:
+    def profiles(self, rows: np.ndarray | None, n_tasks: int, prior: ProfilePrior, row_mask: np.ndarray | None = None) -> Profiles:
         """Profiles from ``rows`` (all rows when None), optionally a per-model [K, N] mask."""
         n = self.scores.shape[0]
         mask = np.zeros((self.n_models, n), dtype=bool)
@@ -78,7 +78,7 @@ class RouterData:
         return compute_profiles(
             self.task_ids, n_tasks, self.scores, mask,
             output_tokens=self.output_tokens, latency_ms=self.latency_ms, cost_usd=self.cost_usd,
-            errors=self.errors, smoothing=smoothing,
+            errors=self.errors, smoothing=prior.strength, task_offsets=prior.offsets(n_tasks),
         )
 
 
@@ -132,12 +132,14 @@ def fit_network(
     seed: int = 0,
     epochs: tuple[int, int] | None = None,
     progress: Callable[[dict], None] | None = None,
+    prior: ProfilePrior | None = None,
 ) -> FittedNet:
     """Train one network on ``train_rows`` in two phases: a warm-up without the latent path
     (prior + query-token affinity + token head: cheap steps, many epochs), then the full
     network (latent path gated in from zero, lower learning rate). With ``val_rows`` each
     phase stops early on validation loss and restores its best (EMA) weights; with
-    ``epochs=(warmup, latent)`` it runs exactly that many epochs per phase, no validation."""
+    ``epochs=(warmup, latent)`` it runs exactly that many epochs per phase, no validation.
+    ``prior``: how profiles smooth per-task accuracy (default: fixed, ``cfg.profile_smoothing``)."""
     started = time.perf_counter()
     train_rows = np.asarray(train_rows, dtype=np.int64)
     if len(train_rows) < 2:
@@ -148,7 +150,8 @@ def fit_network(
     rng = np.random.default_rng(seed)
     net = build_network(cfg, spec)
     residuals = torch.nn.Parameter(torch.zeros(data.n_models, cfg.hidden))
-    ctx = _TrainContext(data, spec, cfg, net, residuals, train_rows, rng)
+    prior = prior or ProfilePrior(strength=cfg.profile_smoothing)
+    ctx = _TrainContext(data, spec, cfg, net, residuals, train_rows, rng, prior)
     val = ctx.validation(val_rows) if (val_rows is not None and len(val_rows) and epochs is None) else None
     history: list[dict] = []
     best_epochs = []
@@ -178,8 +181,10 @@ def fit_network(
 
 class _TrainContext:
     def __init__(self, data: RouterData, spec: FeatureSpec, cfg: RouterConfig, net: LatentRouterNet,
-                 residuals: torch.nn.Parameter, train_rows: np.ndarray, rng: np.random.Generator) -> None:
+                 residuals: torch.nn.Parameter, train_rows: np.ndarray, rng: np.random.Generator,
+                 prior: ProfilePrior) -> None:
         self.data, self.spec, self.cfg, self.net, self.residuals = data, spec, cfg, net, residuals
+        self.prior = prior
         self.train_rows, self.rng = train_rows, rng
         self.k = data.n_models
         self.v = len(spec.task_vocab)
@@ -194,7 +199,7 @@ class _TrainContext:
     def validation(self, val_rows: np.ndarray):
         """Validation uses profiles from every training row and all models available."""
         val_rows = np.asarray(val_rows, dtype=np.int64)
-        prof = self.data.profiles(self.train_rows, self.v, self.cfg.profile_smoothing)
+        prof = self.data.profiles(self.train_rows, self.v, self.prior)
         idx = torch.as_tensor(val_rows)
         return (idx, torch.as_tensor(prof.vectors), torch.as_tensor(prof.task_accuracy),
                 torch.isfinite(self.Y[idx]), val_rows)
@@ -225,7 +230,7 @@ class _TrainContext:
         masks = np.zeros((k, candidate.shape[1]), dtype=bool)
         masks[cols] = draw_profile_masks(candidate, rng, rows_min=cfg.profile_rows_min,
                                          rows_max=cfg.profile_rows_max, full_prob=cfg.full_profile_prob)
-        prof = self.data.profiles(None, self.v, cfg.profile_smoothing, row_mask=masks)
+        prof = self.data.profiles(None, self.v, self.prior, row_mask=masks)
         tcols = torch.as_tensor(cols)
         keep_residual = torch.as_tensor(rng.random(len(cols)) >= cfg.residual_dropout, dtype=torch.float32).unsqueeze(1)
         tokens = net.encode_profiles(torch.as_tensor(prof.vectors[cols])) + self.residuals[tcols] * keep_residual

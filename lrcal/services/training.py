@@ -130,6 +130,7 @@ def train_router(
         "parameters": router.parameter_count(),
         "ensemble": len(router.members),
         "info": router.info,
+        "profile_prior": router.profile_prior.to_dict(),
         "onboarded": [t["model"] for t in onboarded],
         "summary": f"{len(train_models)} models × {table.n_samples} examples in {seconds:.1f}s",
     }

@@ -1,0 +1,93 @@
+"""Profile prior: task-adjusted centres and the strength chosen by simulated cold starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lrcal.errors import LrcalError
+from lrcal.router.profiles import PRIOR_STRENGTHS, ProfilePrior, compute_profiles, fit_profile_prior, task_centers
+
+
+def _outcomes(task_acc: np.ndarray, rows_per_task: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bernoulli outcomes [N, K] of K models with per-task accuracies ``task_acc`` [K, V]."""
+    rng = np.random.default_rng(seed)
+    k, v = task_acc.shape
+    tasks = np.repeat(np.arange(v), rows_per_task)
+    scores = (rng.random((len(tasks), k)) < task_acc[:, tasks].T).astype(float)
+    return tasks, scores
+
+
+def test_task_centres_average_to_the_overall_accuracy():
+    overall = np.array([0.3, 0.6, 0.9])
+    counts = np.array([[10.0, 0, 5, 5], [1, 1, 1, 1], [0, 0, 0, 0]])
+    offsets = np.array([-1.0, 0.5, 0.0, 1.5])
+    centres = task_centers(overall, counts, offsets)
+    weights = np.where(counts.sum(1, keepdims=True) > 0, counts / np.maximum(counts.sum(1, keepdims=True), 1), 0.25)
+    assert np.allclose((weights * centres).sum(1), overall, atol=1e-6)
+    # the task pattern is kept: centres follow the offsets' order for every model
+    assert all(np.array_equal(np.argsort(c), np.argsort(offsets)) for c in centres)
+    assert np.allclose(task_centers(overall, counts, None), overall[:, None])
+
+
+def test_hard_task_does_not_inherit_a_strong_models_average():
+    # every model is near chance on task 0 and good on task 1: a strong newcomer with no rows on
+    # task 0 is centred low there with the task centre, at its overall accuracy without it
+    offsets = np.array([-1.5, 1.5])
+    counts = np.array([[0.0, 20.0]])
+    sums = np.array([[0.0, 18.0]])
+    scores = np.concatenate([np.ones(18), np.zeros(2)])[:, None]
+    tasks = np.ones(20, dtype=np.int64)
+    plain = compute_profiles(tasks, 2, scores, smoothing=8.0)
+    adjusted = compute_profiles(tasks, 2, scores, smoothing=8.0, task_offsets=offsets)
+    assert counts.sum() == 20 and sums.sum() == 18
+    assert plain.task_accuracy[0, 0] == pytest.approx(plain.task_accuracy[0, 2])  # the overall accuracy
+    assert adjusted.task_accuracy[0, 0] < 0.5 < adjusted.task_accuracy[0, 1]
+
+
+def test_small_task_effects_get_strong_shrinkage_large_ones_light():
+    rng = np.random.default_rng(0)
+    v, k = 12, 14
+    strength = rng.uniform(-1.0, 1.0, size=(k, 1))
+    # small effects: every model's tasks within a few points of its level
+    small = 1 / (1 + np.exp(-(strength + rng.normal(0, 0.1, size=(k, v)))))
+    # specialists: one task each far above the model's level
+    big = 1 / (1 + np.exp(-(strength - 0.5 + 3.5 * (np.arange(v)[None, :] == (np.arange(k) % v)[:, None]))))
+    chosen = {}
+    for name, acc in (("small", small), ("big", big)):
+        tasks, scores = _outcomes(acc, 60, seed=1)
+        chosen[name] = fit_profile_prior(tasks, v, scores)
+    assert chosen["small"].strength >= 16
+    assert chosen["big"].strength <= 8
+    assert chosen["small"].strength > chosen["big"].strength
+    for prior in chosen.values():
+        assert prior.chosen_by.startswith("simulated cold starts")
+        assert len(prior.scores) == 2 * len(PRIOR_STRENGTHS)  # both centres, every strength
+
+
+def test_task_centre_is_chosen_when_tasks_differ_in_difficulty():
+    rng = np.random.default_rng(2)
+    v, k = 10, 12
+    difficulty = np.linspace(-2.0, 2.0, v)
+    acc = 1 / (1 + np.exp(-(rng.uniform(-0.5, 0.5, size=(k, 1)) + difficulty[None, :] + rng.normal(0, 0.1, (k, v)))))
+    tasks, scores = _outcomes(acc, 60, seed=3)
+    prior = fit_profile_prior(tasks, v, scores)
+    assert prior.center == "task"
+    d = prior.offsets(v)
+    assert np.corrcoef(d, difficulty)[0, 1] > 0.95
+
+
+def test_prior_without_tasks_or_rows_is_the_fixed_default():
+    assert fit_profile_prior(np.zeros(10, dtype=np.int64), 0, np.ones((10, 2))) == ProfilePrior()
+    assert fit_profile_prior(np.full(10, -1), 3, np.ones((10, 2))).chosen_by == "fixed"
+
+
+def test_prior_round_trips_and_refuses_malformed_input():
+    prior = ProfilePrior(strength=16.0, center="task", task_offsets=(0.5, -0.5), chosen_by="simulated cold starts")
+    again = ProfilePrior.from_dict(prior.to_dict())
+    assert again == prior and again.offsets(2).tolist() == [0.5, -0.5]
+    with pytest.raises(LrcalError, match="task offsets"):
+        prior.offsets(3)
+    for bad in ({"strength": -1, "center": "task"}, {"strength": 4, "center": "median"}, {"center": "task"}, []):
+        with pytest.raises(LrcalError, match="malformed profile prior"):
+            ProfilePrior.from_dict(bad)

@@ -23,7 +23,9 @@ def main() -> None:
           f"headroom (U_full − U_without ≥ 0.005): {', '.join(result['headroom_models']) or 'none'}. "
           f"{result['seconds'] / 60:.0f} min ({result['router_train_seconds'] / 60:.0f} min router training), "
           f"token fit {result['fit_seconds']['mean']:.2f} s mean / {result['fit_seconds']['max']:.2f} s max; "
-          f"profile-only chosen by CV in {100 * result['profile_only_share']:.0f}% of fits.\n")
+          f"profile-only chosen by CV in {100 * result['profile_only_share']:.0f}% of fits; profile prior of the "
+          f"routers without the held-out model (centre:strength × routers): "
+          f"{', '.join(f'{k} × {v}' for k, v in result.get('profile_priors', {}).items()) or '–'}.\n")
     print("| method | " + " | ".join(f"k={k} gain | k={k} harm" for k in ks) + " |")
     print("|---|" + "---|---|" * len(ks))
     rows = [("**onboard (frozen router)**", result["k"])] + list(result["baselines"].items())

@@ -130,6 +130,9 @@ def test_coldstart_benchmark_structure():
         assert result["k"][k]["accuracy"] == pytest.approx(row["U_k"][k])
     # a model either has headroom (gain is defined) or not (harm is defined)
     assert (result["k"]["16"]["gain_recovered"] is None) != (result["k"]["16"]["harm"] is None)
+    # one router without the held-out model per fold, each with the profile prior it chose
+    assert sum(result["profile_priors"].values()) == 2
+    assert all(key.split(":")[0] in {"overall", "task"} and float(key.split(":")[1]) > 0 for key in result["profile_priors"])
 
 
 def test_a_fitted_token_barely_moves_the_incumbents_scores(world):

@@ -91,3 +91,79 @@ def test_prior_round_trips_and_refuses_malformed_input():
     for bad in ({"strength": -1, "center": "task"}, {"strength": 4, "center": "median"}, {"center": "task"}, []):
         with pytest.raises(LrcalError, match="malformed profile prior"):
             ProfilePrior.from_dict(bad)
+
+
+def test_partial_coverage_and_fractional_scores_are_handled():
+    rng = np.random.default_rng(4)
+    tasks = np.repeat(np.arange(5), 80)
+    scores = rng.random((400, 6))  # fractional scores in [0, 1]
+    scores[rng.random((400, 6)) < 0.3] = np.nan  # models not run on every row
+    scores[tasks == 4, 2] = np.nan  # a model never run on one task
+    prior = fit_profile_prior(tasks, 5, scores)
+    assert prior.strength in PRIOR_STRENGTHS and prior.center in ("overall", "task")
+    assert np.all(np.isfinite(prior.offsets(5))) if prior.center == "task" else prior.task_offsets == ()
+    assert fit_profile_prior(tasks, 5, scores[:, :1]).chosen_by == "simulated cold starts (loglik)"  # nobody to route against
+
+
+@pytest.fixture(scope="module")
+def small_router():
+    from lrcal.evaluation.synthetic import synthetic_outcomes
+    from lrcal.features import fit_feature_spec
+    from lrcal.router import RouterConfig, RouterData, train_router
+
+    cfg = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=60,
+                       latent_max_steps=10, patience=2, batch_size=64)
+    table = synthetic_outcomes(n=300, n_models=6, seed=5)
+    spec = fit_feature_spec(table.tasks, table.metadata)
+    data = RouterData.from_table(table, spec)
+    return train_router(data, spec, cfg, seed=0, ensemble=1), data, cfg, table
+
+
+def test_router_fits_saves_and_uses_its_prior(tmp_path, small_router):
+    from lrcal.router import load_router, read_sidecar, save_router
+
+    router, data, _cfg, _table = small_router
+    prior = router.profile_prior
+    assert prior.chosen_by.startswith("simulated cold starts")
+    assert router.info["profile_prior"]["strength"] == prior.strength
+    # every profile the router makes uses it: a newcomer's per-task accuracy is the prior's estimate
+    rows = np.arange(64)
+    _, task_acc = router.profile_from_outcomes(data.task_ids[rows], data.scores[rows, 0])
+    v = len(router.spec.task_vocab)
+    expected = compute_profiles(data.task_ids[rows], v, data.scores[rows, :1], smoothing=prior.strength,
+                                task_offsets=prior.offsets(v)).task_accuracy[0]
+    assert np.allclose(task_acc, expected)
+    save_router(router, tmp_path / "r")
+    assert read_sidecar(tmp_path / "r")["profile_prior"]["center"] == prior.center
+    assert load_router(tmp_path / "r").profile_prior == prior
+
+
+def test_artifact_without_a_prior_loads_with_the_old_fixed_one(tmp_path, small_router):
+    import json
+
+    from lrcal.router import load_router, save_router
+
+    router, _data, _cfg, _table = small_router
+    save_router(router, tmp_path / "r")
+    sidecar = json.loads((tmp_path / "r" / "router.json").read_text())
+    del sidecar["profile_prior"]
+    (tmp_path / "r" / "router.json").write_text(json.dumps(sidecar))
+    legacy = load_router(tmp_path / "r").profile_prior
+    assert (legacy.center, legacy.strength, legacy.chosen_by) == ("overall", router.config.profile_smoothing, "fixed")
+    sidecar["profile_prior"] = {"strength": 8.0, "center": "task", "task_offsets": [0.1]}  # wrong vocabulary size
+    (tmp_path / "r" / "router.json").write_text(json.dumps(sidecar))
+    with pytest.raises(LrcalError, match="task offsets"):
+        load_router(tmp_path / "r")
+
+
+def test_fixed_prior_config_keeps_the_overall_centre(small_router):
+    from lrcal.features import fit_feature_spec
+    from lrcal.router import RouterData, train_router
+
+    _router, _data, cfg, table = small_router
+    spec = fit_feature_spec(table.tasks, table.metadata)
+    fixed = train_router(RouterData.from_table(table, spec), spec, cfg.replace(profile_prior="fixed", profile_smoothing=6.0),
+                         seed=0, ensemble=1)
+    assert (fixed.profile_prior.center, fixed.profile_prior.strength) == ("overall", 6.0)
+    with pytest.raises(LrcalError, match="profile_prior"):
+        cfg.replace(profile_prior="sometimes")

@@ -137,6 +137,7 @@ class _HoldoutResult:
     chosen_lambdas: list
     router_seconds: float
     n_test: int
+    profile_prior: str = ""  # "centre:strength" of the router without the model
 
 
 def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:
@@ -182,6 +183,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
         selection={k: {"tp": [], "picked": [], "oracle": []} for k in ks},
         calibration={k: ([], []) for k in ks},
         fit_seconds=[], chosen_lambdas=[], router_seconds=router_seconds, n_test=len(te),
+        profile_prior=f"{router_h.profile_prior.center}:{router_h.profile_prior.strength:g}",
     )
     # the full-pool column order: others..., h
     y_pool = np.concatenate([y_te[:, others], y_te[:, hi : hi + 1]], axis=1)
@@ -366,6 +368,7 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
     calib = {h: {k: ([], []) for k in ks} for h in holdout}
     fit_seconds: list[float] = []
     chosen_lambdas: list = []
+    priors: dict[str, int] = {}
     router_seconds = 0.0
     for si, _seed, f, _te in fold_units:
         full_sum, seconds = fold_sums[(si, f)]
@@ -386,7 +389,9 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
                 calib[h][k][1].extend(unit.calibration[k][1])
             fit_seconds.extend(unit.fit_seconds)
             chosen_lambdas.extend(unit.chosen_lambdas)
-    return acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds
+            priors[unit.profile_prior] = priors.get(unit.profile_prior, 0) + 1
+    priors = dict(sorted(priors.items(), key=lambda kv: (-kv[1], kv[0])))
+    return acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds, priors
 
 
 def bench_coldstart(
@@ -430,7 +435,8 @@ def bench_coldstart(
     else:
         workers = min(jobs, len(fold_units) * len(holdout))  # never more than there are units at once
         fold_sums, holdout_results = _run_in_pool(table, plan, fold_units, tracker, workers, threads)
-    acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds = _merge(plan, fold_units, fold_sums, holdout_results)
+    acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds, priors = _merge(plan, fold_units, fold_sums,
+                                                                                  holdout_results)
 
     total = n * len(seeds)
     U = {key: {h: v / total for h, v in acc[key].items()} for key in ("without", "full")}
@@ -489,6 +495,8 @@ def bench_coldstart(
         "fit_seconds": {"mean": float(np.mean(fit_seconds)) if fit_seconds else None,
                         "max": float(np.max(fit_seconds)) if fit_seconds else None},
         "profile_only_share": float(np.mean([lam is None for lam in lambdas])) if lambdas else None,
+        # the profile prior each router-without-h chose (centre:strength -> routers), see docs/router.md
+        "profile_priors": priors,
         "router_train_seconds": round(router_seconds, 1),
         "ensemble": ensemble,
         "seconds": round(time.perf_counter() - started, 1),

@@ -115,7 +115,7 @@ def test_bootstrap_interval_contains_the_prediction(world):
         assert group["high"] - group["low"] > 0.0  # resampling moves the profile
 
 
-def test_coldstart_benchmark_structure():
+def test_coldstart_benchmark_structure(tmp_path):
     table = synthetic_outcomes(n=200, n_models=4, seed=2)
     tiny = FAST.replace(warmup_max_steps=60, latent_max_steps=10)
     result = bench_coldstart(table, ["model3"], ks=[16, 32], folds=2, repeats=1, config=tiny,
@@ -130,9 +130,25 @@ def test_coldstart_benchmark_structure():
         assert result["k"][k]["accuracy"] == pytest.approx(row["U_k"][k])
     # a model either has headroom (gain is defined) or not (harm is defined)
     assert (result["k"]["16"]["gain_recovered"] is None) != (result["k"]["16"]["harm"] is None)
+    # the lookup's gain-harm frontier over its shrinkage sweep, and its best gain at onboarding's harm
+    from lrcal.evaluation.coldstart import LOOKUP_SWEEP
+
+    for k in ("16", "32"):
+        points = result["lookup_frontier"][k]
+        assert [p["shrink"] for p in points] == list(LOOKUP_SWEEP)
+        light = next(p for p in points if p["shrink"] == 2.0)
+        assert light["harm"] == result["baselines"]["lookup_light"][k]["harm"]
+        best = result["lookup_gain_at_onboard_harm"][k]
+        eligible = [p["gain_recovered"] for p in points if p["harm"] is not None and p["gain_recovered"] is not None
+                    and p["harm"] <= result["k"][k]["harm"] + 1e-12]
+        assert best == (max(eligible) if eligible else None)
     # one router without the held-out model per fold, each with the profile prior it chose
     assert sum(result["profile_priors"].values()) == 2
     assert all(key.split(":")[0] in {"overall", "task"} and float(key.split(":")[1]) > 0 for key in result["profile_priors"])
+    from lrcal.evaluation.coldstart import plot_coldstart
+
+    plot_coldstart(result, tmp_path / "cs.png")
+    assert (tmp_path / "cs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_fitted_token_barely_moves_the_incumbents_scores(world):

@@ -50,6 +50,8 @@ from lrcal.router.train import RouterData
 HEADROOM = 0.005
 METHODS = ("onboard", "profile_only", "free_token", "lookup_light", "lookup_heavy")
 LOOKUP_SHRINK = {"lookup_light": 2.0, "lookup_heavy": 16.0}
+# the per-task lookup at every shrinkage: its gain-harm frontier, to compare onboarding at equal harm
+LOOKUP_SWEEP = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0)
 
 
 def _routed_scores(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -138,6 +140,7 @@ class _HoldoutResult:
     router_seconds: float
     n_test: int
     profile_prior: str = ""  # "centre:strength" of the router without the model
+    lookup_sweep: dict = None  # shrink -> k -> [routed outcome sum / repeats, one per draw]
 
 
 def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:
@@ -184,6 +187,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
         calibration={k: ([], []) for k in ks},
         fit_seconds=[], chosen_lambdas=[], router_seconds=router_seconds, n_test=len(te),
         profile_prior=f"{router_h.profile_prior.center}:{router_h.profile_prior.strength:g}",
+        lookup_sweep={c: {k: [] for k in ks} for c in LOOKUP_SWEEP},
     )
     # the full-pool column order: others..., h
     y_pool = np.concatenate([y_te[:, others], y_te[:, hi : hi + 1]], axis=1)
@@ -217,11 +221,16 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
                     ok = np.isfinite(y_te[:, hi])
                     out.calibration[k][0].append(pred[ok, -1])
                     out.calibration[k][1].append(y_te[ok, hi])
-            for method, shrink in LOOKUP_SHRINK.items():
+            swept = {}
+            for shrink in sorted(set(LOOKUP_SWEEP) | set(LOOKUP_SHRINK.values())):
                 pred = np.concatenate(
                     [lookup_inc, _lookup_scores(y_h[cal], tasks[cal], tasks[te], shrink)[:, None]], axis=1)
                 routed, _ = _routed_scores(pred, y_pool)
-                out.routed[method][k].append(float(routed.sum()) / repeats)
+                swept[shrink] = float(routed.sum()) / repeats
+            for method, shrink in LOOKUP_SHRINK.items():
+                out.routed[method][k].append(swept[shrink])
+            for shrink in LOOKUP_SWEEP:
+                out.lookup_sweep[shrink][k].append(swept[shrink])
     return out
 
 
@@ -365,6 +374,7 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
         **{m: {h: {k: 0.0 for k in ks} for h in holdout} for m in METHODS},
     }
     sel = {h: {k: {"tp": 0.0, "picked": 0.0, "oracle": 0.0} for k in ks} for h in holdout}
+    sweep = {c: {h: {k: 0.0 for k in ks} for h in holdout} for c in LOOKUP_SWEEP}
     calib = {h: {k: ([], []) for k in ks} for h in holdout}
     fit_seconds: list[float] = []
     chosen_lambdas: list = []
@@ -385,12 +395,16 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
                 for key, terms in unit.selection[k].items():
                     for term in terms:
                         sel[h][k][key] += term
+                for c in LOOKUP_SWEEP:
+                    for term in unit.lookup_sweep[c][k]:
+                        sweep[c][h][k] += term
                 calib[h][k][0].extend(unit.calibration[k][0])
                 calib[h][k][1].extend(unit.calibration[k][1])
             fit_seconds.extend(unit.fit_seconds)
             chosen_lambdas.extend(unit.chosen_lambdas)
             priors[unit.profile_prior] = priors.get(unit.profile_prior, 0) + 1
     priors = dict(sorted(priors.items(), key=lambda kv: (-kv[1], kv[0])))
+    acc["sweep"] = sweep
     return acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds, priors
 
 
@@ -444,12 +458,16 @@ def bench_coldstart(
     headroom = [h for h in holdout if U["full"][h] - U["without"][h] >= HEADROOM]
     no_headroom = [h for h in holdout if h not in headroom]
 
+    def gain_harm(values: dict, k: int) -> tuple[float | None, float | None]:
+        denom = sum(U["full"][h] - U["without"][h] for h in headroom)
+        gain = (sum(values[h][k] - U["without"][h] for h in headroom) / denom) if headroom and denom > 0 else None
+        harm = float(np.mean([U["without"][h] - values[h][k] for h in no_headroom])) if no_headroom else None
+        return gain, harm
+
     def summarize(method: str) -> dict:
         out = {}
         for k in ks:
-            denom = sum(U["full"][h] - U["without"][h] for h in headroom)
-            gain = (sum(Uk[method][h][k] - U["without"][h] for h in headroom) / denom) if headroom and denom > 0 else None
-            harm = float(np.mean([U["without"][h] - Uk[method][h][k] for h in no_headroom])) if no_headroom else None
+            gain, harm = gain_harm(Uk[method], k)
             out[str(k)] = {
                 "accuracy": float(np.mean([Uk[method][h][k] for h in holdout])),
                 "gain_recovered": gain,
@@ -475,6 +493,19 @@ def bench_coldstart(
             }
         per_model.append(row)
     onboard = summarize("onboard")
+    # the lookup's whole gain-harm trade-off, and its best gain at no more harm than onboarding's
+    sweep_U = {c: {h: {k: acc["sweep"][c][h][k] / total for k in ks} for h in holdout} for c in LOOKUP_SWEEP}
+    frontier, at_equal_harm = {}, {}
+    for k in ks:
+        points = []
+        for c in LOOKUP_SWEEP:
+            gain, harm = gain_harm(sweep_U[c], k)
+            points.append({"shrink": c, "gain_recovered": gain, "harm": harm})
+        frontier[str(k)] = points
+        limit = onboard[str(k)]["harm"]
+        ok = [p["gain_recovered"] for p in points if p["gain_recovered"] is not None and p["harm"] is not None
+              and limit is not None and p["harm"] <= limit + 1e-12]
+        at_equal_harm[str(k)] = max(ok) if ok else None
     lambdas = [lam for lam in chosen_lambdas]
     return {
         "dataset": table.name,
@@ -488,6 +519,9 @@ def bench_coldstart(
         "k": onboard,
         "per_model": per_model,
         "baselines": {m: summarize(m) for m in METHODS if m != "onboard"},
+        "lookup_frontier": frontier,
+        # the best per-task lookup gain among shrinkages whose harm is at most onboarding's (None: none is)
+        "lookup_gain_at_onboard_harm": at_equal_harm,
         "without": {"accuracy": float(np.mean([U["without"][h] for h in holdout])), "per_model": U["without"]},
         "full_retrain": {"accuracy": float(np.mean([U["full"][h] for h in holdout])), "per_model": U["full"],
                          "gain_recovered": 1.0 if headroom else None, "harm": float(np.mean([U["without"][h] - U["full"][h] for h in no_headroom])) if no_headroom else None},
@@ -514,7 +548,8 @@ def _copy_card(card, **changes):
 
 
 def plot_coldstart(result: dict, path) -> None:
-    """Gain recovered and harm against k, onboarding vs the baselines."""
+    """Gain recovered and harm against k, onboarding vs the baselines; and gain against harm:
+    onboarding's point beside the per-task lookup's frontier over its shrinkage sweep."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -522,7 +557,9 @@ def plot_coldstart(result: dict, path) -> None:
 
     ks = result["ks"]
     series = {"onboard (frozen router)": result["k"], **result["baselines"]}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    frontier = result.get("lookup_frontier")
+    fig, axes = plt.subplots(1, 3 if frontier else 2, figsize=(16.5 if frontier else 11, 4.2), dpi=110)
+    left, right = axes[0], axes[1]
     for name, entry in series.items():
         gains = [entry[str(k)]["gain_recovered"] for k in ks]
         harms = [entry[str(k)]["harm"] for k in ks]
@@ -543,6 +580,24 @@ def plot_coldstart(result: dict, path) -> None:
         ax.set_xticklabels([str(k) for k in ks])
         ax.grid(alpha=0.3)
     left.legend(fontsize=8)
+    if frontier:
+        trade = axes[2]
+        for i, k in enumerate(ks):
+            points = [p for p in frontier[str(k)] if p["gain_recovered"] is not None and p["harm"] is not None]
+            mine = result["k"][str(k)]
+            color = f"C{i}"
+            if points:
+                trade.plot([p["harm"] for p in points], [p["gain_recovered"] for p in points], color=color,
+                           marker=".", linewidth=1, label=f"lookup, shrink 1–1024 (k={k})")
+            if mine["gain_recovered"] is not None and mine["harm"] is not None:
+                trade.plot([mine["harm"]], [mine["gain_recovered"]], color=color, marker="*", markersize=14,
+                           linestyle="none", label=f"onboard (k={k})")
+        trade.axvline(0.0, color="grey", linestyle=":", linewidth=1)
+        trade.set(xlabel="harm (lower is better)", ylabel="pooled gain recovered (higher is better)",
+                  title="gain against harm: up and left is better")
+        trade.grid(alpha=0.3)
+        if trade.get_legend_handles_labels()[0]:  # nothing to show when no model has (or every model has) headroom
+            trade.legend(fontsize=7, ncol=2)
     fig.suptitle(f"{result['dataset']}: cold-start onboarding, {result['folds']}-fold cross-fitting")
     fig.tight_layout()
     fig.savefig(path)

@@ -34,6 +34,17 @@ def main() -> None:
         for k in ks:
             cells += [fmt(entry[k]["gain_recovered"], 2), fmt(entry[k]["harm"], 4)]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    frontier = result.get("lookup_frontier")
+    if frontier:
+        print("\nPer-task lookup over its shrinkage sweep (gain / harm), and its best gain at no more harm than onboarding:\n")
+        shrinks = [p["shrink"] for p in frontier[ks[0]]]
+        print("| k | " + " | ".join(f"shrink {c:g}" for c in shrinks) + " | onboard | lookup at onboard's harm |")
+        print("|---|" + "---|" * len(shrinks) + "---|---|")
+        for k in ks:
+            cells = [f"{fmt(p['gain_recovered'], 2)} / {fmt(p['harm'], 4)}" for p in frontier[k]]
+            mine = result["k"][k]
+            print(f"| {k} | " + " | ".join(cells) + f" | **{fmt(mine['gain_recovered'], 2)} / {fmt(mine['harm'], 4)}** | "
+                  f"{fmt(result['lookup_gain_at_onboard_harm'][k], 2)} |")
     print(f"\nRouted accuracy without the held-out model {100 * result['without']['accuracy']:.1f}%, "
           f"full retrain {100 * result['full_retrain']['accuracy']:.1f}% (mean over held-out models).\n")
     print("| held-out model | headroom | U_without | U_full | " + " | ".join(f"U_{k}" for k in ks)

@@ -597,7 +597,7 @@ def plot_coldstart(result: dict, path) -> None:
                   title="gain against harm: up and left is better")
         trade.grid(alpha=0.3)
         if trade.get_legend_handles_labels()[0]:  # nothing to show when no model has (or every model has) headroom
-            trade.legend(fontsize=7, ncol=2)
+            trade.legend(fontsize=6.5, ncol=2, loc="best", framealpha=0.6)
     fig.suptitle(f"{result['dataset']}: cold-start onboarding, {result['folds']}-fold cross-fitting")
     fig.tight_layout()
     fig.savefig(path)

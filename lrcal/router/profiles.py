@@ -290,8 +290,9 @@ def fit_profile_prior(
     beats the best other model there, (p_jt - best_t) x rows, summed over models, tasks and
     sizes -- gain where j is better, harm where it is worse. ``"loglik"`` scores the expected
     log-likelihood of j's outcomes instead. Exact expectations, no sampling: the choice is a
-    function of the data alone. The best candidate wins; its task offsets are then computed
-    from every model."""
+    function of the data alone. The criterion is averaged over neighbouring strengths and the
+    lightest strength within one standard error (over models) of the best is kept, in the
+    best's centre; its task offsets are then computed from every model."""
     if criterion not in ("utility", "loglik"):
         raise ValueError(f"unknown criterion {criterion!r}")
     scores = np.asarray(scores, dtype=np.float64)
@@ -311,7 +312,8 @@ def fit_profile_prior(
     accuracy = np.where(counts > 0, (sums + 1.0) / (counts + 2.0), -np.inf)
     centers = ["overall"] + (["task"] if k_models >= 2 else [])
     candidates = [(center, float(c)) for center in centers for c in strengths]
-    per_model = np.zeros((k_models, len(candidates)))
+    strength_grid = np.asarray(strengths, dtype=np.float64)
+    per_model = np.zeros((k_models, len(candidates)))  # candidates: centre-major, strength-minor
     weight = 0.0
     log_factorial = np.cumsum(np.log(np.maximum(np.arange(max(sizes) + 1), 1)))
     for j in range(k_models):
@@ -334,13 +336,14 @@ def fit_profile_prior(
                 s = np.arange(m + 1)
                 pmf = np.exp(log_factorial[m] - log_factorial[s] - log_factorial[m - s]
                              + s * np.log(p[t]) + (m - s) * np.log1p(-p[t]))  # [m + 1]
-                for i, (center, strength) in enumerate(candidates):
-                    est = (s + strength * center_of[center][t]) / (m + strength)
+                for ci, center in enumerate(centers):  # every strength at once: est [S, m + 1]
+                    est = (s[None, :] + strength_grid[:, None] * center_of[center][t]) / (m + strength_grid[:, None])
                     if criterion == "utility":
-                        per_model[j, i] += float(pmf[est > best[t]].sum()) * (p[t] - best[t]) * mine[t]
+                        value = ((est > best[t]) @ pmf) * (p[t] - best[t])
                     else:
                         e = np.clip(est, 1e-4, 1 - 1e-4)
-                        per_model[j, i] += float(pmf @ (p[t] * np.log(e) + (1 - p[t]) * np.log1p(-e))) * mine[t]
+                        value = (p[t] * np.log(e) + (1 - p[t]) * np.log1p(-e)) @ pmf
+                    per_model[j, ci * len(strengths):(ci + 1) * len(strengths)] += value * mine[t]
             weight += float(mine.sum())
     if weight == 0:
         return ProfilePrior()

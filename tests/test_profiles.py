@@ -102,7 +102,7 @@ def test_partial_coverage_and_fractional_scores_are_handled():
     prior = fit_profile_prior(tasks, 5, scores)
     assert prior.strength in PRIOR_STRENGTHS and prior.center in ("overall", "task")
     assert np.all(np.isfinite(prior.offsets(5))) if prior.center == "task" else prior.task_offsets == ()
-    assert fit_profile_prior(tasks, 5, scores[:, :1]).chosen_by == "simulated cold starts (loglik)"  # nobody to route against
+    assert fit_profile_prior(tasks, 5, scores[:, :1]).chosen_by == "simulated cold starts, expected log-likelihood"  # nobody to route against
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,26 @@ def test_fixed_prior_config_keeps_the_overall_centre(small_router):
     assert (fixed.profile_prior.center, fixed.profile_prior.strength) == ("overall", 6.0)
     with pytest.raises(LrcalError, match="profile_prior"):
         cfg.replace(profile_prior="sometimes")
+
+
+def test_cli_router_train_reports_the_chosen_prior(cli, tmp_path):
+    import json
+
+    from lrcal.evaluation.synthetic import synthetic_outcomes
+
+    table = synthetic_outcomes(n=160, n_models=3, seed=2)
+    path = tmp_path / "outcomes.csv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("sample_id,task,question," + ",".join(f"{m}_correct" for m in table.models) + "\n")
+        for i in range(table.n_samples):
+            scores = ",".join(str(int(v)) for v in table.scores[i])
+            fh.write(f"{table.sample_ids[i]},{table.tasks[i]},\"{table.questions[i]}\",{scores}\n")
+    out = cli("router", "train", "--outcomes", str(path), "--ensemble", "1")
+    assert out.exit_code == 0, out.output
+    assert "1 network)." in out.stdout
+    assert "Per-task accuracy in profiles: shrunk toward" in out.stdout and "chosen by simulated cold starts" in out.stdout
+    out = cli("router", "list", "--json")
+    assert out.exit_code == 0, out.output
+    out = cli("router", "train", "--ensemble", "1", "--json")
+    data = json.loads(out.stdout)
+    assert data["profile_prior"]["center"] in ("overall", "task") and data["profile_prior"]["strength"] in PRIOR_STRENGTHS

@@ -50,7 +50,8 @@ def train_command(
         return
     typer.echo(
         f"Router {result['version']} trained on {len(result['models'])} models × {result['examples']} examples "
-        f"in {result['seconds']:.1f}s ({result['parameters']:,} parameters per network, {result['ensemble']} networks)."
+        f"in {result['seconds']:.1f}s ({result['parameters']:,} parameters per network, {result['ensemble']} "
+        f"network{'s' if result['ensemble'] != 1 else ''})."
     )
     prior = result["profile_prior"]
     centre = "each task's difficulty-adjusted centre" if prior["center"] == "task" else "the model's overall accuracy"

@@ -365,5 +365,6 @@ def fit_profile_prior(
     center, strength = candidates[best_i]
     offsets = _task_offsets(counts, sums, np.arange(k_models)) if center == "task" else np.zeros(0)
     return ProfilePrior(strength=strength, center=center, task_offsets=tuple(float(v) for v in offsets),
-                        chosen_by=f"simulated cold starts ({criterion})",
+                        chosen_by="simulated cold starts, " + ("expected routing utility" if criterion == "utility"
+                                                              else "expected log-likelihood"),
                         scores={f"{c}:{s:g}": round(v / weight, 6) for (c, s), v in zip(candidates, total)})

@@ -112,13 +112,9 @@ def test_bench_router_structure_and_costs():
 
 
 def test_cli_bench_router_json_and_table(cli, tmp_path):
-    table = synthetic_outcomes(n=160, n_models=3, seed=2)
-    path = tmp_path / "outcomes.csv"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("sample_id,task,question," + ",".join(f"{m}_correct" for m in table.models) + "\n")
-        for i in range(table.n_samples):
-            scores = ",".join(str(int(v)) for v in table.scores[i])
-            fh.write(f"{table.sample_ids[i]},{table.tasks[i]},\"{table.questions[i]}\",{scores}\n")
+    from tests.fixtures.tables import write_wide_csv
+
+    path = write_wide_csv(synthetic_outcomes(n=160, n_models=3, seed=2), tmp_path / "outcomes.csv")
     out = cli("bench", "router", "--outcomes", str(path), "--seeds", "1", "--ensemble", "1", "--threads", "1", "--json")
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)

@@ -173,14 +173,9 @@ def test_cli_router_train_reports_the_chosen_prior(cli, tmp_path):
     import json
 
     from lrcal.evaluation.synthetic import synthetic_outcomes
+    from tests.fixtures.tables import write_wide_csv
 
-    table = synthetic_outcomes(n=160, n_models=3, seed=2)
-    path = tmp_path / "outcomes.csv"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("sample_id,task,question," + ",".join(f"{m}_correct" for m in table.models) + "\n")
-        for i in range(table.n_samples):
-            scores = ",".join(str(int(v)) for v in table.scores[i])
-            fh.write(f"{table.sample_ids[i]},{table.tasks[i]},\"{table.questions[i]}\",{scores}\n")
+    path = write_wide_csv(synthetic_outcomes(n=160, n_models=3, seed=2), tmp_path / "outcomes.csv")
     out = cli("router", "train", "--outcomes", str(path), "--ensemble", "1")
     assert out.exit_code == 0, out.output
     assert "1 network)." in out.stdout

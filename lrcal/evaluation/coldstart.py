@@ -32,7 +32,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -140,7 +140,7 @@ class _HoldoutResult:
     router_seconds: float
     n_test: int
     profile_prior: str = ""  # "centre:strength" of the router without the model
-    lookup_sweep: dict = None  # shrink -> k -> [routed outcome sum / repeats, one per draw]
+    lookup_sweep: dict = field(default_factory=dict)  # shrink -> k -> [routed outcome sum / repeats, one per draw]
 
 
 def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:

@@ -282,8 +282,7 @@ def _validation_split(data: RouterData, rows: np.ndarray, fraction: float, seed:
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def profile_prior_for(data: RouterData, spec: FeatureSpec, cfg: RouterConfig, rows: np.ndarray,
-                      seed: int = 0) -> ProfilePrior:
+def profile_prior_for(data: RouterData, spec: FeatureSpec, cfg: RouterConfig, rows: np.ndarray) -> ProfilePrior:
     """The profile prior a router trained on ``rows`` uses (see `fit_profile_prior`)."""
     if cfg.profile_prior == "fixed":
         return ProfilePrior(strength=cfg.profile_smoothing)
@@ -325,7 +324,7 @@ def train_router(
     if len(train_rows) < 8:
         raise LrcalError(f"router training needs at least 8 training rows (got {len(train_rows)})")
     chosen = cfg
-    prior = profile_prior_for(data, spec, cfg, all_rows, seed)
+    prior = profile_prior_for(data, spec, cfg, all_rows)
     if epochs is not None:
         best_fit, best_loss = None, float("nan")
     elif len(val_rows):

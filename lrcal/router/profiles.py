@@ -64,7 +64,7 @@ class ProfilePrior:
     center: str = "overall"
     task_offsets: tuple[float, ...] = ()
     chosen_by: str = "fixed"  # fixed | simulated cold starts
-    scores: dict = field(default_factory=dict, compare=False)  # candidate -> held-out log-likelihood per row
+    scores: dict = field(default_factory=dict, compare=False)  # "centre:strength" -> its criterion, per row
 
     def offsets(self, n_tasks: int) -> np.ndarray | None:
         if self.center != "task" or n_tasks == 0:

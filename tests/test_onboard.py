@@ -168,3 +168,120 @@ def test_a_fitted_token_barely_moves_the_incumbents_scores(world):
 
     shift = np.abs(incumbents(result.card) - incumbents(replace(result.card, residuals=None))).mean()
     assert shift <= 0.01 + 1e-6  # the guard, measured with the exact forward of the whole ensemble
+
+
+def test_margin_calibration_moves_the_mean_margin_to_its_target(world):
+    """Per task group on the calibration rows, the new model's mean margin over the incumbents'
+    best lands where `_margin_bias` aims: the network's margin pulled n_t / (n_t + s) of the way
+    to the profiles' (its smoothed accuracy minus the best incumbent's)."""
+    _, data, router = world
+    rows = np.arange(380, 480)
+    pool = [f"model{i}" for i in range(5)]
+    calibrated = _fit(router, data, rows).card
+    assert calibrated.task_bias is not None and calibrated.task_bias.shape == calibrated.task_accuracy.shape
+    plain = _fit(router, data, rows, config=OnboardConfig(margin_calibration=False)).card
+    assert plain.task_bias is None
+
+    def margins(card):
+        router.add_model(card)
+        try:
+            score = router.predict(data.X[rows], pool + ["model5"]).score
+        finally:
+            router.remove_model("model5")
+        return score[:, -1] - score[:, :-1].max(axis=1)
+
+    before, after = margins(plain), margins(calibrated)
+    strength = router.profile_prior.strength
+    pool_ta = np.stack([router.cards[m].task_accuracy for m in pool])
+    task_ids = data.task_ids[rows]
+    for t in np.unique(task_ids[task_ids >= 0]):
+        m = task_ids == t
+        w = m.sum() / (m.sum() + strength)
+        target = (1 - w) * before[m].mean() + w * (calibrated.task_accuracy[t] - pool_ta[:, t].max())
+        assert after[m].mean() == pytest.approx(target, abs=2e-3)
+    # the offset is per task: the within-group ranking of the queries is the network's
+    for t in np.unique(task_ids[task_ids >= 0]):
+        m = task_ids == t
+        if m.sum() > 3 and np.std(before[m]) > 1e-4:
+            assert np.corrcoef(before[m], after[m])[0, 1] > 0.9
+
+
+def test_task_bias_survives_the_store_and_the_artifact(world, tmp_path):
+    from dataclasses import replace
+
+    from lrcal.router.artifacts import load_router, save_router
+    from lrcal.services.routing import card_from_json, card_to_json
+
+    _, data, router = world
+    card = _fit(router, data, np.arange(380, 480)).card
+    back = card_from_json(card.name, card_to_json(card))
+    np.testing.assert_array_equal(back.task_bias, card.task_bias)
+    router.add_model(card)
+    try:
+        save_router(router, tmp_path / "artifact")
+        loaded = load_router(tmp_path / "artifact")
+        np.testing.assert_array_equal(loaded.cards["model5"].task_bias, card.task_bias)
+        assert loaded.cards["model0"].task_bias is None
+        before = router.predict(data.X[:50], [f"model{i}" for i in range(6)]).score
+        after = loaded.predict(data.X[:50], [f"model{i}" for i in range(6)]).score
+        np.testing.assert_allclose(before, after, atol=1e-6)
+    finally:
+        router.remove_model("model5")
+    with pytest.raises(LrcalError, match="task bias of the wrong shape"):
+        router.add_model(replace(card, task_bias=np.zeros(2, dtype=np.float32)))
+
+
+def test_task_bias_moves_only_its_own_task(world):
+    from dataclasses import replace
+
+    _, data, router = world
+    card = replace(_fit(router, data, np.arange(380, 480)).card, task_bias=None)
+    names = [f"model{i}" for i in range(6)]
+    t = int(data.task_ids[0])
+    bias = np.zeros_like(card.task_accuracy)
+    bias[t] = 2.0
+    scores = {}
+    for label, c in (("plain", card), ("biased", replace(card, task_bias=bias))):
+        router.add_model(c)
+        try:
+            scores[label] = router.predict(data.X[:200], names).mu
+        finally:
+            router.remove_model("model5")
+    same = data.task_ids[:200] == t
+    assert np.all(scores["biased"][same, -1] > scores["plain"][same, -1])
+    np.testing.assert_allclose(scores["biased"][~same, -1], scores["plain"][~same, -1], atol=1e-6)
+    np.testing.assert_allclose(scores["biased"][:, :-1], scores["plain"][:, :-1], atol=1e-6)
+
+
+def test_difficulty_adjustment_cuts_the_noise_of_per_task_accuracy():
+    """Rows share a difficulty; the incumbents' outcomes on the same rows reveal it. The adjusted
+    per-task means stay centred on the truth and vary less from draw to draw than the raw ones."""
+    from lrcal.router.onboard import difficulty_adjusted_scores
+
+    rng = np.random.default_rng(3)
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    incumbents = np.array([0.5, 1.0, 0.0, 1.5, -0.5, 0.8, 0.2, 1.2])
+    newcomer = np.array([1.0, -1.0, 0.5])  # per task
+    # the incumbents' task accuracy as their cards know it (large sample), last column overall
+    d_big = rng.normal(0, 2.0, 200_000)
+    acc = sigmoid(incumbents[:, None] + d_big[None]).mean(axis=1)
+    pool_ta = np.repeat(acc[:, None], 4, axis=1)
+    truth = sigmoid(newcomer[:, None] + d_big[None]).mean(axis=1)
+    raw_means, adj_means, betas = [], [], []
+    for _ in range(300):
+        tasks = np.repeat(np.arange(3), 12)
+        d = rng.normal(0, 2.0, len(tasks))
+        pool = (rng.random((len(tasks), len(incumbents))) < sigmoid(incumbents[None] + d[:, None])).astype(float)
+        pool[rng.random(pool.shape) < 0.1] = np.nan  # some incumbents were not run on some rows
+        y = (rng.random(len(tasks)) < sigmoid(newcomer[tasks] + d)).astype(float)
+        adjusted, beta = difficulty_adjusted_scores(y, tasks, pool, pool_ta)
+        betas.append(beta)
+        raw_means.append([y[tasks == t].mean() for t in range(3)])
+        adj_means.append([adjusted[tasks == t].mean() for t in range(3)])
+    raw_means, adj_means = np.array(raw_means), np.array(adj_means)
+    assert min(betas) >= 0.0 and np.mean(betas) > 0.3
+    np.testing.assert_allclose(adj_means.mean(axis=0), truth, atol=0.03)
+    assert np.all(adj_means.var(axis=0) < 0.85 * raw_means.var(axis=0))  # measured: 0.68-0.76
+    # nothing to learn difficulty from: the outcomes come back as they are
+    same, beta = difficulty_adjusted_scores(y, tasks, np.full((len(tasks), len(incumbents)), np.nan), pool_ta)
+    assert beta is None and np.array_equal(same, y)

@@ -203,7 +203,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
             out.fit_seconds.append(res.seconds)
             out.chosen_lambdas.append(res.prior_strength)
             variants = {"onboard": res.card}
-            variants["profile_only"] = _copy_card(res.card, residuals=None)
+            variants["profile_only"] = _copy_card(res.card, residuals=None, task_bias=None)
             free = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], free=True,
                              config=onboard_config, **kw)
             variants["free_token"] = free.card

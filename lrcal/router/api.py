@@ -24,7 +24,7 @@ from lrcal.errors import LrcalError, UsageError
 from lrcal.features import FeatureSpec, Query, featurize, fit_feature_spec
 from lrcal.router.config import RouterConfig
 from lrcal.router.loss import router_loss
-from lrcal.router.network import LatentRouterNet, parameter_count
+from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import Policy, choose, utility
 from lrcal.router.profiles import ProfilePrior, compute_profiles, fit_profile_prior, task_rows_from_profiles
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
@@ -41,6 +41,8 @@ class ModelCard:
     n_rows: int
     residuals: list[np.ndarray] | None = None
     source: str = "trained"  # trained | profile | onboarded
+    # [V + 1] per-task offsets on the quality logit (onboarding's margin calibration; None = zeros)
+    task_bias: np.ndarray | None = None
     expected_output_tokens: float | None = None
     expected_latency_ms: float | None = None
     expected_cost_usd: float | None = None
@@ -152,6 +154,8 @@ class Router:
             raise LrcalError(f"model card '{card.name}' has the wrong profile shape for this router")
         if card.residuals is not None and len(card.residuals) != len(self.members):
             raise LrcalError(f"model card '{card.name}' has {len(card.residuals)} residuals, router has {len(self.members)} members")
+        if card.task_bias is not None and np.shape(card.task_bias) != card.task_accuracy.shape:
+            raise LrcalError(f"model card '{card.name}' has a task bias of the wrong shape for this router")
         self.cards[card.name] = card
 
     def remove_model(self, name: str) -> None:
@@ -168,6 +172,15 @@ class Router:
                 res = [c.residuals[member] if c.residuals is not None else np.zeros(self.hidden, np.float32) for c in cards]
                 tok = tok + torch.as_tensor(np.stack(res), dtype=torch.float32)
         return tok
+
+    def task_bias(self, models: Sequence[str] | None = None) -> torch.Tensor | None:
+        """[K, V + 1] per-task logit offsets of these models (None when no card has one)."""
+        cards = self._cards(models)
+        if all(c.task_bias is None for c in cards):
+            return None
+        zeros = np.zeros(len(self.spec.task_vocab) + 1, dtype=np.float32)
+        return torch.as_tensor(np.stack([zeros if c.task_bias is None else c.task_bias for c in cards]),
+                               dtype=torch.float32)
 
     def task_rows(self, models: Sequence[str] | None = None) -> np.ndarray:
         """[K, V + 1] rows behind each card's per-task accuracy (read back from its profile)."""
@@ -199,13 +212,18 @@ class Router:
         if avail.shape != (n, k):
             raise LrcalError(f"availability mask has shape {avail.shape}, expected ({n}, {k})")
         ta = torch.as_tensor(np.stack([c.task_accuracy for c in cards]), dtype=torch.float32)
+        bias = self.task_bias([c.name for c in cards])
         sums = {key: np.zeros((n, k), dtype=np.float64) for key in ("mu", "sigma", "delta", "score", "prior")}
         for member, net in enumerate(self.members):
             net.eval()
             tokens = self.tokens([c.name for c in cards], member)
             for start in range(0, n, batch_size):
                 sl = slice(start, start + batch_size)
-                out = net(torch.as_tensor(X[sl]), tokens, ta, torch.as_tensor(avail[sl]))
+                xb = torch.as_tensor(X[sl])
+                out = net(xb, tokens, ta, torch.as_tensor(avail[sl]))
+                if bias is not None:
+                    out["mu"], out["score"] = with_task_bias(out["mu_logit"], out["delta"],
+                                                             net.task_probabilities(xb)[0], bias)
                 for key in sums:
                     sums[key][sl] += out[key].numpy()
         e = float(len(self.members))

@@ -68,6 +68,8 @@ def _payload(router: Router) -> dict:
                 "task_accuracy": torch.as_tensor(card.task_accuracy, dtype=torch.float32),
                 "residuals": (torch.as_tensor(np.stack(card.residuals), dtype=torch.float32)
                               if card.residuals is not None else None),
+                "task_bias": (torch.as_tensor(card.task_bias, dtype=torch.float32)
+                              if card.task_bias is not None else None),
             }
             for name, card in router.cards.items()
         },
@@ -195,15 +197,17 @@ def load_router(path: str | Path, expected_spec: FeatureSpec | None = None) -> R
             task_acc = entry["task_accuracy"].numpy().astype(np.float32)
             res = entry["residuals"]
             residuals = [r.numpy().astype(np.float32) for r in res] if res is not None else None
+            bias = entry.get("task_bias")  # absent in artifacts written before the margin calibration
+            task_bias = bias.numpy().astype(np.float32) if bias is not None else None
         except (KeyError, AttributeError, TypeError):
             raise LrcalError(f"{weights_path}: token bank entry for '{name}' is malformed") from None
         if profile.shape != (p_dim,) or task_acc.shape != (len(spec.task_vocab) + 1,) or (
             residuals is not None and (len(residuals) != len(members) or any(r.shape != (config.hidden,) for r in residuals))
-        ):
+        ) or (task_bias is not None and task_bias.shape != task_acc.shape):
             raise LrcalError(f"{weights_path}: token bank entry for '{name}' has the wrong shape")
         meta = summaries.get(name, {})
         cards[name] = ModelCard(
-            name=name, profile=profile, task_accuracy=task_acc, n_rows=int(meta.get("n_rows", 0)), residuals=residuals,
+            name=name, profile=profile, task_accuracy=task_acc, n_rows=int(meta.get("n_rows", 0)), residuals=residuals, task_bias=task_bias,
             source=str(meta.get("source", "trained")), expected_output_tokens=meta.get("expected_output_tokens"),
             expected_latency_ms=meta.get("expected_latency_ms"), expected_cost_usd=meta.get("expected_cost_usd"),
         )

@@ -335,6 +335,15 @@ class LatentRouterNet(nn.Module):
         }
 
 
+def with_task_bias(mu_logit: torch.Tensor, delta: torch.Tensor, p_task: torch.Tensor,
+                   task_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, score) after a per-model, per-task offset on the quality logit: mu_logit [.., B, K],
+    delta like it, p_task [B, V + 1], task_bias [K, V + 1] (an onboarded model's margin
+    calibration, zeros for the others)."""
+    mu = torch.sigmoid(mu_logit + p_task @ task_bias.t())
+    return mu, (mu + delta).clamp(0.0, 1.0)
+
+
 def _split_kv(att: Attention, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Keys and values [.., L, h, dh] of ``context`` [.., L, H] for ``att``."""
     kv = att.kv(context)
@@ -391,6 +400,8 @@ class NewColumnContext:
                                     "talk_v": talk_v, "pair_e": layer.pair_e(others)})
             self.summary = record[-1]["caps"].mean(dim=1)  # [n, H]
             self.full_score = out["score"][:, -1]
+            self.full_mu_logit = out["mu_logit"][:, -1]
+            self.full_delta = out["delta"][:, -1]
             self.pool_score = out["score"][:, :-1]
         self.net = net
 

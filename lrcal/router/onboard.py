@@ -11,7 +11,9 @@ meaningful), under an L2 prior ||r||^2 * lambda toward token_0. The prior streng
 the number of steps are chosen by k-fold cross-validation inside the calibration rows
 (held-out log-loss of the new model's mu); step 0 -- the profile-only token -- is always a
 candidate, so a fit that does not help out of sample is not used. Every router weight is
-frozen (`requires_grad` off; `weights_checksum` proves it in the tests).
+frozen (`requires_grad` off; `weights_checksum` proves it in the tests). Step 3 (margin
+calibration, `_margin_bias`): a per-task offset on the new model's quality logit moves its mean
+margin over the incumbents' best toward what the profiles support.
 
 Speed: all (fold, lambda) candidates are fitted at once -- the calibration rows are repeated
 once per candidate, each copy carrying its candidate's token (the network accepts per-row
@@ -31,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from lrcal.errors import LrcalError
-from lrcal.router.network import NewColumnContext
+from lrcal.router.network import NewColumnContext, with_task_bias
 
 MIN_ROWS = 16
 
@@ -48,6 +50,10 @@ class OnboardConfig:
     max_incumbent_shift: float = 0.01
     bootstrap: int = 100
     one_se: bool = True  # prefer the simplest candidate within one standard error of the best
+    # step 3: per task group, set the new model's mean margin over the best incumbent on the
+    # calibration rows to what the profiles say (its smoothed accuracy minus the best incumbent's)
+    margin_calibration: bool = True
+    margin_prior_rows: float | None = None  # the network margin's worth in rows (None: the profile prior strength)
 
 
 @dataclass
@@ -61,6 +67,10 @@ class OnboardResult:
     fit_loss: float | None = None
     seconds: float = 0.0
     shrink_steps: int = 0  # halvings applied by the incumbent-shift guard (max over members)
+    # the per-row values the profile was computed from (outcomes, difficulty-adjusted where the
+    # incumbents' outcomes on the same rows are known; see `difficulty_adjusted_scores`)
+    profile_scores: np.ndarray | None = None
+    difficulty_beta: float | None = None  # None: no adjustment (no incumbent outcomes on these rows)
 
     @property
     def method(self) -> str:
@@ -77,6 +87,7 @@ class OnboardResult:
             "fit_loss": self.fit_loss,
             "fit_seconds": self.seconds,
             "shrink_steps": self.shrink_steps,
+            "difficulty_beta": self.difficulty_beta,
         }
 
 
@@ -125,10 +136,64 @@ def _fold_ids(n: int, folds: int, task_ids: np.ndarray, seed: int) -> np.ndarray
     return ids
 
 
+MIN_ADJUST_ROWS = 16
+
+
+def difficulty_adjusted_scores(scores: np.ndarray, task_ids: np.ndarray, pool_scores: np.ndarray,
+                               pool_task_accuracy: np.ndarray, max_beta: float = 3.0) -> tuple[np.ndarray, float | None]:
+    """The new model's outcomes with the calibration rows' difficulty taken out (a control variate).
+
+    A few dozen rows per task say how a model did on *those* rows; whether they were easy or hard
+    is visible in the incumbents' outcomes on the same rows, against what the incumbents score on
+    the task over their whole training data (their cards). With dev_i = mean over incumbents of
+    (outcome on row i - accuracy on row i's task), the adjusted value is y_i - beta * dev_i: the
+    per-task means keep their expectation and lose the part of their noise the shared difficulty
+    explains. beta is the within-task regression slope of an incumbent's outcome on the *other*
+    incumbents' dev, pooled over the incumbents on these same rows -- never fitted to the new
+    model's own few outcomes (that slope is too noisy at 16-32 rows). Clipped to [0, max_beta].
+    Returns (values, beta); (scores, None) with fewer than two incumbents' outcomes to learn from."""
+    scores = np.asarray(scores, dtype=np.float64)
+    pool_scores = np.asarray(pool_scores, dtype=np.float64)
+    if pool_scores.ndim != 2 or pool_scores.shape[1] < 2 or pool_task_accuracy.size == 0:
+        return scores, None
+    known = np.isfinite(pool_scores)  # [n, K-1]
+    if known.any(axis=1).sum() < MIN_ADJUST_ROWS:
+        return scores, None
+    n_tasks = pool_task_accuracy.shape[1] - 1
+    column = np.where((task_ids >= 0) & (task_ids < n_tasks), task_ids, n_tasks)  # unknown task: overall
+    residual = np.where(known, pool_scores - pool_task_accuracy[:, column].T, 0.0)  # [n, K-1]
+    total, count = residual.sum(axis=1), known.sum(axis=1)
+
+    def within_task(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        out = values.copy()
+        for t in np.unique(column):
+            rows = (column == t) & weight
+            if rows.any():
+                out[column == t] -= values[rows].mean()
+        return np.where(weight, out, 0.0)
+
+    numerator = denominator = 0.0
+    for j in range(pool_scores.shape[1]):
+        others = count - known[:, j]
+        use = known[:, j] & (others > 0)
+        if use.sum() < 4:
+            continue
+        dev_rest = np.where(others > 0, (total - residual[:, j]) / np.maximum(others, 1), 0.0)
+        y_c, d_c = within_task(np.nan_to_num(pool_scores[:, j]), use), within_task(dev_rest, use)
+        numerator += float((y_c * d_c).sum())
+        denominator += float((d_c**2).sum())
+    if denominator < 1e-9:
+        return scores, None
+    beta = float(np.clip(numerator / denominator, 0.0, max_beta))
+    dev = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return scores - beta * dev, beta
+
+
 def _profile_card(router, name, task_ids, scores, extras, rows, source):
     from lrcal.router.api import ModelCard
 
     profile, task_accuracy = router.profile_from_outcomes(task_ids[rows], scores[rows], **{k: (None if v is None else v[rows]) for k, v in extras.items()})
+    task_accuracy = np.clip(task_accuracy, 0.0, 1.0)  # difficulty-adjusted values may leave [0, 1]
 
     def mean(values):
         if values is None:
@@ -181,10 +246,12 @@ def fit_token(
     pool_scores = np.asarray(pool_scores, dtype=np.float64).reshape(n, len(pool))
     extras = {"output_tokens": output_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd, "errors": errors}
     all_rows = np.arange(n)
-    card0 = _profile_card(router, name, task_ids, scores, extras, all_rows, "onboarded")
+    pool_ta_np = np.stack([router.cards[m].task_accuracy for m in pool]) if pool else np.zeros((0, 0))
+    profile_scores, beta = difficulty_adjusted_scores(scores, task_ids, pool_scores, pool_ta_np)
+    card0 = _profile_card(router, name, task_ids, profile_scores, extras, all_rows, "onboarded")
     folds = max(2, min(config.folds, n // 8))
     fold = _fold_ids(n, folds, task_ids, seed)
-    fold_cards = [_profile_card(router, name, task_ids, scores, extras, np.flatnonzero(fold != f), "onboarded")
+    fold_cards = [_profile_card(router, name, task_ids, profile_scores, extras, np.flatnonzero(fold != f), "onboarded")
                   for f in range(folds)]
     names = list(pool) + [name]
     Y_pool = torch.as_tensor(pool_scores, dtype=torch.float32)  # [n, K-1]
@@ -298,6 +365,9 @@ def fit_token(
                     shrink_steps = max(shrink_steps, shrunk)
                 residuals.append(residual_m[0].numpy().astype(np.float32))
             card = replace(card0, residuals=residuals)
+    if config.margin_calibration and not free and pool:
+        with _Frozen(router):
+            card = replace(card, task_bias=_margin_bias(router, card, xt, task_ids, pool, config.margin_prior_rows))
     result = OnboardResult(
         card=card,
         prior_strength=None if (chosen_s == 0 and not free) else float(lambdas[chosen_l]),
@@ -307,9 +377,66 @@ def fit_token(
         cv_table=cv_table,
         fit_loss=fit_loss,
         shrink_steps=shrink_steps,
+        profile_scores=profile_scores,
+        difficulty_beta=beta,
     )
     result.seconds = time.perf_counter() - started
     return result
+
+
+@torch.no_grad()
+def _margin_bias(router, card, x: torch.Tensor, task_ids: np.ndarray, pool: Sequence[str],
+                 prior_rows: float | None = None, iterations: int = 40, limit: float = 8.0) -> np.ndarray:
+    """[V + 1] per-task offsets on the new model's quality logit (margin calibration).
+
+    A token fitted from a few dozen rows ranks queries within a task group, but its level
+    against the incumbents is where a cold start goes wrong: routing compares the new model's
+    per-row score with the incumbents' per-row best, and that maximum sits above any single
+    incumbent's mean. For each task group with calibration rows, b_t sets the mean of (new
+    model's ensemble score - incumbents' best score) on those rows to a target: the network's
+    own mean margin, pulled by weight n_t / (n_t + s) toward the margin the profiles support
+    (the new model's smoothed accuracy on the task minus the best incumbent's), s being the
+    router's profile prior strength -- the pseudo-count its simulated cold starts chose. The
+    within-group variation is kept. Groups without calibration rows get 0; the unknown-task
+    column gets the row-weighted mean."""
+    n_tasks = len(card.task_accuracy) - 1
+    strength = float(router.profile_prior.strength if prior_rows is None else prior_rows)
+    names = list(pool) + [card.name]
+    pool_ta = np.stack([router.cards[m].task_accuracy for m in pool])  # [K-1, V+1]
+    ta = torch.as_tensor(np.concatenate([pool_ta, card.task_accuracy[None]]), dtype=torch.float32)
+    avail = torch.ones(x.shape[0], len(names), dtype=torch.bool)
+    mu_logit, delta, pool_score = [], [], 0.0
+    for member, net in enumerate(router.members):
+        tok = net.encode_profiles(torch.as_tensor(card.profile[None], dtype=torch.float32))
+        if card.residuals is not None:
+            tok = tok + torch.as_tensor(card.residuals[member], dtype=torch.float32)
+        out = net(x, torch.cat([router.tokens(pool, member), tok]), ta, avail)
+        mu_logit.append(out["mu_logit"][:, -1].numpy().astype(np.float64))
+        delta.append(out["delta"][:, -1].numpy().astype(np.float64))
+        pool_score = pool_score + out["score"][:, :-1].numpy().astype(np.float64)
+    mu_logit, delta = np.stack(mu_logit), np.stack(delta)  # [E, n]
+    best = (pool_score / len(router.members)).max(axis=1)  # [n]
+    bias = np.zeros(n_tasks + 1)
+    weights = np.zeros(n_tasks + 1)
+    for t in np.unique(task_ids[(task_ids >= 0) & (task_ids < n_tasks)]):
+        rows = task_ids == t
+        margin = lambda b: float(np.mean(np.clip(1.0 / (1.0 + np.exp(-(mu_logit[:, rows] + b))) + delta[:, rows],  # noqa: E731
+                                                 0.0, 1.0).mean(axis=0) - best[rows]))
+        # the network's own margin is the prior, worth as many rows as the router's profile prior
+        # strength (chosen by simulated cold starts); the n_t calibration rows pull toward the profiles'
+        weight = rows.sum() / (rows.sum() + strength)
+        target = (1 - weight) * margin(0.0) + weight * float(card.task_accuracy[t] - pool_ta[:, t].max())
+        lo, hi = -limit, limit
+        for _ in range(iterations):  # the mean margin is increasing in the offset: bisection
+            mid = 0.5 * (lo + hi)
+            if margin(mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        bias[t], weights[t] = 0.5 * (lo + hi), rows.sum()
+    if weights.sum() > 0:
+        bias[n_tasks] = float(weights @ bias / weights.sum())
+    return bias.astype(np.float32)
 
 
 @torch.no_grad()
@@ -415,8 +542,16 @@ def bootstrap_task_quality(
             if card.residuals is not None:
                 tok_new = tok_new + torch.as_tensor(card.residuals[member], dtype=torch.float32)
             ctx = NewColumnContext(net, xt, torch.cat([tok_pool, tok_new[:1]]), torch.cat([pool_ta, accs_t[:1]]), avail)
-            total[0] += ctx.full_score.numpy()  # the point estimate: the exact forward
-            total[1:] += ctx.forward(tok_new[1:], accs_t[1:])["score"].numpy()
+            replicas = ctx.forward(tok_new[1:], accs_t[1:])
+            if card.task_bias is None:
+                total[0] += ctx.full_score.numpy()  # the point estimate: the exact forward
+                total[1:] += replicas["score"].numpy()
+            else:
+                bias = torch.as_tensor(card.task_bias, dtype=torch.float32)[None]
+                total[0] += with_task_bias(ctx.full_mu_logit[:, None], ctx.full_delta[:, None], ctx.p_task,
+                                           bias)[1][:, 0].numpy()
+                total[1:] += with_task_bias(replicas["mu_logit"].unsqueeze(-1), replicas["delta"].unsqueeze(-1),
+                                            ctx.p_task, bias)[1][..., 0].numpy()
     total /= len(router.members)
     labels = np.asarray(list(labels), dtype=object)
     lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2

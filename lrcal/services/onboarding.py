@@ -77,7 +77,7 @@ def onboard_model(
     card = result.card
     router.add_model(card)
     labels = [t or "(none)" for t in tasks]
-    predicted = bootstrap_task_quality(router, card, X, arrays["scores"], task_ids, labels, pool=pool, extras=extras,
+    predicted = bootstrap_task_quality(router, card, X, result.profile_scores, task_ids, labels, pool=pool, extras=extras,
                                        replicates=config.bootstrap, seed=seed)
     measured = _measured_by_task(rows, tasks)
     per_task = {

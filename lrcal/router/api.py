@@ -219,11 +219,9 @@ class Router:
             tokens = self.tokens([c.name for c in cards], member)
             for start in range(0, n, batch_size):
                 sl = slice(start, start + batch_size)
-                xb = torch.as_tensor(X[sl])
-                out = net(xb, tokens, ta, torch.as_tensor(avail[sl]))
+                out = net(torch.as_tensor(X[sl]), tokens, ta, torch.as_tensor(avail[sl]))
                 if bias is not None:
-                    out["mu"], out["score"] = with_task_bias(out["mu_logit"], out["delta"],
-                                                             net.task_probabilities(xb)[0], bias)
+                    out["mu"], out["score"] = with_task_bias(out["mu_logit"], out["delta"], out["p_task"], bias)
                 for key in sums:
                     sums[key][sl] += out[key].numpy()
         e = float(len(self.members))

@@ -332,6 +332,7 @@ class LatentRouterNet(nn.Module):
             "score": score,
             "prior": prior,
             "task_logits": task_logits,
+            "p_task": p_task,  # [B, V + 1] the task distribution the prior (and any task bias) used
         }
 
 
@@ -385,8 +386,7 @@ class NewColumnContext:
         with torch.no_grad():
             record: list[dict] = []
             out = net(x, tokens, task_accuracy, available, record=record)
-            p_task, _ = net.task_probabilities(x)
-            self.p_task = p_task  # [n, V + 1]
+            self.p_task = out["p_task"]  # [n, V + 1]
             self.affinity_query = net.affinity_query(x)  # [n, H] (eval: no input dropout)
             self.layers = []
             avail = available.bool()
@@ -399,7 +399,6 @@ class NewColumnContext:
                 self.layers.append({"caps_k": caps_k, "caps_v": caps_v, "others": others, "talk_k": talk_k,
                                     "talk_v": talk_v, "pair_e": layer.pair_e(others)})
             self.summary = record[-1]["caps"].mean(dim=1)  # [n, H]
-            self.full_score = out["score"][:, -1]
             self.full_mu_logit = out["mu_logit"][:, -1]
             self.full_delta = out["delta"][:, -1]
             self.pool_score = out["score"][:, :-1]

@@ -258,8 +258,8 @@ def fit_token(
     y_new = torch.as_tensor(scores, dtype=torch.float32)  # [n]
     xt = torch.as_tensor(X)
     ta0 = torch.as_tensor(card0.task_accuracy, dtype=torch.float32)
-    pool_ta = (torch.as_tensor(np.stack([router.cards[m].task_accuracy for m in pool]), dtype=torch.float32)
-               if pool else torch.zeros(0, len(card0.task_accuracy)))
+    pool_ta = (torch.as_tensor(pool_ta_np, dtype=torch.float32) if pool
+               else torch.zeros(0, len(card0.task_accuracy)))
     avail = torch.ones(n, len(names), dtype=torch.bool)
     if free:
         config = OnboardConfig(lambdas=(0.0,), folds=config.folds, max_steps=config.max_steps, lr=config.lr,
@@ -365,9 +365,9 @@ def fit_token(
                     shrink_steps = max(shrink_steps, shrunk)
                 residuals.append(residual_m[0].numpy().astype(np.float32))
             card = replace(card0, residuals=residuals)
-    if config.margin_calibration and not free and pool:
-        with _Frozen(router):
-            card = replace(card, task_bias=_margin_bias(router, card, xt, task_ids, pool, config.margin_prior_rows))
+        if config.margin_calibration and not free and pool:
+            card = replace(card, task_bias=_margin_bias(router, card, xt, task_ids, pool, pool_ta_np,
+                                                        config.margin_prior_rows))
     result = OnboardResult(
         card=card,
         prior_strength=None if (chosen_s == 0 and not free) else float(lambdas[chosen_l]),
@@ -385,7 +385,7 @@ def fit_token(
 
 
 @torch.no_grad()
-def _margin_bias(router, card, x: torch.Tensor, task_ids: np.ndarray, pool: Sequence[str],
+def _margin_bias(router, card, x: torch.Tensor, task_ids: np.ndarray, pool: Sequence[str], pool_ta: np.ndarray,
                  prior_rows: float | None = None, iterations: int = 40, limit: float = 8.0) -> np.ndarray:
     """[V + 1] per-task offsets on the new model's quality logit (margin calibration).
 
@@ -398,11 +398,10 @@ def _margin_bias(router, card, x: torch.Tensor, task_ids: np.ndarray, pool: Sequ
     (the new model's smoothed accuracy on the task minus the best incumbent's), s being the
     router's profile prior strength -- the pseudo-count its simulated cold starts chose. The
     within-group variation is kept. Groups without calibration rows get 0; the unknown-task
-    column gets the row-weighted mean."""
+    column gets the row-weighted mean. ``pool_ta`` [K-1, V+1]: the pool's task accuracies."""
     n_tasks = len(card.task_accuracy) - 1
     strength = float(router.profile_prior.strength if prior_rows is None else prior_rows)
     names = list(pool) + [card.name]
-    pool_ta = np.stack([router.cards[m].task_accuracy for m in pool])  # [K-1, V+1]
     ta = torch.as_tensor(np.concatenate([pool_ta, card.task_accuracy[None]]), dtype=torch.float32)
     avail = torch.ones(x.shape[0], len(names), dtype=torch.bool)
     mu_logit, delta, pool_score = [], [], 0.0
@@ -535,6 +534,8 @@ def bootstrap_task_quality(
                if pool else torch.zeros(0, accs_t.shape[1]))
     avail = torch.ones(n, len(pool) + 1, dtype=torch.bool)
     total = np.zeros((R, n))
+    bias = torch.as_tensor(np.zeros(accs_t.shape[1]) if card.task_bias is None else card.task_bias,
+                           dtype=torch.float32)[None]  # [1, V + 1]
     with _Frozen(router):
         for member, net in enumerate(router.members):
             tok_pool = router.tokens(pool, member) if pool else torch.zeros(0, router.hidden)
@@ -543,15 +544,11 @@ def bootstrap_task_quality(
                 tok_new = tok_new + torch.as_tensor(card.residuals[member], dtype=torch.float32)
             ctx = NewColumnContext(net, xt, torch.cat([tok_pool, tok_new[:1]]), torch.cat([pool_ta, accs_t[:1]]), avail)
             replicas = ctx.forward(tok_new[1:], accs_t[1:])
-            if card.task_bias is None:
-                total[0] += ctx.full_score.numpy()  # the point estimate: the exact forward
-                total[1:] += replicas["score"].numpy()
-            else:
-                bias = torch.as_tensor(card.task_bias, dtype=torch.float32)[None]
-                total[0] += with_task_bias(ctx.full_mu_logit[:, None], ctx.full_delta[:, None], ctx.p_task,
-                                           bias)[1][:, 0].numpy()
-                total[1:] += with_task_bias(replicas["mu_logit"].unsqueeze(-1), replicas["delta"].unsqueeze(-1),
-                                            ctx.p_task, bias)[1][..., 0].numpy()
+            # the point estimate is the exact forward; both with the card's task offsets (zeros: none)
+            total[0] += with_task_bias(ctx.full_mu_logit[:, None], ctx.full_delta[:, None], ctx.p_task,
+                                       bias)[1][:, 0].numpy()
+            total[1:] += with_task_bias(replicas["mu_logit"].unsqueeze(-1), replicas["delta"].unsqueeze(-1),
+                                        ctx.p_task, bias)[1][..., 0].numpy()
     total /= len(router.members)
     labels = np.asarray(list(labels), dtype=object)
     lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2

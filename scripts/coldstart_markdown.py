@@ -45,6 +45,26 @@ def main() -> None:
             mine = result["k"][k]
             print(f"| {k} | " + " | ".join(cells) + f" | **{fmt(mine['gain_recovered'], 2)} / {fmt(mine['harm'], 4)}** | "
                   f"{fmt(result['lookup_gain_at_onboard_harm'][k], 2)} |")
+    decisions = result.get("task_decisions")
+    if decisions:
+        unlimited = decisions["unlimited"]
+        print("\nPer-task decisions (a reference bound, read off with the test outcomes, not a method): route a task "
+              "to the held-out model exactly when an estimate from its k calibration rows beats the best incumbent's "
+              f"training accuracy there; {len(decisions['rules'][ks[0]])} estimates (plain or difficulty-adjusted, "
+              "shrunk toward the overall or a task centre, strength 1–128). From all of the model's training rows "
+              f"instead of k: gain {fmt(unlimited['gain_recovered'], 2)}, harm {fmt(unlimited['harm'], 4)}.\n")
+        limit = decisions["harm_limit"]
+        print(f"| k | best rule at harm ≤ {limit:g} | its gain / harm | best rule at onboarding's harm | its gain / harm "
+              "| onboard gain / harm |")
+        print("|---|---|---|---|---|---|")
+        for k in ks:
+            cells = []
+            for key in ("best_at_harm_limit", "best_at_onboard_harm"):
+                best = decisions[key][k]
+                cells += ["–", "–"] if best is None else [
+                    f"`{best['rule']}`", f"{fmt(best['gain_recovered'], 2)} / {fmt(best['harm'], 4)}"]
+            mine = result["k"][k]
+            print(f"| {k} | " + " | ".join(cells) + f" | {fmt(mine['gain_recovered'], 2)} / {fmt(mine['harm'], 4)} |")
     print(f"\nRouted accuracy without the held-out model {100 * result['without']['accuracy']:.1f}%, "
           f"full retrain {100 * result['full_retrain']['accuracy']:.1f}% (mean over held-out models).\n")
     print("| held-out model | headroom | U_without | U_full | " + " | ".join(f"U_{k}" for k in ks)

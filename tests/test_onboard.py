@@ -142,6 +142,20 @@ def test_coldstart_benchmark_structure(tmp_path):
         eligible = [p["gain_recovered"] for p in points if p["harm"] is not None and p["gain_recovered"] is not None
                     and p["harm"] <= result["k"][k]["harm"] + 1e-12]
         assert best == (max(eligible) if eligible else None)
+    # the per-task decision reference: every rule at every k, and the best within each harm limit
+    from lrcal.evaluation.coldstart import DECISION_RULES, HARM_LIMIT
+
+    decisions = result["task_decisions"]
+    assert decisions["harm_limit"] == HARM_LIMIT
+    assert set(decisions["unlimited"]) == {"gain_recovered", "harm"}
+    for k in ("16", "32"):
+        points = decisions["rules"][k]
+        assert [p["rule"] for p in points] == list(DECISION_RULES)
+        for key, limit in (("best_at_harm_limit", HARM_LIMIT), ("best_at_onboard_harm", result["k"][k]["harm"])):
+            eligible = [p for p in points if p["harm"] is not None and p["gain_recovered"] is not None
+                        and limit is not None and p["harm"] <= limit + 1e-12]
+            best = decisions[key][k]
+            assert best == (max(eligible, key=lambda p: p["gain_recovered"]) if eligible else None)
     # one router without the held-out model per fold, each with the profile prior it chose
     assert sum(result["profile_priors"].values()) == 2
     assert all(key.split(":")[0] in {"overall", "task"} and float(key.split(":")[1]) > 0 for key in result["profile_priors"])
@@ -285,3 +299,31 @@ def test_difficulty_adjustment_cuts_the_noise_of_per_task_accuracy():
     # nothing to learn difficulty from: the outcomes come back as they are
     same, beta = difficulty_adjusted_scores(y, tasks, np.full((len(tasks), len(incumbents)), np.nan), pool_ta)
     assert beta is None and np.array_equal(same, y)
+
+
+def test_task_decisions_route_exactly_the_tasks_their_estimates_win():
+    """The per-task decision reference of `bench coldstart`: a newcomer right on every row of task 0
+    and wrong elsewhere, incumbents right 60% of the time: from all its training rows, and from a
+    lightly shrunk calibration estimate, it gets task 0 and nothing else; shrunk hard toward its
+    overall accuracy (1/3), it gets nothing."""
+    from types import SimpleNamespace
+
+    from lrcal.evaluation.coldstart import _TaskDecisions
+
+    rng = np.random.default_rng(0)
+    n, tasks = 300, np.arange(300) % 3
+    Y = np.empty((n, 3))
+    Y[:, :2] = rng.random((n, 2)) < 0.6
+    Y[:, 2] = tasks == 0
+    tr, te = np.arange(0, 240), np.arange(240, 300)
+    without = Y[te, 0]  # the router without the newcomer sends every test row to incumbent 0
+    cards = {name: SimpleNamespace(task_accuracy=np.array([0.5, 0.5, 0.5, 0.5])) for name in ("a", "b")}
+    router = SimpleNamespace(spec=SimpleNamespace(task_vocab=["t0", "t1", "t2"]), cards=cards)
+    decide = _TaskDecisions(router, ["a", "b"], tasks, tr, te, Y, 2, [0, 1], without)
+    expected_task0 = float(np.where(tasks[te] == 0, 1.0, without).sum())
+    assert decide.unlimited() == expected_task0
+    cal = tr[:60]
+    rules = decide.rules(cal, Y[cal][:, :2])
+    assert rules["plain:overall:1"] == expected_task0
+    assert rules["adjusted:task:1"] == expected_task0
+    assert rules["plain:overall:128"] == float(without.sum())

@@ -52,6 +52,16 @@ METHODS = ("onboard", "profile_only", "free_token", "lookup_light", "lookup_heav
 LOOKUP_SHRINK = {"lookup_light": 2.0, "lookup_heavy": 16.0}
 # the per-task lookup at every shrinkage: its gain-harm frontier, to compare onboarding at equal harm
 LOOKUP_SWEEP = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0)
+# Per-task decision rules, a reference (not a method): route task t to the held-out model exactly
+# when an estimate of its accuracy there beats the best incumbent's training accuracy, the router
+# without it keeping every other row. Estimates: the calibration outcomes, plain or difficulty-
+# adjusted (as onboarding's profile), shrunk toward the model's overall accuracy or a task centre.
+# The best of them at a harm limit, read off with the test outcomes, bounds what any per-task
+# decision from k rows can recover; "unlimited" decides from all of the model's training rows.
+DECISION_STRENGTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+DECISION_RULES = tuple(f"{values}:{centre}:{c:g}" for values in ("plain", "adjusted") for centre in ("overall", "task")
+                       for c in DECISION_STRENGTHS)
+HARM_LIMIT = 0.002
 
 
 def _routed_scores(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -141,6 +151,8 @@ class _HoldoutResult:
     n_test: int
     profile_prior: str = ""  # "centre:strength" of the router without the model
     lookup_sweep: dict = field(default_factory=dict)  # shrink -> k -> [routed outcome sum / repeats, one per draw]
+    decisions: dict = field(default_factory=dict)  # rule -> k -> [routed outcome sum / repeats, one per draw]
+    unlimited_sum: float = 0.0  # the per-task decision from all of the model's training rows
 
 
 def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:
@@ -188,7 +200,10 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
         fit_seconds=[], chosen_lambdas=[], router_seconds=router_seconds, n_test=len(te),
         profile_prior=f"{router_h.profile_prior.center}:{router_h.profile_prior.strength:g}",
         lookup_sweep={c: {k: [] for k in ks} for c in LOOKUP_SWEEP},
+        decisions={rule: {k: [] for k in ks} for rule in DECISION_RULES},
     )
+    decide = _TaskDecisions(router_h, other_names, data.task_ids, tr, te, Y, hi, others, without_routed)
+    out.unlimited_sum = decide.unlimited()
     # the full-pool column order: others..., h
     y_pool = np.concatenate([y_te[:, others], y_te[:, hi : hi + 1]], axis=1)
     oracle_h = y_te[:, hi] > np.nanmax(np.where(np.isfinite(y_te[:, others]), y_te[:, others], -1), axis=1)
@@ -231,7 +246,70 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
                 out.routed[method][k].append(swept[shrink])
             for shrink in LOOKUP_SWEEP:
                 out.lookup_sweep[shrink][k].append(swept[shrink])
+            for rule, routed_sum in decide.rules(cal, Y[cal][:, others]).items():
+                out.decisions[rule][k].append(routed_sum / repeats)
     return out
+
+
+class _TaskDecisions:
+    """Routed outcome sums of the per-task decision rules (``DECISION_RULES``) on one fold."""
+
+    def __init__(self, router_h, pool_names, task_ids, tr, te, Y, hi, others, without_routed) -> None:
+        from lrcal.router.profiles import _task_offsets
+
+        self.task_ids, self.Y, self.hi = task_ids, Y, hi
+        self.n_tasks = len(router_h.spec.task_vocab)
+        V = self.n_tasks
+        t_tr = task_ids[tr]
+        have = np.isfinite(Y[tr][:, others])
+        onehot = np.zeros((len(tr), V))
+        onehot[t_tr >= 0, t_tr[t_tr >= 0]] = 1.0
+        counts = have.T.astype(float) @ onehot  # [K-1, V]
+        sums = np.where(have, np.nan_to_num(Y[tr][:, others]), 0.0).T @ onehot
+        self.best = np.where(counts.max(0) > 0, (sums / np.maximum(counts, 1)).max(0), np.inf)  # [V]
+        self.offsets = _task_offsets(counts, sums, np.arange(len(others))) if V else np.zeros(0)
+        # the incumbents' card accuracies: what onboarding's difficulty adjustment measures rows against
+        self.pool_ta = np.stack([router_h.cards[m].task_accuracy for m in pool_names])
+        self.t_te = task_ids[te]
+        self.y_new = np.nan_to_num(Y[te, hi], nan=-np.inf)  # a row h was not run on is never routed to it
+        self.without = without_routed
+        mine = np.isfinite(Y[tr, hi]) & (t_tr >= 0)
+        h_counts = np.bincount(t_tr[mine], minlength=V).astype(float)
+        h_sums = np.bincount(t_tr[mine], weights=Y[tr, hi][mine], minlength=V)
+        self.unlimited_estimate = np.where(h_counts > 0, h_sums / np.maximum(h_counts, 1), -np.inf)
+
+    def _routed(self, estimate: np.ndarray) -> float:
+        send = np.zeros(len(self.t_te), dtype=bool)
+        known = self.t_te >= 0
+        send[known] = (estimate > self.best)[self.t_te[known]]
+        send &= np.isfinite(self.y_new)
+        return float(np.where(send, self.y_new, self.without).sum())
+
+    def unlimited(self) -> float:
+        return self._routed(self.unlimited_estimate)
+
+    def rules(self, cal: np.ndarray, pool_scores: np.ndarray) -> dict[str, float]:
+        from lrcal.router.onboard import difficulty_adjusted_scores
+        from lrcal.router.profiles import task_centers
+
+        V = self.n_tasks
+        t = self.task_ids[cal]
+        y = self.Y[cal, self.hi]
+        ok = np.isfinite(y) & (t >= 0)
+        adjusted, _beta = difficulty_adjusted_scores(y[ok], t[ok], pool_scores[ok], self.pool_ta)
+        out = {}
+        for values, v in (("plain", y[ok]), ("adjusted", adjusted)):
+            counts = np.bincount(t[ok], minlength=V).astype(float)
+            sums = np.bincount(t[ok], weights=v, minlength=V)
+            overall = np.array([(v.sum() + 1.0) / (len(v) + 2.0)])
+            centres = {"overall": np.repeat(overall, V),
+                       "task": task_centers(overall, counts[None], self.offsets)[0]}
+            for centre, c in centres.items():
+                for strength in DECISION_STRENGTHS:
+                    estimate = np.where(counts + strength > 0, (sums + strength * c) / (counts + strength), -np.inf)
+                    estimate = np.where(counts > 0, estimate, -np.inf)  # no calibration rows: never routed
+                    out[f"{values}:{centre}:{strength:g}"] = self._routed(estimate)
+        return out
 
 
 class _Progress:
@@ -375,6 +453,8 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
     }
     sel = {h: {k: {"tp": 0.0, "picked": 0.0, "oracle": 0.0} for k in ks} for h in holdout}
     sweep = {c: {h: {k: 0.0 for k in ks} for h in holdout} for c in LOOKUP_SWEEP}
+    decisions = {r: {h: {k: 0.0 for k in ks} for h in holdout} for r in DECISION_RULES}
+    unlimited = {h: 0.0 for h in holdout}
     calib = {h: {k: ([], []) for k in ks} for h in holdout}
     fit_seconds: list[float] = []
     chosen_lambdas: list = []
@@ -387,6 +467,7 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
             unit = holdout_results[(si, f, hj)]
             router_seconds += unit.router_seconds
             acc["without"][h] += unit.without_sum
+            unlimited[h] += unit.unlimited_sum
             acc["full"][h] += full_sum
             for k in ks:
                 for method in METHODS:
@@ -398,6 +479,9 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
                 for c in LOOKUP_SWEEP:
                     for term in unit.lookup_sweep[c][k]:
                         sweep[c][h][k] += term
+                for rule in DECISION_RULES:
+                    for term in unit.decisions[rule][k]:
+                        decisions[rule][h][k] += term
                 calib[h][k][0].extend(unit.calibration[k][0])
                 calib[h][k][1].extend(unit.calibration[k][1])
             fit_seconds.extend(unit.fit_seconds)
@@ -405,6 +489,8 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
             priors[unit.profile_prior] = priors.get(unit.profile_prior, 0) + 1
     priors = dict(sorted(priors.items(), key=lambda kv: (-kv[1], kv[0])))
     acc["sweep"] = sweep
+    acc["decisions"] = decisions
+    acc["unlimited"] = unlimited
     return acc, sel, calib, fit_seconds, chosen_lambdas, router_seconds, priors
 
 
@@ -506,6 +592,27 @@ def bench_coldstart(
         ok = [p["gain_recovered"] for p in points if p["gain_recovered"] is not None and p["harm"] is not None
               and limit is not None and p["harm"] <= limit + 1e-12]
         at_equal_harm[str(k)] = max(ok) if ok else None
+    # per-task decision rules (a reference bound, read off with the test outcomes): each rule's
+    # gain and harm, and the best gain at no more harm than onboarding's and than HARM_LIMIT
+    decision_U = {r: {h: {k: acc["decisions"][r][h][k] / total for k in ks} for h in holdout} for r in DECISION_RULES}
+    unlimited_U = {h: {k: acc["unlimited"][h] / total for k in ks} for h in holdout}
+    task_decisions = {"rules": {}, "best_at_onboard_harm": {}, "best_at_harm_limit": {}, "harm_limit": HARM_LIMIT}
+    gain, harm = gain_harm(unlimited_U, ks[0]) if ks else (None, None)
+    task_decisions["unlimited"] = {"gain_recovered": gain, "harm": harm}
+    for k in ks:
+        points = []
+        for rule in DECISION_RULES:
+            gain, harm = gain_harm(decision_U[rule], k)
+            points.append({"rule": rule, "gain_recovered": gain, "harm": harm})
+        task_decisions["rules"][str(k)] = points
+
+        def best_within(limit):
+            ok = [p for p in points if p["gain_recovered"] is not None and p["harm"] is not None
+                  and limit is not None and p["harm"] <= limit + 1e-12]
+            return max(ok, key=lambda p: p["gain_recovered"]) if ok else None
+
+        task_decisions["best_at_onboard_harm"][str(k)] = best_within(onboard[str(k)]["harm"])
+        task_decisions["best_at_harm_limit"][str(k)] = best_within(HARM_LIMIT)
     lambdas = [lam for lam in chosen_lambdas]
     return {
         "dataset": table.name,
@@ -522,6 +629,8 @@ def bench_coldstart(
         "lookup_frontier": frontier,
         # the best per-task lookup gain among shrinkages whose harm is at most onboarding's (None: none is)
         "lookup_gain_at_onboard_harm": at_equal_harm,
+        # per-task decisions from k calibration rows (and from all training rows), a reference bound
+        "task_decisions": task_decisions,
         "without": {"accuracy": float(np.mean([U["without"][h] for h in holdout])), "per_model": U["without"]},
         "full_retrain": {"accuracy": float(np.mean([U["full"][h] for h in holdout])), "per_model": U["full"],
                          "gain_recovered": 1.0 if headroom else None, "harm": float(np.mean([U["without"][h] - U["full"][h] for h in no_headroom])) if no_headroom else None},

@@ -43,7 +43,8 @@ from lrcal.evaluation.coldstart import HEADROOM, _draw_calibration, _routed_scor
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import featurize_table, fit_feature_spec
 from lrcal.router.api import train_router
-from lrcal.router.onboard import OnboardConfig, _fold_ids, difficulty_adjusted_scores, fit_token
+from lrcal.router.onboard import (OnboardConfig, _fold_ids, difficulty_adjusted_scores, fit_token,
+                                  newcomer_columns)
 from lrcal.router.profiles import _task_offsets, task_centers
 from lrcal.router.train import RouterData
 
@@ -185,25 +186,6 @@ def evaluate(name, cache, variants, k=64, repeats=4, holdout=None):
 
 # ---- onboarding margin variants -------------------------------------------------------------------
 
-@torch.no_grad()
-def network_columns(router, card, X, pool):
-    """The new model's quality logit and correction on these rows [E, n], and the incumbents' best score [n]."""
-    x = torch.as_tensor(np.asarray(X, np.float32))
-    pool_ta = np.stack([router.cards[m].task_accuracy for m in pool])
-    ta = torch.as_tensor(np.concatenate([pool_ta, card.task_accuracy[None]]), dtype=torch.float32)
-    avail = torch.ones(x.shape[0], len(pool) + 1, dtype=torch.bool)
-    logits, deltas, pool_score = [], [], 0.0
-    for member, net in enumerate(router.members):
-        tok = net.encode_profiles(torch.as_tensor(card.profile[None], dtype=torch.float32))
-        if card.residuals is not None:
-            tok = tok + torch.as_tensor(card.residuals[member], dtype=torch.float32)
-        out = net(x, torch.cat([router.tokens(pool, member), tok]), ta, avail)
-        logits.append(out["mu_logit"][:, -1].double().numpy())
-        deltas.append(out["delta"][:, -1].double().numpy())
-        pool_score = pool_score + out["score"][:, :-1].double().numpy()
-    return np.stack(logits), np.stack(deltas), pool_score / len(router.members)
-
-
 def margin_biases(logits, deltas, best, tid, n_tasks, rows, target, location=np.mean):
     """Per-task offsets b_t with location(score(b_t) - best) = target(t, n_t, network margin) on ``rows``."""
     bias, weight = np.zeros(n_tasks + 1), np.zeros(n_tasks + 1)
@@ -234,7 +216,8 @@ def margin_variant(mode: str, location=np.mean, stats: dict | None = None):
         card = res.card
         pool_ta = ctx.pool_ta
         n_tasks = pool_ta.shape[1] - 1
-        logits, deltas, pool_score = network_columns(router, card, X, ctx.pool)
+        logits, deltas, pool_score = newcomer_columns(router, card, torch.as_tensor(np.asarray(X, np.float32)),
+                                                      ctx.pool, pool_ta)
         best = pool_score.max(1)
         s = router.profile_prior.strength
 

@@ -385,6 +385,25 @@ def fit_token(
 
 
 @torch.no_grad()
+def newcomer_columns(router, card, x: torch.Tensor, pool: Sequence[str], pool_ta: np.ndarray):
+    """The new model's column through every ensemble member, beside the frozen pool: its quality
+    logit and bounded correction [E, n] (float64), and the incumbents' ensemble-mean scores
+    [n, K-1]. ``pool_ta`` [K-1, V+1]: the pool's task accuracies."""
+    ta = torch.as_tensor(np.concatenate([pool_ta, card.task_accuracy[None]]), dtype=torch.float32)
+    avail = torch.ones(x.shape[0], len(pool) + 1, dtype=torch.bool)
+    mu_logit, delta, pool_score = [], [], 0.0
+    for member, net in enumerate(router.members):
+        tok = net.encode_profiles(torch.as_tensor(card.profile[None], dtype=torch.float32))
+        if card.residuals is not None:
+            tok = tok + torch.as_tensor(card.residuals[member], dtype=torch.float32)
+        out = net(x, torch.cat([router.tokens(pool, member), tok]), ta, avail)
+        mu_logit.append(out["mu_logit"][:, -1].numpy().astype(np.float64))
+        delta.append(out["delta"][:, -1].numpy().astype(np.float64))
+        pool_score = pool_score + out["score"][:, :-1].numpy().astype(np.float64)
+    return np.stack(mu_logit), np.stack(delta), pool_score / len(router.members)
+
+
+@torch.no_grad()
 def _margin_bias(router, card, x: torch.Tensor, task_ids: np.ndarray, pool: Sequence[str], pool_ta: np.ndarray,
                  prior_rows: float | None = None, iterations: int = 40, limit: float = 8.0) -> np.ndarray:
     """[V + 1] per-task offsets on the new model's quality logit (margin calibration).
@@ -401,20 +420,8 @@ def _margin_bias(router, card, x: torch.Tensor, task_ids: np.ndarray, pool: Sequ
     column gets the row-weighted mean. ``pool_ta`` [K-1, V+1]: the pool's task accuracies."""
     n_tasks = len(card.task_accuracy) - 1
     strength = float(router.profile_prior.strength if prior_rows is None else prior_rows)
-    names = list(pool) + [card.name]
-    ta = torch.as_tensor(np.concatenate([pool_ta, card.task_accuracy[None]]), dtype=torch.float32)
-    avail = torch.ones(x.shape[0], len(names), dtype=torch.bool)
-    mu_logit, delta, pool_score = [], [], 0.0
-    for member, net in enumerate(router.members):
-        tok = net.encode_profiles(torch.as_tensor(card.profile[None], dtype=torch.float32))
-        if card.residuals is not None:
-            tok = tok + torch.as_tensor(card.residuals[member], dtype=torch.float32)
-        out = net(x, torch.cat([router.tokens(pool, member), tok]), ta, avail)
-        mu_logit.append(out["mu_logit"][:, -1].numpy().astype(np.float64))
-        delta.append(out["delta"][:, -1].numpy().astype(np.float64))
-        pool_score = pool_score + out["score"][:, :-1].numpy().astype(np.float64)
-    mu_logit, delta = np.stack(mu_logit), np.stack(delta)  # [E, n]
-    best = (pool_score / len(router.members)).max(axis=1)  # [n]
+    mu_logit, delta, pool_score = newcomer_columns(router, card, x, pool, pool_ta)
+    best = pool_score.max(axis=1)  # [n]
     bias = np.zeros(n_tasks + 1)
     weights = np.zeros(n_tasks + 1)
     for t in np.unique(task_ids[(task_ids >= 0) & (task_ids < n_tasks)]):

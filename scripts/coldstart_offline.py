@@ -43,7 +43,7 @@ from lrcal.evaluation.coldstart import HEADROOM, _draw_calibration, _routed_scor
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import featurize_table, fit_feature_spec
 from lrcal.router.api import train_router
-from lrcal.router.onboard import (OnboardConfig, _fold_ids, difficulty_adjusted_scores, fit_token,
+from lrcal.router.token_fit import (OnboardConfig, _fold_ids, difficulty_adjusted_scores, fit_token,
                                   newcomer_columns)
 from lrcal.router.profiles import _task_offsets, task_centers
 from lrcal.router.train import RouterData

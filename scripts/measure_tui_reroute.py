@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 async def measure(home: Path, repeats: int) -> list[float]:
     from lrcal.tui.app import LrcalApp
-    from lrcal.tui.routing import RoutingPane, lambda_ladder
+    from lrcal.tui.routing_view import RoutingPane, lambda_ladder
 
     app = LrcalApp(home)
     times: list[float] = []

@@ -8,7 +8,7 @@ from lrcal.errors import UsageError
 from lrcal.evaluation.coldstart import bench_coldstart
 from lrcal.evaluation.synthetic import synthetic_outcomes
 from lrcal.router import RouterConfig
-from lrcal.router.onboard import OnboardConfig
+from lrcal.router.token_fit import OnboardConfig
 
 TINY = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=24,
                     warmup_patience=8, latent_max_steps=6, patience=2, batch_size=64)

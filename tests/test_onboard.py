@@ -1,4 +1,4 @@
-"""Token fitting with the router frozen (lrcal.router.onboard) and the cold-start benchmark."""
+"""Token fitting with the router frozen (lrcal.router.token_fit) and the cold-start benchmark."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from lrcal.evaluation.coldstart import bench_coldstart
 from lrcal.evaluation.synthetic import synthetic_outcomes
 from lrcal.features import fit_feature_spec
 from lrcal.router import RouterConfig, RouterData, train_router
-from lrcal.router.onboard import OnboardConfig, bootstrap_task_quality, fit_token, weights_checksum
+from lrcal.router.token_fit import OnboardConfig, bootstrap_task_quality, fit_token, weights_checksum
 
 FAST = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=200,
                     warmup_patience=8, latent_max_steps=40, patience=2, batch_size=64)
@@ -224,7 +224,7 @@ def test_task_bias_survives_the_store_and_the_artifact(world, tmp_path):
     from dataclasses import replace
 
     from lrcal.router.artifacts import load_router, save_router
-    from lrcal.services.routing import card_from_json, card_to_json
+    from lrcal.services.router_context import card_from_json, card_to_json
 
     _, data, router = world
     card = _fit(router, data, np.arange(380, 480)).card
@@ -270,7 +270,7 @@ def test_task_bias_moves_only_its_own_task(world):
 def test_difficulty_adjustment_cuts_the_noise_of_per_task_accuracy():
     """Rows share a difficulty; the incumbents' outcomes on the same rows reveal it. The adjusted
     per-task means stay centred on the truth and vary less from draw to draw than the raw ones."""
-    from lrcal.router.onboard import difficulty_adjusted_scores
+    from lrcal.router.token_fit import difficulty_adjusted_scores
 
     rng = np.random.default_rng(3)
     sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731

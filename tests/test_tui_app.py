@@ -80,7 +80,7 @@ def expected_routing(home, lambda_cost=0.0, lambda_latency=0.0, included=None):
 
 
 async def test_routing_table_shows_shares_quality_latency_and_winners(tui_demo_home):
-    from lrcal.tui.routing import RoutingPane, TOTAL_ROW
+    from lrcal.tui.routing_view import RoutingPane, TOTAL_ROW
 
     snap, expected = expected_routing(tui_demo_home)
     app = app_for(tui_demo_home)
@@ -111,7 +111,7 @@ async def test_routing_table_shows_shares_quality_latency_and_winners(tui_demo_h
 
 
 async def test_lambda_keys_and_inputs_reroute_instantly(tui_demo_home):
-    from lrcal.tui.routing import RoutingPane, lambda_ladder
+    from lrcal.tui.routing_view import RoutingPane, lambda_ladder
 
     snap, before = expected_routing(tui_demo_home)
     app = app_for(tui_demo_home)
@@ -160,7 +160,7 @@ async def test_lambda_keys_and_inputs_reroute_instantly(tui_demo_home):
 
 
 async def test_toggling_the_candidate_shows_the_diff(tui_demo_home):
-    from lrcal.tui.routing import RoutingPane
+    from lrcal.tui.routing_view import RoutingPane
 
     snap, with_specialist = expected_routing(tui_demo_home)
     app = app_for(tui_demo_home)
@@ -211,7 +211,7 @@ async def test_toggling_the_candidate_shows_the_diff(tui_demo_home):
 
 
 async def test_drill_into_the_examples_of_a_cell(tui_demo_home):
-    from lrcal.tui.examples import ExamplesScreen
+    from lrcal.tui.examples_view import ExamplesScreen
 
     snap, routed = expected_routing(tui_demo_home)
     task = next(t for t in routed.tasks if routed.winners[t] == SPECIALIST)
@@ -249,7 +249,7 @@ async def test_drill_into_the_examples_of_a_cell(tui_demo_home):
 
 
 async def test_model_detail_from_the_routing_view(tui_demo_home):
-    from lrcal.tui.detail import ModelDetailScreen
+    from lrcal.tui.detail_view import ModelDetailScreen
 
     snap, _ = expected_routing(tui_demo_home)
     app = app_for(tui_demo_home)
@@ -276,8 +276,8 @@ async def test_model_detail_from_the_routing_view(tui_demo_home):
 
 
 async def test_disable_and_enable_are_confirmed_and_persisted(tui_home_copy):
-    from lrcal.tui.models import ModelsPane
-    from lrcal.tui.routing import RoutingPane
+    from lrcal.tui.models_view import ModelsPane
+    from lrcal.tui.routing_view import RoutingPane
     from lrcal.tui.widgets import ConfirmScreen
 
     home = tui_home_copy
@@ -343,7 +343,7 @@ async def test_disable_and_enable_are_confirmed_and_persisted(tui_home_copy):
 
 
 async def test_enable_refusals_are_notifications_not_crashes(tui_home_copy):
-    from lrcal.tui.models import ModelsPane
+    from lrcal.tui.models_view import ModelsPane
     from lrcal.tui.widgets import ConfirmScreen
 
     app = app_for(tui_home_copy)
@@ -403,9 +403,9 @@ async def test_home_without_a_router_explains_it(home):
 
 
 async def test_every_view_works_at_80x24_with_mouse_and_keys(tui_demo_home):
-    from lrcal.tui.charts import ChartsPane
-    from lrcal.tui.detail import ModelDetailScreen
-    from lrcal.tui.examples import ExamplesScreen
+    from lrcal.tui.charts_view import ChartsPane
+    from lrcal.tui.detail_view import ModelDetailScreen
+    from lrcal.tui.examples_view import ExamplesScreen
 
     app = app_for(tui_demo_home)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -431,7 +431,7 @@ async def test_every_view_works_at_80x24_with_mouse_and_keys(tui_demo_home):
 
 
 async def test_theme_change_recolours_and_q_quits_from_an_input(tui_demo_home):
-    from lrcal.tui.routing import RoutingPane
+    from lrcal.tui.routing_view import RoutingPane
 
     app = app_for(tui_demo_home)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -454,7 +454,7 @@ async def test_theme_change_recolours_and_q_quits_from_an_input(tui_demo_home):
 
 
 async def test_initial_lambdas_and_set_from_the_command_line(tui_demo_home):
-    from lrcal.tui.routing import RoutingPane
+    from lrcal.tui.routing_view import RoutingPane
 
     app = app_for(tui_demo_home, set_ref="builtin-v1", lambda_cost=0.5)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -471,7 +471,7 @@ async def test_loading_does_not_block_the_ui(tui_demo_home, monkeypatch):
     import threading
 
     import lrcal.tui.app as app_module
-    from lrcal.tui.charts import ChartsPane
+    from lrcal.tui.charts_view import ChartsPane
 
     gate = threading.Event()
     real_snapshot = app_module.snapshot

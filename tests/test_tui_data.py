@@ -31,7 +31,7 @@ def snap(demo_store):
 
 
 def test_models_table_reports_status_calibration_tokens_and_validation(demo_store):
-    from lrcal.services.outcomes import summarize
+    from lrcal.services.collection import summarize
 
     rows = {r.name: r for r in data.models_table(demo_store)}
     assert list(rows) == [*DEMO_INCUMBENTS, *CANDIDATES]
@@ -103,7 +103,7 @@ def test_snapshot_routes_the_last_validation_queries_with_every_tokened_model(de
 
 
 def test_snapshot_predictions_are_the_routers(demo_store, snap):
-    from lrcal.services.routing import load_routing
+    from lrcal.services.router_context import load_routing
 
     routing = load_routing(demo_store)
     prediction = routing.predict(demo_store, snap.examples, snap.models)

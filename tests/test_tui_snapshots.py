@@ -66,7 +66,7 @@ def test_charts_view(snap_compare, tui_fixed_home):
 
 
 def test_model_detail(snap_compare, tui_fixed_home):
-    from lrcal.tui.detail import ModelDetailScreen
+    from lrcal.tui.detail_view import ModelDetailScreen
 
     run_before = after_load("2", "down", "down", "down", "enter", screen=ModelDetailScreen,
                             ready=lambda a: a.screen.detail is not None)  # fmt: skip
@@ -74,7 +74,7 @@ def test_model_detail(snap_compare, tui_fixed_home):
 
 
 def test_examples_of_a_cell(snap_compare, tui_fixed_home):
-    from lrcal.tui.examples import ExamplesScreen
+    from lrcal.tui.examples_view import ExamplesScreen
 
     # document (2nd row) × sim-docreader-m (4th model column)
     run_before = after_load("down", "right", "right", "right", "enter", screen=ExamplesScreen,

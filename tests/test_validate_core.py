@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrcal.validate.frontier import dominates, frontier_area, frontiers
-from lrcal.validate.gate import GateConfig, decide, wilson_interval
-from lrcal.validate.policies import LiveOutcomes, measure, oracle_choice, router_choice
+from lrcal.gate.frontier import dominates, frontier_area, frontiers
+from lrcal.gate.decision import GateConfig, decide, wilson_interval
+from lrcal.gate.policies import LiveOutcomes, measure, oracle_choice, router_choice
 
 
 def _live(n=200, seed=0):

@@ -102,7 +102,7 @@ def pin_command(
 ) -> None:
     """Pin the router version the services use (default: the newest)."""
     from lrcal.errors import UsageError
-    from lrcal.services.routing import router_version_row
+    from lrcal.services.router_context import router_version_row
 
     store = state(ctx).store()
     if unpin:
@@ -133,7 +133,7 @@ def route_command(
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Explain one routing decision: per model μ, σ, δ, expected cost/latency, utility, and the choice."""
-    from lrcal.services.route import explain_route
+    from lrcal.services.route_query import explain_route
 
     decision = explain_route(
         state(ctx).store(), question=question, image=image, task=task, models=_split(models),

@@ -34,8 +34,8 @@ def live_validate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Send held-out queries live to the candidate and the enabled models; enable or reject it, with reasons."""
-    from lrcal.services.validation import ValidateRequest, live_validate
-    from lrcal.validate.gate import GateConfig
+    from lrcal.services.live_validation import ValidateRequest, live_validate
+    from lrcal.gate.decision import GateConfig
 
     gate = GateConfig(
         lambda_cost=lambda_cost, lambda_latency=lambda_latency, min_gain=min_gain, min_confidence=min_confidence,
@@ -71,7 +71,7 @@ def _print_result(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from lrcal.validate.report import POLICY_LABELS
+    from lrcal.gate.report import POLICY_LABELS
 
     console = Console()
     table = Table(title=f"Live validation of {result['model']} on {result['set']} ({result['n']} queries)")

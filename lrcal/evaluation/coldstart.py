@@ -44,7 +44,7 @@ from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import FeatureSpec, featurize_table, fit_feature_spec
 from lrcal.router.api import train_router
 from lrcal.router.config import RouterConfig
-from lrcal.router.onboard import OnboardConfig, fit_token
+from lrcal.router.token_fit import OnboardConfig, fit_token
 from lrcal.router.train import RouterData
 
 HEADROOM = 0.005
@@ -289,7 +289,7 @@ class _TaskDecisions:
         return self._routed(self.unlimited_estimate)
 
     def rules(self, cal: np.ndarray, pool_scores: np.ndarray) -> dict[str, float]:
-        from lrcal.router.onboard import difficulty_adjusted_scores
+        from lrcal.router.token_fit import difficulty_adjusted_scores
         from lrcal.router.profiles import task_centers
 
         V = self.n_tasks

@@ -261,7 +261,7 @@ def bench_token_fit(n_rows: int = 128, pool: int = 18, ensemble: int = 3, thread
     from lrcal.evaluation.synthetic import synthetic_outcomes
     from lrcal.features import featurize_table, fit_feature_spec
     from lrcal.router.api import Router, _cards_from
-    from lrcal.router.onboard import OnboardConfig, bootstrap_task_quality, fit_token
+    from lrcal.router.token_fit import OnboardConfig, bootstrap_task_quality, fit_token
     from lrcal.router.train import RouterData
 
     previous = torch.get_num_threads()

@@ -8,7 +8,7 @@ from typing import Callable
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
-from lrcal.services.outcomes import ProgressCallback, collect_outcomes, errors_by_kind, summarize, summarize_by_task
+from lrcal.services.collection import ProgressCallback, collect_outcomes, errors_by_kind, summarize, summarize_by_task
 from lrcal.services.sets import ensure_set, stratified_subset
 from lrcal.store import Store
 

@@ -84,11 +84,11 @@ def run_demo(home: Path, options: DemoOptions, say: Callable[[str], None]) -> De
     from lrcal.services.models import add_model, enable
     from lrcal.services.onboarding import fit_after_calibration
     from lrcal.services.training import train_router
-    from lrcal.services.validation import ValidateRequest, live_validate
+    from lrcal.services.live_validation import ValidateRequest, live_validate
     from lrcal.sim import load_zoo
     from lrcal.sim.process import sim_process
     from lrcal.store import Store
-    from lrcal.validate.gate import GateConfig
+    from lrcal.gate.decision import GateConfig
 
     started = time.perf_counter()
     prepare_home(home, options.fresh)
@@ -186,8 +186,8 @@ def _real_ocr(store, home, options, result, step, say) -> None:
     from lrcal.services.calibration import CalibrateRequest, calibrate
     from lrcal.services.models import add_model
     from lrcal.services.onboarding import fit_after_calibration
-    from lrcal.services.validation import ValidateRequest, live_validate
-    from lrcal.validate.gate import GateConfig
+    from lrcal.services.live_validation import ValidateRequest, live_validate
+    from lrcal.gate.decision import GateConfig
 
     try:
         from lrcal.local import LocalServer

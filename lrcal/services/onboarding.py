@@ -22,7 +22,7 @@ NO_ROUTER_MESSAGE = (
 
 
 def latest_router_version(store: Store) -> dict | None:
-    from lrcal.services.routing import router_version_row
+    from lrcal.services.router_context import router_version_row
 
     return router_version_row(store)
 
@@ -45,9 +45,9 @@ def onboard_model(
     The token is fitted in the pool it will be routed in: the enabled models the router has a
     token for (else every model in its bank), with their outcomes on the same calibration
     examples where they have them."""
-    from lrcal.router.onboard import MIN_ROWS, OnboardConfig, bootstrap_task_quality, fit_token
+    from lrcal.router.token_fit import MIN_ROWS, OnboardConfig, bootstrap_task_quality, fit_token
     from lrcal.router.train import task_ids_for
-    from lrcal.services.routing import card_to_json, load_routing
+    from lrcal.services.router_context import card_to_json, load_routing
 
     started = time.perf_counter()
     routing = load_routing(store)

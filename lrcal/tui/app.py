@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
 from lrcal.store import Store
-from lrcal.tui.charts import ChartsPane
+from lrcal.tui.charts_view import ChartsPane
 from lrcal.tui.data import (
     HomeState,
     ModelRow,
@@ -33,10 +33,10 @@ from lrcal.tui.data import (
     snapshot,
     validation_frontiers,
 )
-from lrcal.tui.detail import ModelDetailScreen
-from lrcal.tui.examples import ExamplesScreen
-from lrcal.tui.models import ModelsPane
-from lrcal.tui.routing import RoutingPane
+from lrcal.tui.detail_view import ModelDetailScreen
+from lrcal.tui.examples_view import ExamplesScreen
+from lrcal.tui.models_view import ModelsPane
+from lrcal.tui.routing_view import RoutingPane
 from lrcal.tui.widgets import ConfirmScreen, Notice
 
 TABS = ("routing", "models", "charts")

@@ -7,7 +7,7 @@
   models' expected cost / latency and whatever was measured on those queries. Built once;
   the router's forward pass runs here only (and its result is cached in the home, keyed by
   everything it depends on, so a second `lrcal tui` starts without loading torch).
-* `route` / `diff` — argmax of the validation policy (`lrcal.validate.policies.router_choice`)
+* `route` / `diff` — argmax of the validation policy (`lrcal.gate.policies.router_choice`)
   on the snapshot: instant, so λ changes re-route live.
 * `model_detail`, `examples_for`, `image_halfblocks` — the drill-down screens' data.
 """
@@ -73,7 +73,7 @@ class HomeState:
 
 
 def home_state(store: Store) -> HomeState:
-    from lrcal.services.routing import router_version_row
+    from lrcal.services.router_context import router_version_row
 
     row = router_version_row(store)
     return HomeState(
@@ -129,7 +129,7 @@ def _calibration_outcomes(store: Store, model_id: int | None = None) -> dict[int
 
 def _token_states(store: Store) -> dict[int, tuple[str, str | None]]:
     """{model_id: (state, router version)} against the current router version."""
-    from lrcal.services.routing import router_version_row
+    from lrcal.services.router_context import router_version_row
 
     current = router_version_row(store)
     version = current["version"] if current else None
@@ -171,7 +171,7 @@ def latest_validations(store: Store) -> dict[int, dict]:
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
-    from lrcal.services.outcomes import percentile
+    from lrcal.services.collection import percentile
 
     return percentile(list(values), q)
 
@@ -375,7 +375,7 @@ def prepare_routing_cache(store: Store) -> bool:
 
 def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) -> RoutingSnapshot:  # noqa: A002
     """Build the routing snapshot (runs the router once, or reads its cached output)."""
-    from lrcal.services.routing import NO_ROUTER, router_version_row
+    from lrcal.services.router_context import NO_ROUTER, router_version_row
 
     router_row = router_version_row(store)
     if router_row is None:
@@ -392,7 +392,7 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
     if cached is not None and cached["models"] == names and cached["predicted"].shape == (len(examples), len(names)):
         payload, from_cache = cached, True
     else:
-        from lrcal.services.routing import load_routing
+        from lrcal.services.router_context import load_routing
 
         routing = load_routing(store, router_row["version"])
         names = [n for n in names if routing.has_token(n)]
@@ -524,7 +524,7 @@ class RoutingTable:
 def _choose(
     snap: RoutingSnapshot, lambda_cost: float, lambda_latency: float, included: Iterable[str], pool: Iterable[str] | None
 ) -> np.ndarray:
-    from lrcal.validate.policies import router_choice
+    from lrcal.gate.policies import router_choice
 
     included = set(included)
     pool_names = [m for m in snap.models if m in (set(pool) | included if pool is not None else included)]
@@ -750,7 +750,7 @@ def latency_histogram(values: Sequence[float], bins: int = 8) -> list[tuple[floa
 
 
 def model_detail(store: Store, name: str) -> ModelDetail:
-    from lrcal.services.outcomes import errors_by_kind, summarize, summarize_by_task
+    from lrcal.services.collection import errors_by_kind, summarize, summarize_by_task
 
     model = store.get_model(name)
     row = next(r for r in models_table(store) if r.name == name)

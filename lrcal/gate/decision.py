@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from lrcal.validate.policies import PolicyResult
+from lrcal.gate.policies import PolicyResult
 
 
 @dataclass

@@ -141,7 +141,7 @@ class ExamplesScreen(Screen):
 
     def action_detail(self) -> None:
         if self.model:
-            from lrcal.tui.detail import ModelDetailScreen
+            from lrcal.tui.detail_view import ModelDetailScreen
 
             self.app.push_screen(ModelDetailScreen(self.model))
 

@@ -6,7 +6,7 @@
    are reused, never re-requested.
 2. Policies (router with / without the candidate, always-candidate, strongest and
    cheapest incumbent, random, oracle) are measured on those live outcomes.
-3. The gate (``lrcal.validate.gate``) decides; decision, numbers and reasons go to the
+3. The gate (``lrcal.gate.decision``) decides; decision, numbers and reasons go to the
    ``validations`` table and the audit log, and the status moves in one transaction.
 """
 
@@ -21,13 +21,13 @@ import numpy as np
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
-from lrcal.services.outcomes import ProgressCallback, collect_outcomes
+from lrcal.services.collection import ProgressCallback, collect_outcomes
 from lrcal.services.sets import ensure_set, shared_content, stratified_subset
 from lrcal.store import Store, utcnow
 from lrcal.store.store import _json
-from lrcal.validate.frontier import frontiers
-from lrcal.validate.gate import GateConfig, decide
-from lrcal.validate.policies import (
+from lrcal.gate.frontier import frontiers
+from lrcal.gate.decision import GateConfig, decide
+from lrcal.gate.policies import (
     LiveOutcomes,
     PolicyResult,
     fixed_choice,
@@ -61,7 +61,7 @@ def live_validate(
     on_model: Callable[[str, int, int], None] | None = None,
     on_outcome: ProgressCallback | None = None,
 ) -> dict:
-    from lrcal.services.routing import load_routing
+    from lrcal.services.router_context import load_routing
 
     candidate = store.get_model(request.model)
     if candidate["source"] != "endpoint":
@@ -108,7 +108,7 @@ def live_validate(
         result["skipped_examples"] = int(len(selection) - sum(usable))
         _record(store, candidate, rset, result, request)
     if request.report_dir is not None:
-        from lrcal.validate.report import write_report
+        from lrcal.gate.report import write_report
 
         paths = write_report(result, request.report_dir)
         result["report"] = {k: str(v) for k, v in paths.items()}

@@ -43,7 +43,7 @@ def explain_route(
 ) -> dict:
     from lrcal.features import Query
     from lrcal.router.policy import Policy, choose, utility
-    from lrcal.services.routing import load_routing
+    from lrcal.services.router_context import load_routing
 
     if not question or not question.strip():
         raise LrcalError("--question is empty")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrcal.validate.policies import LiveOutcomes, measure, router_choice
+from lrcal.gate.policies import LiveOutcomes, measure, router_choice
 
 # Fixed grid (documented; not tuned per run). λ is in units of quality per unit of
 # pool-normalized cost/latency: λ = 1 trades the whole pool's cost range for 1.0 accuracy.

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from lrcal.tui import fmt
 from lrcal.tui.data import TOKEN_TRAINED, ModelDetail, model_detail
-from lrcal.tui.models import ModelsPane, status_style, token_text
+from lrcal.tui.models_view import ModelsPane, status_style, token_text
 from lrcal.tui.widgets import Notice, theme_colors
 
 BAR = "█"

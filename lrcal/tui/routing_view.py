@@ -29,7 +29,7 @@ LATENCY_KEYS = Binding.Group("λ latency", compact=True)
 
 def lambda_ladder() -> tuple[float, ...]:
     """The λ steps of the keys: the validation's frontier grid (the same trade-offs it measured)."""
-    from lrcal.validate.frontier import LAMBDA_GRID
+    from lrcal.gate.frontier import LAMBDA_GRID
 
     return tuple(sorted(set(LAMBDA_GRID)))
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 import pytest
 
 from lrcal.calsets import build_prompt, read_image_bytes, score_answer
-from lrcal.httpserver import ChatRequest
+from lrcal.serve import ChatRequest
 from lrcal.sim import (
     TASK_GROUPS,
     ChaosConfig,

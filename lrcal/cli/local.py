@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from lrcal.cli._app import app, print_json
+from lrcal.cli._serving import api_key_from_env, serve_in_foreground
 from lrcal.errors import UsageError
 
 local_app = typer.Typer(
@@ -25,20 +26,13 @@ def serve_command(
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Require 'Authorization: Bearer <key>' with the key held by this environment variable."),
 ) -> None:
     """Serve the REAL local OCR model (OpenAI /v1 and Ollama /api) until Ctrl-C."""
-    import sys
     import time
 
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
     if workers < 1:
         raise UsageError("--workers must be >= 1")
-    api_key = None
-    if api_key_env:
-        import os
-
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            raise UsageError(f"--api-key-env: environment variable {api_key_env} is not set")
+    api_key = api_key_from_env(api_key_env)
     from lrcal.local import LOCAL_MODELS, LocalServer, require_ocr
 
     unknown = [m for m in model if m not in LOCAL_MODELS]
@@ -55,21 +49,7 @@ def serve_command(
     ]
     for name in server.model_names:
         lines.append(f"REAL model: {name}  ({LOCAL_MODELS[name].description}; answers only text-reading questions)")
-    if api_key:
-        lines.append(f"requests must carry the API key held by ${api_key_env}")
-    lines.append("serving until Ctrl-C")
-    typer.echo("\n".join(lines))
-    sys.stdout.flush()
-    from lrcal.httpserver import stop_on_signals
-
-    stop_on_signals()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    typer.echo("stopped", err=True)
+    serve_in_foreground(server, lines, api_key_env)
 
 
 @local_app.command("models")

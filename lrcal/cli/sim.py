@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from lrcal.cli._app import app, print_json, state
+from lrcal.cli._serving import api_key_from_env, serve_in_foreground
 from lrcal.errors import UsageError
 
 sim_app = typer.Typer(
@@ -111,13 +112,7 @@ def serve_command(
         retry_after_s=retry_after,
         stall_s=stall_s,
     )
-    api_key = None
-    if api_key_env:
-        import os
-
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            raise UsageError(f"--api-key-env: environment variable {api_key_env} is not set")
+    api_key = api_key_from_env(api_key_env)
     loaded, warnings = _load_sets(sets, state(ctx).home)
     server = SimServer(
         zoo_obj,
@@ -144,23 +139,7 @@ def serve_command(
             f"per Mtok; {model.role})"
         )
     lines.append(f"chaos: {config.describe()}")
-    if api_key:
-        lines.append(f"requests must carry the API key held by ${api_key_env}")
-    lines.append("serving until Ctrl-C")
-    typer.echo("\n".join(lines))
-    import sys
-
-    sys.stdout.flush()
-    from lrcal.httpserver import stop_on_signals
-
-    stop_on_signals()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    typer.echo("stopped", err=True)
+    serve_in_foreground(server, lines, api_key_env)
 
 
 @sim_app.command("zoo")

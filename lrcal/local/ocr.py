@@ -1,4 +1,4 @@
-"""The ``lrcal.httpserver.Backend`` of the real local OCR model ``rapidocr-ppocrv4``.
+"""The ``lrcal.serve.Backend`` of the real local OCR model ``rapidocr-ppocrv4``.
 
 Per request: decode the image, run PP-OCRv4 (detection + recognition) on it, and answer
 the question from the recognised text only (``lrcal.local.answerer``). Latency is the real
@@ -16,10 +16,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from lrcal.endpoints.tokens import IMAGE_INPUT_TOKENS_ESTIMATE, estimate_text_tokens
-from lrcal.httpserver import Answer
 from lrcal.local.answerer import DECLINE, NO_IMAGE, Reading, intent, reply
 from lrcal.local.question import parse_prompt
 from lrcal.local.layout import Layout
+from lrcal.serve import Answer
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import hashlib
 import math
 from statistics import NormalDist
 
-from lrcal.httpserver import Answer
+from lrcal.serve import Answer
 from lrcal.sim.answers import GENERIC_ANSWERS, phrase, wrong_answer
 from lrcal.sim.draws import lognormal_factor, unit
 from lrcal.sim.index import ExampleIndex, SimExample, content_key
@@ -48,7 +48,7 @@ def _sigmoid(x: float) -> float:
 
 
 class SimBackend:
-    """The ``lrcal.httpserver.Backend`` of the simulated zoo."""
+    """The ``lrcal.serve.Backend`` of the simulated zoo."""
 
     owned_by = "lrcal-simulated"
 

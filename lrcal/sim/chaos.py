@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from lrcal.errors import UsageError
-from lrcal.httpserver import ChatRequest, Fault, FaultKind
+from lrcal.serve import ChatRequest, Fault, FaultKind
 from lrcal.sim.draws import unit
 from lrcal.sim.index import SimExample, content_key
 
@@ -93,7 +93,7 @@ class ChaosConfig:
 
 
 class ChaosInjector:
-    """The ``lrcal.httpserver.FaultInjector`` of the simulator."""
+    """The ``lrcal.serve.FaultInjector`` of the simulator."""
 
     def __init__(
         self,

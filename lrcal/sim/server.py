@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from lrcal.httpserver import ModelServer
+from lrcal.serve import ModelServer
 from lrcal.sim.behavior import SimBackend
 from lrcal.sim.chaos import ChaosConfig, ChaosInjector
 from lrcal.sim.index import ExampleIndex
@@ -14,10 +14,11 @@ from lrcal.sim.zoo import Zoo, load_zoo
 STATS_PATH = "/sim/stats"
 
 
-class SimServer:
+class SimServer(ModelServer):
     """A simulated model server. ``sets`` are the calibration sets whose examples it knows
     (``lrcal.calsets.CalibrationSet`` objects or anything shaped like them). With
     ``api_key`` set, requests must carry ``Authorization: Bearer <api_key>`` (else 401).
+    Addresses, lifecycle and counters are :class:`lrcal.serve.ModelServer`'s.
 
     >>> with SimServer(sets=[load_set(path)], latency_scale=0.02) as sim:
     ...     client = EndpointClient(EndpointConfig(sim.url, "sim-lite-s"))
@@ -40,14 +41,10 @@ class SimServer:
         self.index = ExampleIndex.from_sets(sets)
         self.seed = seed
         self.chaos_config = chaos or ChaosConfig()
-        self.backend = SimBackend(
-            self.zoo, self.index, seed=seed, latency_scale=latency_scale, fixed_latency_ms=fixed_latency_ms
-        )
-        injector = (
-            ChaosInjector(self.chaos_config, self.backend.recognize, seed=seed) if self.chaos_config.active else None
-        )
-        self.server = ModelServer(
-            self.backend,
+        backend = SimBackend(self.zoo, self.index, seed=seed, latency_scale=latency_scale, fixed_latency_ms=fixed_latency_ms)
+        injector = ChaosInjector(self.chaos_config, backend.recognize, seed=seed) if self.chaos_config.active else None
+        super().__init__(
+            backend,
             host,
             port,
             fault_injector=injector,
@@ -56,49 +53,6 @@ class SimServer:
             api_key=api_key,
         )
 
-    # -- addresses
-    @property
-    def url(self) -> str:
-        """``http://HOST:PORT/v1`` (for OpenAI-style clients)."""
-        return self.server.url
-
-    @property
-    def root_url(self) -> str:
-        """``http://HOST:PORT`` (for Ollama-style clients)."""
-        return self.server.root_url
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
     @property
     def model_names(self) -> list[str]:
         return self.zoo.names
-
-    # -- lifecycle
-    def start(self) -> "SimServer":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def serve_forever(self) -> None:
-        self.server.serve_forever()
-
-    def __enter__(self) -> "SimServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- counters
-    @property
-    def request_counts(self) -> dict[str, int]:
-        return self.server.request_counts
-
-    def stats(self) -> dict[str, Any]:
-        return self.server.stats()
-
-    def reset_stats(self) -> None:
-        self.server.reset_stats()

@@ -1,10 +1,15 @@
-"""The OpenAI/Ollama-compatible server base, over real sockets on 127.0.0.1."""
+"""The OpenAI/Ollama-compatible server base (``lrcal.serve``), over real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from lrcal.httpserver import Answer, ChatRequest, Fault, FaultKind, ModelServer
+from lrcal.serve import Answer, ChatRequest, Fault, FaultKind, ModelServer
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -293,3 +298,49 @@ def test_official_openai_client_gets_well_formed_completions(server):
             usage = chunk.usage
     assert "".join(parts) == expected_text("echo-2", "Which?")
     assert usage is not None and usage.prompt_tokens == 106
+
+
+SERVE_SCRIPT = textwrap.dedent(
+    """
+    from lrcal.serve import Answer, ModelServer
+
+    class Backend:
+        owned_by = "tests"
+
+        def model_names(self):
+            return ["echo-1"]
+
+        def answer(self, model, question, image_bytes):
+            return Answer("ok", 1, 1)
+
+    server = ModelServer(Backend())
+    print(server.url, flush=True)
+    server.serve_until_interrupted()
+    print("stopped", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_until_interrupted_stops_cleanly_even_with_sigint_inherited_as_ignored(signum):
+    # A background job of a non-interactive shell starts with SIGINT ignored (SIG_IGN survives exec).
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE_SCRIPT],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), process.stderr.read()
+        assert httpx.get(url + "/models", timeout=5).json()["data"][0]["id"] == "echo-1"
+        process.send_signal(signum)
+        code = process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 0
+    assert process.stdout.read().strip() == "stopped"
+    assert "Traceback" not in process.stderr.read()
+    with pytest.raises(httpx.ConnectError):  # the socket is closed
+        httpx.get(url + "/models", timeout=2)

@@ -68,7 +68,7 @@ def load_table(path: str):
         difficulty = np.array([m.get("difficulty", np.nan) if isinstance(m, dict) else np.nan for m in meta], float)
         store.close()
         return table, (difficulty if np.isfinite(difficulty).all() else None)
-    from lrcal.outcomes import read_wide_csv
+    from lrcal.outcome_table import read_wide_csv
 
     return read_wide_csv(p), None
 

@@ -12,7 +12,7 @@ from lrcal.features import FeatureSpec, Query, featurize, featurize_table, fit_f
 from lrcal.features.image import IMAGE_STAT_NAMES
 from lrcal.features.spec import FEATURE_FORMAT_VERSION
 from lrcal.features.text import CUE_NAMES
-from lrcal.outcomes import OutcomeTable
+from lrcal.outcome_table import OutcomeTable
 
 
 def stat(spec: FeatureSpec, row: np.ndarray, name: str) -> float:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lrcal.outcomes import MAX_CELL_CHARS
+from lrcal.outcome_table import MAX_CELL_CHARS
 from tests.test_calsets_loader import cheap_big_png, png_bytes, png_declaring
 
 TABLES = ("calibration_sets", "examples", "models", "runs", "outcomes", "events", "images")

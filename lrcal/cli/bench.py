@@ -22,15 +22,6 @@ def _threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _load_table(outcomes: Path, samples: Optional[Path], images_dir: Optional[Path], name: Optional[str] = None):
-    """An outcome table from the wide CSV, or the long CSV plus its samples CSV."""
-    from lrcal.outcomes import read_long_csv, read_wide_csv
-
-    if samples:
-        return read_long_csv(outcomes, samples, images_dir=images_dir, name=name)
-    return read_wide_csv(outcomes, images_dir=images_dir, name=name)
-
-
 def _pct(value: float) -> str:
     return "-" if value is None or value != value else f"{100 * value:.1f}"
 
@@ -49,9 +40,10 @@ def bench_router_command(
     """Router test accuracy vs best single, per-task best, kNN, per-model logistic, random, oracle
     (stratified 70/10/20 per seed; everything chosen on validation)."""
     from lrcal.evaluation.router_bench import bench_router
+    from lrcal.outcome_table import read_outcome_table
 
     _threads(threads)
-    table = _load_table(outcomes, samples, images_dir, name)
+    table = read_outcome_table(outcomes, samples, images_dir=images_dir, name=name)
     console = err_console()
     result = bench_router(table, range(seeds), ensemble=ensemble,
                           progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
@@ -212,7 +204,9 @@ def bench_coldstart_command(
             raise UsageError("the lrcal home holds no calibration outcomes")
         table, _examples = outcome_table(state(ctx).store(), sorted(counts))
     else:
-        table = _load_table(outcomes, samples, images_dir)
+        from lrcal.outcome_table import read_outcome_table
+
+        table = read_outcome_table(outcomes, samples, images_dir=images_dir)
     chosen = None if holdout.strip() == "all" else [h.strip() for h in holdout.split(",") if h.strip()]
     console = err_console()
     result = bench_coldstart(table, chosen, k_values, folds=folds, seeds=range(seeds), repeats=repeats, ensemble=ensemble,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrcal.outcomes import OutcomeTable
+from lrcal.outcome_table import OutcomeTable
 
 KEYWORDS = ("table", "graph", "receipt", "map", "diagram", "photo", "formula", "sign")
 

@@ -35,20 +35,15 @@ def import_outcomes(
     name: str | None = None,
     samples_path: Path | None = None,
 ) -> dict:
-    from lrcal.outcomes import read_long_csv, read_wide_csv
+    from lrcal.outcome_table import read_outcome_table
 
     path = Path(path)
     if not path.is_file():
         raise LrcalError(f"{path}: no such file")
+    files = [path] if samples_path is None else [path, Path(samples_path)]
     # Every image is checked while the file is read, before anything is stored.
-    if samples_path is not None:
-        table = read_long_csv(
-            path, Path(samples_path), images_dir=images_dir, name=name, image_check=check_image_header
-        )
-        version = file_digest(path, Path(samples_path))
-    else:
-        table = read_wide_csv(path, images_dir=images_dir, name=name, image_check=check_image_header)
-        version = file_digest(path)
+    table = read_outcome_table(*files, images_dir=images_dir, name=name, image_check=check_image_header)
+    version = file_digest(*files)
     dataset = name or table.name or path.stem
     # Content-addressed images first (files only; rows go in with the transaction below).
     image_hashes: list[str | None] = []

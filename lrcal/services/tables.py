@@ -66,7 +66,7 @@ def model_row_counts(store: Store, kinds: Sequence[str] = TRAINING_RUN_KINDS) ->
 
 def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TRAINING_RUN_KINDS):
     """Every example with an outcome from any of ``models`` (latest outcome per model × example)."""
-    from lrcal.outcomes import OutcomeTable
+    from lrcal.outcome_table import OutcomeTable
 
     model_rows = [store.get_model(m) for m in models]
     per_model = [store.model_outcomes(m["id"], kinds=list(kinds)) for m in model_rows]

@@ -1,4 +1,5 @@
-"""Wide / long outcome CSV parsing: the happy paths, the real files, and one-line errors."""
+"""`lrcal.outcome_table`: wide / long outcome CSV parsing (the happy paths, the real files, one-line
+errors) and the table itself."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrcal.errors import LrcalError
-from lrcal.outcomes import OutcomeTable, read_long_csv, read_wide_csv
+from lrcal.outcome_table import OutcomeTable, read_long_csv, read_outcome_table, read_wide_csv
 from tests.conftest import SHARED_DATA
 
 
@@ -185,6 +186,24 @@ def test_long_format(tmp_path):
     assert table.models == ["m1", "m2"] and table.tasks == ["ocr", "math"]
     assert table.scores[0].tolist() == [1.0, 0.5] and table.scores[1, 0] == 0.0 and np.isnan(table.scores[1, 1])
     assert table.cost_usd[1, 0] == pytest.approx(0.2) and table.latency_ms[0, 0] == 200
+
+
+def test_read_outcome_table_reads_the_long_format_only_with_a_samples_file(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a.png").write_bytes(b"x")
+    checked: list[Path] = []
+    wide = write(tmp_path / "wide.csv", "sample_id,image,m1_correct\na,a.png,1\nb,,0\n")
+    table = read_outcome_table(wide, images_dir=tmp_path / "img", name="w", image_check=checked.append)
+    assert (table.name, table.models, table.scores[:, 0].tolist()) == ("w", ["m1"], [1.0, 0.0])
+    assert checked == [(tmp_path / "img" / "a.png").resolve()]
+    samples = write(tmp_path / "samples.csv", "sample_id,image\na,a.png\nb,\n")
+    outcomes = write(tmp_path / "outcomes.csv", "sample_id,model_id,score\nb,m2,1\n")
+    table = read_outcome_table(outcomes, samples, images_dir=tmp_path / "img", image_check=checked.append)
+    assert (table.name, table.sample_ids, table.models) == ("outcomes", ["a", "b"], ["m2"])
+    assert np.isnan(table.scores[0, 0]) and table.scores[1, 0] == 1.0 and len(checked) == 2
+    with pytest.raises(LrcalError) as excinfo:  # a long outcomes file read as wide has no <model>_correct
+        read_outcome_table(outcomes)
+    assert "'<model>_correct'" in one_line_error(excinfo)
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 
+from lrcal.calsets.scoring import levenshtein, normalize_text
 from lrcal.sim.draws import rng
 from lrcal.sim.index import SimExample
 
@@ -118,32 +118,15 @@ def wrong_answer(example: SimExample, others: list[str], key: tuple[object, ...]
     return _misread(example.answer, heavy=heavy, r=r)
 
 
-_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-
-
-def _norm(text: str) -> str:
-    """Roughly the scorer's normalization: case, punctuation, articles, whitespace."""
-    text = re.sub(r"[^\w\s]", "", unicodedata.normalize("NFKC", text).casefold())
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
 def _similarity(a: str, b: str) -> float:
     """1 - normalized Levenshtein distance."""
-    if a == b:
-        return 1.0
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return 1.0 - previous[-1] / max(len(a), 1)
+    return 1.0 - levenshtein(a, b) / max(len(a), len(b), 1)
 
 
 def _is_wrong(candidate: str, answer: str, far: bool) -> bool:
-    a, b = _norm(candidate), _norm(answer)
+    """Whether ``candidate`` differs from ``answer`` once normalized as the scorer does; ``far``:
+    also more than half its characters apart, so that ANLS gives it no credit."""
+    a, b = normalize_text(candidate), normalize_text(answer)
     if not a or a == b:
         return False
     return _similarity(a, b) < 0.5 if far else True

@@ -22,6 +22,7 @@ import torch
 from lrcal import __version__
 from lrcal.errors import LrcalError
 from lrcal.features import FeatureSpec
+from lrcal.jsonable import json_default
 from lrcal.router.api import Router
 from lrcal.router.cards import ModelCard, card_from_tensors, card_to_tensors
 from lrcal.router.config import RouterConfig
@@ -91,7 +92,7 @@ def save_router(router: Router, directory: str | Path) -> dict:
         "weights_bytes": len(weights),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    text = json.dumps(sidecar, indent=2, ensure_ascii=False, default=_json_default).encode("utf-8")
+    text = json.dumps(sidecar, indent=2, ensure_ascii=False, default=json_default).encode("utf-8")
     if not directory.exists():
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -109,14 +110,6 @@ def save_router(router: Router, directory: str | Path) -> dict:
         _write_atomic(directory / WEIGHTS_NAME, weights)
         _write_atomic(directory / SIDECAR_NAME, text)
     return sidecar
-
-
-def _json_default(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def read_sidecar(path: str | Path) -> dict:

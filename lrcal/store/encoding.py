@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
+
+from lrcal.jsonable import json_default
 
 
 def utcnow() -> str:
@@ -14,15 +15,7 @@ def utcnow() -> str:
 
 def dumps(value: Any) -> str | None:
     """JSON text for a column (None stays NULL); numpy arrays and paths are written as lists / strings."""
-    return None if value is None else json.dumps(value, sort_keys=True, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+    return None if value is None else json.dumps(value, sort_keys=True, default=json_default)
 
 
 def loads(value: str | None, default: Any = None) -> Any:

@@ -42,42 +42,14 @@ class OutcomeLogWrites:
 
     def add_imported_model(self, name: str, *, dataset: str, at: str) -> int:
         """A model known only from an outcome log (no endpoint); returns its id."""
-        with self.write():
-            return (
-                self.db["models"]
-                .insert(
-                    {
-                        "name": name,
-                        "status": lifecycle.IMPORTED,
-                        "source": "imported",
-                        "created_at": at,
-                        "updated_at": at,
-                        "metadata": dumps({"imported_from": dataset}),
-                        "price_in_per_mtok": 0.0,
-                        "price_out_per_mtok": 0.0,
-                    }
-                )
-                .last_pk
-            )
+        return self._insert_row("models", name=name, status=lifecycle.IMPORTED, source="imported", created_at=at,
+                                updated_at=at, metadata=dumps({"imported_from": dataset}), price_in_per_mtok=0.0,
+                                price_out_per_mtok=0.0)  # fmt: skip
 
     def add_completed_run(self, model_id: int, set_id: int, kind: str, *, parameters: dict, at: str) -> int:
         """A run that is over when it is recorded (an imported log's column); returns its id."""
-        with self.write():
-            return (
-                self.db["runs"]
-                .insert(
-                    {
-                        "model_id": model_id,
-                        "set_id": set_id,
-                        "kind": kind,
-                        "status": "completed",
-                        "started_at": at,
-                        "finished_at": at,
-                        "parameters": dumps(parameters),
-                    }
-                )
-                .last_pk
-            )
+        return self._insert_row("runs", model_id=model_id, set_id=set_id, kind=kind, status="completed",
+                                started_at=at, finished_at=at, parameters=dumps(parameters))  # fmt: skip
 
     def insert_outcomes(self, rows: Iterable[dict]) -> None:
         """Many outcome rows at once (``run_id``, ``example_id`` = examples row id, the measured fields)."""

@@ -39,18 +39,8 @@ class RouterQueries:
         """Record a newly trained version. Tokens belong to a router version: every token
         fitted for another version becomes stale in the same transaction."""
         with self.write():
-            self.db["router_versions"].insert(
-                {
-                    "version": version,
-                    "path": path,
-                    "created_at": utcnow(),
-                    "models": dumps(models),
-                    "data_hash": data_hash,
-                    "config": dumps(config),
-                    "metrics": dumps(metrics),
-                    "pinned": 0,
-                }
-            )
+            self._insert_row("router_versions", version=version, path=path, created_at=utcnow(), models=dumps(models),
+                             data_hash=data_hash, config=dumps(config), metrics=dumps(metrics), pinned=0)  # fmt: skip
             self.db.execute("update model_tokens set stale = 1 where router_version != ?", [version])
 
     def pin_router_version(self, version_id: int) -> None:
@@ -81,24 +71,10 @@ class RouterQueries:
         details: dict[str, Any],
     ) -> None:
         """Store a fitted token (``token``: the card's JSON text) for ``router_version``."""
-        with self.write():
-            self.db["model_tokens"].insert(
-                {
-                    "model_id": model_id,
-                    "router_version": router_version,
-                    "token": token,
-                    "prior_strength": prior_strength,
-                    "fit_loss": fit_loss,
-                    "cv_score": cv_score,
-                    "per_task": dumps(per_task),
-                    "n_examples": n_examples,
-                    "set_version": set_version,
-                    "fit_seconds": fit_seconds,
-                    "stale": 0,
-                    "details": dumps(details),
-                    "created_at": utcnow(),
-                }
-            )
+        self._insert_row("model_tokens", model_id=model_id, router_version=router_version, token=token,
+                         prior_strength=prior_strength, fit_loss=fit_loss, cv_score=cv_score, per_task=dumps(per_task),
+                         n_examples=n_examples, set_version=set_version, fit_seconds=fit_seconds, stale=0,
+                         details=dumps(details), created_at=utcnow())  # fmt: skip
 
     def fresh_tokens(self, router_version: str) -> list[dict]:
         """The tokens of ``router_version`` that are not stale, oldest first, each with its model's ``name``."""

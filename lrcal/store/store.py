@@ -382,22 +382,9 @@ class Store(RouterQueries, OutcomeAggregates, OutcomeLogWrites):
     # ---- runs and outcomes --------------------------------------------------------
 
     def create_run(self, model_id: int, set_id: int, kind: str, parameters: dict | None = None) -> int:
-        with self.write():
-            return (
-                self.db["runs"]
-                .insert(
-                    {
-                        "model_id": model_id,
-                        "set_id": set_id,
-                        "kind": kind,
-                        "status": "running",
-                        "started_at": utcnow(),
-                        "parameters": dumps(parameters or {}),
-                        "pid": os.getpid(),
-                    }
-                )
-                .last_pk
-            )
+        """A run this process starts now (status ``running``); returns its id."""
+        return self._insert_row("runs", model_id=model_id, set_id=set_id, kind=kind, status="running",
+                                started_at=utcnow(), parameters=dumps(parameters or {}), pid=os.getpid())  # fmt: skip
 
     def latest_run(self, model_id: int, set_id: int, kind: str) -> dict | None:
         row = self.query_one(
@@ -507,19 +494,14 @@ class Store(RouterQueries, OutcomeAggregates, OutcomeLogWrites):
         results: dict,
     ) -> None:
         """Record a live validation: the gate's decision, its reasons, parameters and every number behind it."""
+        self._insert_row("validations", model_id=model_id, set_id=set_id, router_version=router_version,
+                         decision=decision, reasons=dumps(reasons), parameters=dumps(parameters),
+                         results=dumps(results), created_at=utcnow())  # fmt: skip
+
+    def _insert_row(self, table: str, **columns: Any) -> int:
+        """One row in its own transaction (or the caller's); returns its id."""
         with self.write():
-            self.db["validations"].insert(
-                {
-                    "model_id": model_id,
-                    "set_id": set_id,
-                    "router_version": router_version,
-                    "decision": decision,
-                    "reasons": dumps(reasons),
-                    "parameters": dumps(parameters),
-                    "results": dumps(results),
-                    "created_at": utcnow(),
-                }
-            )
+            return self.db[table].insert(columns).last_pk
 
     # ---- locks (one calibration/validation per model at a time) ------------------------
 

@@ -39,13 +39,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lrcal.evaluation.coldstart import HEADROOM, _draw_calibration, _routed_scores
+from lrcal.evaluation.coldstart import HEADROOM, draw_calibration, routed_scores
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import featurize_table, fit_feature_spec
 from lrcal.router.api import train_router
-from lrcal.router.token_fit import (OnboardConfig, _fold_ids, difficulty_adjusted_scores, fit_token,
-                                  newcomer_columns)
-from lrcal.router.profiles import _task_offsets, task_centers
+from lrcal.router.token_fit import (OnboardConfig, difficulty_adjusted_scores, fit_token, newcomer_columns,
+                                  stratified_fold_ids)
+from lrcal.router.profiles import logit_task_offsets, task_centers
 from lrcal.router.train import RouterData
 
 FOLDS = 5
@@ -134,7 +134,7 @@ def evaluate(name, cache, variants, k=64, repeats=4, holdout=None):
         te, tr, X, Y, models, tid = F["te"], F["tr"], F["X"], F["Y"], F["models"], F["task_ids"]
         total += len(te)
         y_te = Y[te]
-        full_sum = _routed_scores(F["full"].predict(X[te], models, available=np.isfinite(y_te)).score, y_te)[0].sum()
+        full_sum = routed_scores(F["full"].predict(X[te], models, available=np.isfinite(y_te)).score, y_te)[0].sum()
         for hi, h in enumerate(models):
             if holdout and h not in holdout:
                 continue
@@ -142,14 +142,14 @@ def evaluate(name, cache, variants, k=64, repeats=4, holdout=None):
             others = [i for i in range(len(models)) if i != hi]
             pool = [models[i] for i in others]
             base = router.predict(X[te], pool, available=np.isfinite(y_te[:, others])).score
-            without[h] = without.get(h, 0.0) + _routed_scores(base, y_te[:, others])[0].sum()
+            without[h] = without.get(h, 0.0) + routed_scores(base, y_te[:, others])[0].sum()
             full[h] = full.get(h, 0.0) + full_sum
             y_pool = np.concatenate([y_te[:, others], y_te[:, hi:hi + 1]], axis=1)
             ctx = Context(router, pool, Y[np.ix_(tr, others)], tid[tr], F["difficulty"], tr)
             eligible = tr[np.isfinite(Y[tr, hi])]
             rng = np.random.default_rng([0, f, hi])
             for _ in range(repeats):
-                cal = _draw_calibration(eligible, F["tasks"], k, rng)
+                cal = draw_calibration(eligible, F["tasks"], k, rng)
                 for label, fn in variants.items():
                     card = fn(ctx, h, X[cal], Y[cal, hi], tid[cal], Y[cal][:, others], cal)
                     override = None
@@ -168,7 +168,7 @@ def evaluate(name, cache, variants, k=64, repeats=4, holdout=None):
                             pred = pred.copy()
                             pred[forced, -1] = base.max(1)[forced] + o[forced]
                     sums.setdefault(label, {}).setdefault(h, 0.0)
-                    sums[label][h] += _routed_scores(pred, y_pool)[0].sum() / repeats
+                    sums[label][h] += routed_scores(pred, y_pool)[0].sum() / repeats
         print(f"{name}: fold {f + 1}/{FOLDS} done", file=sys.stderr, flush=True)
     U_w = {h: v / total for h, v in without.items()}
     U_f = {h: v / total for h, v in full.items()}
@@ -260,7 +260,7 @@ def margin_variant(mode: str, location=np.mean, stats: dict | None = None):
         known = np.isfinite(pool_scores)
         pick = np.argmax(np.where(known, pool_score, -np.inf), axis=1)
         y_without = pool_scores[np.arange(len(y)), pick]
-        folds = _fold_ids(len(y), 4, tid, 1)
+        folds = stratified_fold_ids(len(y), 4, tid, 1)
         value = {m: 0.0 for m in ("shipped", "none", "full")}
         values = res.profile_scores if res.profile_scores is not None else y
         for f in range(4):
@@ -364,7 +364,7 @@ def shrunk(values: str, centre: str, strength: float):
         if centre == "task":
             have = np.isfinite(ctx.Y_train_pool)
             onehot = np.eye(n_tasks)[np.clip(ctx.tid_train, 0, None)] * (ctx.tid_train >= 0)[:, None]
-            offsets = _task_offsets(have.T.astype(float) @ onehot,
+            offsets = logit_task_offsets(have.T.astype(float) @ onehot,
                                     np.where(have, np.nan_to_num(ctx.Y_train_pool), 0).T @ onehot,
                                     np.arange(have.shape[1]))
             c = task_centers(overall, counts[None], offsets)[0]

@@ -224,7 +224,7 @@ def test_task_bias_survives_the_store_and_the_artifact(world, tmp_path):
     from dataclasses import replace
 
     from lrcal.router.artifacts import load_router, save_router
-    from lrcal.services.router_context import card_from_json, card_to_json
+    from lrcal.router.cards import card_from_json, card_to_json
 
     _, data, router = world
     card = _fit(router, data, np.arange(380, 480)).card
@@ -308,7 +308,7 @@ def test_task_decisions_route_exactly_the_tasks_their_estimates_win():
     overall accuracy (1/3), it gets nothing."""
     from types import SimpleNamespace
 
-    from lrcal.evaluation.coldstart import _TaskDecisions
+    from lrcal.evaluation.coldstart import TaskDecisions
 
     rng = np.random.default_rng(0)
     n, tasks = 300, np.arange(300) % 3
@@ -319,7 +319,7 @@ def test_task_decisions_route_exactly_the_tasks_their_estimates_win():
     without = Y[te, 0]  # the router without the newcomer sends every test row to incumbent 0
     cards = {name: SimpleNamespace(task_accuracy=np.array([0.5, 0.5, 0.5, 0.5])) for name in ("a", "b")}
     router = SimpleNamespace(spec=SimpleNamespace(task_vocab=["t0", "t1", "t2"]), cards=cards)
-    decide = _TaskDecisions(router, ["a", "b"], tasks, tr, te, Y, 2, [0, 1], without)
+    decide = TaskDecisions(router, ["a", "b"], tasks, tr, te, Y, 2, [0, 1], without)
     expected_task0 = float(np.where(tasks[te] == 0, 1.0, without).sum())
     assert decide.unlimited() == expected_task0
     cal = tr[:60]

@@ -122,3 +122,54 @@ def test_corrupt_database_gives_one_line_error(home):
     (home / "lrcal.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(LrcalError, match="cannot open database"):
         Store.open(home)
+
+
+def _token(store, model_id: int, version: str) -> None:
+    store.add_model_token(model_id, version, token="{}", prior_strength=None, fit_loss=None, cv_score=0.5,
+                          per_task={"ocr": {"predicted": 0.5}}, n_examples=16, set_version="v1", fit_seconds=0.1,
+                          details={"method": "profile"})  # fmt: skip
+
+
+def test_router_versions_pin_and_token_staleness(store):
+    model = store.add_model("m", base_url="http://127.0.0.1:1/v1")
+    assert store.current_router_version() is None and store.router_version_count() == 0
+    store.register_router_version("r1-aaaa", path="/r1", models=["a", "b"], data_hash="aaaa", config={}, metrics={})
+    _token(store, model["id"], "r1-aaaa")
+    assert [t["name"] for t in store.fresh_tokens("r1-aaaa")] == ["m"]
+    store.register_router_version("r2-bbbb", path="/r2", models=["a"], data_hash="bbbb", config={}, metrics={})
+    # a retrain makes the older version's token stale
+    assert store.fresh_tokens("r1-aaaa") == []
+    assert store.latest_token_states()[model["id"]]["stale"] == 1
+    assert store.current_router_version()["version"] == "r2-bbbb"
+    assert [r["version"] for r in store.router_versions()] == ["r2-bbbb", "r1-aaaa"]
+    assert store.find_router_version("r1")["path"] == "/r1" and store.find_router_version("r9") is None
+    store.pin_router_version(store.find_router_version("r1")["id"])
+    assert store.current_router_version()["version"] == "r1-aaaa"
+    store.unpin_router_versions()
+    assert store.current_router_version()["version"] == "r2-bbbb"
+
+
+def test_outcome_aggregates(store):
+    model = store.add_model("m", base_url="http://127.0.0.1:1/v1")
+    cset = store.insert_imported_set(
+        "s", "v1", "-", ["ocr", "count"],
+        [{"example_id": f"e{i}", "task_group": "ocr" if i < 2 else "count", "question": "q", "answer": "a",
+          "image_sha256": None} for i in range(3)],
+    )  # fmt: skip
+    pks = store.example_pks(cset["id"])
+    assert sorted(pks) == ["e0", "e1", "e2"]
+    assert store.task_group_counts(cset["id"]) == {"ocr": 2, "count": 1}
+    assert store.set_kinds() == {cset["id"]: "imported"}
+    assert store.shared_content(cset["id"], cset["id"]) == {"examples": 3, "images": 0}
+    run_id = store.create_run(model["id"], cset["id"], "calibration")
+    store.record_outcome(run_id, pks["e0"], {"score": 1.0, "correct": 1, "latency_ms": 100.0, "input_tokens": 10,
+                                             "output_tokens": 4})  # fmt: skip
+    store.record_outcome(run_id, pks["e1"], {"score": 0.0, "correct": 0, "latency_ms": 300.0, "input_tokens": 20,
+                                             "output_tokens": 6})  # fmt: skip
+    store.record_outcome(run_id, pks["e2"], {"score": 0.0, "correct": 0, "error_kind": "timeout"})
+    assert store.outcome_example_counts(["calibration"]) == {model["id"]: 3}
+    assert store.outcome_example_counts(["import"]) == {}
+    assert store.token_means(model["id"], "calibration") == {"input_tokens": 15.0, "output_tokens": 5.0, "n": 2}
+    assert sorted(store.latencies(model["id"], "calibration")) == [100.0, 300.0]
+    assert store.mean_correct(model["id"], ["calibration"]) == pytest.approx(1 / 3)
+    assert store.mean_correct(model["id"], ["validation"]) is None

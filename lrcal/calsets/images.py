@@ -139,11 +139,11 @@ def inspect_image_bytes(data: bytes, shown: str) -> tuple[str, int, int]:
     except ImageProblem:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageProblem("image_too_large", f"image {shown!r}: {_first_line(exc)} (limit {MAX_IMAGE_PIXELS:,} pixels)") from None
+        raise ImageProblem("image_too_large", f"image {shown!r}: {exception_line(exc)} (limit {MAX_IMAGE_PIXELS:,} pixels)") from None
     except MemoryError:
         raise ImageProblem("image_too_large", f"image {shown!r} needs too much memory to decode") from None
     except Exception as exc:  # third-party decoder on hostile bytes: any failure means corrupt
-        raise ImageProblem("corrupt_image", f"image {shown!r} is corrupt or truncated ({_first_line(exc)})") from None
+        raise ImageProblem("corrupt_image", f"image {shown!r} is corrupt or truncated ({exception_line(exc)})") from None
     if width < 1 or height < 1:
         raise ImageProblem("corrupt_image", f"image {shown!r} has no pixels ({width}x{height})")
     return fmt, width, height
@@ -176,7 +176,7 @@ def check_image(set_dir: Path, relative: str) -> ImageInfo:
 _OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
-def _first_line(exc: BaseException) -> str:
+def exception_line(exc: BaseException) -> str:
     """The exception's text on one line, without object reprs (messages stay reproducible)."""
     text = _OBJECT_REPR.sub("", str(exc)).strip() or exc.__class__.__name__
     return " ".join(text.split())[:200]

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as click_exceptions
 
 from lrcal.errors import LrcalError
+from lrcal.jsonable import json_default
 
 
 class LrcalGroup(TyperGroup):
@@ -126,15 +127,7 @@ OUTPUT_FORMATS = ("table", "json", "csv")
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+    sys.stdout.write(json.dumps(obj, indent=2, default=json_default, ensure_ascii=False) + "\n")
 
 
 def print_rows(

@@ -26,21 +26,13 @@ def calibrate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Run a calibration set against a model, store every outcome, then fit its capability token."""
-    from lrcal.services.calibration import CalibrateRequest, calibrate
+    from lrcal.services.calibration import CalibrateRequest, calibrate_and_fit
 
     store = state(ctx).store()
     request = CalibrateRequest(model=name, set_ref=set_ref, limit=limit, concurrency=concurrency, fresh=fresh)
     with _progress(enabled=True) as (on_start, on_outcome):
-        if refit:
-            from lrcal.services.calibration import calibration_report
-
-            report = calibration_report(store, name, set_ref=set_ref, limit=limit)
-        else:
-            report = calibrate(store, request, on_start=on_start, on_outcome=on_outcome)
-    if not no_fit:
-        from lrcal.services.onboarding import fit_after_calibration
-
-        report["token"] = fit_after_calibration(store, name, report, refit=refit, notify=err_console().print)
+        report = calibrate_and_fit(store, request, fit=not no_fit, refit=refit, on_start=on_start,
+                                   on_outcome=on_outcome, notify=err_console().print)  # fmt: skip
     if as_json:
         print_json(report)
         return

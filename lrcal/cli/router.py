@@ -72,7 +72,7 @@ def list_command(
 
     store = state(ctx).store()
     rows = []
-    for row in store.query("select * from router_versions order by id desc"):
+    for row in store.router_versions():
         metrics = loads(row["metrics"], {})
         rows.append(
             {
@@ -106,16 +106,13 @@ def pin_command(
 
     store = state(ctx).store()
     if unpin:
-        with store.write():
-            store.db.execute("update router_versions set pinned = 0")
+        store.unpin_router_versions()
         typer.echo("Unpinned: the newest router version is used.")
         return
     if not version:
         raise UsageError("give a VERSION to pin, or --unpin")
     row = router_version_row(store, version)
-    with store.write():
-        store.db.execute("update router_versions set pinned = 0")
-        store.db.execute("update router_versions set pinned = 1 where id = ?", [row["id"]])
+    store.pin_router_version(row["id"])
     store.log_event("router_pinned", message=f"router {row['version']} pinned")
     typer.echo(f"Pinned router {row['version']}.")
 

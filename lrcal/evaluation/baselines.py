@@ -16,7 +16,7 @@ KNN_KS = (5, 10, 25, 50, 100)
 LOGISTIC_L2 = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 
-def _nanmean0(a: np.ndarray) -> np.ndarray:
+def nanmean_or_zero(a: np.ndarray) -> np.ndarray:
     n = np.isfinite(a).sum(axis=0)
     return np.where(n > 0, np.nansum(a, axis=0) / np.maximum(n, 1), 0.0)
 
@@ -38,18 +38,18 @@ def accuracy_of(pick: np.ndarray, y: np.ndarray) -> float:
 
 
 def best_single(y_train: np.ndarray, n_test: int) -> np.ndarray:
-    mean = _nanmean0(y_train)
+    mean = nanmean_or_zero(y_train)
     return np.broadcast_to(mean, (n_test, len(mean))).copy()
 
 
 def per_task_best(y_train: np.ndarray, tasks_train: Sequence[str | None], tasks_test: Sequence[str | None]) -> np.ndarray:
     """Lookup of each model's training accuracy on the query's task (unknown task: overall),
     with the overall accuracy as a tiny tie-breaker."""
-    overall = _nanmean0(y_train)
+    overall = nanmean_or_zero(y_train)
     table: dict[str | None, np.ndarray] = {}
     tasks_train = np.asarray([t or "" for t in tasks_train], dtype=object)
     for t in set(tasks_train):
-        table[t] = _nanmean0(y_train[tasks_train == t])
+        table[t] = nanmean_or_zero(y_train[tasks_train == t])
     out = np.empty((len(tasks_test), y_train.shape[1]))
     for i, t in enumerate(tasks_test):
         out[i] = table.get(t or "", overall) + 1e-6 * overall
@@ -69,7 +69,7 @@ def knn_predict(X_train: np.ndarray, y_train: np.ndarray, X_query: np.ndarray, k
     neigh = y_train[order]  # [n, k, K]
     n = np.isfinite(neigh).sum(axis=1)
     mean = np.where(n > 0, np.nansum(neigh, axis=1) / np.maximum(n, 1), 0.0)
-    return mean + 1e-6 * _nanmean0(y_train)
+    return mean + 1e-6 * nanmean_or_zero(y_train)
 
 
 def knn_choose_k(X_train, y_train, X_val, y_val, ks: Sequence[int] = KNN_KS) -> tuple[int, dict[int, float]]:

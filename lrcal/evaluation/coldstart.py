@@ -64,14 +64,14 @@ DECISION_RULES = tuple(f"{values}:{centre}:{c:g}" for values in ("plain", "adjus
 HARM_LIMIT = 0.002
 
 
-def _routed_scores(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+def routed_scores(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Outcome of the argmax-predicted model per row ([N])."""
     masked = np.where(np.isfinite(y), pred, -np.inf)
     pick = np.argmax(masked, axis=1)
     return np.nan_to_num(y[np.arange(len(y)), pick]), pick
 
 
-def _draw_calibration(rows: np.ndarray, tasks: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def draw_calibration(rows: np.ndarray, tasks: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k rows stratified by task (proportional, largest remainders)."""
     k = min(k, len(rows))
     groups = {t: rows[tasks[rows] == t] for t in np.unique(tasks[rows])}
@@ -168,7 +168,7 @@ def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldRe
     # the schedule validated for the full pool is reused for every router-without-h of the fold
     schedule = (full.info["epochs"]["warmup"], full.info["epochs"]["latent"])
     full_scores = full.predict(X[te], list(plan.models), available=np.isfinite(y_te)).score
-    full_routed, _ = _routed_scores(full_scores, y_te)
+    full_routed, _ = routed_scores(full_scores, y_te)
     return _FoldResult(spec, X, schedule, float(full_routed.sum()), router_seconds)
 
 
@@ -191,7 +191,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
                             ensemble=plan.ensemble, epochs=fold.schedule)
     router_seconds = time.perf_counter() - t0
     base = router_h.predict(X[te], other_names, available=np.isfinite(y_te[:, others])).score
-    without_routed, _ = _routed_scores(base, y_te[:, others])
+    without_routed, _ = routed_scores(base, y_te[:, others])
     out = _HoldoutResult(
         without_sum=float(without_routed.sum()),
         routed={m: {k: [] for k in ks} for m in METHODS},
@@ -202,7 +202,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
         lookup_sweep={c: {k: [] for k in ks} for c in LOOKUP_SWEEP},
         decisions={rule: {k: [] for k in ks} for rule in DECISION_RULES},
     )
-    decide = _TaskDecisions(router_h, other_names, data.task_ids, tr, te, Y, hi, others, without_routed)
+    decide = TaskDecisions(router_h, other_names, data.task_ids, tr, te, Y, hi, others, without_routed)
     out.unlimited_sum = decide.unlimited()
     # the full-pool column order: others..., h
     y_pool = np.concatenate([y_te[:, others], y_te[:, hi : hi + 1]], axis=1)
@@ -212,7 +212,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     rng = np.random.default_rng([seed, f, hi])
     for k in ks:
         for _ in range(repeats):
-            cal = _draw_calibration(eligible, tasks, k, rng)
+            cal = draw_calibration(eligible, tasks, k, rng)
             kw = dict(pool=other_names, pool_scores=Y[cal][:, others], seed=seed)
             res = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config, **kw)
             out.fit_seconds.append(res.seconds)
@@ -226,7 +226,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
                 router_h.add_model(card)
                 pred = router_h.predict(X[te], other_names + [h], available=np.isfinite(y_pool)).score
                 router_h.remove_model(h)
-                routed, pick = _routed_scores(pred, y_pool)
+                routed, pick = routed_scores(pred, y_pool)
                 out.routed[method][k].append(float(routed.sum()) / repeats)
                 if method == "onboard":
                     picked = pick == len(others)
@@ -240,7 +240,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
             for shrink in sorted(set(LOOKUP_SWEEP) | set(LOOKUP_SHRINK.values())):
                 pred = np.concatenate(
                     [lookup_inc, _lookup_scores(y_h[cal], tasks[cal], tasks[te], shrink)[:, None]], axis=1)
-                routed, _ = _routed_scores(pred, y_pool)
+                routed, _ = routed_scores(pred, y_pool)
                 swept[shrink] = float(routed.sum()) / repeats
             for method, shrink in LOOKUP_SHRINK.items():
                 out.routed[method][k].append(swept[shrink])
@@ -251,11 +251,11 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     return out
 
 
-class _TaskDecisions:
+class TaskDecisions:
     """Routed outcome sums of the per-task decision rules (``DECISION_RULES``) on one fold."""
 
     def __init__(self, router_h, pool_names, task_ids, tr, te, Y, hi, others, without_routed) -> None:
-        from lrcal.router.profiles import _task_offsets
+        from lrcal.router.profiles import logit_task_offsets
 
         self.task_ids, self.Y, self.hi = task_ids, Y, hi
         self.n_tasks = len(router_h.spec.task_vocab)
@@ -267,7 +267,7 @@ class _TaskDecisions:
         counts = have.T.astype(float) @ onehot  # [K-1, V]
         sums = np.where(have, np.nan_to_num(Y[tr][:, others]), 0.0).T @ onehot
         self.best = np.where(counts.max(0) > 0, (sums / np.maximum(counts, 1)).max(0), np.inf)  # [V]
-        self.offsets = _task_offsets(counts, sums, np.arange(len(others))) if V else np.zeros(0)
+        self.offsets = logit_task_offsets(counts, sums, np.arange(len(others))) if V else np.zeros(0)
         # the incumbents' card accuracies: what onboarding's difficulty adjustment measures rows against
         self.pool_ta = np.stack([router_h.cards[m].task_accuracy for m in pool_names])
         self.t_te = task_ids[te]

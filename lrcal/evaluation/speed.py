@@ -260,7 +260,7 @@ def bench_token_fit(n_rows: int = 128, pool: int = 18, ensemble: int = 3, thread
     timed for a few steps and scaled to the same number of steps, in the same run."""
     from lrcal.evaluation.synthetic import synthetic_outcomes
     from lrcal.features import featurize_table, fit_feature_spec
-    from lrcal.router.api import Router, _cards_from
+    from lrcal.router.api import Router, cards_from_data
     from lrcal.router.token_fit import OnboardConfig, bootstrap_task_quality, fit_token
     from lrcal.router.train import RouterData
 
@@ -276,7 +276,7 @@ def bench_token_fit(n_rows: int = 128, pool: int = 18, ensemble: int = 3, thread
         rows = np.arange(data.scores.shape[0] - n_rows, data.scores.shape[0])
         train = np.arange(0, data.scores.shape[0] - n_rows)
         incumbents = RouterData(data.X, data.task_ids, data.scores[:, :pool], data.models[:pool])
-        router = Router(config=cfg, spec=spec, members=members, cards=_cards_from(incumbents, train, cfg, spec, None))
+        router = Router(config=cfg, spec=spec, members=members, cards=cards_from_data(incumbents, train, cfg, spec, None))
         new = data.models[pool]
         onboard_cfg = OnboardConfig()
         fits, totals = [], []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrcal.features.spec import FeatureSpec, iter_categorical_tokens
-from lrcal.features.text import _bucket
+from lrcal.features.text import signed_bucket
 
 
 def task_features(spec: FeatureSpec, task: str | None, index: dict[str, int] | None = None) -> np.ndarray:
@@ -24,6 +24,6 @@ def task_features(spec: FeatureSpec, task: str | None, index: dict[str, int] | N
 def metadata_features(spec: FeatureSpec, metadata: dict[str, str]) -> np.ndarray:
     out = np.zeros(spec.meta_dim, dtype=np.float32)
     for token in iter_categorical_tokens(spec, metadata):
-        key = _bucket("m:" + token, spec.meta_dim)
+        key = signed_bucket("m:" + token, spec.meta_dim)
         out[abs(key) - 1] += 1.0 if key > 0 else -1.0
     return out

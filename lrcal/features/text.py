@@ -47,7 +47,7 @@ _READ = re.compile(r"\b(text|written|say|says|title|label|ocr|read|word|letters?
 
 
 @lru_cache(maxsize=1 << 18)
-def _bucket(token: str, dim: int) -> int:
+def signed_bucket(token: str, dim: int) -> int:
     """Signed bucket: +(b+1) or -(b+1), so 0 is never a valid result."""
     h = zlib.crc32(token.encode("utf-8", "surrogatepass"))
     bucket = (h >> 1) % dim
@@ -70,14 +70,14 @@ def hashed_ngrams(text: str, dim: int, ngrams: tuple[int, int], kind: str) -> np
         words = _WORD.findall(text)
         for n in range(lo, hi + 1):
             for i in range(len(words) - n + 1):
-                key = _bucket("w" + str(n) + ":" + " ".join(words[i : i + n]), dim)
+                key = signed_bucket("w" + str(n) + ":" + " ".join(words[i : i + n]), dim)
                 counts[key] = counts.get(key, 0.0) + 1.0
     else:
         for word in _WORD.findall(text):
             padded = f" {word} "
             for n in range(lo, hi + 1):
                 for i in range(len(padded) - n + 1):
-                    key = _bucket("c:" + padded[i : i + n], dim)
+                    key = signed_bucket("c:" + padded[i : i + n], dim)
                     counts[key] = counts.get(key, 0.0) + 1.0
     if not counts:
         return out

@@ -21,13 +21,13 @@ _torch.set_num_threads(max(1, int(_os.environ.get("LRCAL_TORCH_THREADS", "1") or
 from lrcal.router.api import (  # noqa: E402
     DEFAULT_ENSEMBLE,
     Decision,
-    ModelCard,
     Prediction,
     Router,
     train_router,
     train_router_from_table,
 )
 from lrcal.router.artifacts import ARTIFACT_FORMAT_VERSION, load_router, read_sidecar, save_router
+from lrcal.router.cards import ModelCard
 from lrcal.router.config import RouterConfig
 from lrcal.router.policy import Policy, choose, expected_cost_usd, normalize_over_pool, utility
 from lrcal.router.profiles import compute_profiles

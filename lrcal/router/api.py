@@ -1,12 +1,12 @@
-"""The router the services use: train, predict, route, add a model's token, save / load.
+"""The router the services use: train, predict, route, add a model's token.
 
     router = train_router(table)                       # or train_router(data, spec, ...)
     pred = router.predict(router.featurize(queries), models=["a", "b"])
     decision = router.route(X, models=[...], policy=Policy(lambda_cost=0.3), costs={...})
-    save_router(router, directory);  router = load_router(directory)
+    save_router(router, directory);  router = load_router(directory)   # lrcal.router.artifacts
 
 A `Router` holds an ensemble of identically shaped networks (members) and a token bank: one
-`ModelCard` per model (profile vector, per-task accuracy, a learned residual per member or
+`ModelCard` (`lrcal.router.cards`) per model (profile vector, per-task accuracy, a learned residual per member or
 none). Scoring any subset of the bank -- including models added after training -- is masking
 only; nothing depends on the training pool size.
 """
@@ -22,41 +22,13 @@ import torch
 
 from lrcal.errors import LrcalError, UsageError
 from lrcal.features import FeatureSpec, Query, featurize, fit_feature_spec
+from lrcal.router.cards import ModelCard
 from lrcal.router.config import RouterConfig
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import Policy, choose, utility
 from lrcal.router.profiles import ProfilePrior, compute_profiles, fit_profile_prior, task_rows_from_profiles
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
-
-
-@dataclass
-class ModelCard:
-    """One model in the token bank. ``residuals`` holds one [H] vector per ensemble member
-    (None: a profile-only token, e.g. a model not fitted yet)."""
-
-    name: str
-    profile: np.ndarray  # [P]
-    task_accuracy: np.ndarray  # [V + 1], last = overall
-    n_rows: int
-    residuals: list[np.ndarray] | None = None
-    source: str = "trained"  # trained | profile | onboarded
-    # [V + 1] per-task offsets on the quality logit (onboarding's margin calibration; None = zeros)
-    task_bias: np.ndarray | None = None
-    expected_output_tokens: float | None = None
-    expected_latency_ms: float | None = None
-    expected_cost_usd: float | None = None
-
-    def summary(self) -> dict:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "n_rows": int(self.n_rows),
-            "overall_accuracy": float(self.task_accuracy[-1]),
-            "expected_output_tokens": self.expected_output_tokens,
-            "expected_latency_ms": self.expected_latency_ms,
-            "expected_cost_usd": self.expected_cost_usd,
-        }
 
 
 @dataclass
@@ -266,7 +238,7 @@ DEFAULT_ENSEMBLE = 3
 DEFAULT_VAL_FRACTION = 0.125
 
 
-def _cards_from(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec: FeatureSpec,
+def cards_from_data(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec: FeatureSpec,
                 fitted: Sequence[FittedNet] | None, prior: ProfilePrior | None = None) -> dict[str, ModelCard]:
     prof = data.profiles(rows, len(spec.task_vocab), prior or ProfilePrior(strength=cfg.profile_smoothing))
     cards = {}
@@ -359,7 +331,7 @@ def train_router(
         members.append(fit_network(data, spec, chosen, all_rows, None, seed=seed * 1000 + e + 1, epochs=epochs,
                                    prior=prior))
         say(f"member {e + 1}/{ensemble}: {members[-1].seconds:.1f}s")
-    cards = _cards_from(data, all_rows, chosen, spec, members, prior)
+    cards = cards_from_data(data, all_rows, chosen, spec, members, prior)
     router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards, profile_prior=prior)
     router.info = {
         "train_rows": int(len(train_rows)),
@@ -386,17 +358,3 @@ def train_router_from_table(table, config: RouterConfig | None = None, *, seed: 
     router.info["training_data_sha256"] = table.content_hash()
     router.info["dataset"] = table.name
     return router
-
-
-def save_router(router: Router, directory) -> dict:
-    """Write the artifact (see `lrcal.router.artifacts`)."""
-    from lrcal.router.artifacts import save_router as _save
-
-    return _save(router, directory)
-
-
-def load_router(path, expected_spec: FeatureSpec | None = None) -> Router:
-    """Load and verify an artifact (see `lrcal.router.artifacts`)."""
-    from lrcal.router.artifacts import load_router as _load
-
-    return _load(path, expected_spec)

@@ -17,13 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lrcal import __version__
 from lrcal.errors import LrcalError
 from lrcal.features import FeatureSpec
-from lrcal.router.api import ModelCard, Router
+from lrcal.jsonable import json_default
+from lrcal.router.api import Router
+from lrcal.router.cards import ModelCard, card_from_tensors, card_to_tensors
 from lrcal.router.config import RouterConfig
 from lrcal.router.network import parameter_count
 from lrcal.router.profiles import ProfilePrior
@@ -62,17 +63,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def _payload(router: Router) -> dict:
     return {
         "members": [{k: v.detach().clone() for k, v in net.state_dict().items()} for net in router.members],
-        "cards": {
-            name: {
-                "profile": torch.as_tensor(card.profile, dtype=torch.float32),
-                "task_accuracy": torch.as_tensor(card.task_accuracy, dtype=torch.float32),
-                "residuals": (torch.as_tensor(np.stack(card.residuals), dtype=torch.float32)
-                              if card.residuals is not None else None),
-                "task_bias": (torch.as_tensor(card.task_bias, dtype=torch.float32)
-                              if card.task_bias is not None else None),
-            }
-            for name, card in router.cards.items()
-        },
+        "cards": {name: card_to_tensors(card) for name, card in router.cards.items()},
     }
 
 
@@ -101,7 +92,7 @@ def save_router(router: Router, directory: str | Path) -> dict:
         "weights_bytes": len(weights),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    text = json.dumps(sidecar, indent=2, ensure_ascii=False, default=_json_default).encode("utf-8")
+    text = json.dumps(sidecar, indent=2, ensure_ascii=False, default=json_default).encode("utf-8")
     if not directory.exists():
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -119,14 +110,6 @@ def save_router(router: Router, directory: str | Path) -> dict:
         _write_atomic(directory / WEIGHTS_NAME, weights)
         _write_atomic(directory / SIDECAR_NAME, text)
     return sidecar
-
-
-def _json_default(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def read_sidecar(path: str | Path) -> dict:
@@ -193,24 +176,15 @@ def load_router(path: str | Path, expected_spec: FeatureSpec | None = None) -> R
     p_dim = members[0].profile_encoder.net[0].in_features
     for name, entry in payload["cards"].items():
         try:
-            profile = entry["profile"].numpy().astype(np.float32)
-            task_acc = entry["task_accuracy"].numpy().astype(np.float32)
-            res = entry["residuals"]
-            residuals = [r.numpy().astype(np.float32) for r in res] if res is not None else None
-            bias = entry.get("task_bias")  # absent in artifacts written before the margin calibration
-            task_bias = bias.numpy().astype(np.float32) if bias is not None else None
+            card = card_from_tensors(name, entry, summaries.get(name, {}))
         except (KeyError, AttributeError, TypeError):
             raise LrcalError(f"{weights_path}: token bank entry for '{name}' is malformed") from None
-        if profile.shape != (p_dim,) or task_acc.shape != (len(spec.task_vocab) + 1,) or (
-            residuals is not None and (len(residuals) != len(members) or any(r.shape != (config.hidden,) for r in residuals))
-        ) or (task_bias is not None and task_bias.shape != task_acc.shape):
+        if card.profile.shape != (p_dim,) or card.task_accuracy.shape != (len(spec.task_vocab) + 1,) or (
+            card.residuals is not None
+            and (len(card.residuals) != len(members) or any(r.shape != (config.hidden,) for r in card.residuals))
+        ) or (card.task_bias is not None and card.task_bias.shape != card.task_accuracy.shape):
             raise LrcalError(f"{weights_path}: token bank entry for '{name}' has the wrong shape")
-        meta = summaries.get(name, {})
-        cards[name] = ModelCard(
-            name=name, profile=profile, task_accuracy=task_acc, n_rows=int(meta.get("n_rows", 0)), residuals=residuals, task_bias=task_bias,
-            source=str(meta.get("source", "trained")), expected_output_tokens=meta.get("expected_output_tokens"),
-            expected_latency_ms=meta.get("expected_latency_ms"), expected_cost_usd=meta.get("expected_cost_usd"),
-        )
+        cards[name] = card
     # artifacts written before the profile prior was fitted smoothed toward the overall accuracy
     prior = (ProfilePrior.from_dict(sidecar["profile_prior"]) if "profile_prior" in sidecar
              else ProfilePrior(strength=config.profile_smoothing))

@@ -259,7 +259,7 @@ def _proportional(size: int, counts: np.ndarray) -> np.ndarray:
     return np.minimum(take, counts.astype(int))
 
 
-def _task_offsets(counts: np.ndarray, sums: np.ndarray, models: np.ndarray) -> np.ndarray:
+def logit_task_offsets(counts: np.ndarray, sums: np.ndarray, models: np.ndarray) -> np.ndarray:
     """[V] logit task offsets: the row-weighted mean over ``models`` of logit(task accuracy) -
     logit(overall accuracy)."""
     c, s = counts[models], sums[models]
@@ -321,7 +321,7 @@ def fit_profile_prior(
         if mine.sum() < min(sizes) + 16:
             continue
         others = np.delete(np.arange(k_models), j)
-        offsets = _task_offsets(counts, sums, others) if k_models >= 2 else None
+        offsets = logit_task_offsets(counts, sums, others) if k_models >= 2 else None
         best = accuracy[others].max(0) if k_models >= 2 else None
         p = np.clip(sums[j] / np.maximum(mine, 1.0), 1e-6, 1 - 1e-6)
         overall = np.array([(sums[j].sum() + 1.0) / (mine.sum() + 2.0)])
@@ -363,7 +363,7 @@ def fit_profile_prior(
     best_i = min((i for i in range(len(candidates)) if within[i] and candidates[i][0] == candidates[top][0]),
                  key=lambda i: candidates[i][1])
     center, strength = candidates[best_i]
-    offsets = _task_offsets(counts, sums, np.arange(k_models)) if center == "task" else np.zeros(0)
+    offsets = logit_task_offsets(counts, sums, np.arange(k_models)) if center == "task" else np.zeros(0)
     return ProfilePrior(strength=strength, center=center, task_offsets=tuple(float(v) for v in offsets),
                         chosen_by="simulated cold starts, " + ("expected routing utility" if criterion == "utility"
                                                               else "expected log-likelihood"),

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from lrcal.errors import LrcalError
+from lrcal.router.cards import ModelCard
 from lrcal.router.network import NewColumnContext, with_task_bias
 
 MIN_ROWS = 16
@@ -123,7 +124,7 @@ class _Frozen:
                 p.requires_grad_(flag)
 
 
-def _fold_ids(n: int, folds: int, task_ids: np.ndarray, seed: int) -> np.ndarray:
+def stratified_fold_ids(n: int, folds: int, task_ids: np.ndarray, seed: int) -> np.ndarray:
     """Stratified (by task) fold assignment."""
     rng = np.random.default_rng(seed)
     ids = np.empty(n, dtype=np.int64)
@@ -190,8 +191,6 @@ def difficulty_adjusted_scores(scores: np.ndarray, task_ids: np.ndarray, pool_sc
 
 
 def _profile_card(router, name, task_ids, scores, extras, rows, source):
-    from lrcal.router.api import ModelCard
-
     profile, task_accuracy = router.profile_from_outcomes(task_ids[rows], scores[rows], **{k: (None if v is None else v[rows]) for k, v in extras.items()})
     task_accuracy = np.clip(task_accuracy, 0.0, 1.0)  # difficulty-adjusted values may leave [0, 1]
 
@@ -205,6 +204,186 @@ def _profile_card(router, name, task_ids, scores, extras, rows, source):
     return ModelCard(name=name, profile=profile, task_accuracy=task_accuracy, n_rows=int(len(rows)), residuals=None,
                      source=source, expected_output_tokens=mean(extras.get("output_tokens")),
                      expected_latency_ms=mean(extras.get("latency_ms")), expected_cost_usd=mean(extras.get("cost_usd")))
+
+
+@dataclass
+class _CalibrationRows:
+    """The new model's calibration rows, checked: features, outcomes, tasks and the pool's outcomes."""
+
+    X: np.ndarray  # [n, D] float32
+    scores: np.ndarray  # [n] in [0, 1]
+    task_ids: np.ndarray  # [n]
+    pool: list[str]  # the models it will be routed with (never itself)
+    pool_scores: np.ndarray  # [n, K-1], NaN = unknown
+    extras: dict  # output_tokens, latency_ms, cost_usd, errors: [n] arrays or None
+
+    @property
+    def n(self) -> int:
+        return len(self.scores)
+
+
+def _checked_rows(router, name: str, X, scores, task_ids, pool: Sequence[str], pool_scores,
+                  extras: dict) -> _CalibrationRows:
+    X = np.asarray(X, dtype=np.float32)
+    scores = np.asarray(scores, dtype=np.float64)
+    task_ids = np.asarray(task_ids, dtype=np.int64)
+    n = len(scores)
+    if n < MIN_ROWS:
+        raise LrcalError(f"{n} calibration outcomes for '{name}'; at least {MIN_ROWS} are needed to fit a token")
+    if X.shape != (n, router.spec.dim):
+        raise LrcalError(f"calibration features have shape {X.shape}, expected ({n}, {router.spec.dim})")
+    if not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1:
+        raise LrcalError("calibration scores must be finite and in [0, 1]")
+    pool = [m for m in pool if m != name]
+    if pool_scores is None:
+        pool_scores = np.full((n, len(pool)), np.nan)
+    pool_scores = np.asarray(pool_scores, dtype=np.float64).reshape(n, len(pool))
+    return _CalibrationRows(X, scores, task_ids, pool, pool_scores, extras)
+
+
+@dataclass
+class _ColumnTensors:
+    """The calibration rows as the frozen networks see the new model's column beside the pool."""
+
+    x: torch.Tensor  # [n, D]
+    y_new: torch.Tensor  # [n] the new model's outcomes
+    y_pool: torch.Tensor  # [n, K-1] the pool's (NaN = unknown)
+    ta_new: torch.Tensor  # [V + 1] the new model's task accuracy (its profile on every row)
+    ta_pool: torch.Tensor  # [K-1, V + 1]
+    available: torch.Tensor  # [n, K] all True
+
+    @classmethod
+    def of(cls, rows: _CalibrationRows, card0, pool_ta: np.ndarray) -> "_ColumnTensors":
+        return cls(
+            x=torch.as_tensor(rows.X),
+            y_new=torch.as_tensor(rows.scores, dtype=torch.float32),
+            y_pool=torch.as_tensor(rows.pool_scores, dtype=torch.float32),
+            ta_new=torch.as_tensor(card0.task_accuracy, dtype=torch.float32),
+            ta_pool=(torch.as_tensor(pool_ta, dtype=torch.float32) if rows.pool
+                     else torch.zeros(0, len(card0.task_accuracy))),
+            available=torch.ones(rows.n, len(rows.pool) + 1, dtype=torch.bool),
+        )
+
+
+@dataclass
+class _MemberColumn:
+    """One frozen ensemble member set up for the new model's column on the calibration rows."""
+
+    context: NewColumnContext
+    pool_tokens: torch.Tensor  # [K-1, H]
+    encoded: torch.Tensor  # [1 + F, H]: the encoded profile of every row, then of each fold's training rows
+
+
+def _member_columns(router, pool: list[str], profiles: np.ndarray, cols: _ColumnTensors) -> list[_MemberColumn]:
+    """Per member: the pool's tokens, ``profiles`` [1 + F, P] encoded, and the column context whose
+    base token is the first (the profile-only token on every row)."""
+    members = []
+    for member, net in enumerate(router.members):
+        pool_tok = router.tokens(pool, member) if pool else torch.zeros(0, router.hidden)
+        with torch.no_grad():
+            enc = net.encode_profiles(torch.as_tensor(profiles, dtype=torch.float32))  # [1 + F, H]
+        context = NewColumnContext(net, cols.x, torch.cat([pool_tok, enc[:1]]),
+                                   torch.cat([cols.ta_pool, cols.ta_new[None]]), cols.available)
+        members.append(_MemberColumn(context, pool_tok, enc))
+    return members
+
+
+def _held_out_losses(context: NewColumnContext, terms: _LossTerms, fold_tokens: torch.Tensor, fold_cards: list,
+                     fold: np.ndarray, lambdas: list[float], config: OnboardConfig, y_new: torch.Tensor) -> np.ndarray:
+    """[S+1, L, n]: every row's held-out loss after s steps under prior strength lambda.
+
+    Every (lambda, fold) candidate starts from its fold's token (``fold_tokens`` [F, H]), is fitted
+    on the other folds' rows, and all candidates run in one batch on member 0."""
+    n, folds = len(fold), len(fold_cards)
+    n_cand = len(lambdas) * folds
+    cand_fold = np.tile(np.arange(folds), len(lambdas))
+    cand_lambda = torch.as_tensor(np.repeat(lambdas, folds), dtype=torch.float32)
+    base = fold_tokens[torch.as_tensor(cand_fold)]  # [C, H]
+    ta = torch.as_tensor(np.stack([fold_cards[f].task_accuracy for f in cand_fold]), dtype=torch.float32)
+    held = torch.as_tensor(fold[None, :] == cand_fold[:, None])  # [C, n] validation rows per candidate
+    train_w = (~held).float()
+    residual = torch.zeros(n_cand, fold_tokens.shape[1], requires_grad=True)
+    opt = torch.optim.Adam([residual], lr=config.lr)
+    val_curve = np.zeros((config.max_steps + 1, n_cand, n))
+    for step in range(config.max_steps + 1):
+        out = context.forward(base + residual, ta)
+        per_row = terms(out)  # [C, n]
+        with torch.no_grad():
+            if config.cv_metric == "logloss":
+                val_curve[step] = F.binary_cross_entropy_with_logits(
+                    out["mu_logit"], y_new.expand_as(out["mu_logit"]), reduction="none").numpy()
+            else:  # the router's loss mix for this column, ranking against the incumbents included
+                val_curve[step] = per_row.numpy()
+        if step == config.max_steps:
+            break
+        loss = (per_row * train_w).sum(dim=1) / train_w.sum(dim=1).clamp_min(1.0)
+        total = (loss + cand_lambda * (residual**2).sum(dim=1)).sum()
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    # each row is held out once per lambda: per-row held-out loss for each (step, lambda)
+    curves = val_curve.reshape(config.max_steps + 1, len(lambdas), folds, n)
+    mask = held.numpy().reshape(len(lambdas), folds, n)[0]  # [F, n]
+    return (curves * mask[None, None]).sum(axis=2)  # [S+1, L, n]
+
+
+def _choose_candidate(per_row_val: np.ndarray, one_se: bool) -> tuple[int, int, np.ndarray]:
+    """(steps, lambda index, mean held-out loss [S+1, L]) of the candidate the cross-validation picks.
+    Step 0 is the profile-only token (the same for every lambda)."""
+    n = per_row_val.shape[2]
+    mean = per_row_val.mean(axis=2)  # [S+1, L]
+    best_s, best_l = np.unravel_index(np.argmin(mean), mean.shape)
+    chosen_s, chosen_l = int(best_s), int(best_l)
+    if one_se and chosen_s > 0:
+        # one threshold: the best mean plus the standard error of its paired difference to the
+        # profile-only token, so whatever is chosen beats profile-only whenever profile-only is not chosen
+        diff = per_row_val[0, 0] - per_row_val[best_s, best_l]
+        threshold = mean[best_s, best_l] + diff.std() / math.sqrt(n)
+        within = mean <= threshold
+        # simplest first: profile only, then the strongest prior with the fewest steps
+        if within[0, 0]:
+            chosen_s, chosen_l = 0, 0
+        else:
+            for li in range(mean.shape[1]):
+                steps_ok = np.flatnonzero(within[:, li])
+                if steps_ok.size:
+                    chosen_s, chosen_l = int(steps_ok[0]), li
+                    break
+    return chosen_s, chosen_l, mean
+
+
+def _fit_residuals(router, members: list[_MemberColumn], terms: _LossTerms, cols: _ColumnTensors, lam: float,
+                   steps: int, config: OnboardConfig,
+                   start: torch.Tensor | None) -> tuple[list[np.ndarray], float | None, int]:
+    """(one residual [H] per member, member 0's final training loss, most halvings of the shift guard).
+
+    Each member's residual is fitted on every row for ``steps`` steps under prior ``lam``, from
+    its profile-only token -- or from ``start`` (the free token; no shift guard then)."""
+    residuals = []
+    fit_loss = None
+    shrink_steps = 0
+    for member, column in enumerate(members):
+        enc0 = column.encoded[:1]
+        t0 = enc0 if start is None else start
+        terms_m = terms if member == 0 else _LossTerms(router.config, column.context.pool_scores(), cols.y_pool,
+                                                       cols.y_new)
+        r = torch.zeros(1, router.hidden, requires_grad=True)
+        opt = torch.optim.Adam([r], lr=config.lr)
+        for _ in range(steps):
+            loss = terms_m(column.context.forward(t0 + r, cols.ta_new[None])).mean()
+            opt.zero_grad()
+            (loss + lam * (r**2).sum()).backward()
+            opt.step()
+        if member == 0 and steps:
+            fit_loss = float(loss.detach())
+        residual = (t0 + r - enc0).detach()
+        if start is None:
+            residual, shrunk = _bound_incumbent_shift(router.members[member], cols.x, column.pool_tokens, cols.ta_pool,
+                                                      enc0, cols.ta_new, cols.available, residual,
+                                                      config.max_incumbent_shift)
+            shrink_steps = max(shrink_steps, shrunk)
+        residuals.append(residual[0].numpy().astype(np.float32))
+    return residuals, fit_loss, shrink_steps
 
 
 def fit_token(
@@ -228,153 +407,53 @@ def fit_token(
 
     ``pool``: the models it will be routed with (must be in the router's bank; ``name`` must
     not be); ``pool_scores`` [n, len(pool)] their outcomes on the same rows (NaN = unknown).
+    ``free``: the baseline of a token fitted from a random start without the prior toward the profile.
     """
     started = time.perf_counter()
-    X = np.asarray(X, dtype=np.float32)
-    scores = np.asarray(scores, dtype=np.float64)
-    task_ids = np.asarray(task_ids, dtype=np.int64)
-    n = len(scores)
-    if n < MIN_ROWS:
-        raise LrcalError(f"{n} calibration outcomes for '{name}'; at least {MIN_ROWS} are needed to fit a token")
-    if X.shape != (n, router.spec.dim):
-        raise LrcalError(f"calibration features have shape {X.shape}, expected ({n}, {router.spec.dim})")
-    if not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1:
-        raise LrcalError("calibration scores must be finite and in [0, 1]")
-    pool = [m for m in pool if m != name]
-    if pool_scores is None:
-        pool_scores = np.full((n, len(pool)), np.nan)
-    pool_scores = np.asarray(pool_scores, dtype=np.float64).reshape(n, len(pool))
     extras = {"output_tokens": output_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd, "errors": errors}
-    all_rows = np.arange(n)
-    pool_ta_np = np.stack([router.cards[m].task_accuracy for m in pool]) if pool else np.zeros((0, 0))
-    profile_scores, beta = difficulty_adjusted_scores(scores, task_ids, pool_scores, pool_ta_np)
-    card0 = _profile_card(router, name, task_ids, profile_scores, extras, all_rows, "onboarded")
-    folds = max(2, min(config.folds, n // 8))
-    fold = _fold_ids(n, folds, task_ids, seed)
-    fold_cards = [_profile_card(router, name, task_ids, profile_scores, extras, np.flatnonzero(fold != f), "onboarded")
-                  for f in range(folds)]
-    names = list(pool) + [name]
-    Y_pool = torch.as_tensor(pool_scores, dtype=torch.float32)  # [n, K-1]
-    y_new = torch.as_tensor(scores, dtype=torch.float32)  # [n]
-    xt = torch.as_tensor(X)
-    ta0 = torch.as_tensor(card0.task_accuracy, dtype=torch.float32)
-    pool_ta = (torch.as_tensor(pool_ta_np, dtype=torch.float32) if pool
-               else torch.zeros(0, len(card0.task_accuracy)))
-    avail = torch.ones(n, len(names), dtype=torch.bool)
+    rows = _checked_rows(router, name, X, scores, task_ids, pool, pool_scores, extras)
+    # step 1: the profile-only token, from the outcomes with the rows' difficulty taken out
+    pool_ta = np.stack([router.cards[m].task_accuracy for m in rows.pool]) if rows.pool else np.zeros((0, 0))
+    profile_scores, beta = difficulty_adjusted_scores(rows.scores, rows.task_ids, rows.pool_scores, pool_ta)
+    card0 = _profile_card(router, name, rows.task_ids, profile_scores, extras, np.arange(rows.n), "onboarded")
+    folds = max(2, min(config.folds, rows.n // 8))
+    fold = stratified_fold_ids(rows.n, folds, rows.task_ids, seed)
+    fold_cards = [_profile_card(router, name, rows.task_ids, profile_scores, extras, np.flatnonzero(fold != f),
+                                "onboarded") for f in range(folds)]
+    cols = _ColumnTensors.of(rows, card0, pool_ta)
     if free:
         config = OnboardConfig(lambdas=(0.0,), folds=config.folds, max_steps=config.max_steps, lr=config.lr,
                                bootstrap=config.bootstrap, one_se=False)
     lambdas = list(config.lambdas)
 
     with _Frozen(router):
-        contexts, encoded = [], []
-        for member, net in enumerate(router.members):
-            pool_tok = router.tokens(pool, member) if pool else torch.zeros(0, router.hidden)
-            with torch.no_grad():
-                enc = net.encode_profiles(torch.as_tensor(np.stack([card0.profile] + [c.profile for c in fold_cards]),
-                                                          dtype=torch.float32))  # [1 + F, H]
-            encoded.append(enc)
-            contexts.append((NewColumnContext(net, xt, torch.cat([pool_tok, enc[:1]]), torch.cat([pool_ta, ta0[None]]),
-                                              avail), pool_tok))
-        terms = _LossTerms(router.config, contexts[0][0].pool_scores(), Y_pool, y_new)
-        random_init = None
+        members = _member_columns(router, rows.pool, np.stack([card0.profile] + [c.profile for c in fold_cards]), cols)
+        terms = _LossTerms(router.config, members[0].context.pool_scores(), cols.y_pool, cols.y_new)
+        start = None
         if free:
-            spread = float(contexts[0][1].std()) if pool else 1.0
-            random_init = torch.randn(1, router.hidden, generator=torch.Generator().manual_seed(seed)) * spread
-
-        # ---- cross-validation on member 0: every (lambda, fold) candidate in one batch ----
-        ctx0 = contexts[0][0]
-        n_cand = len(lambdas) * folds
-        cand_fold = np.tile(np.arange(folds), len(lambdas))
-        cand_lambda = torch.as_tensor(np.repeat(lambdas, folds), dtype=torch.float32)
-        tok0 = random_init.expand(folds, -1) if free else encoded[0][1:]  # [F, H]
-        base = tok0[torch.as_tensor(cand_fold)]  # [C, H]
-        ta = torch.as_tensor(np.stack([fold_cards[f].task_accuracy for f in cand_fold]), dtype=torch.float32)
-        held = torch.as_tensor(fold[None, :] == cand_fold[:, None])  # [C, n] validation rows per candidate
-        train_w = (~held).float()
-        residual = torch.zeros(n_cand, router.hidden, requires_grad=True)
-        opt = torch.optim.Adam([residual], lr=config.lr)
-        val_curve = np.zeros((config.max_steps + 1, n_cand, n))
-        for step in range(config.max_steps + 1):
-            out = ctx0.forward(base + residual, ta)
-            per_row = terms(out)  # [C, n]
-            with torch.no_grad():
-                if config.cv_metric == "logloss":
-                    val_curve[step] = F.binary_cross_entropy_with_logits(
-                        out["mu_logit"], y_new.expand_as(out["mu_logit"]), reduction="none").numpy()
-                else:  # the router's loss mix for this column, ranking against the incumbents included
-                    val_curve[step] = per_row.numpy()
-            if step == config.max_steps:
-                break
-            loss = (per_row * train_w).sum(dim=1) / train_w.sum(dim=1).clamp_min(1.0)
-            total = (loss + cand_lambda * (residual**2).sum(dim=1)).sum()
-            opt.zero_grad()
-            total.backward()
-            opt.step()
-
-        # each row is held out once per lambda: per-row held-out loss for each (step, lambda)
-        curves = val_curve.reshape(config.max_steps + 1, len(lambdas), folds, n)
-        mask = held.numpy().reshape(len(lambdas), folds, n)[0]  # [F, n]
-        per_row_val = (curves * mask[None, None]).sum(axis=2)  # [S+1, L, n]
-        mean = per_row_val.mean(axis=2)  # [S+1, L]
-        profile_only = float(mean[0, 0])
-        best_s, best_l = np.unravel_index(np.argmin(mean), mean.shape)
-        chosen_s, chosen_l = int(best_s), int(best_l)
-        if config.one_se and chosen_s > 0:
-            # one threshold: the best mean plus the standard error of its paired difference to the
-            # profile-only token, so whatever is chosen beats profile-only whenever profile-only is not chosen
-            diff = per_row_val[0, 0] - per_row_val[best_s, best_l]
-            threshold = mean[best_s, best_l] + diff.std() / math.sqrt(n)
-            within = mean <= threshold
-            # simplest first: profile only, then the strongest prior with the fewest steps
-            if within[0, 0]:
-                chosen_s, chosen_l = 0, 0
-            else:
-                for li in range(len(lambdas)):
-                    steps_ok = np.flatnonzero(within[:, li])
-                    if steps_ok.size:
-                        chosen_s, chosen_l = int(steps_ok[0]), li
-                        break
-        cv_table = {f"{lam:g}": float(mean[:, li].min()) for li, lam in enumerate(lambdas)}
-
-        # ---- final fit on every row, each member, the chosen prior and step count ---------
-        card = card0
-        fit_loss = None
-        shrink_steps = 0
+            spread = float(members[0].pool_tokens.std()) if rows.pool else 1.0
+            start = torch.randn(1, router.hidden, generator=torch.Generator().manual_seed(seed)) * spread
+        # step 2: the residual's prior strength and step count by cross-validation, then the fit on every row
+        fold_tokens = start.expand(folds, -1) if free else members[0].encoded[1:]  # [F, H]
+        per_row_val = _held_out_losses(members[0].context, terms, fold_tokens, fold_cards, fold, lambdas, config,
+                                       cols.y_new)
+        chosen_s, chosen_l, mean = _choose_candidate(per_row_val, config.one_se)
+        card, fit_loss, shrink_steps = card0, None, 0
         if chosen_s > 0 or free:
-            lam = lambdas[chosen_l]
-            residuals = []
-            shrink_steps = 0
-            for member, (ctx, _pool_tok) in enumerate(contexts):
-                enc0 = encoded[member][:1]
-                t0 = random_init if free else enc0
-                terms_m = terms if member == 0 else _LossTerms(router.config, ctx.pool_scores(), Y_pool, y_new)
-                r = torch.zeros(1, router.hidden, requires_grad=True)
-                opt = torch.optim.Adam([r], lr=config.lr)
-                for _ in range(chosen_s):
-                    loss = terms_m(ctx.forward(t0 + r, ta0[None])).mean()
-                    opt.zero_grad()
-                    (loss + lam * (r**2).sum()).backward()
-                    opt.step()
-                if member == 0 and chosen_s:
-                    fit_loss = float(loss.detach())
-                residual_m = (t0 + r - enc0).detach()
-                if not free:
-                    residual_m, shrunk = _bound_incumbent_shift(router.members[member], xt, _pool_tok, pool_ta, enc0,
-                                                                ta0, avail, residual_m, config.max_incumbent_shift)
-                    shrink_steps = max(shrink_steps, shrunk)
-                residuals.append(residual_m[0].numpy().astype(np.float32))
+            residuals, fit_loss, shrink_steps = _fit_residuals(router, members, terms, cols, lambdas[chosen_l],
+                                                               chosen_s, config, start)
             card = replace(card0, residuals=residuals)
-        if config.margin_calibration and not free and pool:
-            card = replace(card, task_bias=_margin_bias(router, card, xt, task_ids, pool, pool_ta_np,
+        # step 3: the margin calibration
+        if config.margin_calibration and not free and rows.pool:
+            card = replace(card, task_bias=_margin_bias(router, card, cols.x, rows.task_ids, rows.pool, pool_ta,
                                                         config.margin_prior_rows))
     result = OnboardResult(
         card=card,
         prior_strength=None if (chosen_s == 0 and not free) else float(lambdas[chosen_l]),
         steps=chosen_s,
         cv_score=float(mean[chosen_s, chosen_l]),
-        cv_profile_only=profile_only,
-        cv_table=cv_table,
+        cv_profile_only=float(mean[0, 0]),
+        cv_table={f"{lam:g}": float(mean[:, li].min()) for li, lam in enumerate(lambdas)},
         fit_loss=fit_loss,
         shrink_steps=shrink_steps,
         profile_scores=profile_scores,

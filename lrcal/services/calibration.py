@@ -87,6 +87,32 @@ def calibrate(
         return report
 
 
+def calibrate_and_fit(
+    store: Store,
+    request: CalibrateRequest,
+    *,
+    fit: bool = True,
+    refit: bool = False,
+    on_start: Callable[[int, int], None] | None = None,
+    on_outcome: ProgressCallback | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> dict:
+    """`lrcal calibrate`: run (or resume) the calibration, then fit the model's capability token.
+
+    ``refit``: no endpoint call; the report is rebuilt from the stored outcomes and the token
+    refitted from them (e.g. after a router retrain). ``fit`` off: outcomes only. The report's
+    ``token`` says what the fit did (or why there was none)."""
+    if refit:
+        report = calibration_report(store, request.model, set_ref=request.set_ref, limit=request.limit)
+    else:
+        report = calibrate(store, request, on_start=on_start, on_outcome=on_outcome)
+    if fit:
+        from lrcal.services.onboarding import fit_after_calibration
+
+        report["token"] = fit_after_calibration(store, request.model, report, refit=refit, notify=notify)
+    return report
+
+
 def _pid() -> int:
     import os
 

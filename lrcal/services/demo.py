@@ -80,9 +80,8 @@ def prepare_home(home: Path, fresh: bool) -> None:
 
 def run_demo(home: Path, options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
     from lrcal.calsets.generator import generate_train_set
-    from lrcal.services.calibration import CalibrateRequest, calibrate
+    from lrcal.services.calibration import CalibrateRequest, calibrate, calibrate_and_fit
     from lrcal.services.models import add_model, enable
-    from lrcal.services.onboarding import fit_after_calibration
     from lrcal.services.training import train_router
     from lrcal.services.live_validation import ValidateRequest, live_validate
     from lrcal.sim import load_zoo
@@ -134,9 +133,9 @@ def run_demo(home: Path, options: DemoOptions, say: Callable[[str], None]) -> De
         for name in options.candidates:
             register(name)
             with step(f"Onboarding {name}: calibrate on {options.calibration_set}, fit its token (router frozen)") as s:
-                report = calibrate(store, CalibrateRequest(model=name, set_ref=options.calibration_set,
-                                                           concurrency=options.concurrency))  # fmt: skip
-                token = fit_after_calibration(store, name, report)
+                report = calibrate_and_fit(store, CalibrateRequest(model=name, set_ref=options.calibration_set,
+                                                                   concurrency=options.concurrency))  # fmt: skip
+                token = report["token"]
                 s.note = f"accuracy {report['accuracy']:.3f}; token fitted in {token['fit_seconds']:.2f}s"
 
         gate = GateConfig(lambda_cost=options.lambda_cost, lambda_latency=options.lambda_latency)
@@ -183,9 +182,8 @@ def _candidate_summary(validation: dict) -> dict:
 
 def _real_ocr(store, home, options, result, step, say) -> None:
     """A real local OCR engine as one more candidate (needs the `ocr` extra)."""
-    from lrcal.services.calibration import CalibrateRequest, calibrate
+    from lrcal.services.calibration import CalibrateRequest, calibrate_and_fit
     from lrcal.services.models import add_model
-    from lrcal.services.onboarding import fit_after_calibration
     from lrcal.services.live_validation import ValidateRequest, live_validate
     from lrcal.gate.decision import GateConfig
 
@@ -197,8 +195,7 @@ def _real_ocr(store, home, options, result, step, say) -> None:
         say(f"  REAL local OCR model at {server.url}")
         add_model(store, REAL_OCR, base_url=server.url, max_concurrency=2, metadata={"local": True})
         with step(f"Onboarding {REAL_OCR} (real OCR on the CPU)") as s:
-            report = calibrate(store, CalibrateRequest(model=REAL_OCR, set_ref=options.calibration_set))
-            fit_after_calibration(store, REAL_OCR, report)
+            report = calibrate_and_fit(store, CalibrateRequest(model=REAL_OCR, set_ref=options.calibration_set))
             s.note = f"accuracy {report['accuracy']:.3f}"
         with step(f"Live-validating {REAL_OCR}") as s:
             gate = GateConfig(lambda_cost=options.lambda_cost, lambda_latency=options.lambda_latency)

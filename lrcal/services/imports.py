@@ -10,10 +10,8 @@ import hashlib
 import math
 from pathlib import Path
 
-from lrcal import lifecycle
 from lrcal.errors import LrcalError
 from lrcal.store import Store, utcnow
-from lrcal.store.store import _json
 
 RUN_KIND = "import"
 
@@ -72,61 +70,28 @@ def import_outcomes(
                     "choices": None,
                     "tolerance": None,
                     "image_sha256": image_hashes[i],
-                    "metadata": _json(meta),
+                    "metadata": meta,
                 }
             )
         tasks = sorted({t for t in table.tasks if t})
         set_row = store.insert_imported_set(dataset, version, str(path.resolve()), tasks, examples)
-        example_pks = {
-            r["example_id"]: r["id"]
-            for r in store.query("select id, example_id from examples where set_id = ?", [set_row["id"]])
-        }
+        example_pks = store.example_pks(set_row["id"])
         now = utcnow()
         for k, model_name in enumerate(table.models):
             model = store.find_model(model_name)
             if model is None:
-                model_id = (
-                    store.db["models"]
-                    .insert(
-                        {
-                            "name": model_name,
-                            "status": lifecycle.IMPORTED,
-                            "source": "imported",
-                            "created_at": now,
-                            "updated_at": now,
-                            "metadata": _json({"imported_from": dataset}),
-                            "price_in_per_mtok": 0.0,
-                            "price_out_per_mtok": 0.0,
-                        }
-                    )
-                    .last_pk
-                )
+                model_id = store.add_imported_model(model_name, dataset=dataset, at=now)
             else:
                 model_id = model["id"]
-            run_id = (
-                store.db["runs"]
-                .insert(
-                    {
-                        "model_id": model_id,
-                        "set_id": set_row["id"],
-                        "kind": RUN_KIND,
-                        "status": "completed",
-                        "started_at": now,
-                        "finished_at": now,
-                        "parameters": _json({"file": str(path), "column": model_name}),
-                    }
-                )
-                .last_pk
+            run_id = store.add_completed_run(
+                model_id, set_row["id"], RUN_KIND, parameters={"file": str(path), "column": model_name}, at=now
             )
-            store.db["outcomes"].insert_all(_outcome_rows(table, k, run_id, example_pks, now), batch_size=2000)
-            store.db["events"].insert(
-                {
-                    "ts": now,
-                    "model_id": model_id,
-                    "kind": "imported",
-                    "message": f"outcomes imported from {path.name} ({dataset})",
-                    "data": _json({"set": dataset, "version": version}),
-                }
+            store.insert_outcomes(_outcome_rows(table, k, run_id, example_pks, now))
+            store.log_event(
+                "imported",
+                model_id=model_id,
+                message=f"outcomes imported from {path.name} ({dataset})",
+                data={"set": dataset, "version": version},
             )
     return _summary(store, store.get_set(dataset, version), table, already=False)
 
@@ -143,7 +108,7 @@ def check_image_header(image: Path) -> None:
     from PIL import Image
 
     from lrcal.calsets.format import MAX_IMAGE_PIXELS
-    from lrcal.calsets.images import ImageProblem, _first_line, read_checked_bytes, sniff_format
+    from lrcal.calsets.images import ImageProblem, exception_line, read_checked_bytes, sniff_format
 
     shown = image.name
     over_limit = f"image {shown!r} has more than {MAX_IMAGE_PIXELS:,} pixels"
@@ -161,7 +126,7 @@ def check_image_header(image: Path) -> None:
     except Image.DecompressionBombError:  # pillow refused it from the header alone
         raise LrcalError(f"{over_limit} (pillow's decompression-bomb guard)") from None
     except Exception as exc:  # noqa: BLE001 - a third-party decoder on hostile bytes
-        raise LrcalError(f"image {shown!r} is corrupt ({_first_line(exc)[:120]})") from None
+        raise LrcalError(f"image {shown!r} is corrupt ({exception_line(exc)[:120]})") from None
     if width < 1 or height < 1:
         raise LrcalError(f"image {shown!r} has no pixels ({width}x{height})")
     if width * height > MAX_IMAGE_PIXELS:

@@ -22,9 +22,8 @@ import numpy as np
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
 from lrcal.services.collection import ProgressCallback, collect_outcomes
-from lrcal.services.sets import ensure_set, shared_content, stratified_subset
-from lrcal.store import Store, utcnow
-from lrcal.store.store import _json
+from lrcal.services.sets import ensure_set, stratified_subset
+from lrcal.store import Store
 from lrcal.gate.frontier import frontiers
 from lrcal.gate.decision import GateConfig, decide
 from lrcal.gate.policies import (
@@ -120,7 +119,7 @@ def _refuse_overlap(store: Store, candidate: dict, rset) -> None:
         r["set_id"] for r in store.runs(model_id=candidate["id"], kind="calibration")
     }
     for set_id in calibration_sets:
-        shared = shared_content(store, set_id, rset.id)
+        shared = store.shared_content(set_id, rset.id)
         if set_id == rset.id or shared["examples"] or shared["images"]:
             other = store.get_set_by_id(set_id)
             raise LrcalError(
@@ -271,17 +270,14 @@ def _record(store: Store, candidate: dict, rset, result: dict, request: Validate
     summary = result["reasons"][-1]
     with store.write():
         model = store.get_model(candidate["name"])
-        store.db["validations"].insert(
-            {
-                "model_id": model["id"],
-                "set_id": rset.id,
-                "router_version": result["router_version"],
-                "decision": result["decision"],
-                "reasons": _json(result["reasons"]),
-                "parameters": _json(result["parameters"]),
-                "results": _json({k: v for k, v in result.items() if k not in ("reasons",)}),
-                "created_at": utcnow(),
-            }
+        store.add_validation(
+            model["id"],
+            rset.id,
+            router_version=result["router_version"],
+            decision=result["decision"],
+            reasons=result["reasons"],
+            parameters=result["parameters"],
+            results={k: v for k, v in result.items() if k not in ("reasons",)},
         )
         current = model["status"]
         if current != new_status:

@@ -119,20 +119,8 @@ def probe_endpoint(base_url: str, api_model: str, api_style: str, api_key_env: s
 def model_overview(store: Store) -> list[dict]:
     """Every model with its calibration and token state (for `lrcal models` and the TUI)."""
     rows = []
-    calibrated = {
-        r["model_id"]: r["n"]
-        for r in store.query(
-            "select r.model_id, count(distinct o.example_id) as n from outcomes o join runs r on r.id = o.run_id "
-            "where r.kind = 'calibration' group by r.model_id"
-        )
-    }
-    tokens = {
-        r["model_id"]: r
-        for r in store.query(
-            "select model_id, router_version, stale from model_tokens where id in "
-            "(select max(id) from model_tokens group by model_id)"
-        )
-    }
+    calibrated = store.outcome_example_counts(["calibration"])
+    tokens = store.latest_token_states()
     for model in store.list_models():
         token = tokens.get(model["id"])
         rows.append(

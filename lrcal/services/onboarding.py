@@ -10,8 +10,7 @@ from typing import Callable
 import numpy as np
 
 from lrcal.errors import LrcalError
-from lrcal.store import Store, loads, utcnow
-from lrcal.store.store import _json
+from lrcal.store import Store, loads
 
 MIN_OUTCOMES = 16
 WARN_BELOW = 64
@@ -45,9 +44,10 @@ def onboard_model(
     The token is fitted in the pool it will be routed in: the enabled models the router has a
     token for (else every model in its bank), with their outcomes on the same calibration
     examples where they have them."""
+    from lrcal.router.cards import card_to_json
     from lrcal.router.token_fit import MIN_ROWS, OnboardConfig, bootstrap_task_quality, fit_token
     from lrcal.router.train import task_ids_for
-    from lrcal.services.router_context import card_to_json, load_routing
+    from lrcal.services.router_context import load_routing
 
     started = time.perf_counter()
     routing = load_routing(store)
@@ -102,32 +102,25 @@ def onboard_model(
         "per_task": per_task,
     }
     with store.write():
-        store.db["model_tokens"].insert(
-            {
-                "model_id": model["id"],
-                "router_version": routing.version,
-                "token": card_to_json(card),
-                "prior_strength": result.prior_strength,
-                "fit_loss": result.fit_loss,
-                "cv_score": result.cv_score,
-                "per_task": _json(per_task),
-                "n_examples": len(rows),
-                "set_version": set_version,
-                "fit_seconds": result.seconds,
-                "stale": 0,
-                "details": _json(fit_details),
-                "created_at": utcnow(),
-            }
+        store.add_model_token(
+            model["id"],
+            routing.version,
+            token=card_to_json(card),
+            prior_strength=result.prior_strength,
+            fit_loss=result.fit_loss,
+            cv_score=result.cv_score,
+            per_task=per_task,
+            n_examples=len(rows),
+            set_version=set_version,
+            fit_seconds=result.seconds,
+            details=fit_details,
         )
-        store.db["events"].insert(
-            {
-                "ts": utcnow(),
-                "model_id": model["id"],
-                "kind": "token_fitted",
-                "message": f"capability token fitted for router {routing.version} from {len(rows)} outcomes "
-                f"({result.method}, prior {result.prior_strength}, {result.seconds:.2f}s)",
-                "data": _json({"router_version": routing.version, "n": len(rows), "method": result.method}),
-            }
+        store.log_event(
+            "token_fitted",
+            model_id=model["id"],
+            message=f"capability token fitted for router {routing.version} from {len(rows)} outcomes "
+            f"({result.method}, prior {result.prior_strength}, {result.seconds:.2f}s)",
+            data={"router_version": routing.version, "n": len(rows), "method": result.method},
         )
     return token
 

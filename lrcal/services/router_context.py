@@ -4,7 +4,6 @@ examples or new queries."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -18,50 +17,13 @@ NO_ROUTER = "no shared router yet: train one with `lrcal router train` (after ca
 
 
 def router_version_row(store: Store, version: str | None = None) -> dict | None:
+    """The router version named (or prefixed by) ``version``; without one, the pinned or newest."""
     if version:
-        row = store.query_one(
-            "select * from router_versions where version = ? or version like ? order by id desc",
-            [version, version + "%"],
-        )
+        row = store.find_router_version(version)
         if row is None:
             raise LrcalError(f"unknown router version '{version}' (see `lrcal router list`)")
         return row
-    pinned = store.query_one("select * from router_versions where pinned = 1 order by id desc limit 1")
-    return pinned or store.query_one("select * from router_versions order by id desc limit 1")
-
-
-def card_to_json(card) -> str:
-    return json.dumps(
-        {
-            "profile": np.asarray(card.profile).tolist(),
-            "task_accuracy": np.asarray(card.task_accuracy).tolist(),
-            "n_rows": int(card.n_rows),
-            "residuals": None if card.residuals is None else [np.asarray(r).tolist() for r in card.residuals],
-            "task_bias": None if card.task_bias is None else np.asarray(card.task_bias).tolist(),
-            "source": card.source,
-            "expected_output_tokens": card.expected_output_tokens,
-            "expected_latency_ms": card.expected_latency_ms,
-            "expected_cost_usd": card.expected_cost_usd,
-        }
-    )
-
-
-def card_from_json(name: str, text: str):
-    from lrcal.router.api import ModelCard
-
-    data = json.loads(text)
-    return ModelCard(
-        name=name,
-        profile=np.asarray(data["profile"], dtype=np.float32),
-        task_accuracy=np.asarray(data["task_accuracy"], dtype=np.float32),
-        n_rows=int(data["n_rows"]),
-        residuals=None if data["residuals"] is None else [np.asarray(r, dtype=np.float32) for r in data["residuals"]],
-        task_bias=None if data.get("task_bias") is None else np.asarray(data["task_bias"], dtype=np.float32),
-        source=data.get("source", "onboarded"),
-        expected_output_tokens=data.get("expected_output_tokens"),
-        expected_latency_ms=data.get("expected_latency_ms"),
-        expected_cost_usd=data.get("expected_cost_usd"),
-    )
+    return store.current_router_version()
 
 
 _ROUTER_CACHE: dict[tuple[str, float], object] = {}
@@ -70,7 +32,7 @@ _ROUTER_CACHE: dict[tuple[str, float], object] = {}
 def _load_router_cached(path: str):
     import os
 
-    from lrcal.router.api import load_router
+    from lrcal.router.artifacts import load_router
 
     key = (path, os.path.getmtime(path) if os.path.exists(path) else 0.0)
     if key not in _ROUTER_CACHE:
@@ -103,23 +65,13 @@ class RoutingContext:
     # ---- expected cost and latency (before the call, never realized per query) --------
     def _stats(self, name: str) -> dict:
         model = self.store.get_model(name)
-        row = self.store.query_one(
-            "select avg(o.input_tokens) as tin, avg(o.output_tokens) as tout, count(*) as n "
-            "from outcomes o join runs r on r.id = o.run_id where r.model_id = ? and r.kind = 'calibration' "
-            "and o.error_kind is null",
-            [model["id"]],
-        )
-        latencies = [
-            r["latency_ms"]
-            for r in self.store.query(
-                "select o.latency_ms from outcomes o join runs r on r.id = o.run_id where r.model_id = ? "
-                "and r.kind = 'calibration' and o.error_kind is null and o.latency_ms is not null",
-                [model["id"]],
-            )
-        ]
+        tokens = self.store.token_means(model["id"], "calibration")
+        latencies = self.store.latencies(model["id"], "calibration")
         card = self.router.cards.get(name)
-        tin = row["tin"] if row and row["tin"] is not None else None
-        tout = row["tout"] if row and row["tout"] is not None else (card.expected_output_tokens if card else None)
+        tin = tokens["input_tokens"]
+        tout = tokens["output_tokens"]
+        if tout is None and card is not None:
+            tout = card.expected_output_tokens
         if tin is not None and tout is not None:
             cost = ((model["price_in_per_mtok"] or 0.0) * tin + (model["price_out_per_mtok"] or 0.0) * tout) / 1e6
         else:
@@ -142,12 +94,7 @@ class RoutingContext:
 
     def calibration_accuracy(self, name: str) -> float | None:
         model = self.store.get_model(name)
-        row = self.store.query_one(
-            "select avg(o.correct) as acc from outcomes o join runs r on r.id = o.run_id "
-            "where r.model_id = ? and r.kind in ('calibration', 'import')",
-            [model["id"]],
-        )
-        return row["acc"] if row else None
+        return self.store.mean_correct(model["id"], ("calibration", "import"))
 
     # ---- predictions -------------------------------------------------------------------
     def features(self, examples: Sequence[dict]) -> np.ndarray:
@@ -171,14 +118,12 @@ def load_routing(store: Store, version: str | None = None) -> RoutingContext:
         raise LrcalError(NO_ROUTER)
     import copy
 
+    from lrcal.router.cards import card_from_json
+
     router = copy.copy(_load_router_cached(row["path"]))
     router.cards = dict(router.cards)  # onboarded cards go into this copy only
     tokens: dict[str, dict] = {}
-    for token in store.query(
-        "select t.*, m.name from model_tokens t join models m on m.id = t.model_id "
-        "where t.router_version = ? and t.stale = 0 order by t.id",
-        [row["version"]],
-    ):
+    for token in store.fresh_tokens(row["version"]):
         tokens[token["name"]] = token  # the latest fit per model wins
     for name, token in tokens.items():
         router.cards[name] = card_from_json(name, token["token"])

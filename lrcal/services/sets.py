@@ -54,21 +54,6 @@ def stratified_subset(examples: list[dict], limit: int | None) -> list[dict]:
     return [view.row for view in subset_of_examples(views, limit)]
 
 
-def shared_content(store: Store, set_a: int, set_b: int) -> dict[str, int]:
-    """How many examples two stored sets share, by example id and by image hash."""
-    same_ids = store.query_one(
-        "select count(*) as n from examples a join examples b on a.example_id = b.example_id "
-        "where a.set_id = ? and b.set_id = ?",
-        [set_a, set_b],
-    )["n"]
-    same_images = store.query_one(
-        "select count(distinct a.image_sha256) as n from examples a join examples b "
-        "on a.image_sha256 = b.image_sha256 where a.set_id = ? and b.set_id = ? and a.image_sha256 is not null",
-        [set_a, set_b],
-    )["n"]
-    return {"examples": same_ids, "images": same_images}
-
-
 def available_sets(store: Store) -> list[dict]:
     """Built-in sets, sets imported into the home, and sets registered in the store."""
     from lrcal.calsets import builtin_set_names, load_set, resolve_set
@@ -88,12 +73,7 @@ def available_sets(store: Store) -> list[dict]:
     for row in store.list_sets():
         if row["name"] in rows:
             continue
-        counts = {
-            r["task_group"] or "(none)": r["n"]
-            for r in store.query(
-                "select task_group, count(*) as n from examples where set_id = ? group by task_group", [row["id"]]
-            )
-        }
+        counts = {group or "(none)": n for group, n in store.task_group_counts(row["id"]).items()}
         rows[row["name"]] = {"name": row["name"], "source": f"store ({row['kind']})", "examples": row["size"],
                              "version": row["version"], "task_groups": counts}  # fmt: skip
     return list(rows.values())

@@ -48,20 +48,14 @@ def query_for(store: Store, example: dict, set_kind: str | None):
 
 
 def queries_for(store: Store, examples: Sequence[dict]) -> list:
-    kinds = {r["id"]: r["kind"] for r in store.query("select id, kind from calibration_sets")}
+    kinds = store.set_kinds()
     return [query_for(store, ex, kinds.get(ex.get("set_id"))) for ex in examples]
 
 
 def model_row_counts(store: Store, kinds: Sequence[str] = TRAINING_RUN_KINDS) -> dict[str, int]:
-    placeholders = ",".join("?" * len(kinds))
-    return {
-        r["name"]: r["n"]
-        for r in store.query(
-            f"select m.name, count(distinct o.example_id) as n from outcomes o join runs r on r.id = o.run_id "
-            f"join models m on m.id = r.model_id where r.kind in ({placeholders}) group by m.name",
-            list(kinds),
-        )
-    }
+    """model name -> examples with an outcome in its runs of these kinds (models without one left out), by name."""
+    counts = store.outcome_example_counts(kinds)
+    return dict(sorted((m["name"], counts[m["id"]]) for m in store.list_models() if m["id"] in counts))
 
 
 def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TRAINING_RUN_KINDS):

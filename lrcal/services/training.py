@@ -11,7 +11,6 @@ from lrcal.errors import LrcalError, UsageError
 from lrcal.home import routers_dir
 from lrcal.services.tables import model_row_counts, outcome_table
 from lrcal.store import Store, utcnow
-from lrcal.store.store import _json
 
 MIN_TRAIN_ROWS = 256  # a model with fewer outcomes than this is onboarded (token fit), not trained on
 
@@ -55,7 +54,7 @@ def choose_training_models(store: Store, requested: Sequence[str] | None = None)
 
 
 def next_version(store: Store, data_hash: str) -> str:
-    n = store.query_one("select count(*) as n from router_versions")["n"] + 1
+    n = store.router_version_count() + 1
     return f"r{n}-{data_hash[:8]}"
 
 
@@ -68,7 +67,8 @@ def train_router(
     progress: Callable[[str], None] | None = None,
     onboard: bool = True,
 ) -> dict:
-    from lrcal.router.api import DEFAULT_ENSEMBLE, save_router, train_router_from_table
+    from lrcal.router.api import DEFAULT_ENSEMBLE, train_router_from_table
+    from lrcal.router.artifacts import save_router
 
     if ensemble is not None and ensemble < 1:
         raise UsageError("--ensemble must be at least 1")
@@ -87,28 +87,18 @@ def train_router(
     save_router(router, path)
     seconds = time.perf_counter() - started
     with store.write():
-        store.db["router_versions"].insert(
-            {
-                "version": version,
-                "path": str(path),
-                "created_at": utcnow(),
-                "models": _json(train_models),
-                "data_hash": data_hash,
-                "config": _json(router.config.to_dict() if hasattr(router.config, "to_dict") else vars(router.config)),
-                "metrics": _json({k: v for k, v in router.info.items() if k not in ("models",)}),
-                "pinned": 0,
-            }
+        store.register_router_version(
+            version,
+            path=str(path),
+            models=train_models,
+            data_hash=data_hash,
+            config=router.config.to_dict() if hasattr(router.config, "to_dict") else vars(router.config),
+            metrics={k: v for k, v in router.info.items() if k not in ("models",)},
         )
-        # Tokens belong to a router version: a retrain makes every older token stale.
-        store.db.execute("update model_tokens set stale = 1 where router_version != ?", [version])
-        store.db["events"].insert(
-            {
-                "ts": utcnow(),
-                "model_id": None,
-                "kind": "router_trained",
-                "message": f"router {version} trained on {len(train_models)} models, {table.n_samples} examples",
-                "data": _json({"version": version, "models": train_models, "seconds": round(seconds, 2)}),
-            }
+        store.log_event(
+            "router_trained",
+            message=f"router {version} trained on {len(train_models)} models, {table.n_samples} examples",
+            data={"version": version, "models": train_models, "seconds": round(seconds, 2)},
         )
     onboarded = []
     if onboard:

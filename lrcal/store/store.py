@@ -3,16 +3,18 @@
 Every write is a short transaction (``write_transaction``) so that several lrcal
 processes can share one home. Outcomes are written one per example as they finish;
 ``UNIQUE(run_id, example_id)`` makes a resumed run idempotent.
+
+No SQL lives outside ``lrcal/store`` (tests/test_architecture.py checks it): the queries of
+router versions and tokens, of outcome aggregates and of imported logs are mixins beside this
+module (``routers``, ``aggregates``, ``outcome_logs``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import socket
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -21,35 +23,16 @@ from sqlite_utils import Database
 from lrcal import lifecycle
 from lrcal.errors import LrcalError, NotFound
 from lrcal.home import db_path
+from lrcal.store.aggregates import OutcomeAggregates
 from lrcal.store.db import connect, write_transaction
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def loads(value: str | None, default: Any = None) -> Any:
-    if value in (None, ""):
-        return default
-    return json.loads(value)
-
+from lrcal.store.encoding import dumps, loads, utcnow
+from lrcal.store.outcome_logs import OutcomeLogWrites
+from lrcal.store.routers import RouterQueries
 
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
-class Store:
+class Store(RouterQueries, OutcomeAggregates, OutcomeLogWrites):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):
@@ -89,7 +72,7 @@ class Store:
     def log_event(self, kind: str, *, model_id: int | None = None, message: str = "", data: Any = None) -> None:
         with self.write():
             self.db["events"].insert(
-                {"ts": utcnow(), "model_id": model_id, "kind": kind, "message": message, "data": _json(data)}
+                {"ts": utcnow(), "model_id": model_id, "kind": kind, "message": message, "data": dumps(data)}
             )
 
     def events(self, model: str | None = None, limit: int | None = None) -> list[dict]:
@@ -148,7 +131,7 @@ class Store:
                         "source": source,
                         "created_at": now,
                         "updated_at": now,
-                        "metadata": _json(metadata or {}),
+                        "metadata": dumps(metadata or {}),
                     }
                 )
                 .last_pk
@@ -159,7 +142,7 @@ class Store:
                     "model_id": model_id,
                     "kind": "added" if source == "endpoint" else "imported",
                     "message": f"{name} added ({base_url or source})",
-                    "data": _json({"api_style": api_style, "api_key_env": api_key_env}),
+                    "data": dumps({"api_style": api_style, "api_key_env": api_key_env}),
                 }
             )
         return self.get_model(name)
@@ -200,7 +183,7 @@ class Store:
     def update_model(self, name: str, **fields: Any) -> dict:
         model = self.get_model(name)
         if "metadata" in fields:
-            fields["metadata"] = _json(fields["metadata"])
+            fields["metadata"] = dumps(fields["metadata"])
         fields["updated_at"] = utcnow()
         with self.write():
             self.db["models"].update(model["id"], fields)
@@ -239,7 +222,7 @@ class Store:
                     "model_id": model["id"],
                     "kind": event_kind or new_status,
                     "message": message,
-                    "data": _json(payload),
+                    "data": dumps(payload),
                 }
             )
         return self.get_model(name)
@@ -324,7 +307,7 @@ class Store:
                         "name": cset.name,
                         "version": cset.version,
                         "path": str(cset.path),
-                        "task_groups": _json(list(cset.task_groups)),
+                        "task_groups": dumps(list(cset.task_groups)),
                         "size": len(cset.examples),
                         "kind": kind,
                         "created_at": utcnow(),
@@ -341,36 +324,16 @@ class Store:
                         "question": ex.question,
                         "answer": ex.answer,
                         "answer_type": ex.answer_type,
-                        "choices": _json(list(ex.choices) if ex.choices else None),
+                        "choices": dumps(list(ex.choices) if ex.choices else None),
                         "tolerance": ex.tolerance,
                         "image_sha256": ex.image_sha256,
-                        "metadata": _json(dict(ex.meta or {})),
+                        "metadata": dumps(dict(ex.meta or {})),
                     }
                     for ex in cset.examples
                 ),
                 batch_size=500,
             )
         return self.get_set(cset.name, cset.version)
-
-    def insert_imported_set(self, name: str, version: str, path: str, task_groups: list[str], examples: list[dict]) -> dict:
-        """Create the set row + examples of an imported outcome log (caller holds the transaction)."""
-        set_id = (
-            self.db["calibration_sets"]
-            .insert(
-                {
-                    "name": name,
-                    "version": version,
-                    "path": path,
-                    "task_groups": _json(task_groups),
-                    "size": len(examples),
-                    "kind": "imported",
-                    "created_at": utcnow(),
-                }
-            )
-            .last_pk
-        )
-        self.db["examples"].insert_all(({"set_id": set_id, **ex} for ex in examples), batch_size=1000)
-        return self._set_row(self.query_one("select * from calibration_sets where id = ?", [set_id]))
 
     def _set_row(self, row: dict) -> dict:
         row["task_groups"] = loads(row["task_groups"], [])
@@ -419,22 +382,9 @@ class Store:
     # ---- runs and outcomes --------------------------------------------------------
 
     def create_run(self, model_id: int, set_id: int, kind: str, parameters: dict | None = None) -> int:
-        with self.write():
-            return (
-                self.db["runs"]
-                .insert(
-                    {
-                        "model_id": model_id,
-                        "set_id": set_id,
-                        "kind": kind,
-                        "status": "running",
-                        "started_at": utcnow(),
-                        "parameters": _json(parameters or {}),
-                        "pid": os.getpid(),
-                    }
-                )
-                .last_pk
-            )
+        """A run this process starts now (status ``running``); returns its id."""
+        return self._insert_row("runs", model_id=model_id, set_id=set_id, kind=kind, status="running",
+                                started_at=utcnow(), parameters=dumps(parameters or {}), pid=os.getpid())  # fmt: skip
 
     def latest_run(self, model_id: int, set_id: int, kind: str) -> dict | None:
         row = self.query_one(
@@ -467,7 +417,7 @@ class Store:
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         if "parameters" in fields:
-            fields["parameters"] = _json(fields["parameters"])
+            fields["parameters"] = dumps(fields["parameters"])
         with self.write():
             self.db["runs"].update(run_id, fields)
 
@@ -483,7 +433,7 @@ class Store:
             **fields,
         }
         if isinstance(row.get("retried_errors"), (list, tuple)):
-            row["retried_errors"] = _json(list(row["retried_errors"]))
+            row["retried_errors"] = dumps(list(row["retried_errors"]))
         with self.write():
             cursor = self.db.execute(
                 f"insert or ignore into outcomes ({', '.join(row)}) values ({', '.join('?' * len(row))})",
@@ -529,6 +479,29 @@ class Store:
             row["example_metadata"] = loads(row["example_metadata"], {})
             latest[row["example_id"]] = row  # later rows win
         return list(latest.values())
+
+    # ---- validations ------------------------------------------------------------------
+
+    def add_validation(
+        self,
+        model_id: int,
+        set_id: int,
+        *,
+        router_version: str,
+        decision: str,
+        reasons: list[str],
+        parameters: dict,
+        results: dict,
+    ) -> None:
+        """Record a live validation: the gate's decision, its reasons, parameters and every number behind it."""
+        self._insert_row("validations", model_id=model_id, set_id=set_id, router_version=router_version,
+                         decision=decision, reasons=dumps(reasons), parameters=dumps(parameters),
+                         results=dumps(results), created_at=utcnow())  # fmt: skip
+
+    def _insert_row(self, table: str, **columns: Any) -> int:
+        """One row in its own transaction (or the caller's); returns its id."""
+        with self.write():
+            return self.db[table].insert(columns).last_pk
 
     # ---- locks (one calibration/validation per model at a time) ------------------------
 

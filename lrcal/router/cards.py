@@ -1,0 +1,115 @@
+"""`ModelCard`: one model in the router's token bank, and its two serialized forms.
+
+* tensors (`card_to_tensors` / `card_from_tensors`): the token bank inside ``router.pt``; the
+  card's scalars (rows, source, expected cost/latency/tokens) go to the sidecar as its
+  `ModelCard.summary`;
+* JSON text (`card_to_json` / `card_from_json`): an onboarded token as the store keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ModelCard:
+    """One model in the token bank. ``residuals`` holds one [H] vector per ensemble member
+    (None: a profile-only token, e.g. a model not fitted yet)."""
+
+    name: str
+    profile: np.ndarray  # [P]
+    task_accuracy: np.ndarray  # [V + 1], last = overall
+    n_rows: int
+    residuals: list[np.ndarray] | None = None
+    source: str = "trained"  # trained | profile | onboarded
+    # [V + 1] per-task offsets on the quality logit (onboarding's margin calibration; None = zeros)
+    task_bias: np.ndarray | None = None
+    expected_output_tokens: float | None = None
+    expected_latency_ms: float | None = None
+    expected_cost_usd: float | None = None
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "n_rows": int(self.n_rows),
+            "overall_accuracy": float(self.task_accuracy[-1]),
+            "expected_output_tokens": self.expected_output_tokens,
+            "expected_latency_ms": self.expected_latency_ms,
+            "expected_cost_usd": self.expected_cost_usd,
+        }
+
+
+# ---- tensors (the artifact's token bank) ------------------------------------------------------
+
+
+def card_to_tensors(card: ModelCard) -> dict:
+    """The card's arrays as float32 tensors (residuals stacked [E, H]; absent ones None)."""
+    return {
+        "profile": torch.as_tensor(card.profile, dtype=torch.float32),
+        "task_accuracy": torch.as_tensor(card.task_accuracy, dtype=torch.float32),
+        "residuals": (torch.as_tensor(np.stack(card.residuals), dtype=torch.float32)
+                      if card.residuals is not None else None),
+        "task_bias": (torch.as_tensor(card.task_bias, dtype=torch.float32)
+                      if card.task_bias is not None else None),
+    }
+
+
+def card_from_tensors(name: str, entry: dict, summary: dict) -> ModelCard:
+    """The card back from `card_to_tensors`' entry and its sidecar ``summary`` (may be empty).
+    A malformed entry raises KeyError, AttributeError or TypeError; shapes are not checked here."""
+    profile = entry["profile"].numpy().astype(np.float32)
+    task_accuracy = entry["task_accuracy"].numpy().astype(np.float32)
+    residuals = entry["residuals"]
+    bias = entry.get("task_bias")  # absent in artifacts written before the margin calibration
+    return ModelCard(
+        name=name,
+        profile=profile,
+        task_accuracy=task_accuracy,
+        n_rows=int(summary.get("n_rows", 0)),
+        residuals=[r.numpy().astype(np.float32) for r in residuals] if residuals is not None else None,
+        task_bias=bias.numpy().astype(np.float32) if bias is not None else None,
+        source=str(summary.get("source", "trained")),
+        expected_output_tokens=summary.get("expected_output_tokens"),
+        expected_latency_ms=summary.get("expected_latency_ms"),
+        expected_cost_usd=summary.get("expected_cost_usd"),
+    )
+
+
+# ---- JSON (an onboarded token in the store) ---------------------------------------------------
+
+
+def card_to_json(card: ModelCard) -> str:
+    return json.dumps(
+        {
+            "profile": np.asarray(card.profile).tolist(),
+            "task_accuracy": np.asarray(card.task_accuracy).tolist(),
+            "n_rows": int(card.n_rows),
+            "residuals": None if card.residuals is None else [np.asarray(r).tolist() for r in card.residuals],
+            "task_bias": None if card.task_bias is None else np.asarray(card.task_bias).tolist(),
+            "source": card.source,
+            "expected_output_tokens": card.expected_output_tokens,
+            "expected_latency_ms": card.expected_latency_ms,
+            "expected_cost_usd": card.expected_cost_usd,
+        }
+    )
+
+
+def card_from_json(name: str, text: str) -> ModelCard:
+    data = json.loads(text)
+    return ModelCard(
+        name=name,
+        profile=np.asarray(data["profile"], dtype=np.float32),
+        task_accuracy=np.asarray(data["task_accuracy"], dtype=np.float32),
+        n_rows=int(data["n_rows"]),
+        residuals=None if data["residuals"] is None else [np.asarray(r, dtype=np.float32) for r in data["residuals"]],
+        task_bias=None if data.get("task_bias") is None else np.asarray(data["task_bias"], dtype=np.float32),
+        source=data.get("source", "onboarded"),
+        expected_output_tokens=data.get("expected_output_tokens"),
+        expected_latency_ms=data.get("expected_latency_ms"),
+        expected_cost_usd=data.get("expected_cost_usd"),
+    )

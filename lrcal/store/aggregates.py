@@ -1,0 +1,83 @@
+"""Aggregates over stored outcomes and examples (mixed into `Store`): counts, means, overlaps."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+class OutcomeAggregates:
+    # ---- outcomes per model --------------------------------------------------------------
+
+    def outcome_example_counts(self, kinds: Sequence[str]) -> dict[int, int]:
+        """model id -> distinct examples with an outcome in the model's runs of these kinds."""
+        placeholders = ",".join("?" * len(kinds))
+        return {
+            r["model_id"]: r["n"]
+            for r in self.query(
+                "select r.model_id, count(distinct o.example_id) as n from outcomes o join runs r on r.id = o.run_id "
+                f"where r.kind in ({placeholders}) group by r.model_id",
+                list(kinds),
+            )
+        }
+
+    def token_means(self, model_id: int, kind: str) -> dict:
+        """{input_tokens, output_tokens, n}: mean tokens per error-free outcome of the model's runs of ``kind``
+        (means None when there is none)."""
+        row = self.query_one(
+            "select avg(o.input_tokens) as input_tokens, avg(o.output_tokens) as output_tokens, count(*) as n "
+            "from outcomes o join runs r on r.id = o.run_id where r.model_id = ? and r.kind = ? "
+            "and o.error_kind is null",
+            [model_id, kind],
+        )
+        return dict(row)
+
+    def latencies(self, model_id: int, kind: str) -> list[float]:
+        """Latency of every error-free outcome (with one) of the model's runs of ``kind``."""
+        return [
+            r["latency_ms"]
+            for r in self.query(
+                "select o.latency_ms from outcomes o join runs r on r.id = o.run_id where r.model_id = ? "
+                "and r.kind = ? and o.error_kind is null and o.latency_ms is not null",
+                [model_id, kind],
+            )
+        ]
+
+    def mean_correct(self, model_id: int, kinds: Sequence[str]) -> float | None:
+        """Share of correct outcomes in the model's runs of these kinds (None: no outcome)."""
+        placeholders = ",".join("?" * len(kinds))
+        row = self.query_one(
+            "select avg(o.correct) as acc from outcomes o join runs r on r.id = o.run_id "
+            f"where r.model_id = ? and r.kind in ({placeholders})",
+            [model_id, *kinds],
+        )
+        return row["acc"]
+
+    # ---- examples of stored sets ---------------------------------------------------------
+
+    def set_kinds(self) -> dict[int, str]:
+        """set id -> kind (calibration | imported) of every stored set."""
+        return {r["id"]: r["kind"] for r in self.query("select id, kind from calibration_sets")}
+
+    def example_pks(self, set_id: int) -> dict[str, int]:
+        """example id (as named in the set) -> examples row id."""
+        rows = self.query("select id, example_id from examples where set_id = ?", [set_id])
+        return {r["example_id"]: r["id"] for r in rows}
+
+    def task_group_counts(self, set_id: int) -> dict[str | None, int]:
+        """task group (None: none) -> examples of the set."""
+        rows = self.query("select task_group, count(*) as n from examples where set_id = ? group by task_group", [set_id])
+        return {r["task_group"]: r["n"] for r in rows}
+
+    def shared_content(self, set_a: int, set_b: int) -> dict[str, int]:
+        """How many examples two stored sets share, by example id and by image hash."""
+        same_ids = self.query_one(
+            "select count(*) as n from examples a join examples b on a.example_id = b.example_id "
+            "where a.set_id = ? and b.set_id = ?",
+            [set_a, set_b],
+        )["n"]
+        same_images = self.query_one(
+            "select count(distinct a.image_sha256) as n from examples a join examples b "
+            "on a.image_sha256 = b.image_sha256 where a.set_id = ? and b.set_id = ? and a.image_sha256 is not null",
+            [set_a, set_b],
+        )["n"]
+        return {"examples": same_ids, "images": same_images}

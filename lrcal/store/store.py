@@ -22,6 +22,7 @@ from lrcal import lifecycle
 from lrcal.errors import LrcalError, NotFound
 from lrcal.home import db_path
 from lrcal.store.db import connect, write_transaction
+from lrcal.store.review_queries import ReviewQueries
 
 
 def utcnow() -> str:
@@ -49,7 +50,7 @@ def loads(value: str | None, default: Any = None) -> Any:
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
-class Store:
+class Store(ReviewQueries):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):

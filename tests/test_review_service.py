@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,6 +17,7 @@ from tests.fixtures.tui import CANDIDATES, DEMO_INCUMBENTS, VALIDATION_LIMIT
 
 SPECIALIST, DOMINATED = CANDIDATES
 route, diff = ReviewService.route, ReviewService.diff
+SQL = re.compile(r"[\"'](select|insert into|update \w+ set|delete from)\b", re.IGNORECASE)
 
 
 @pytest.fixture
@@ -32,6 +36,23 @@ def review(tui_demo_home):
 @pytest.fixture
 def snap(review):
     return review.snapshot()
+
+
+def test_the_tui_and_the_review_service_hold_no_sql_and_the_tui_no_store():
+    """The TUI talks to the review service it is handed; the service's SQL lives in the store."""
+    import lrcal.services.review
+    import lrcal.tui
+
+    tui = sorted(Path(lrcal.tui.__file__).parent.glob("*.py"))
+    service = sorted(Path(lrcal.services.review.__file__).parent.glob("*.py"))
+    assert len(tui) >= 8 and len(service) >= 8
+    for path in tui + service:
+        text = path.read_text()
+        assert not SQL.search(text), f"SQL in {path}"
+        assert "store.query" not in text and "db.execute" not in text, path
+    for path in tui:
+        assert "lrcal.store" not in path.read_text(), f"{path} imports the store"
+    assert SQL.search('"select 1"')  # the pattern does find SQL
 
 
 # ---- models ----------------------------------------------------------------------------------
@@ -163,6 +184,28 @@ def test_the_demo_leaves_the_routing_view_cached(tui_demo_home):
         assert snapshot(store).from_cache
     finally:
         store.close()
+
+
+def test_a_warm_review_routes_without_torch(tui_demo_home):
+    """On the cache the demo left, snapshot + route + diff never import torch (it costs a TUI
+    launch about 1.4 s): the routing policy imports numpy only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lrcal.services.review import ReviewService\n"
+        f"service = ReviewService({str(tui_demo_home)!r})\n"
+        "with service.connect() as review:\n"
+        "    snap = review.snapshot()\n"
+        "assert snap.from_cache\n"
+        "service.diff(snap, snap.models, snap.default_included, 0.5, 0.5)\n"
+        "print(service.route(snap, 1.0, 1.0).totals[snap.models[0]].n, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "False", done.stdout
 
 
 def test_prepare_routing_cache_warms_the_next_snapshot(tui_home_copy):

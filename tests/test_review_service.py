@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -22,9 +23,8 @@ SQL = re.compile(r"[\"'](select|insert into|update \w+ set|delete from)\b", re.I
 
 @pytest.fixture
 def demo_store(tui_demo_home):
-    store = Store.open(tui_demo_home)
-    yield store
-    store.close()
+    with contextlib.closing(Store.open(tui_demo_home)) as store:
+        yield store
 
 
 @pytest.fixture

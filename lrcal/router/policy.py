@@ -98,17 +98,8 @@ def choose(util: np.ndarray) -> np.ndarray:
     return pick
 
 
-def policy_choice(
-    score: np.ndarray,
-    available: np.ndarray,
-    policy: Policy = Policy(),
-    *,
-    sigma: np.ndarray | None = None,
-    expected_cost: np.ndarray | None = None,
-    expected_latency: np.ndarray | None = None,
-    pool: np.ndarray | None = None,
-) -> PolicyChoice:
-    """The routing decision: per query, the available model of highest `utility` (and the utilities)."""
-    util = utility(score, available, policy, sigma=sigma, expected_cost=expected_cost,
-                   expected_latency=expected_latency, pool=pool)  # fmt: skip
+def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Policy(), **inputs) -> PolicyChoice:
+    """The routing decision: per query, the available model of highest `utility` (and the
+    utilities). ``inputs``: `utility`'s sigma, expected_cost, expected_latency and pool."""
+    util = utility(score, available, policy, **inputs)
     return PolicyChoice(choice=choose(util), utility=util)

@@ -32,7 +32,7 @@ def test_measure_and_shares():
 
 def _router(predicted, cost, lat, available, pool=None, **lambdas) -> set[int]:
     choice = policy_choice(predicted, np.asarray(available, bool), Policy(**lambdas), expected_cost=cost,
-                    expected_latency=lat, pool=pool).choice  # fmt: skip
+                           expected_latency=lat, pool=pool).choice  # fmt: skip
     return set(choice.tolist())
 
 
@@ -67,11 +67,12 @@ def test_frontier_area_and_dominance():
 def _gate(live, p, available_with, available_without, predicted_by_task, config=None):
     expected_cost = live.cost_usd.mean(axis=0)
     expected_latency = np.median(live.latency_ms, axis=0)
-    pool = np.ones(len(live.models), dtype=bool)
-    with_res = measure("with", policy_choice(p, np.asarray(available_with, bool), expected_cost=expected_cost,
-                                      expected_latency=expected_latency, pool=pool).choice, live)  # fmt: skip
-    without_res = measure("without", policy_choice(p, np.asarray(available_without, bool), expected_cost=expected_cost,
-                                            expected_latency=expected_latency, pool=pool).choice, live)  # fmt: skip
+    def router(available) -> np.ndarray:  # the gate's: normalized over the whole pool
+        return policy_choice(p, np.asarray(available, bool), expected_cost=expected_cost,
+                             expected_latency=expected_latency, pool=np.ones(len(live.models), bool)).choice
+
+    with_res = measure("with", router(available_with), live)
+    without_res = measure("without", router(available_without), live)
     rows = np.arange(live.n)
     cand = live.models.index("cand")
     by_task = {}

@@ -34,7 +34,7 @@ def sweep(
     for lam in grid:
         policy = Policy(lambda_cost=lam) if axis == "cost" else Policy(lambda_latency=lam)
         choice = policy_choice(predicted, available, policy, expected_cost=expected_cost,
-                        expected_latency=expected_latency, pool=pool).choice  # fmt: skip
+                               expected_latency=expected_latency, pool=pool).choice  # fmt: skip
         result = measure("sweep", choice, live, with_tasks=False)
         points.append(
             {

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/measure_tui_reroute.py --home /tmp/tui-demo-home --repeats 50
 
 Runs the app headless (Textual's `run_test`, 100×30) on HOME, waits for the first load, then
-times ``RoutingPane.refresh_routing()`` — route + candidate Δ (the argmax of the validation's
+times ``RoutingPane.refresh_routing()`` — route + candidate Δ (the argmax of the routing
 policy over the cached predictions) and the re-render of the table, summary and Δ widgets —
 over a walk up the λ_cost ladder with the candidate toggled every step. The terminal paint
 that follows is Textual's and is not included.
@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 async def measure(home: Path, repeats: int) -> list[float]:
+    from lrcal.services.review import ReviewService
     from lrcal.tui.app import LrcalApp
     from lrcal.tui.routing_view import RoutingPane, lambda_ladder
 
-    app = LrcalApp(home)
+    app = LrcalApp(ReviewService(home))
     times: list[float] = []
     async with app.run_test(size=(100, 30)) as pilot:
         while not app.loaded:

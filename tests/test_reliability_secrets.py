@@ -45,24 +45,20 @@ def _use_key_env(home, name: str) -> None:
 
 
 def _tui_data_layer(home) -> list[str]:
-    """Every headless query behind `lrcal tui`, rendered to text."""
-    from lrcal.store import Store
-    from lrcal.tui import data
+    """Everything the review service shows `lrcal tui`, rendered to text."""
+    from lrcal.services.review import ReviewService
 
-    store = Store.open(home)
-    try:
-        shown = [repr(data.home_state(store)), repr(data.models_table(store))]
-        snap = data.snapshot(store)  # writes the prediction cache into the home
-        table = data.route(snap, 0.5, 0.1)
-        shown += [repr(snap), repr(table), repr(data.diff(snap, snap.models, snap.default_included))]
+    service = ReviewService(home)
+    with service.connect() as review:
+        shown = [repr(review.home_state()), repr(review.models_table())]
+        snap = review.snapshot()  # writes the prediction cache into the home
+        table = service.route(snap, 0.5, 0.1)
+        shown += [repr(snap), repr(table), repr(service.diff(snap, snap.models, snap.default_included))]
         for task in snap.task_groups:
-            shown += [repr(view) for view in data.examples_for(store, snap, task, routed=table)]
+            shown += [repr(view) for view in review.examples_for(snap, task, routed=table)]
         for name in snap.models:
-            shown.append(repr(data.model_detail(store, name)))
-        shown += [repr(data.quality_latency_points(store, snap)), repr(data.validation_frontiers(store)),
-                  repr(data.last_frontier(store)), repr(data.latest_validations(store))]  # fmt: skip
-    finally:
-        store.close()
+            shown.append(repr(review.model_detail(name)))
+        shown += [repr(review.quality_latency_points(snap)), repr(review.validation_frontiers())]
     return shown
 
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from rich.text import Text
 
+from lrcal.services.review import ReviewService
 from lrcal.store import Store
-from lrcal.tui import data
 from tests.fixtures.tui import CANDIDATES, DEMO_INCUMBENTS, VALIDATION_LIMIT
 
 SPECIALIST, DOMINATED = CANDIDATES
@@ -64,16 +64,13 @@ def demo_story(tui_demo_home):
 def app_for(home, **kwargs):
     from lrcal.tui.app import LrcalApp
 
-    return LrcalApp(home, **kwargs)
+    return LrcalApp(ReviewService(home), **kwargs)
 
 
 def expected_routing(home, lambda_cost=0.0, lambda_latency=0.0, included=None):
-    store = Store.open(home)
-    try:
-        snap = data.snapshot(store)
-    finally:
-        store.close()
-    return snap, data.route(snap, lambda_cost, lambda_latency, included)
+    with ReviewService(home).connect() as review:
+        snap = review.snapshot()
+    return snap, ReviewService.route(snap, lambda_cost, lambda_latency, included)
 
 
 # ---- per-task routing ------------------------------------------------------------------------------
@@ -172,7 +169,7 @@ async def test_toggling_the_candidate_shows_the_diff(tui_demo_home):
         diff_text = shown(app.query_one("#routing-diff"))
         moved = with_specialist.totals[SPECIALIST].n
         assert f"moves {moved} of {VALIDATION_LIMIT} queries" in diff_text
-        expected = data.diff(snap, snap.default_included, snap.default_included - {SPECIALIST})
+        expected = ReviewService.diff(snap, snap.default_included, snap.default_included - {SPECIALIST})
         for move in expected.moves:
             assert move.task in diff_text and move.from_model in diff_text
         column = 1 + snap.index(SPECIALIST)
@@ -195,7 +192,7 @@ async def test_toggling_the_candidate_shows_the_diff(tui_demo_home):
         await pilot.pause()
         assert pane.candidate == DOMINATED and not pane.with_candidate
         pool = snap.default_included
-        dominated = data.diff(snap, pool | {DOMINATED}, pool)
+        dominated = ReviewService.diff(snap, pool | {DOMINATED}, pool)
         diff_text = shown(app.query_one("#routing-diff"))
         if dominated.moved:
             assert f"moves {dominated.moved} of {VALIDATION_LIMIT} queries" in diff_text
@@ -470,17 +467,17 @@ async def test_loading_does_not_block_the_ui(tui_demo_home, monkeypatch):
     app shows a loading message and answers keys. A gate holds the real snapshot until released."""
     import threading
 
-    import lrcal.tui.app as app_module
+    from lrcal.services.review import ReviewSession
     from lrcal.tui.charts_view import ChartsPane
 
     gate = threading.Event()
-    real_snapshot = app_module.snapshot
+    real_snapshot = ReviewSession.snapshot
 
     def slow_snapshot(*args, **kwargs):
         assert gate.wait(30)
         return real_snapshot(*args, **kwargs)
 
-    monkeypatch.setattr(app_module, "snapshot", slow_snapshot)
+    monkeypatch.setattr(ReviewSession, "snapshot", slow_snapshot)
     app = app_for(tui_demo_home)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: any(w.group == "load" and w.is_running for w in app.workers),

@@ -19,9 +19,10 @@ def _colour(monkeypatch):
 
 
 def app(home):
+    from lrcal.services.review import ReviewService
     from lrcal.tui.app import LrcalApp
 
-    return LrcalApp(home)
+    return LrcalApp(ReviewService(home))
 
 
 def after_load(*keys: str, screen: type | None = None, ready=None):
@@ -83,8 +84,6 @@ def test_examples_of_a_cell(snap_compare, tui_fixed_home):
 
 
 def test_empty_home(snap_compare, tmp_path, monkeypatch):
-    from lrcal.tui.app import LrcalApp
-
     monkeypatch.chdir(tmp_path)  # the empty state names the home: a relative one keeps the picture stable
-    assert snap_compare(LrcalApp("home"), terminal_size=(80, 24), run_before=after_load())
+    assert snap_compare(app("home"), terminal_size=(80, 24), run_before=after_load())
     assert (tmp_path / "home" / "lrcal.db").exists()

@@ -7,7 +7,8 @@ import pytest
 
 from lrcal.gate.frontier import dominates, frontier_area, frontiers
 from lrcal.gate.decision import GateConfig, decide, wilson_interval
-from lrcal.gate.policies import LiveOutcomes, measure, oracle_choice, router_choice
+from lrcal.gate.policies import LiveOutcomes, measure, oracle_choice
+from lrcal.router.policy import Policy, policy_choice
 
 
 def _live(n=200, seed=0):
@@ -29,13 +30,25 @@ def test_measure_and_shares():
     assert set(res.per_task) == {"ocr", "chart"}
 
 
-def test_router_choice_respects_availability_and_lambda():
+def _router(predicted, cost, lat, available, pool=None, **lambdas) -> set[int]:
+    choice = policy_choice(predicted, np.asarray(available, bool), Policy(**lambdas), expected_cost=cost,
+                           expected_latency=lat, pool=pool).choice  # fmt: skip
+    return set(choice.tolist())
+
+
+def test_router_policy_respects_availability_pool_and_lambda():
     predicted = np.array([[0.9, 0.8, 0.1]] * 4)
     cost, lat = np.array([10.0, 1.0, 0.1]), np.array([1.0, 1.0, 1.0])
-    assert set(router_choice(predicted, cost, lat, np.array([1, 1, 1]))) == {0}
-    assert set(router_choice(predicted, cost, lat, np.array([0, 1, 1]))) == {1}
+    assert _router(predicted, cost, lat, [1, 1, 1]) == {0}
+    assert _router(predicted, cost, lat, [0, 1, 1]) == {1}
     # A large cost weight moves traffic to the cheaper model.
-    assert set(router_choice(predicted, cost, lat, np.array([1, 1, 1]), lambda_cost=1.0)) == {1}
+    assert _router(predicted, cost, lat, [1, 1, 1], lambda_cost=1.0) == {1}
+    # Normalized over the available pair alone, model 1 is the dearest and pays the whole λ...
+    assert _router(predicted, cost, lat, [0, 1, 1], lambda_cost=0.75) == {2}
+    # ...over the whole pool (as the gate's without-candidate policy is) it pays a tenth of it.
+    assert _router(predicted, cost, lat, [0, 1, 1], pool=np.ones(3, bool), lambda_cost=0.75) == {1}
+    # An unknown expected cost counts as the pool's dearest.
+    assert _router(predicted, np.array([np.nan, 1.0, 0.1]), lat, [1, 1, 0], lambda_cost=0.5) == {1}
 
 
 def test_oracle_prefers_cheaper_on_ties():
@@ -54,8 +67,12 @@ def test_frontier_area_and_dominance():
 def _gate(live, p, available_with, available_without, predicted_by_task, config=None):
     expected_cost = live.cost_usd.mean(axis=0)
     expected_latency = np.median(live.latency_ms, axis=0)
-    with_res = measure("with", router_choice(p, expected_cost, expected_latency, available_with), live)
-    without_res = measure("without", router_choice(p, expected_cost, expected_latency, available_without), live)
+    def router(available) -> np.ndarray:  # the gate's: normalized over the whole pool
+        return policy_choice(p, np.asarray(available, bool), expected_cost=expected_cost,
+                             expected_latency=expected_latency, pool=np.ones(len(live.models), bool)).choice
+
+    with_res = measure("with", router(available_with), live)
+    without_res = measure("without", router(available_without), live)
     rows = np.arange(live.n)
     cand = live.models.index("cand")
     by_task = {}

@@ -21,6 +21,8 @@ def tui(
     ),
 ) -> None:
     """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""
+    from lrcal.services.review import ReviewService
     from lrcal.tui.app import LrcalApp  # textual is imported only here
 
-    LrcalApp(state(ctx).home, set_ref=set_ref, lambda_cost=lambda_cost, lambda_latency=lambda_latency).run()
+    service = ReviewService(state(ctx).home)
+    LrcalApp(service, set_ref=set_ref, lambda_cost=lambda_cost, lambda_latency=lambda_latency).run()

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lrcal.router.policy import Policy, choose, utility
+from lrcal.router.policy import Policy, policy_choice
 
 LAMBDA_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 
@@ -40,8 +40,7 @@ def frontier(
     avail = np.isfinite(y)
     points = []
     for lam in lambdas:
-        util = utility(score, avail, Policy(lambda_cost=lam), expected_cost=expected_cost)
-        pick = choose(util)
+        pick = policy_choice(score, avail, Policy(lambda_cost=lam), expected_cost=expected_cost).choice
         ok = pick >= 0
         points.append({
             "lambda": float(lam),

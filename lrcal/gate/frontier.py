@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrcal.gate.policies import LiveOutcomes, measure, router_choice
+from lrcal.gate.policies import LiveOutcomes, measure
+from lrcal.router.policy import Policy, policy_choice
 
 # Fixed grid (documented; not tuned per run). λ is in units of quality per unit of
 # pool-normalized cost/latency: λ = 1 trades the whole pool's cost range for 1.0 accuracy.
@@ -24,12 +25,16 @@ def sweep(
     available: np.ndarray,
     *,
     axis: str,
+    pool: np.ndarray | None = None,
     grid: tuple[float, ...] = LAMBDA_GRID,
 ) -> list[dict]:
+    """The router's policy over ``available`` at each λ of ``grid`` on one axis, measured live;
+    cost/latency are normalized over ``pool`` (default: the available models)."""
     points = []
     for lam in grid:
-        kwargs = {"lambda_cost": lam} if axis == "cost" else {"lambda_latency": lam}
-        choice = router_choice(predicted, expected_cost, expected_latency, available, **kwargs)
+        policy = Policy(lambda_cost=lam) if axis == "cost" else Policy(lambda_latency=lam)
+        choice = policy_choice(predicted, available, policy, expected_cost=expected_cost,
+                               expected_latency=expected_latency, pool=pool).choice  # fmt: skip
         result = measure("sweep", choice, live, with_tasks=False)
         points.append(
             {
@@ -88,9 +93,10 @@ def frontiers(
     without_mask: np.ndarray,
 ) -> dict:
     out: dict = {"lambda_grid": list(LAMBDA_GRID)}
+    pool = np.asarray(with_mask, dtype=bool) | np.asarray(without_mask, dtype=bool)  # one λ scale for both
     for axis in ("cost", "latency"):
-        with_points = sweep(live, predicted, expected_cost, expected_latency, with_mask, axis=axis)
-        without_points = sweep(live, predicted, expected_cost, expected_latency, without_mask, axis=axis)
+        with_points = sweep(live, predicted, expected_cost, expected_latency, with_mask, axis=axis, pool=pool)
+        without_points = sweep(live, predicted, expected_cost, expected_latency, without_mask, axis=axis, pool=pool)
         x_range = pool_range(live, with_mask, axis)
         out[axis] = {
             "router_with": with_points,

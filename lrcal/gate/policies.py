@@ -3,6 +3,7 @@
 Everything here is arrays in, numbers out. ``LiveOutcomes`` holds what each model
 really did on each validation query (score, cost, latency); a policy is a vector of
 chosen model indices, one per query; its result is measured on those live outcomes.
+The router's own choices come from the one routing policy, `lrcal.router.policy.decide`.
 """
 
 from __future__ import annotations
@@ -91,38 +92,6 @@ def measure(name: str, choice: np.ndarray, live: LiveOutcomes, *, with_tasks: bo
         share=share,
         per_task=per_task,
     )
-
-
-def normalize_over_pool(values: np.ndarray) -> np.ndarray:
-    """Scale per-model expected values to [0,1] over the whole pool (not a policy's own span)."""
-    values = np.asarray(values, dtype=float)
-    lo, hi = float(np.min(values)), float(np.max(values))
-    if hi - lo <= 1e-12:
-        return np.zeros_like(values)
-    return (values - lo) / (hi - lo)
-
-
-def router_choice(
-    predicted: np.ndarray,
-    expected_cost: np.ndarray,
-    expected_latency: np.ndarray,
-    available: np.ndarray,
-    *,
-    lambda_cost: float = 0.0,
-    lambda_latency: float = 0.0,
-) -> np.ndarray:
-    """argmax over available models of μ̃ − λ_cost·cost_norm − λ_latency·latency_norm.
-
-    Costs and latencies are the models' *expected* values (prices × expected tokens,
-    latency profile), normalized over the full pool — never realized per-query values.
-    """
-    utility = (
-        np.asarray(predicted, dtype=float)
-        - lambda_cost * normalize_over_pool(expected_cost)[None, :]
-        - lambda_latency * normalize_over_pool(expected_latency)[None, :]
-    )
-    utility = np.where(np.asarray(available, dtype=bool)[None, :], utility, -np.inf)
-    return np.argmax(utility, axis=1)
 
 
 def fixed_choice(n: int, model_index: int) -> np.ndarray:

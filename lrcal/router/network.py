@@ -20,11 +20,15 @@ K is passed, and unavailable models are masked.
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
 
 from lrcal.router.config import RouterConfig
+
+# One intra-op thread unless LRCAL_TORCH_THREADS says otherwise (the package docstring says why).
+torch.set_num_threads(max(1, int(os.environ.get("LRCAL_TORCH_THREADS", "1") or 1)))
 
 
 SMALL_KEYS = 4  # attention over at most this many keys uses the broadcast path

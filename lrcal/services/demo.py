@@ -152,7 +152,7 @@ def run_demo(home: Path, options: DemoOptions, say: Callable[[str], None]) -> De
     if options.with_real_ocr:
         _real_ocr(store, home, options, result, step, say)
     with step("Caching the routing view for `lrcal tui` (one router forward pass)"):
-        from lrcal.tui.data import prepare_routing_cache
+        from lrcal.services.review.snapshot import prepare_routing_cache
 
         prepare_routing_cache(store)  # this process has the router loaded: the first `lrcal tui` starts warm
     store.close()

@@ -33,8 +33,8 @@ from lrcal.gate.policies import (
     measure,
     oracle_choice,
     random_choice,
-    router_choice,
 )
+from lrcal.router.policy import Policy, policy_choice
 
 RUN_KIND = "validation"
 DEFAULT_SET = "builtin-v1-holdout"
@@ -190,28 +190,58 @@ def _live_matrix(store, models, set_id, selection) -> tuple[LiveOutcomes, list[b
     return live, usable
 
 
-def _evaluate(store, candidate, incumbents, names, examples, live, routing, request, rset) -> dict:
-    gate = request.gate
-    prediction = routing.predict(store, examples, names)
-    predicted = prediction.score  # μ̃ [N, M] (or μ̃ − κσ when the router is risk-averse)
+@dataclass
+class RouterPolicies:
+    """The router's choices on the validation queries with and without the candidate
+    (column 0 of ``names``), both normalized over the same pool (every column)."""
+
+    predicted: np.ndarray  # μ̃ [N, M] (or μ̃ − κσ when the router is risk-averse)
+    expected_cost: np.ndarray  # [M], NaN = unknown
+    expected_latency: np.ndarray  # [M], NaN = unknown
+    with_mask: np.ndarray  # [M]
+    without_mask: np.ndarray  # [M]
+    with_choice: np.ndarray  # [N] column per query
+    without_choice: np.ndarray  # [N]
+
+
+def route_with_and_without(
+    store: Store, routing, examples: list[dict], names: list[str], gate: GateConfig
+) -> RouterPolicies:
+    """The gate's two router policies: `lrcal.router.policy.policy_choice` at the gate's λ over the
+    candidate + incumbents pool, once with the candidate available and once without."""
+    predicted = routing.predict(store, examples, names).score
     expected_cost = routing.expected_costs(names)
     expected_latency = routing.expected_latencies(names)
-    m = len(names)
-    with_mask = np.ones(m, dtype=bool)
+    with_mask = np.ones(len(names), dtype=bool)
     without_mask = with_mask.copy()
     without_mask[0] = False
+    policy = Policy(lambda_cost=gate.lambda_cost, lambda_latency=gate.lambda_latency)
+
+    def choice(available: np.ndarray) -> np.ndarray:
+        return policy_choice(predicted, available, policy, expected_cost=expected_cost,
+                             expected_latency=expected_latency, pool=with_mask).choice  # fmt: skip
+
+    return RouterPolicies(predicted, expected_cost, expected_latency, with_mask, without_mask,
+                          with_choice=choice(with_mask), without_choice=choice(without_mask))  # fmt: skip
+
+
+def _evaluate(store, candidate, incumbents, names, examples, live, routing, request, rset) -> dict:
+    gate = request.gate
+    router = route_with_and_without(store, routing, examples, names, gate)
+    predicted, expected_cost, expected_latency = router.predicted, router.expected_cost, router.expected_latency
+    m = len(names)
     incumbent_idx = np.arange(1, m)
+    # An unknown expected cost counts as the dearest, as in the routing policy.
+    known_cost = np.where(np.isfinite(expected_cost), expected_cost, np.inf)
 
     calibration_accuracy = {n: routing.calibration_accuracy(n) for n in names}
-    strongest = max(incumbent_idx, key=lambda j: (calibration_accuracy[names[j]] or 0.0, -expected_cost[j]))
-    cheapest = min(incumbent_idx, key=lambda j: (expected_cost[j], -(calibration_accuracy[names[j]] or 0.0)))
-    lam = {"lambda_cost": gate.lambda_cost, "lambda_latency": gate.lambda_latency}
+    strongest = max(incumbent_idx, key=lambda j: (calibration_accuracy[names[j]] or 0.0, -known_cost[j]))
+    cheapest = min(incumbent_idx, key=lambda j: (known_cost[j], -(calibration_accuracy[names[j]] or 0.0)))
     n = live.n
+    with_mask = router.with_mask
     policies: dict[str, PolicyResult] = {
-        "router_with": measure("router_with", router_choice(predicted, expected_cost, expected_latency, with_mask, **lam), live),
-        "router_without": measure(
-            "router_without", router_choice(predicted, expected_cost, expected_latency, without_mask, **lam), live
-        ),
+        "router_with": measure("router_with", router.with_choice, live),
+        "router_without": measure("router_without", router.without_choice, live),
         "candidate_only": measure("candidate_only", fixed_choice(n, 0), live),
         "strongest": measure("strongest", fixed_choice(n, strongest), live),
         "cheapest": measure("cheapest", fixed_choice(n, cheapest), live),
@@ -256,12 +286,16 @@ def _evaluate(store, candidate, incumbents, names, examples, live, routing, requ
         "strongest_incumbent": names[strongest],
         "cheapest_incumbent": names[cheapest],
         "per_task": per_task,
-        "frontier": frontiers(live, predicted, expected_cost, expected_latency, with_mask, without_mask),
+        "frontier": frontiers(live, predicted, expected_cost, expected_latency, with_mask, router.without_mask),
         "expected": {
-            name: {"cost_usd": float(expected_cost[j]), "latency_ms": float(expected_latency[j])}
+            name: {"cost_usd": _known(expected_cost[j]), "latency_ms": _known(expected_latency[j])}
             for j, name in enumerate(names)
         },
     }
+
+
+def _known(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _record(store: Store, candidate: dict, rset, result: dict, request: ValidateRequest) -> None:

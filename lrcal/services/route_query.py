@@ -42,7 +42,7 @@ def explain_route(
     risk: float = 0.0,
 ) -> dict:
     from lrcal.features import Query
-    from lrcal.router.policy import Policy, choose, utility
+    from lrcal.router.policy import Policy, policy_choice
     from lrcal.services.router_context import load_routing
 
     if not question or not question.strip():
@@ -65,8 +65,9 @@ def explain_route(
     cost = routing.expected_costs(names)
     latency = routing.expected_latencies(names)
     policy = Policy(lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk_kappa=risk)
-    util = utility(pred.score, pred.available, policy, sigma=pred.sigma, expected_cost=cost, expected_latency=latency)
-    choice = int(choose(util)[0])
+    decision = policy_choice(pred.score, pred.available, policy, sigma=pred.sigma, expected_cost=cost,
+                             expected_latency=latency)  # fmt: skip
+    choice, util = int(decision.choice[0]), decision.utility
     rows = []
     for j, name in enumerate(names):
         rows.append(

@@ -80,17 +80,17 @@ class RoutingContext:
         return {"cost": cost, "latency": latency}
 
     def expected_cost_of(self, name: str) -> float:
+        """USD per call for the budget check (an unknown cost commits nothing in advance)."""
         value = self._stats(name)["cost"]
         return float(value) if value is not None else 0.0
 
     def expected_costs(self, names: Sequence[str]) -> np.ndarray:
-        return np.asarray([self.expected_cost_of(n) for n in names], dtype=float)
+        """[K] USD per call, NaN where unknown: the routing policy counts it as the pool's dearest."""
+        return np.asarray([self._stats(n)["cost"] for n in names], dtype=float)
 
     def expected_latencies(self, names: Sequence[str]) -> np.ndarray:
-        values = [self._stats(n)["latency"] for n in names]
-        known = [v for v in values if v is not None]
-        fill = max(known) if known else 0.0  # unknown latency counts as the pool's slowest
-        return np.asarray([fill if v is None else v for v in values], dtype=float)
+        """[K] ms, NaN where unknown: the routing policy counts it as the pool's slowest."""
+        return np.asarray([self._stats(n)["latency"] for n in names], dtype=float)
 
     def calibration_accuracy(self, name: str) -> float | None:
         model = self.store.get_model(name)

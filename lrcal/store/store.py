@@ -27,12 +27,13 @@ from lrcal.store.aggregates import OutcomeAggregates
 from lrcal.store.db import connect, write_transaction
 from lrcal.store.encoding import dumps, loads, utcnow
 from lrcal.store.outcome_logs import OutcomeLogWrites
+from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
 
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
-class Store(RouterQueries, OutcomeAggregates, OutcomeLogWrites):
+class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):

@@ -1,2 +1,3 @@
-"""`lrcal tui`: a Textual review of per-task routing, thin over the headless queries in
-`lrcal.tui.data` (which import no Textual and are unit-tested on their own)."""
+"""`lrcal tui`: a Textual review of per-task routing, thin over the review service it is handed
+(`lrcal.services.review`, which imports no Textual and is unit-tested on its own). The TUI
+never opens the store or runs SQL."""

@@ -1,8 +1,10 @@
-"""`lrcal tui`: the Textual app. A thin layer: every number comes from `lrcal.tui.data`, every
-change of state from `lrcal.services.models` (lifecycle checks + audit log).
+"""`lrcal tui`: the Textual app. A thin layer over the review service it is handed
+(`lrcal.services.review.ReviewService`, built by `lrcal tui`): every number comes from it, and
+so does every change of state (the lifecycle's checks and audit log). The app never opens the
+store.
 
-Store reads run in thread workers, each on its own SQLite connection, so the UI never waits
-on the database or on the router (the snapshot's one forward pass, or its cache).
+Reads run in thread workers, each on its own session (SQLite connection), so the UI never
+waits on the database or on the router (the snapshot's one forward pass, or its cache).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -20,19 +21,8 @@ from textual.worker import get_current_worker
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
-from lrcal.store import Store
+from lrcal.services.review import HomeState, ModelRow, ReviewService, RoutingSnapshot, ScatterPoint
 from lrcal.tui.charts_view import ChartsPane
-from lrcal.tui.data import (
-    HomeState,
-    ModelRow,
-    RoutingSnapshot,
-    ScatterPoint,
-    home_state,
-    models_table,
-    quality_latency_points,
-    snapshot,
-    validation_frontiers,
-)
 from lrcal.tui.detail_view import ModelDetailScreen
 from lrcal.tui.examples_view import ExamplesScreen
 from lrcal.tui.models_view import ModelsPane
@@ -56,14 +46,14 @@ class LrcalApp(App[None]):
 
     def __init__(
         self,
-        home: Path | str,
+        service: ReviewService,
         *,
         set_ref: str | None = None,
         lambda_cost: float = 0.0,
         lambda_latency: float = 0.0,
     ) -> None:
         super().__init__()
-        self.home = Path(home)
+        self.service = service
         self.set_ref = set_ref
         self.initial_lambdas = (float(lambda_cost), float(lambda_latency))
         self.state: HomeState | None = None
@@ -71,10 +61,6 @@ class LrcalApp(App[None]):
         self.snapshot: RoutingSnapshot | None = None
         self.chart_data: tuple | None = None  # (label, points, frontiers, candidate) for the charts
         self.loaded = False  # True once the first load finished (tests and the tmux check wait on it)
-
-    def open_store(self) -> Store:
-        """A fresh connection for the calling thread (SQLite connections are not shared)."""
-        return Store.open(self.home)
 
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -99,18 +85,18 @@ class LrcalApp(App[None]):
     def load_all(self) -> None:
         """Routing first (the main view), then the models table, then the charts."""
         try:
-            store = self.open_store()
+            review = self.service.connect()
         except LrcalError as exc:  # not a database, or not readable
             self.call_from_thread(self._load_failed, str(exc))
             return
         try:
-            state = home_state(store)
+            state = review.home_state()
             if state.empty:
                 self.call_from_thread(self._home_loaded, state)
                 return
             snap, error = None, None
             try:
-                snap = snapshot(store, self.set_ref)
+                snap = review.snapshot(self.set_ref)
             except LrcalError as exc:
                 error = str(exc)
             # One hop to the UI thread (call_from_thread waits for it) for the main view.
@@ -120,16 +106,16 @@ class LrcalApp(App[None]):
             if not self._wait_for_paint():
                 return
             self.call_from_thread(self._build_charts)
-            rows = models_table(store)
+            rows = review.models_table()
             self.call_from_thread(self._models_loaded, rows)
-            label, points = quality_latency_points(store, snap, rows)
-            frontiers = validation_frontiers(store)
+            label, points = review.quality_latency_points(snap, rows)
+            frontiers = review.validation_frontiers()
             self.call_from_thread(self._charts_loaded, label, points, frontiers)
         except (LrcalError, sqlite3.Error) as exc:  # a locked or damaged database: say so, do not crash
             self.call_from_thread(self._load_failed, f"{type(exc).__name__}: {exc}" if isinstance(exc, sqlite3.Error)
                                   else str(exc))  # fmt: skip
         finally:
-            store.close()
+            review.close()
 
     def _wait_for_paint(self, limit_s: float = 2.0) -> bool:
         """In the loader: wait (at most ``limit_s``) for the screen's next refresh; False if the
@@ -148,7 +134,7 @@ class LrcalApp(App[None]):
         self.sub_title = f"{state.models} models · router {state.router_version or 'none'}"
         empty = self.query_one("#empty-state", Notice)
         if state.empty:
-            empty.update(f"{state.next_step()}\n\nHome: {self.home}\n\nPress q to quit.")
+            empty.update(f"{state.next_step()}\n\nHome: {self.service.home}\n\nPress q to quit.")
             empty.display = True
             self.query_one("#tabs").display = False
             self.loaded = True
@@ -264,19 +250,15 @@ class LrcalApp(App[None]):
 
     @work(thread=True, exclusive=True, group="status")
     def change_status(self, name: str, enable: bool, force: bool) -> None:
-        from lrcal.services.models import disable, enable as enable_model
-
-        store = self.open_store()
         try:
-            if enable:
-                row = enable_model(store, name, force=force, reason="enabled in lrcal tui")
-            else:
-                row = disable(store, name, reason="disabled in lrcal tui")
+            with self.service.connect() as review:
+                if enable:
+                    row = review.enable(name, force=force, reason="enabled in lrcal tui")
+                else:
+                    row = review.disable(name, reason="disabled in lrcal tui")
         except LrcalError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error")
             return
-        finally:
-            store.close()
         self.call_from_thread(self._status_changed, name, row["status"])
 
     def _status_changed(self, name: str, status: str) -> None:
@@ -284,7 +266,3 @@ class LrcalApp(App[None]):
         self.load_all()
         if isinstance(self.screen, ModelDetailScreen):
             self.screen.load()
-
-
-def run(home: Path, **kwargs) -> None:
-    LrcalApp(home, **kwargs).run()

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from lrcal.tui.data import ScatterPoint
+from lrcal.services.review import ScatterPoint
 
 # Plotext colour names that read on dark and light themes alike, one per model.
 SERIES_COLORS = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "gray")

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from lrcal.tui import fmt
-from lrcal.tui.data import TOKEN_TRAINED, ModelDetail, model_detail
+from lrcal.services.review import TOKEN_TRAINED, ModelDetail
 from lrcal.tui.models_view import ModelsPane, status_style, token_text
 from lrcal.tui.widgets import Notice, theme_colors
 
@@ -81,14 +81,12 @@ class ModelDetailScreen(Screen):
 
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
-        store = self.app.open_store()
         try:
-            detail = model_detail(store, self.model_name)
+            with self.app.service.connect() as review:
+                detail = review.model_detail(self.model_name)
         except Exception as exc:  # an LrcalError (model removed) or a locked database
             self.app.call_from_thread(self._failed, str(exc))
             return
-        finally:
-            store.close()
         self.app.call_from_thread(self.show_detail, detail)
 
     def _failed(self, message: str) -> None:

@@ -12,7 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from lrcal.tui import fmt
-from lrcal.tui.data import ExampleView, RoutingSnapshot, RoutingTable, examples_for, image_halfblocks
+from lrcal.services.review import ExampleView, RoutingSnapshot, RoutingTable
+from lrcal.tui.halfblocks import image_halfblocks
 from lrcal.tui.widgets import Notice, theme_colors
 
 IMAGE_WIDTH = 30
@@ -68,12 +69,9 @@ class ExamplesScreen(Screen):
 
     @work(thread=True, exclusive=True, group="examples")
     def load(self) -> None:
-        store = self.app.open_store()
-        try:
-            views = examples_for(store, self.snap, self.task_group, self.model, routed=self.routed)
-            images = {v.image_sha256: store.image_bytes(v.image_sha256) for v in views if v.image_sha256}
-        finally:
-            store.close()
+        with self.app.service.connect() as review:
+            views = review.examples_for(self.snap, self.task_group, self.model, routed=self.routed)
+            images = {v.image_sha256: review.image_bytes(v.image_sha256) for v in views if v.image_sha256}
         self.app.call_from_thread(self.show_examples, views, images)
 
     def show_examples(self, views: list[ExampleView], images: dict[str, bytes | None]) -> None:

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from lrcal import lifecycle
 from lrcal.tui import fmt
-from lrcal.tui.data import TOKEN_FITTED, TOKEN_NONE, TOKEN_STALE, TOKEN_TRAINED, ModelRow
+from lrcal.services.review import TOKEN_FITTED, TOKEN_NONE, TOKEN_STALE, TOKEN_TRAINED, ModelRow
 from lrcal.tui.widgets import Notice, theme_colors
 
 COLUMNS = (

@@ -1,7 +1,8 @@
 """The per-task routing view: task groups × models, λ controls, candidate toggle and diff.
 
-Re-routing is `lrcal.tui.data.route` on the snapshot (an argmax over stored predictions), so
-λ and pool changes update the table on the UI thread without touching the network or torch.
+Re-routing is the review service's `route` on the snapshot (the routing policy's argmax over
+stored predictions), so λ and pool changes update the table on the UI thread without touching
+the network or torch.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
 
 from lrcal.tui import fmt
-from lrcal.tui.data import RoutingDiff, RoutingSnapshot, RoutingTable, diff, route
+from lrcal.services.review import RoutingDiff, RoutingSnapshot, RoutingTable
 from lrcal.tui.widgets import Notice, theme_colors
 
 TASK_COLUMN = "__task__"
@@ -186,13 +187,13 @@ class RoutingPane(Vertical):
             return
         snap = self.snap
         if self.candidate:
-            self.diff = diff(snap, self.base_pool() | {self.candidate}, self.base_pool(),
-                             self.lambda_cost, self.lambda_latency)  # fmt: skip
+            self.diff = self.app.service.diff(snap, self.base_pool() | {self.candidate}, self.base_pool(),
+                                              self.lambda_cost, self.lambda_latency)  # fmt: skip
             # The table is the diff's "with" or "without" side, so table and diff always agree.
             self.routed = self.diff.after if self.with_candidate else self.diff.before
         else:
             self.diff = None
-            self.routed = route(snap, self.lambda_cost, self.lambda_latency, self.included())
+            self.routed = self.app.service.route(snap, self.lambda_cost, self.lambda_latency, self.included())
         self._render_table()
         self._render_info()
         self._render_summary()

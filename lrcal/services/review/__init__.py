@@ -1,0 +1,131 @@
+"""The review service: everything `lrcal tui` shows and changes in one home.
+
+`lrcal tui` builds a `ReviewService` and hands it to the app (`LrcalApp(service, ...)`), so
+the TUI never opens the store or runs SQL. The app's workers each open a `ReviewSession`
+(one SQLite connection, which is not shared between threads) and close it when done::
+
+    service = ReviewService(home)
+    with service.connect() as review:
+        snap = review.snapshot()
+    table = service.route(snap, lambda_cost=0.3)   # no database: instant, so λ re-routes live
+
+Concerns, one module each: `home_state` (counts, what to run next), `models` (the Models
+screen), `snapshot` + `snapshot_cache` (the router's output for the routed queries, cached in
+the home), `routing` (route and diff with `lrcal.router.policy.policy_choice`), `detail`,
+`examples`, `charts`. Their SQL lives in the store (`lrcal.store.review_queries`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lrcal.services.review.charts import ScatterPoint, quality_latency_points, validation_frontiers
+from lrcal.services.review.detail import ModelDetail, TaskRow, model_detail
+from lrcal.services.review.examples import ExampleView, ModelAnswer, examples_for
+from lrcal.services.review.home_state import HomeState
+from lrcal.services.review.home_state import home_state as _home_state
+from lrcal.services.review.models import (
+    TOKEN_FITTED,
+    TOKEN_NONE,
+    TOKEN_STALE,
+    TOKEN_TRAINED,
+    ModelRow,
+    models_table,
+)
+from lrcal.services.review.routing import Cell, Move, RoutingDiff, RoutingTable, diff, route
+from lrcal.services.review.snapshot import RoutingSnapshot
+from lrcal.services.review.snapshot import snapshot as _snapshot
+from lrcal.store import Store
+
+
+class ReviewSession:
+    """The review queries on one open connection; a context manager that closes it."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __enter__(self) -> "ReviewSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._store.close()
+
+    def home_state(self) -> HomeState:
+        return _home_state(self._store)
+
+    def models_table(self) -> list[ModelRow]:
+        return models_table(self._store)
+
+    def snapshot(self, set_ref: str | None = None, *, use_cache: bool = True) -> RoutingSnapshot:
+        """The routing snapshot of ``set_ref`` (default: the last validation's queries, else the
+        last calibration's); runs the router once, or reads its cached output."""
+        return _snapshot(self._store, set_ref, use_cache=use_cache)
+
+    def model_detail(self, name: str) -> ModelDetail:
+        return model_detail(self._store, name)
+
+    def examples_for(
+        self, snap: RoutingSnapshot, task: str, model: str | None = None, routed: RoutingTable | None = None
+    ) -> list[ExampleView]:
+        return examples_for(self._store, snap, task, model, routed)
+
+    def image_bytes(self, sha256: str) -> bytes | None:
+        return self._store.image_bytes(sha256)
+
+    def quality_latency_points(
+        self, snap: RoutingSnapshot | None = None, rows: list[ModelRow] | None = None
+    ) -> tuple[str, list[ScatterPoint]]:
+        return quality_latency_points(self._store, snap, rows)
+
+    def validation_frontiers(self) -> dict[str, dict]:
+        return validation_frontiers(self._store)
+
+    def enable(self, name: str, *, force: bool = False, reason: str) -> dict:
+        """Enable through the lifecycle (its checks and audit log); the model's row after."""
+        from lrcal.services.models import enable
+
+        return enable(self._store, name, force=force, reason=reason)
+
+    def disable(self, name: str, *, reason: str) -> dict:
+        from lrcal.services.models import disable
+
+        return disable(self._store, name, reason=reason)
+
+
+class ReviewService:
+    """The review of one home, handed to the TUI. ``connect()`` opens a session (raises
+    `LrcalError` when the database cannot be opened); ``route`` / ``diff`` need none."""
+
+    def __init__(self, home: Path | str) -> None:
+        self.home = Path(home)
+
+    def connect(self) -> ReviewSession:
+        return ReviewSession(Store.open(self.home))
+
+    route = staticmethod(route)
+    diff = staticmethod(diff)
+
+
+__all__ = [
+    "TOKEN_FITTED",
+    "TOKEN_NONE",
+    "TOKEN_STALE",
+    "TOKEN_TRAINED",
+    "Cell",
+    "ExampleView",
+    "HomeState",
+    "ModelAnswer",
+    "ModelDetail",
+    "ModelRow",
+    "Move",
+    "ReviewService",
+    "ReviewSession",
+    "RoutingDiff",
+    "RoutingSnapshot",
+    "RoutingTable",
+    "ScatterPoint",
+    "TaskRow",
+]

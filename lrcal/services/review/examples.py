@@ -1,0 +1,97 @@
+"""The examples behind one cell of the routing table: each query with every model's stored
+answer and score and the router's scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrcal.services.review.routing import RoutingTable, route
+from lrcal.services.review.snapshot import RoutingSnapshot
+from lrcal.store import Store
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    model: str
+    answer: str | None  # parsed when available, else the raw text
+    raw: str | None
+    score: float | None
+    correct: bool | None
+    latency_ms: float | None
+    error_kind: str | None
+    predicted: float  # router μ̃ for this query
+    sigma: float
+    chosen: bool  # the model the current routing sends this query to
+
+
+@dataclass(frozen=True)
+class ExampleView:
+    pk: int
+    example_id: str
+    task: str
+    question: str
+    reference: str
+    answer_type: str | None
+    choices: list | None
+    image_sha256: str | None
+    answers: list[ModelAnswer]  # one per snapshot model, highest μ̃ first
+
+
+def _answer(name: str, out: dict | None, predicted: float, sigma: float, chosen: bool) -> ModelAnswer:
+    out = out or {}
+    parsed = out.get("parsed_answer")
+    return ModelAnswer(
+        model=name,
+        answer=parsed if parsed is not None else out.get("raw_answer"),
+        raw=out.get("raw_answer"),
+        score=None if out.get("score") is None else float(out["score"]),
+        correct=None if out.get("correct") is None else bool(out["correct"]),
+        latency_ms=out.get("latency_ms"),
+        error_kind=out.get("error_kind"),
+        predicted=predicted,
+        sigma=sigma,
+        chosen=chosen,
+    )
+
+
+def examples_for(
+    store: Store,
+    snap: RoutingSnapshot,
+    task: str,
+    model: str | None = None,
+    routed: RoutingTable | None = None,
+) -> list[ExampleView]:
+    """The examples of one cell: the ``task`` group's queries routed to ``model`` (all the
+    group's queries when ``model`` is None), each with every model's stored answer and the
+    router's scores."""
+    routed = routed or route(snap)
+    rows = snap.tasks == task
+    if model is not None:
+        rows &= routed.choice == snap.index(model)
+    idx = np.flatnonzero(rows)
+    stored = store.latest_outcomes_for(snap.models, [snap.examples[i]["id"] for i in idx])
+    views = []
+    for i in idx:
+        ex = snap.examples[int(i)]
+        answers = [
+            _answer(name, stored.get((name, ex["id"])), float(snap.predicted[i, j]), float(snap.sigma[i, j]),
+                    int(routed.choice[i]) == j)  # fmt: skip
+            for j, name in enumerate(snap.models)
+        ]
+        answers.sort(key=lambda a: -a.predicted)
+        views.append(
+            ExampleView(
+                pk=ex["id"],
+                example_id=ex["example_id"],
+                task=ex["task_group"] or "(none)",
+                question=ex["question"] or "",
+                reference=ex["answer"] or "",
+                answer_type=ex.get("answer_type"),
+                choices=ex.get("choices"),
+                image_sha256=ex.get("image_sha256"),
+                answers=answers,
+            )
+        )
+    return views

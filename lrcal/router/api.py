@@ -26,7 +26,7 @@ from lrcal.router.cards import ModelCard
 from lrcal.router.config import RouterConfig
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
-from lrcal.router.policy import Policy, choose, utility
+from lrcal.router.policy import Policy, policy_choice
 from lrcal.router.profiles import ProfilePrior, compute_profiles, fit_profile_prior, task_rows_from_profiles
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
@@ -227,8 +227,9 @@ class Router:
 
         cost = resolve(expected_cost, "expected_cost_usd")
         latency = resolve(expected_latency, "expected_latency_ms")
-        util = utility(pred.score, pred.available, policy, sigma=pred.sigma, expected_cost=cost, expected_latency=latency)
-        return Decision(models=pred.models, choice=choose(util), utility=util, prediction=pred,
+        decided = policy_choice(pred.score, pred.available, policy, sigma=pred.sigma, expected_cost=cost,
+                                expected_latency=latency)
+        return Decision(models=pred.models, choice=decided.choice, utility=decided.utility, prediction=pred,
                         expected_cost=cost, expected_latency=latency)
 
 

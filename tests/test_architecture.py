@@ -3,6 +3,8 @@
 * The store owns its SQL: no SQL string and no use of ``store.db`` outside ``lrcal/store``.
 * Private means private: no module imports another module's underscore-prefixed name (a
   package's private module may be imported inside that package).
+* Layers: every import between packages is one the rules in scripts/gen_architecture.py allow,
+  and the picture in docs/architecture.md is the import graph of the code.
 """
 
 from __future__ import annotations
@@ -148,3 +150,42 @@ mean = B._nanmean0(y) + B.routed(y, y)
     assert lines("lrcal.features.metadata") == [2, 3, 4, 7]
     # inside its own package a private module is fine; its private names are not
     assert lines("lrcal.cli.bench") == [2, 4, 7]
+
+
+# ---- layers: the import graph against the rules in scripts/gen_architecture.py -----------
+
+def _layers():
+    import runpy
+
+    return runpy.run_path(str(REPO / "scripts" / "gen_architecture.py"))
+
+
+def test_every_import_follows_the_layer_rules():
+    layers = _layers()
+    found = layers["violations"](layers["import_graph"]())
+    assert not found, "imports the layer rules do not allow (docs/architecture.md):\n" + "\n".join(found)
+
+
+def test_the_rules_keep_the_router_and_the_tui_independent():
+    layers = _layers()
+    allowed, forbidden = layers["ALLOWED"], layers["FORBIDDEN"]
+    assert {"store", "endpoints", "cli", "tui", "services"} <= forbidden["router"]
+    assert "tui" in forbidden["services"] and "store" in forbidden["tui"]
+    for source, targets in forbidden.items():
+        assert not (allowed.get(source, set()) & targets), source
+
+
+def test_the_layer_check_finds_a_forbidden_import():
+    layers = _layers()
+    graph = {"router": {"store": ["lrcal/router/x.py:3"]}, "tui": {"services.review": ["lrcal/tui/app.py:9"]}}
+    found = layers["violations"](graph)
+    assert found == ["router -> store (lrcal/router/x.py:3)"]
+
+
+def test_the_architecture_picture_is_the_import_graph():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_architecture.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -18,6 +18,7 @@ from lrcal.cli import sets as _sets  # noqa: E402,F401
 from lrcal.cli import imports as _imports  # noqa: E402,F401
 from lrcal.cli import router as _router  # noqa: E402,F401
 from lrcal.cli import validate as _validate  # noqa: E402,F401
+from lrcal.cli import policy as _policy  # noqa: E402,F401
 from lrcal.cli import demo as _demo  # noqa: E402,F401
 from lrcal.cli import tui as _tui  # noqa: E402,F401
 from lrcal.cli import sim as _sim  # noqa: E402,F401

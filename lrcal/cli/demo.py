@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
@@ -13,8 +15,10 @@ def demo_command(
     fresh: bool = typer.Option(False, "--fresh", help="Delete a previous demo in this home first."),
     train_size: int = typer.Option(1000, "--train-size", min=64, help="Examples in the generated training set."),
     latency_scale: float = typer.Option(0.1, "--latency-scale", min=0.0, help="Scale of the simulated latencies."),
-    lambda_cost: float = typer.Option(0.0, "--lambda-cost", min=0.0, help="λ_cost used by the validation gate."),
-    lambda_latency: float = typer.Option(0.0, "--lambda-latency", min=0.0, help="λ_latency used by the gate."),
+    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0,
+                                                help="λ_cost used by the validation gate (default: the routing policy)."),  # fmt: skip
+    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
+                                                   help="λ_latency used by the gate (default: the routing policy)."),  # fmt: skip
     with_real_ocr: bool = typer.Option(
         False, "--with-real-ocr", help="Also onboard a real local OCR model (needs the ocr extra)."
     ),

@@ -124,8 +124,10 @@ def route_command(
     image: Optional[Path] = typer.Option(None, "--image", help="Image file sent with the question."),
     task: Optional[str] = typer.Option(None, "--task", help="Task group, when known (optional)."),
     models: Optional[str] = typer.Option(None, "--models", help="Comma-separated candidates (default: enabled models)."),
-    lambda_cost: float = typer.Option(0.0, "--lambda-cost", min=0.0, help="Weight of pool-normalized expected cost."),
-    lambda_latency: float = typer.Option(0.0, "--lambda-latency", min=0.0, help="Weight of pool-normalized latency."),
+    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0,
+                                                help="Weight of pool-normalized expected cost (default: `lrcal policy show`)."),  # fmt: skip
+    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
+                                                   help="Weight of pool-normalized latency (default: the stored policy)."),  # fmt: skip
     risk: float = typer.Option(0.0, "--risk", min=0.0, help="κ: rank by μ̃ − κσ (risk-averse)."),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:

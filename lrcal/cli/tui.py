@@ -15,14 +15,18 @@ def tui(
     set_ref: Optional[str] = typer.Option(
         None, "--set", help="Route this stored set's queries (default: the last validation's, else the last calibration's)."
     ),
-    lambda_cost: float = typer.Option(0.0, "--lambda-cost", min=0.0, help="Initial λ_cost (change it live with [ and ])."),
-    lambda_latency: float = typer.Option(
-        0.0, "--lambda-latency", min=0.0, help="Initial λ_latency (change it live with , and .)."
+    lambda_cost: Optional[float] = typer.Option(
+        None, "--lambda-cost", min=0.0, help="Initial λ_cost (default: the routing policy; change it live with [ and ])."
+    ),
+    lambda_latency: Optional[float] = typer.Option(
+        None, "--lambda-latency", min=0.0, help="Initial λ_latency (default: the routing policy; live with , and .)."
     ),
 ) -> None:
     """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""
     from lrcal.services.review import ReviewService
+    from lrcal.services.routing_policy import resolved
     from lrcal.tui.app import LrcalApp  # textual is imported only here
 
+    lambda_cost, lambda_latency = resolved(state(ctx).store(), lambda_cost, lambda_latency)
     service = ReviewService(state(ctx).home)
     LrcalApp(service, set_ref=set_ref, lambda_cost=lambda_cost, lambda_latency=lambda_latency).run()

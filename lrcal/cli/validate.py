@@ -9,61 +9,86 @@ import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
 
+HELP = """Send held-out queries live to the candidate and the enabled models, batch by batch, until
+the gate's rules are decided; record the decision with its reasons.
 
-@app.command("live-validate")
+The status changes only as asked: a passing model is enabled only with --enable (which also
+saves the recommended λ as the routing policy); an enabled model that fails stays enabled
+unless --apply; an undecided run changes nothing.
+
+Exit codes: 0 passed, 3 rejected, 4 undecided (budget or examples ran out), 1 error."""
+
+
+@app.command("live-validate", help=HELP)
 def live_validate_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Calibrated model to validate."),
     set_ref: str = typer.Option("builtin-v1-holdout", "--set", help="Held-out set (disjoint from the calibration set)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use N queries, stratified by task group."),
-    lambda_cost: float = typer.Option(0.0, "--lambda-cost", min=0.0, help="λ_cost of the routing policy judged."),
-    lambda_latency: float = typer.Option(0.0, "--lambda-latency", min=0.0, help="λ_latency of the routing policy."),
-    min_gain: float = typer.Option(0.02, "--min-gain", help="Quality gain (absolute) needed to enable."),
-    min_confidence: float = typer.Option(0.8, "--min-confidence", min=0.0, max=1.0,
-                                         help="Paired-bootstrap P(gain > 0) needed to enable."),  # fmt: skip
-    max_p95_increase: float = typer.Option(0.10, "--max-p95-increase", help="Allowed relative rise of p95 latency."),
-    max_cost_increase: float = typer.Option(0.10, "--max-cost-increase", help="Allowed relative rise of mean cost."),
-    quality_tolerance: float = typer.Option(0.005, "--quality-tolerance", min=0.0,
-                                            help="Quality loss tolerated on the saving path."),  # fmt: skip
-    min_saving: float = typer.Option(0.15, "--min-saving", min=0.0, help="Relative cost or p95 cut that counts."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Plan at most N queries, stratified by task group."),
+    batch: int = typer.Option(24, "--batch", min=1, help="Queries per look of the sequential gate."),
+    sequential: bool = typer.Option(True, "--sequential/--no-sequential",
+                                    help="Stop as soon as the rules are decided (else send every query, look once)."),  # fmt: skip
+    error_rate: float = typer.Option(0.05, "--error-rate", min=0.001, max=0.49,
+                                     help="Chance that a rule's verdict is wrong, over every look."),  # fmt: skip
+    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0,
+                                                help="λ_cost of the routing policy judged (default: `lrcal policy show`)."),  # fmt: skip
+    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
+                                                   help="λ_latency of the routing policy judged (default: the stored one)."),  # fmt: skip
+    min_gain: float = typer.Option(0.01, "--min-gain", help="Gain path: quality gain (absolute) the interval must clear."),
+    quality_tolerance: float = typer.Option(0.02, "--quality-tolerance", min=0.0,
+                                            help="Saving path: quality loss the interval's lower bound may show."),  # fmt: skip
+    min_saving: float = typer.Option(0.15, "--min-saving", min=0.0, help="Saving path: relative cost or p95 cut."),
+    max_p95_increase: float = typer.Option(0.10, "--max-p95-increase", help="Both paths: allowed rise of p95 latency."),
+    max_cost_increase: float = typer.Option(0.10, "--max-cost-increase", help="Both paths: allowed rise of mean cost."),
+    max_error_rate: float = typer.Option(0.05, "--max-error-rate", min=0.0, max=1.0,
+                                         help="Both paths: share of the candidate's requests that may fail."),  # fmt: skip
+    min_share: float = typer.Option(0.05, "--min-share", min=0.0, max=1.0,
+                                    help="Both paths: share of queries the router must send the candidate."),  # fmt: skip
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", min=0.0,
                                                help="Stop before the estimated spend exceeds this."),  # fmt: skip
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Parallel requests per model."),
-    enable: bool = typer.Option(False, "--enable", help="Enable the model if it passes (same transaction)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Request every outcome again (ignore the stored ones)."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Request again the stored failed requests."),
+    enable: bool = typer.Option(False, "--enable", help="If it passes: enable it and save the recommended λ."),
+    apply: bool = typer.Option(False, "--apply", help="If an enabled model fails: take it out of routing."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.md, report.json and PNG plots here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Send held-out queries live to the candidate and the enabled models; enable or reject it, with reasons."""
-    from lrcal.services.live_validation import ValidateRequest, live_validate
     from lrcal.gate.decision import GateConfig
+    from lrcal.services.live_validation import EXIT_CODES, ValidateRequest, live_validate
 
     gate = GateConfig(
-        lambda_cost=lambda_cost, lambda_latency=lambda_latency, min_gain=min_gain, min_confidence=min_confidence,
-        max_p95_increase=max_p95_increase, max_cost_increase=max_cost_increase,
-        quality_tolerance=quality_tolerance, min_saving=min_saving,
+        lambda_cost=lambda_cost, lambda_latency=lambda_latency, error_rate=error_rate, min_gain=min_gain,
+        quality_tolerance=quality_tolerance, min_saving=min_saving, max_p95_increase=max_p95_increase,
+        max_cost_increase=max_cost_increase, max_error_rate=max_error_rate, min_share=min_share,
     )  # fmt: skip
     request = ValidateRequest(model=name, set_ref=set_ref, limit=limit, gate=gate, budget_usd=budget_usd,
-                              enable=enable, report_dir=report, concurrency=concurrency)  # fmt: skip
+                              enable=enable, apply=apply, report_dir=report, concurrency=concurrency, fresh=fresh,
+                              retry_errors=retry_errors, sequential=sequential, batch=batch)  # fmt: skip
     console = err_console()
-    result = live_validate(
-        state(ctx).store(),
-        request,
-        on_model=None if as_json else (
-            lambda model, total, have: console.print(
-                f"[dim]{model}: {have}/{total} outcomes stored, {total - have} to request[/]"
-            )
-        ),
-    )
+    result = live_validate(state(ctx).store(), request, on_look=None if as_json else (
+        lambda look, n, decision: console.print(f"look {look}: {n} examples → {_look_line(decision)}", highlight=False)
+    ))  # fmt: skip
     if as_json:
         print_json(_public(result))
-        return
-    _print_result(result)
+    else:
+        _print_result(result)
+    raise typer.Exit(EXIT_CODES[result["decision"]])
+
+
+def _look_line(decision) -> str:
+    if decision.decision != "undecided":
+        return decision.decision
+    open_rules = [r.label for r in decision.rules if r.verdict == "undecided"]
+    return "undecided (" + ", ".join(open_rules) + ")"
 
 
 def _public(result: dict) -> dict:
-    keys = ("model", "set", "set_version", "n", "decision", "status", "reasons", "policies", "per_task", "frontier",
-            "router_version", "incumbents", "parameters", "checks", "spend_usd", "budget_usd", "skipped_examples",
-            "strongest_incumbent", "cheapest_incumbent", "expected", "report")  # fmt: skip
+    keys = ("model", "set", "set_version", "n", "decision", "path", "status", "note", "reasons", "rules",
+            "recommended_policy", "policy_saved", "sequential", "policies", "per_task", "frontier", "router_version",
+            "incumbents", "parameters", "checks", "spend_usd", "requests", "outcomes_cost_usd", "budget_usd",
+            "skipped_examples", "fresh", "retry_errors", "strongest_incumbent", "cheapest_incumbent", "expected",
+            "report")  # fmt: skip
     return {k: result[k] for k in keys if k in result}
 
 
@@ -71,20 +96,34 @@ def _print_result(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from lrcal.gate.report import POLICY_LABELS
+    from lrcal.gate.report import POLICY_LABELS, recommendation_text
 
     console = Console()
-    table = Table(title=f"Live validation of {result['model']} on {result['set']} ({result['n']} queries)")
-    for col in ("policy", "quality", "mean cost $", "p50 ms", "p95 ms", "traffic"):
-        table.add_column(col, justify="left" if col in ("policy", "traffic") else "right")
+    run = result["sequential"]
+    table = Table(title=f"Gate for {result['model']}: {result['n']} of {run['examples_planned']} queries "
+                        f"({run['looks_taken']} look(s)), {result['set']}")  # fmt: skip
+    for col in ("rule", "path", "threshold", "measured [interval]", "verdict"):
+        table.add_column(col, overflow="fold")
+    colours = {"pass": "green", "fail": "red", "undecided": "yellow"}
+    for rule in result["rules"]:
+        measured = rule["detail"] if rule["key"] == "prediction" else rule["measured_text"]
+        threshold = "≥ predicted low" if rule["key"] == "prediction" else rule["threshold_text"]
+        table.add_row(rule["label"], ",".join(rule["paths"]), threshold, measured,
+                      f"[{colours[rule['verdict']]}]{rule['verdict']}[/]")  # fmt: skip
+    console.print(table)
+    policies = Table(title="Policies on the same queries")
+    for col in ("policy", "quality", "mean cost $", "p95 ms", "errors", "traffic"):
+        policies.add_column(col, justify="left" if col in ("policy", "traffic") else "right")
     for key, stats in result["policies"].items():
         share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(stats["share"].items(), key=lambda kv: -kv[1]) if s >= 0.01)
-        table.add_row(POLICY_LABELS.get(key, key), f"{stats['quality']:.3f}", f"{stats['cost_usd_mean']:.6f}",
-                      f"{stats['latency_ms_p50']:.0f}", f"{stats['latency_ms_p95']:.0f}", share)  # fmt: skip
-    console.print(table)
-    for reason in result["reasons"]:
-        console.print(f"• {reason}", highlight=False)
-    colour = "green" if result["decision"] == "validated" else "red"
-    console.print(f"[bold {colour}]{result['decision'].upper()}[/] — status now {result['status']}")
+        policies.add_row(POLICY_LABELS.get(key, key), f"{stats['quality']:.3f}", f"{stats['cost_usd_mean']:.6f}",
+                         f"{stats['latency_ms_p95']:.0f}", f"{stats['error_rate']:.1%}", share)  # fmt: skip
+    console.print(policies)
+    console.print(f"recommended λ: {recommendation_text(result)}", highlight=False)
+    console.print(f"examples used: {result['n']} of {run['examples_planned']}; spent ${result['spend_usd']:.4f} on "
+                  f"{result['requests']} requests", highlight=False)  # fmt: skip
+    colour = {"validated": "green", "rejected": "red", "undecided": "yellow"}[result["decision"]]
+    console.print(f"[bold {colour}]{result['reasons'][-1]}[/]", highlight=False)
+    console.print(f"status: {result['status']} {result.get('note') or ''}".rstrip(), highlight=False)
     if result.get("report"):
         console.print(f"report: {result['report']['markdown']}")

@@ -50,11 +50,14 @@ def sweep(
 def pool_range(live: LiveOutcomes, available: np.ndarray, axis: str) -> tuple[float, float]:
     """x range spanned by the single-model policies of the available pool."""
     idx = np.flatnonzero(np.asarray(available, dtype=bool))
-    if axis == "cost":
-        values = [float(live.cost_usd[:, j].mean()) for j in idx]
-    else:
-        values = [float(np.percentile(live.latency_ms[:, j], 95)) for j in idx]
-    return min(values), max(values)
+    values = []
+    for j in idx:
+        answered = ~live.errors[:, j]
+        if not answered.any():
+            continue
+        column = live.cost_usd[answered, j] if axis == "cost" else live.latency_ms[answered, j]
+        values.append(float(column.mean()) if axis == "cost" else float(np.percentile(column, 95)))
+    return (min(values), max(values)) if values else (0.0, 0.0)
 
 
 def _x(point: dict, axis: str) -> float:
@@ -86,17 +89,21 @@ def dominates(a: list[dict], b: list[dict], axis: str, tolerance: float = 1e-9) 
 
 def frontiers(
     live: LiveOutcomes,
-    predicted: np.ndarray,
+    predicted_with: np.ndarray,
+    predicted_without: np.ndarray,
     expected_cost: np.ndarray,
     expected_latency: np.ndarray,
     with_mask: np.ndarray,
     without_mask: np.ndarray,
 ) -> dict:
+    """Both router policies swept over λ; "without" routes on predictions made with the
+    candidate out of the pool (``predicted_without``), as it would be in production."""
     out: dict = {"lambda_grid": list(LAMBDA_GRID)}
     pool = np.asarray(with_mask, dtype=bool) | np.asarray(without_mask, dtype=bool)  # one λ scale for both
     for axis in ("cost", "latency"):
-        with_points = sweep(live, predicted, expected_cost, expected_latency, with_mask, axis=axis, pool=pool)
-        without_points = sweep(live, predicted, expected_cost, expected_latency, without_mask, axis=axis, pool=pool)
+        with_points = sweep(live, predicted_with, expected_cost, expected_latency, with_mask, axis=axis, pool=pool)
+        without_points = sweep(live, predicted_without, expected_cost, expected_latency, without_mask, axis=axis,
+                               pool=pool)  # fmt: skip
         x_range = pool_range(live, with_mask, axis)
         out[axis] = {
             "router_with": with_points,

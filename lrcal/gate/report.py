@@ -88,31 +88,53 @@ def plot_tradeoff(result: dict, axis: str, path: Path) -> None:
 
 
 def render_markdown(result: dict, paths: dict[str, Path] | None = None) -> str:
+    params, run = result["parameters"], result.get("sequential", {})
     lines = [
-        f"# Live validation: {result['model']}",
+        f"# Live validation: {result['model']} — {result['decision'].upper()}"
+        + (f" ({result['path']} path)" if result.get("path") in ("gain", "saving") else ""),
         "",
-        f"- set: `{result['set']}` (version `{result['set_version'][:12]}`), {result['n']} queries",
-        f"- incumbents: {', '.join(result['incumbents']) or '(none)'}",
-        f"- router version: `{result.get('router_version')}`",
-        f"- λ_cost = {result['parameters']['lambda_cost']}, λ_latency = {result['parameters']['lambda_latency']}",
-        f"- **decision: {result['decision']}**",
+        f"**{result['reasons'][-1]}**",
         "",
-        "## Reasons",
+        f"- status: **{result.get('status', '?')}** {result.get('note') or ''}".rstrip(),
+        f"- examples used: **{result['n']}** of {run.get('examples_planned', result['n'])} on `{result['set']}` "
+        f"(version `{result['set_version'][:12]}`), {run.get('looks_taken', 1)} look(s) at "
+        f"{', '.join(str(n) for n in run.get('looks', [result['n']]))}; stopped: {run.get('stopped', '?')}",
+        f"- money: **${result.get('spend_usd', 0.0):.4f}** spent on {result.get('requests', 0)} requests in this run; "
+        f"the outcomes used cost ${result.get('outcomes_cost_usd', 0.0):.4f} in all"
+        + (f"; budget ${result['budget_usd']:g}" if result.get("budget_usd") is not None else ""),
+        f"- incumbents: {', '.join(result['incumbents']) or '(none)'}; router `{result.get('router_version')}`",
+        f"- routing policy judged: λ_cost = {params['lambda_cost']:g}, λ_latency = {params['lambda_latency']:g}; "
+        f"each rule's verdict is wrong with probability ≤ {params['error_rate']:g} over every look "
+        "(alpha spending, see docs/validation.md)",
         "",
+        "## Rules",
+        "",
+        "| rule | path | threshold | measured [interval] | verdict | decided at |",
+        "|---|---|---|---|---|---:|",
     ]
+    for rule in result.get("rules", []):
+        measured = rule["detail"] if rule["key"] == "prediction" else rule["measured_text"]
+        label = rule["label"] + (f" ({rule['detail']})" if rule["detail"] and rule["key"] != "prediction" else "")
+        threshold = "reaches the predicted low" if rule["key"] == "prediction" else rule["threshold_text"]
+        lines.append(f"| {label} | {', '.join(rule['paths'])} | {threshold} | {measured} | **{rule['verdict']}** | "
+                     f"{rule['decided_at'] if rule['decided_at'] is not None else '–'} |")  # fmt: skip
+    lines += ["", "## Recommended operating point (quality–cost frontier, router with the candidate)", ""]
+    lines += [recommendation_text(result)]
+    lines += ["", "## Reasons", ""]
     lines += [f"- {r}" for r in result["reasons"]]
     lines += [
         "",
         "## Policies",
         "",
-        "| policy | quality | mean cost (USD) | p50 latency (ms) | p95 latency (ms) | share of queries |",
-        "|---|---:|---:|---:|---:|---|",
+        "| policy | quality | mean cost (USD) | p50 latency (ms) | p95 latency (ms) | errors | share of queries |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, stats in result["policies"].items():
         share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(stats["share"].items(), key=lambda kv: -kv[1]) if s > 0)
         lines.append(
             f"| {POLICY_LABELS.get(name, name)} | {stats['quality']:.3f} | {stats['cost_usd_mean']:.6f} | "
-            f"{stats['latency_ms_p50']:.0f} | {stats['latency_ms_p95']:.0f} | {share} |"
+            f"{stats['latency_ms_p50']:.0f} | {stats['latency_ms_p95']:.0f} | {stats.get('error_rate', 0.0):.1%} | "
+            f"{share} |"
         )
     lines += ["", "## Per task group (router with vs without the candidate)", ""]
     lines += ["| task | n | quality with | quality without | candidate share | candidate live acc |", "|---|---:|---:|---:|---:|---:|"]
@@ -138,3 +160,28 @@ def render_markdown(result: dict, paths: dict[str, Path] | None = None) -> str:
             f"![quality vs cost]({paths['quality_vs_cost'].name})",
         ]
     return "\n".join(lines) + "\n"
+
+
+def recommendation_text(result: dict) -> str:
+    point = result.get("recommended_policy")
+    if not point:
+        return "(none)"
+    saved = result.get("policy_saved")
+    if point["lambda_cost"] == point["current_lambda_cost"]:
+        text = (f"λ_cost = {point['lambda_cost']:g}, λ_latency = {point['lambda_latency']:g} (the current policy): "
+                f"no cheaper λ on the grid kept quality within the tolerance and p95 latency within its bound "
+                f"({point['points_tried']} points tried).")  # fmt: skip
+    else:
+        versus = point["versus_current"]
+        q, c = versus["quality"], versus["cost_ratio"]
+        text = (f"λ_cost = {point['lambda_cost']:g}, λ_latency = {point['lambda_latency']:g}: quality "
+                f"{point['quality']:.3f} vs {point['current_quality']:.3f} at λ_cost = {point['current_lambda_cost']:g} "
+                f"({q['estimate'] * 100:+.1f} pts [{q['low'] * 100:+.1f}, {q['high'] * 100:+.1f}]), mean cost "
+                f"${point['cost_usd_mean']:.6f} vs ${point['current_cost_usd_mean']:.6f} "
+                f"({(c['estimate'] - 1) * 100:+.0f}%); each of {point['points_tried']} grid points tested at "
+                f"z = {point['z']:.2f}.")  # fmt: skip
+    if saved:
+        return text + " **Saved as the routing policy.**"
+    if result["decision"] == "validated":
+        return text + " Not saved (it is saved with `--enable`, or set it with `lrcal policy set`)."
+    return text

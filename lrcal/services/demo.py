@@ -35,8 +35,8 @@ class DemoOptions:
     train_size: int = 1000
     latency_scale: float = 0.1
     concurrency: int = 16
-    lambda_cost: float = 0.0
-    lambda_latency: float = 0.0
+    lambda_cost: float | None = None  # None: the home's routing policy (λ = 0 until a validation saves one)
+    lambda_latency: float | None = None
     with_real_ocr: bool = False
     validation_limit: int | None = None
     calibration_set: str = "builtin-v1"

@@ -1,19 +1,23 @@
 """`lrcal live-validate`: gate a calibrated model on live quality–latency–cost.
 
-1. The validation queries (a held-out set, disjoint from the candidate's calibration set)
-   go live to the candidate and to every enabled incumbent; every outcome is stored
-   (runs of kind ``validation``); outcomes already stored for the same model × example
-   are reused, never re-requested.
-2. Policies (router with / without the candidate, always-candidate, strongest and
-   cheapest incumbent, random, oracle) are measured on those live outcomes.
-3. The gate (``lrcal.gate.decision``) decides; decision, numbers and reasons go to the
-   ``validations`` table and the audit log, and the status moves in one transaction.
+1. The validation queries (a held-out set, disjoint from the candidate's calibration set) are
+   put in an order where every prefix covers every task group (`sequential_order`).
+2. Sequentially, batch by batch, they go live to the candidate and every enabled incumbent
+   (`lrcal.services.validation_outcomes`); after each batch the gate (`lrcal.gate.decision`)
+   judges every rule with intervals at that look's boundary (`lrcal.gate.sequential`) and
+   the run stops as soon as the decision is settled, or at the end of the set or the budget
+   ("undecided: about N more examples would be needed").
+3. The router's choices come from `lrcal.router.policy.policy_choice` at the routing policy's
+   λ, with the candidate in the pool and with it masked out of the pool.
+4. The decision, every number and the reasons go to the ``validations`` table and the audit
+   log. The model's status changes only as asked: a pass enables it only with ``enable``
+   (and saves the recommended λ as the routing policy); a rejection takes an enabled model
+   out of routing only with ``apply``; an undecided run changes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,24 +25,30 @@ import numpy as np
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
-from lrcal.services.collection import ProgressCallback, collect_outcomes
-from lrcal.services.sets import ensure_set, stratified_subset
-from lrcal.store import Store
+from lrcal.gate.decision import Decision, GateConfig, LookEvidence, decide
 from lrcal.gate.frontier import frontiers
-from lrcal.gate.decision import GateConfig, decide
+from lrcal.gate.operating_point import recommend_lambda
 from lrcal.gate.policies import (
     LiveOutcomes,
     PolicyResult,
     fixed_choice,
     measure,
     oracle_choice,
+    paired_outcomes,
     random_choice,
 )
+from lrcal.gate.sequential import plan_looks
 from lrcal.router.policy import Policy, policy_choice
+from lrcal.services.collection import ProgressCallback
+from lrcal.services.routing_policy import resolved
+from lrcal.services.sets import ensure_set, stratified_subset
+from lrcal.services.validation_outcomes import LiveCollector, LiveMatrix, live_matrix, sequential_order
+from lrcal.store import Store
 
-RUN_KIND = "validation"
 DEFAULT_SET = "builtin-v1-holdout"
+DEFAULT_BATCH = 24
 VALIDATABLE = (lifecycle.CALIBRATED, lifecycle.VALIDATED, lifecycle.REJECTED, lifecycle.ENABLED, lifecycle.DISABLED)
+EXIT_CODES = {"validated": 0, "rejected": 3, "undecided": 4}
 
 
 @dataclass
@@ -48,9 +58,17 @@ class ValidateRequest:
     limit: int | None = None
     gate: GateConfig = field(default_factory=GateConfig)
     budget_usd: float | None = None
-    enable: bool = False
+    enable: bool = False  # enable a passing model (and save the recommended λ as the routing policy)
+    apply: bool = False  # take an enabled model that fails out of routing
     report_dir: Path | None = None
     concurrency: int | None = None
+    fresh: bool = False  # request every outcome again
+    retry_errors: bool = False  # request again the outcomes that are failed requests
+    sequential: bool = True  # look after every batch; else one look at the end
+    batch: int = DEFAULT_BATCH
+
+
+LookCallback = Callable[[int, int, Decision], None]  # (look number from 1, examples seen, decision)
 
 
 def live_validate(
@@ -59,10 +77,70 @@ def live_validate(
     *,
     on_model: Callable[[str, int, int], None] | None = None,
     on_outcome: ProgressCallback | None = None,
+    on_look: LookCallback | None = None,
 ) -> dict:
     from lrcal.services.router_context import load_routing
 
     candidate = store.get_model(request.model)
+    _check_request(candidate, request)
+    routing = load_routing(store)  # refuses clearly when no router / no token
+    incumbents = _incumbents(store, candidate, routing)
+    lambda_cost, lambda_latency = resolved(store, request.gate.lambda_cost, request.gate.lambda_latency)
+    gate = replace(request.gate, lambda_cost=lambda_cost, lambda_latency=lambda_latency)
+    Policy(lambda_cost=lambda_cost, lambda_latency=lambda_latency)  # refuses a bad λ before any request
+
+    with store.lock(f"validate:{candidate['name']}", purpose="live-validate"):
+        rset = ensure_set(store, request.set_ref)
+        _refuse_overlap(store, candidate, rset)
+        order = sequential_order(stratified_subset(rset.examples, request.limit), gate.seed)
+        if not order:
+            raise LrcalError(f"validation set {rset.name} has no examples")
+        models = [candidate] + incumbents
+        names = [m["name"] for m in models]
+        router = route_with_and_without(store, routing, order, names, gate)
+        row_of = {ex["id"]: i for i, ex in enumerate(order)}
+        plan = plan_looks(len(order), request.batch if request.sequential else None, gate.error_rate)
+        collector = LiveCollector(
+            store, models, rset.id, {"set_ref": request.set_ref, "candidate": request.model},
+            expected_cost=routing.expected_cost_of, budget_usd=request.budget_usd, fresh=request.fresh,
+            retry_errors=request.retry_errors, concurrency=request.concurrency, on_model=on_model,
+            on_outcome=on_outcome,
+        )  # fmt: skip
+        predicted_by_task = routing.token_per_task(candidate["name"])
+        previous: dict = {}
+        stopped = "all examples"
+        try:
+            for look, seen in enumerate(plan.looks):
+                within_budget = collector.collect(order[:seen])
+                matrix = live_matrix(collector, order[:seen])
+                if matrix.live.n == 0:
+                    raise LrcalError("the validation budget ran out before any query had an outcome from every model")
+                rows = np.asarray([row_of[ex["id"]] for ex in matrix.examples])
+                evidence = look_evidence(candidate["name"], matrix.live, router, rows, predicted_by_task)
+                decision = decide(evidence, gate, plan.z[look], previous)
+                previous = decision.rules_by_key()
+                if on_look is not None:
+                    on_look(look + 1, matrix.live.n, decision)
+                if decision.decision != "undecided":
+                    stopped = "decided"
+                    break
+                if not within_budget:
+                    stopped = "budget"
+                    break
+        finally:
+            collector.finish()
+        result = _result(candidate, incumbents, names, matrix, router, rows, routing, gate, rset, decision)
+        result.update(_run_summary(collector, matrix, plan, look, stopped, request, decision))
+        _record(store, candidate, rset, result, request)
+    if request.report_dir is not None:
+        from lrcal.gate.report import write_report
+
+        paths = write_report(result, request.report_dir)
+        result["report"] = {k: str(v) for k, v in paths.items()}
+    return result
+
+
+def _check_request(candidate: dict, request: ValidateRequest) -> None:
     if candidate["source"] != "endpoint":
         raise LrcalError(f"model '{candidate['name']}' has no endpoint (it was imported from outcome logs)")
     if candidate["status"] not in VALIDATABLE:
@@ -72,7 +150,15 @@ def live_validate(
         )
     if request.limit is not None and request.limit < 1:
         raise LrcalError("--limit must be at least 1")
-    routing = load_routing(store)  # refuses clearly when no router / no token
+    if request.batch < 1:
+        raise LrcalError("--batch must be at least 1")
+    if not 0.0 < request.gate.error_rate < 0.5:
+        raise LrcalError(f"--error-rate must be between 0 and 0.5 (got {request.gate.error_rate})")
+    if request.fresh and request.retry_errors:
+        raise LrcalError("--fresh already requests every outcome again; drop --retry-errors")
+
+
+def _incumbents(store: Store, candidate: dict, routing) -> list[dict]:
     if not routing.has_token(candidate["name"]):
         raise LrcalError(
             f"model '{candidate['name']}' has no capability token for router {routing.version}; "
@@ -89,35 +175,11 @@ def live_validate(
             f"enabled model(s) {', '.join(missing_tokens)} have no token for router {routing.version}; "
             "run `lrcal router train` or `lrcal calibrate NAME --refit`"
         )
-
-    with store.lock(f"validate:{candidate['name']}", purpose="live-validate"):
-        rset = ensure_set(store, request.set_ref)
-        _refuse_overlap(store, candidate, rset)
-        selection = stratified_subset(rset.examples, request.limit)
-        models = [candidate] + incumbents
-        spend = _collect_live(store, models, rset, selection, request, routing, on_model, on_outcome)
-        live, usable = _live_matrix(store, models, rset.id, selection)
-        if not usable:
-            raise LrcalError("the validation budget ran out before any query had an outcome from every model")
-        names = [m["name"] for m in models]
-        examples = [ex for ex, ok in zip(selection, usable) if ok]
-        result = _evaluate(store, candidate, incumbents, names, examples, live, routing, request, rset)
-        result["spend_usd"] = spend
-        result["budget_usd"] = request.budget_usd
-        result["skipped_examples"] = int(len(selection) - sum(usable))
-        _record(store, candidate, rset, result, request)
-    if request.report_dir is not None:
-        from lrcal.gate.report import write_report
-
-        paths = write_report(result, request.report_dir)
-        result["report"] = {k: str(v) for k, v in paths.items()}
-    return result
+    return incumbents
 
 
 def _refuse_overlap(store: Store, candidate: dict, rset) -> None:
-    calibration_sets = {
-        r["set_id"] for r in store.runs(model_id=candidate["id"], kind="calibration")
-    }
+    calibration_sets = {r["set_id"] for r in store.runs(model_id=candidate["id"], kind="calibration")}
     for set_id in calibration_sets:
         shared = store.shared_content(set_id, rset.id)
         if set_id == rset.id or shared["examples"] or shared["images"]:
@@ -129,65 +191,7 @@ def _refuse_overlap(store: Store, candidate: dict, rset) -> None:
             )
 
 
-def _collect_live(store, models, rset, selection, request, routing, on_model, on_outcome) -> float:
-    """Fill in missing outcomes for every model; reuse any stored outcome of the same model × example."""
-    spend = 0.0
-    budget_left = request.budget_usd
-    for model in models:
-        have = {r["example_id"] for r in store.model_outcomes(model["id"], set_id=rset.id)}
-        pending = [ex for ex in selection if ex["id"] not in have]
-        if on_model is not None:
-            on_model(model["name"], len(selection), len(selection) - len(pending))
-        if not pending:
-            continue
-        run = store.latest_run(model["id"], rset.id, RUN_KIND)
-        run_id = run["id"] if run is not None else store.create_run(
-            model["id"], rset.id, RUN_KIND, {"set_ref": request.set_ref, "candidate": request.model}
-        )
-        stats = asyncio.run(
-            collect_outcomes(
-                store,
-                model,
-                run_id,
-                pending,
-                concurrency=request.concurrency,
-                on_outcome=on_outcome,
-                budget_usd=budget_left,
-                expected_cost_per_call=routing.expected_cost_of(model["name"]),
-            )
-        )
-        spend += stats.spent_usd
-        if budget_left is not None:
-            budget_left = max(0.0, budget_left - stats.spent_usd)
-        store.finish_run(run_id, "completed" if stats.skipped_budget == 0 else "interrupted")
-    return spend
-
-
-def _live_matrix(store, models, set_id, selection) -> tuple[LiveOutcomes, list[bool]]:
-    n, m = len(selection), len(models)
-    score = np.full((n, m), np.nan)
-    cost = np.full((n, m), np.nan)
-    latency = np.full((n, m), np.nan)
-    index = {ex["id"]: i for i, ex in enumerate(selection)}
-    for j, model in enumerate(models):
-        for row in store.model_outcomes(model["id"], set_id=set_id):
-            i = index.get(row["example_id"])
-            if i is None:
-                continue
-            score[i, j] = row["score"] if row["score"] is not None else 0.0
-            cost[i, j] = row["cost_usd"] if row["cost_usd"] is not None else np.nan
-            # A failed call still took time: count its latency (or total time) against the model.
-            latency[i, j] = row["latency_ms"] if row["latency_ms"] is not None else (row["total_ms"] or np.nan)
-    usable = [bool(np.isfinite(score[i]).all()) for i in range(n)]
-    keep = np.array(usable, dtype=bool)
-    live = LiveOutcomes(
-        models=[mm["name"] for mm in models],
-        tasks=[ex["task_group"] or "(none)" for ex, ok in zip(selection, usable) if ok],
-        score=score[keep],
-        cost_usd=cost[keep],
-        latency_ms=latency[keep],
-    )
-    return live, usable
+# ---- the router's two policies -----------------------------------------------------------
 
 
 @dataclass
@@ -195,7 +199,8 @@ class RouterPolicies:
     """The router's choices on the validation queries with and without the candidate
     (column 0 of ``names``), both normalized over the same pool (every column)."""
 
-    predicted: np.ndarray  # μ̃ [N, M] (or μ̃ − κσ when the router is risk-averse)
+    predicted: np.ndarray  # μ̃ [N, M] predicted with the candidate in the pool
+    predicted_without: np.ndarray  # [N, M] predicted with the candidate out of the pool (column 0: NaN)
     expected_cost: np.ndarray  # [M], NaN = unknown
     expected_latency: np.ndarray  # [M], NaN = unknown
     with_mask: np.ndarray  # [M]
@@ -208,69 +213,86 @@ def route_with_and_without(
     store: Store, routing, examples: list[dict], names: list[str], gate: GateConfig
 ) -> RouterPolicies:
     """The gate's two router policies: `lrcal.router.policy.policy_choice` at the gate's λ over the
-    candidate + incumbents pool, once with the candidate available and once without."""
+    candidate + incumbents pool, once with the candidate available and once without it. "Without"
+    is predicted with the candidate out of the pool -- the router's model tokens attend to each
+    other, so hiding a column of the with-candidate prediction would not be routing without it."""
     predicted = routing.predict(store, examples, names).score
+    predicted_without = np.full_like(predicted, np.nan)
+    predicted_without[:, 1:] = routing.predict(store, examples, names[1:]).score
     expected_cost = routing.expected_costs(names)
     expected_latency = routing.expected_latencies(names)
     with_mask = np.ones(len(names), dtype=bool)
     without_mask = with_mask.copy()
     without_mask[0] = False
-    policy = Policy(lambda_cost=gate.lambda_cost, lambda_latency=gate.lambda_latency)
+    policy = Policy(lambda_cost=gate.lambda_cost or 0.0, lambda_latency=gate.lambda_latency or 0.0)
 
-    def choice(available: np.ndarray) -> np.ndarray:
-        return policy_choice(predicted, available, policy, expected_cost=expected_cost,
+    def choice(scores: np.ndarray, available: np.ndarray) -> np.ndarray:
+        return policy_choice(scores, available, policy, expected_cost=expected_cost,
                              expected_latency=expected_latency, pool=with_mask).choice  # fmt: skip
 
-    return RouterPolicies(predicted, expected_cost, expected_latency, with_mask, without_mask,
-                          with_choice=choice(with_mask), without_choice=choice(without_mask))  # fmt: skip
+    return RouterPolicies(predicted, predicted_without, expected_cost, expected_latency, with_mask, without_mask,
+                          with_choice=choice(predicted, with_mask),
+                          without_choice=choice(predicted_without, without_mask))  # fmt: skip
 
 
-def _evaluate(store, candidate, incumbents, names, examples, live, routing, request, rset) -> dict:
-    gate = request.gate
-    router = route_with_and_without(store, routing, examples, names, gate)
-    predicted, expected_cost, expected_latency = router.predicted, router.expected_cost, router.expected_latency
-    m = len(names)
+def look_evidence(
+    candidate: str, live: LiveOutcomes, router: RouterPolicies, rows: np.ndarray, predicted_by_task: dict
+) -> LookEvidence:
+    """What the gate sees on the live outcomes of one look (``rows``: their places in the order)."""
+    with_choice, without_choice = router.with_choice[rows], router.without_choice[rows]
+    paired, _ = paired_outcomes(live, with_choice, without_choice)
+    answered = ~live.errors[:, 0]
+    tasks = np.asarray(live.tasks, dtype=object)
+    by_task = {t: (float(live.score[(tasks == t) & answered, 0].sum()), int(((tasks == t) & answered).sum()))
+               for t in sorted(set(live.tasks))}  # fmt: skip
+    return LookEvidence(
+        candidate=candidate, n=live.n, paired=paired, candidate_calls=live.n,
+        candidate_errors=int(live.errors[:, 0].sum()), routed_to_candidate=int((with_choice == 0).sum()),
+        with_result=measure("router_with", with_choice, live), without_result=measure("router_without", without_choice, live),
+        live_candidate_by_task=by_task, predicted_by_task=predicted_by_task,
+    )  # fmt: skip
+
+
+# ---- the result ----------------------------------------------------------------------------
+
+
+def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, routing, gate, rset, decision) -> dict:
+    live = matrix.live
+    n, m = live.n, len(names)
     incumbent_idx = np.arange(1, m)
     # An unknown expected cost counts as the dearest, as in the routing policy.
-    known_cost = np.where(np.isfinite(expected_cost), expected_cost, np.inf)
-
-    calibration_accuracy = {n: routing.calibration_accuracy(n) for n in names}
-    strongest = max(incumbent_idx, key=lambda j: (calibration_accuracy[names[j]] or 0.0, -known_cost[j]))
-    cheapest = min(incumbent_idx, key=lambda j: (known_cost[j], -(calibration_accuracy[names[j]] or 0.0)))
-    n = live.n
-    with_mask = router.with_mask
+    known_cost = np.where(np.isfinite(router.expected_cost), router.expected_cost, np.inf)
+    accuracy = {name: routing.calibration_accuracy(name) for name in names}
+    strongest = max(incumbent_idx, key=lambda j: (accuracy[names[j]] or 0.0, -known_cost[j]))
+    cheapest = min(incumbent_idx, key=lambda j: (known_cost[j], -(accuracy[names[j]] or 0.0)))
     policies: dict[str, PolicyResult] = {
-        "router_with": measure("router_with", router.with_choice, live),
-        "router_without": measure("router_without", router.without_choice, live),
+        "router_with": measure("router_with", router.with_choice[rows], live),
+        "router_without": measure("router_without", router.without_choice[rows], live),
         "candidate_only": measure("candidate_only", fixed_choice(n, 0), live),
         "strongest": measure("strongest", fixed_choice(n, strongest), live),
         "cheapest": measure("cheapest", fixed_choice(n, cheapest), live),
-        "random": measure("random", random_choice(n, with_mask, seed=gate.seed), live),
-        "oracle": measure("oracle", oracle_choice(live, with_mask), live),
+        "random": measure("random", random_choice(n, router.with_mask, seed=gate.seed), live),
+        "oracle": measure("oracle", oracle_choice(live, router.with_mask), live),
     }
-    rows = np.arange(n)
-    cand_scores = live.score[:, 0]
-    tasks = np.asarray(live.tasks, dtype=object)
-    live_by_task = {t: (float(cand_scores[tasks == t].sum()), int((tasks == t).sum())) for t in sorted(set(live.tasks))}
     predicted_by_task = routing.token_per_task(candidate["name"])
-    decision = decide(
-        candidate["name"],
-        policies["router_with"],
-        policies["router_without"],
-        with_scores=live.score[rows, policies["router_with"].choice],
-        without_scores=live.score[rows, policies["router_without"].choice],
-        live_candidate_by_task=live_by_task,
-        predicted_by_task=predicted_by_task,
-        config=gate,
-    )
+    tasks = np.asarray(live.tasks, dtype=object)
+    answered = ~live.errors[:, 0]
     per_task = {}
     for task in sorted(set(live.tasks)):
+        ok = (tasks == task) & answered
         per_task[task] = {
-            "n": live_by_task[task][1],
-            "candidate_accuracy": live_by_task[task][0] / max(1, live_by_task[task][1]),
+            "n": int((tasks == task).sum()),
+            "candidate_accuracy": float(live.score[ok, 0].mean()) if ok.any() else 0.0,
+            "candidate_errors": int(((tasks == task) & ~answered).sum()),
             "predicted": predicted_by_task.get(task),
             **{name: policies[name].per_task[task] for name in policies},
         }
+    current = Policy(lambda_cost=gate.lambda_cost, lambda_latency=gate.lambda_latency)
+    recommended = recommend_lambda(live, router.predicted[rows], router.expected_cost, router.expected_latency,
+                                   router.with_mask, current, quality_tolerance=gate.quality_tolerance,
+                                   max_p95_increase=gate.max_p95_increase, alpha=gate.error_rate,
+                                   n_boot=gate.bootstrap, seed=gate.seed)  # fmt: skip
+    rules = decision.rules_by_key()
     return {
         "model": candidate["name"],
         "set": rset.name,
@@ -279,18 +301,53 @@ def _evaluate(store, candidate, incumbents, names, examples, live, routing, requ
         "router_version": routing.version,
         "incumbents": [mm["name"] for mm in incumbents],
         "decision": decision.decision,
+        "path": decision.path,
         "reasons": decision.reasons,
-        "checks": decision.checks,
+        "rules": [r.as_dict() for r in decision.rules],
+        "checks": {
+            "gain": rules["quality_gain"].interval.estimate,
+            "p95_ratio": rules["p95_bound"].interval.as_dict()["estimate"],
+            "cost_ratio": rules["cost_bound"].interval.as_dict()["estimate"],
+            "candidate_share": policies["router_with"].share.get(candidate["name"], 0.0),
+            "candidate_error_rate": float(live.errors[:, 0].mean()) if n else 0.0,
+            "error_rates": {name: float(live.errors[:, j].mean()) if n else 0.0 for j, name in enumerate(names)},
+            "paired_queries": paired_outcomes(live, router.with_choice[rows], router.without_choice[rows])[0].n,
+            "prediction_rows": decision.prediction_rows,
+        },
         "parameters": gate.as_dict(),
         "policies": {name: p.as_dict() for name, p in policies.items()},
         "strongest_incumbent": names[strongest],
         "cheapest_incumbent": names[cheapest],
         "per_task": per_task,
-        "frontier": frontiers(live, predicted, expected_cost, expected_latency, with_mask, router.without_mask),
+        "frontier": frontiers(live, router.predicted[rows], router.predicted_without[rows], router.expected_cost,
+                              router.expected_latency, router.with_mask, router.without_mask),  # fmt: skip
+        "recommended_policy": recommended,
         "expected": {
-            name: {"cost_usd": _known(expected_cost[j]), "latency_ms": _known(expected_latency[j])}
+            name: {"cost_usd": _known(router.expected_cost[j]), "latency_ms": _known(router.expected_latency[j])}
             for j, name in enumerate(names)
         },
+    }
+
+
+def _run_summary(collector: LiveCollector, matrix: LiveMatrix, plan, look: int, stopped: str, request, decision) -> dict:
+    more = decision.examples_needed - matrix.live.n
+    return {
+        "sequential": {
+            **plan.as_dict(),
+            "looks_taken": look + 1,
+            "examples_used": matrix.live.n,
+            "examples_planned": plan.planned,
+            "stopped": stopped,
+            "more_examples_needed": (None if not np.isfinite(more) else int(np.ceil(max(0.0, more))))
+            if decision.decision == "undecided" else 0,
+        },
+        "spend_usd": collector.spend.usd,
+        "requests": collector.spend.requests,
+        "outcomes_cost_usd": matrix.cost_usd,
+        "budget_usd": request.budget_usd,
+        "skipped_examples": matrix.skipped,
+        "fresh": request.fresh,
+        "retry_errors": request.retry_errors,
     }
 
 
@@ -298,32 +355,60 @@ def _known(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+# ---- recording: the decision always, a status change only as asked ----------------------------
+
+
 def _record(store: Store, candidate: dict, rset, result: dict, request: ValidateRequest) -> None:
-    """Decision + numbers + reasons into `validations`, the status move and the events, in one transaction."""
-    new_status = lifecycle.VALIDATED if result["decision"] == "validated" else lifecycle.REJECTED
-    summary = result["reasons"][-1]
+    """Decision + numbers + reasons into `validations`, the status move (if any), the policy and the
+    events, in one transaction."""
+    decision, summary = result["decision"], result["reasons"][-1]
     with store.write():
         model = store.get_model(candidate["name"])
         store.add_validation(
-            model["id"],
-            rset.id,
-            router_version=result["router_version"],
-            decision=result["decision"],
-            reasons=result["reasons"],
-            parameters=result["parameters"],
+            model["id"], rset.id, router_version=result["router_version"], decision=decision,
+            reasons=result["reasons"], parameters=result["parameters"],
             results={k: v for k, v in result.items() if k not in ("reasons",)},
-        )
+        )  # fmt: skip
         current = model["status"]
-        if current != new_status:
-            if not lifecycle.can_transition(current, new_status):
-                raise LrcalError(lifecycle.explain_refusal(model["name"], current, new_status))
-            store.set_status(model["name"], new_status, reason=summary, event_kind=new_status,
-                             data={"set": rset.name, "gain": result["checks"]["gain"]})  # fmt: skip
-        else:
-            store.log_event(new_status, model_id=model["id"], message=summary, data={"set": rset.name})
-        if new_status == lifecycle.VALIDATED and request.enable and current != lifecycle.ENABLED:
-            store.set_status(model["name"], lifecycle.ENABLED, reason="enabled after passing live validation",
-                             event_kind="enabled")  # fmt: skip
-        if new_status == lifecycle.REJECTED and current == lifecycle.ENABLED:
-            pass  # set_status above already took it out of routing (enabled → rejected)
+        moves, note = status_moves(current, decision, request)
+        event = {"set": rset.name, "gain": result["checks"]["gain"], "examples": result["n"]}
+        if not moves:
+            store.log_event(f"validation_{decision}", model_id=model["id"], message=f"{summary} {note}".strip(),
+                            data=event)  # fmt: skip
+        for status in moves:
+            if not lifecycle.can_transition(store.get_model(model["name"])["status"], status):
+                raise LrcalError(lifecycle.explain_refusal(model["name"], current, status))
+            reason = "enabled after passing live validation" if status == lifecycle.ENABLED else summary
+            store.set_status(model["name"], status, reason=reason, event_kind=status, data=event)
+        result["policy_saved"] = None
+        if decision == "validated" and request.enable:
+            result["policy_saved"] = _save_policy(store, candidate["name"], result)
     result["status"] = store.get_model(candidate["name"])["status"]
+    result["note"] = note
+
+
+def status_moves(current: str, decision: str, request: ValidateRequest) -> tuple[list[str], str]:
+    """The status changes a decision makes, and a note when it makes none it could have."""
+    enabled = current == lifecycle.ENABLED
+    if decision == "validated":
+        if enabled:
+            return [], "(stays enabled)"
+        moves = [] if current == lifecycle.VALIDATED else [lifecycle.VALIDATED]
+        if request.enable:
+            return moves + [lifecycle.ENABLED], ""
+        return moves, "run with --enable to route traffic to it"
+    if decision == "rejected":
+        if enabled and not request.apply:
+            return [], "would reject; run with --apply to disable it (status rejected)"
+        return ([] if current == lifecycle.REJECTED else [lifecycle.REJECTED]), ""
+    return [], "(status unchanged)"
+
+
+def _save_policy(store: Store, name: str, result: dict) -> dict | None:
+    """The recommended operating point becomes the routing policy (when it differs)."""
+    point = result["recommended_policy"]
+    stored = store.routing_policy()
+    if (point["lambda_cost"], point["lambda_latency"]) == (stored["lambda_cost"], stored["lambda_latency"]):
+        return None
+    return store.set_routing_policy(point["lambda_cost"], point["lambda_latency"], source=f"live-validate {name}",
+                                    reason=f"recommended operating point when {name} passed")  # fmt: skip

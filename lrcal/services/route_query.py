@@ -37,14 +37,17 @@ def explain_route(
     image: Path | None = None,
     task: str | None = None,
     models: Sequence[str] | None = None,
-    lambda_cost: float = 0.0,
-    lambda_latency: float = 0.0,
+    lambda_cost: float | None = None,
+    lambda_latency: float | None = None,
     risk: float = 0.0,
 ) -> dict:
+    """One routing decision explained; a λ not given is the stored routing policy's."""
     from lrcal.features import Query
     from lrcal.router.policy import Policy, policy_choice
     from lrcal.services.router_context import load_routing
+    from lrcal.services.routing_policy import resolved
 
+    lambda_cost, lambda_latency = resolved(store, lambda_cost, lambda_latency)
     if not question or not question.strip():
         raise LrcalError("--question is empty")
     routing = load_routing(store)

@@ -221,3 +221,21 @@ def m003_validations(db: Database) -> None:
         foreign_keys=[("model_id", "models", "id"), ("set_id", "calibration_sets", "id")],
     )
     db["validations"].create_index(["model_id", "id"])
+
+
+@migrations(name="m004_i19_routing_policy")
+def m004_i19_routing_policy(db: Database) -> None:
+    # Append-only history: the newest row is the routing policy `route`, `live-validate` and
+    # the TUI start from; older rows say who changed it when.
+    db["routing_policies"].create(
+        {
+            "id": int,
+            "lambda_cost": float,
+            "lambda_latency": float,
+            "source": str,  # "policy set" | "live-validate <model>"
+            "reason": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"lambda_cost", "lambda_latency", "created_at"},
+    )

@@ -5,8 +5,8 @@ processes can share one home. Outcomes are written one per example as they finis
 ``UNIQUE(run_id, example_id)`` makes a resumed run idempotent.
 
 No SQL lives outside ``lrcal/store`` (tests/test_architecture.py checks it): the queries of
-router versions and tokens, of outcome aggregates and of imported logs are mixins beside this
-module (``routers``, ``aggregates``, ``outcome_logs``).
+router versions and tokens, of outcome aggregates, of imported logs and of the routing policy are
+mixins beside this module (``routers``, ``aggregates``, ``outcome_logs``, ``policies``).
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from lrcal.store.aggregates import OutcomeAggregates
 from lrcal.store.db import connect, write_transaction
 from lrcal.store.encoding import dumps, loads, utcnow
 from lrcal.store.outcome_logs import OutcomeLogWrites
+from lrcal.store.policies import PolicyQueries
 from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
 
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
-class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
+class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, PolicyQueries):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):

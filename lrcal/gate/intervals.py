@@ -1,0 +1,111 @@
+"""Intervals behind the gate's rules: paired bootstrap over the same queries, Wilson for shares.
+
+Each interval is ``estimate ± z·SE`` (on the log scale for ratios), with SE the standard
+deviation of the paired bootstrap replicates: every replicate resamples *queries*, and each
+resampled query keeps both of its outcomes (with the candidate, without it), so the
+correlation between the two policies -- same query, same difficulty -- stays in. A normal
+interval with a bootstrap SE (rather than bootstrap percentiles) because the sequential gate
+asks for z far in the tail (``lrcal.gate.sequential``), where 2,000 percentiles say little.
+
+``z`` comes from the caller: the sequential plan's boundary at the current look.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    se: float  # on the scale the interval was built (log for ratios)
+
+    def as_dict(self) -> dict:
+        return {"estimate": _finite(self.estimate), "low": _finite(self.low), "high": _finite(self.high),
+                "se": _finite(self.se)}  # fmt: skip
+
+
+def upper_quantile(tail: float) -> float:
+    """z with P(Z > z) = ``tail`` for a standard normal Z."""
+    return NormalDist().inv_cdf(1.0 - tail)
+
+
+@dataclass
+class PairedOutcomes:
+    """What the two policies got on the same queries (one entry per query, both columns)."""
+
+    quality_with: np.ndarray
+    quality_without: np.ndarray
+    cost_with: np.ndarray
+    cost_without: np.ndarray
+    latency_with: np.ndarray
+    latency_without: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(len(self.quality_with))
+
+    def resampled_rows(self, n_boot: int, seed: int) -> np.ndarray:
+        """[n_boot, n] query indices, drawn with replacement (one paired bootstrap replicate per row)."""
+        return np.random.default_rng(seed).integers(0, self.n, size=(n_boot, self.n))
+
+
+def quality_difference(paired: PairedOutcomes, rows: np.ndarray, z: float) -> Interval:
+    """Mean quality with the candidate − without it, in score units (1.0 = 100 points).
+
+    The SE is never below that of one full-point difference among n + 2 queries: without it a
+    sample where no outcome happened to differ would claim a zero-width interval."""
+    diff = np.asarray(paired.quality_with, float) - np.asarray(paired.quality_without, float)
+    n = diff.size
+    if n == 0:
+        return Interval(math.nan, -math.inf, math.inf, math.inf)
+    estimate = float(diff.mean())
+    se = max(float(diff[rows].mean(axis=1).std()), math.sqrt(1.0 / ((n + 2) * n)))
+    return Interval(estimate, estimate - z * se, estimate + z * se, se)
+
+
+def p95_ratio(paired: PairedOutcomes, rows: np.ndarray, z: float) -> Interval:
+    """p95 latency with the candidate / without it."""
+    return _ratio(lambda a: np.percentile(a, 95, axis=-1), paired.latency_with, paired.latency_without, rows, z)
+
+
+def mean_cost_ratio(paired: PairedOutcomes, rows: np.ndarray, z: float) -> Interval:
+    """Mean cost per query with the candidate / without it."""
+    return _ratio(lambda a: np.mean(a, axis=-1), paired.cost_with, paired.cost_without, rows, z)
+
+
+def _ratio(statistic, with_values: np.ndarray, without_values: np.ndarray, rows: np.ndarray, z: float) -> Interval:
+    a, b = np.asarray(with_values, float), np.asarray(without_values, float)
+    if a.size == 0:
+        return Interval(math.nan, 0.0, math.inf, math.inf)
+    num, den = float(statistic(a)), float(statistic(b))
+    if den <= 0.0:  # free models (or no latency): a ratio only when both are zero
+        return Interval(1.0, 1.0, 1.0, 0.0) if num <= 0.0 else Interval(math.inf, math.inf, math.inf, 0.0)
+    if num <= 0.0:
+        return Interval(0.0, 0.0, 0.0, 0.0)
+    num_b, den_b = statistic(a[rows]), statistic(b[rows])
+    ok = (num_b > 0) & (den_b > 0)
+    log_ratio = math.log(num / den)
+    se = float(np.log(num_b[ok] / den_b[ok]).std()) if ok.any() else math.inf
+    return Interval(num / den, math.exp(log_ratio - z * se), math.exp(log_ratio + z * se), se)
+
+
+def wilson(successes: float, n: int, z: float) -> Interval:
+    """Wilson score interval of a proportion (``z`` standard errors each side)."""
+    if n <= 0:
+        return Interval(math.nan, 0.0, 1.0, math.inf)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), math.sqrt(p * (1 - p) / n))
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -40,25 +41,32 @@ def _rates(values: list[str]) -> dict[str, float]:
 
 
 def _load_sets(names: list[str], home) -> tuple[list, list[str]]:
-    """The sets to recognise: the given names/paths, else every built-in set and every
-    set under the home (e.g. a training set generated there)."""
+    """The sets to recognise: every built-in set, every set under the home (e.g. a training set
+    generated there), and the sets given by name or path -- given sets add to the others, they
+    never replace them (a simulator that stopped recognising the built-in sets would answer every
+    calibration query with a non-answer)."""
     from lrcal.calsets import builtin_set_names, load_set, resolve_set
     from lrcal.calsets.resolve import home_set_names
     from lrcal.errors import LrcalError
 
-    sets, warnings = [], []
-    if names:
-        for name in names:
-            sets.append(load_set(resolve_set(name, home)))
-        return sets, warnings
+    sets, warnings, seen = [], [], set()
+
+    def add(path) -> None:
+        key = str(Path(path).resolve())
+        if key not in seen:
+            seen.add(key)
+            sets.append(load_set(path))
+
+    for name in names:  # a set asked for by name must load: a one-line error otherwise
+        add(resolve_set(name, home))
     for name in builtin_set_names():
         try:
-            sets.append(load_set(resolve_set(name, home)))
+            add(resolve_set(name, home))
         except LrcalError as exc:
             warnings.append(f"built-in set {name} not loaded ({exc}); its examples get generic answers")
     for name in home_set_names(home):
         try:
-            sets.append(load_set(home / "sets" / name))
+            add(home / "sets" / name)
         except LrcalError as exc:
             warnings.append(f"set {name} in the home not loaded ({exc}); its examples get generic answers")
     return sets, warnings
@@ -70,7 +78,7 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8765, "--port", help="Port to listen on (0 picks a free port)."),
     zoo: str = typer.Option("default", "--zoo", help="'default' or a zoo JSON file (see docs/simulator.md)."),
-    sets: List[str] = typer.Option([], "--set", help="Calibration set (name or path) to recognise; repeatable. Default: every built-in set and every set in the home."),
+    sets: List[str] = typer.Option([], "--set", help="One more calibration set (name or path) to recognise; repeatable. The built-in sets and every set in the home are always recognised."),
     seed: int = typer.Option(0, "--seed", help="Seed of every simulated decision (answers, latencies, faults)."),
     latency_scale: float = typer.Option(1.0, "--latency-scale", help="Multiply every simulated latency (tests use 0.01-0.05)."),
     fixed_latency_ms: Optional[float] = typer.Option(None, "--fixed-latency-ms", help="Answer every request in exactly this many ms (benchmarks)."),

@@ -7,7 +7,11 @@ correlation between the two policies -- same query, same difficulty -- stays in.
 interval with a bootstrap SE (rather than bootstrap percentiles) because the sequential gate
 asks for z far in the tail (``lrcal.gate.sequential``), where 2,000 percentiles say little.
 
-``z`` comes from the caller: the sequential plan's boundary at the current look.
+``z`` comes from the caller: the sequential plan's boundary at the current look (a normal
+quantile). The bootstrap intervals widen it to the Student t quantile of the same tail with
+n − 1 degrees of freedom and correct the plug-in SE by sqrt(n / (n − 1)): at 24 queries a normal
+interval around a bootstrap SE misses a one-sided 1.3 % tail about 1.8 % of the time
+(tests/test_gate_sequential.py measured it), the t version holds.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ class Interval:
 def upper_quantile(tail: float) -> float:
     """z with P(Z > z) = ``tail`` for a standard normal Z."""
     return NormalDist().inv_cdf(1.0 - tail)
+
+
+def student_t(z: float, dof: int) -> float:
+    """The Student t quantile with the tail of the normal quantile ``z`` (Cornish–Fisher
+    expansion, two terms: within 0.01 of the exact value from 10 degrees of freedom on)."""
+    if dof < 1 or not math.isfinite(z):
+        return math.inf
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+
+
+def _bootstrap_se(replicates: np.ndarray, n: int) -> float:
+    """SD of the bootstrap replicates, corrected for the plug-in variance's (n − 1) / n."""
+    return float(np.std(replicates)) * math.sqrt(n / max(n - 1, 1))
 
 
 @dataclass
@@ -66,8 +83,9 @@ def quality_difference(paired: PairedOutcomes, rows: np.ndarray, z: float) -> In
     if n == 0:
         return Interval(math.nan, -math.inf, math.inf, math.inf)
     estimate = float(diff.mean())
-    se = max(float(diff[rows].mean(axis=1).std()), math.sqrt(1.0 / ((n + 2) * n)))
-    return Interval(estimate, estimate - z * se, estimate + z * se, se)
+    se = max(_bootstrap_se(diff[rows].mean(axis=1), n), math.sqrt(1.0 / ((n + 2) * n)))
+    t = student_t(z, n - 1)
+    return Interval(estimate, estimate - t * se, estimate + t * se, se)
 
 
 def p95_ratio(paired: PairedOutcomes, rows: np.ndarray, z: float) -> Interval:
@@ -92,8 +110,9 @@ def _ratio(statistic, with_values: np.ndarray, without_values: np.ndarray, rows:
     num_b, den_b = statistic(a[rows]), statistic(b[rows])
     ok = (num_b > 0) & (den_b > 0)
     log_ratio = math.log(num / den)
-    se = float(np.log(num_b[ok] / den_b[ok]).std()) if ok.any() else math.inf
-    return Interval(num / den, math.exp(log_ratio - z * se), math.exp(log_ratio + z * se), se)
+    se = _bootstrap_se(np.log(num_b[ok] / den_b[ok]), a.size) if ok.any() else math.inf
+    t = student_t(z, a.size - 1)
+    return Interval(num / den, math.exp(log_ratio - t * se), math.exp(log_ratio + t * se), se)
 
 
 def wilson(successes: float, n: int, z: float) -> Interval:

@@ -33,7 +33,7 @@ MARKER = ".lrcal-demo"
 class DemoOptions:
     fresh: bool = False
     train_size: int = 1000
-    latency_scale: float = 0.1
+    latency_scale: float = 0.5  # simulated latency well above the local HTTP overhead: p95 means something
     concurrency: int = 16
     lambda_cost: float | None = None  # None: the home's routing policy (λ = 0 until a validation saves one)
     lambda_latency: float | None = None

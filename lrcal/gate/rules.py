@@ -100,31 +100,48 @@ def gate_verdict(rules: list[Rule]) -> tuple[str, str | None]:
 
 def examples_needed(rules: list[Rule], n: int, z: float) -> float:
     """About how many examples in all would settle the gate, were the estimates to hold: each
-    undecided rule's interval shrinks like 1/sqrt(n) until it clears its threshold; a path needs
-    its slowest rule, the gate its quickest path (inf when every estimate sits on a threshold)."""
-    best = math.inf
+    undecided rule heads for the verdict its estimate is on the side of, its interval shrinking
+    like 1/sqrt(n); a path fails with its first failing rule or passes with its last passing one;
+    the gate is settled by its first passing path, or by the last of its paths to fail
+    (inf when an estimate sits exactly on its threshold)."""
+    outcomes = {}
     for path in PATHS:
-        if path_verdict(rules, path) == FAIL:
+        mine = [r for r in rules if path in r.paths]
+        if any(r.verdict == FAIL for r in mine):
+            outcomes[path] = (FAIL, float(n))
             continue
-        need = float(n)
-        for rule in rules:
-            if path in rule.paths and rule.verdict == UNDECIDED:
-                need = max(need, min(_needed(o, n, z) for o in (rule.options or (rule,))))
-        best = min(best, need)
-    return best
+        heading = [_heading(r, n, z) for r in mine if r.verdict == UNDECIDED]
+        fails = [need for verdict, need in heading if verdict == FAIL]
+        if fails:
+            outcomes[path] = (FAIL, min(fails))
+        else:
+            outcomes[path] = (PASS, max([need for _, need in heading], default=float(n)))
+    passing = [need for verdict, need in outcomes.values() if verdict == PASS]
+    if passing:
+        return min(passing)
+    return max(need for _, need in outcomes.values())
 
 
-def _needed(rule: Rule, n: int, z: float) -> float:
-    interval = rule.interval
+def _heading(rule: Rule, n: int, z: float) -> tuple[str, float]:
+    """(the verdict an undecided rule heads for, the examples it needs to reach it)."""
+    if rule.options:  # either-or: passes with its quickest passing option, fails with its slowest
+        headings = [_heading(o, n, z) for o in rule.options]
+        passes = [need for verdict, need in headings if verdict == PASS]
+        return (PASS, min(passes)) if passes else (FAIL, max(need for _, need in headings))
+    interval, t = rule.interval, rule.threshold
     if rule.unit == "ratio":
-        if not (interval.estimate > 0 and rule.threshold > 0):
-            return math.inf
-        gap = abs(math.log(interval.estimate) - math.log(rule.threshold))
+        if not (interval.estimate > 0 and t > 0):
+            return UNDECIDED, math.inf
+        estimate, threshold, se = math.log(interval.estimate), math.log(t), interval.se
+    elif rule.unit == "share":  # Wilson: the spread of a proportion at the threshold
+        estimate, threshold, se = interval.estimate, t, math.sqrt(t * (1 - t) / max(n, 1))
     else:
-        gap = abs(interval.estimate - rule.threshold)
-    if not (gap > 0 and math.isfinite(interval.se)):
-        return math.inf
-    return n * (z * interval.se / gap) ** 2
+        estimate, threshold, se = interval.estimate, t, interval.se
+    if not (math.isfinite(estimate) and math.isfinite(se)) or estimate == threshold:
+        return UNDECIDED, math.inf
+    above = estimate > threshold
+    verdict = PASS if above == (rule.direction == ABOVE) else FAIL
+    return verdict, n * (z * se / abs(estimate - threshold)) ** 2
 
 
 # ---- words ----------------------------------------------------------------------------

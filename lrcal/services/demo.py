@@ -39,6 +39,7 @@ class DemoOptions:
     lambda_latency: float | None = None
     with_real_ocr: bool = False
     validation_limit: int | None = None
+    validation_sequential: bool = True  # stop each validation as soon as the gate is decided
     calibration_set: str = "builtin-v1"
     validation_set: str = "builtin-v1-holdout"
     incumbents: tuple[str, ...] = INCUMBENTS
@@ -145,6 +146,7 @@ def run_demo(home: Path, options: DemoOptions, say: Callable[[str], None]) -> De
                     store,
                     ValidateRequest(model=name, set_ref=options.validation_set, limit=options.validation_limit,
                                     gate=gate, enable=True, concurrency=options.concurrency,
+                                    sequential=options.validation_sequential,
                                     report_dir=Path(home) / "reports" / name),  # fmt: skip
                 )
                 s.note = f"{validation['decision']} → status {validation['status']}"

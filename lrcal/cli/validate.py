@@ -119,7 +119,7 @@ def _print_result(result: dict) -> None:
         policies.add_row(POLICY_LABELS.get(key, key), f"{stats['quality']:.3f}", f"{stats['cost_usd_mean']:.6f}",
                          f"{stats['latency_ms_p95']:.0f}", f"{stats['error_rate']:.1%}", share)  # fmt: skip
     console.print(policies)
-    console.print(f"recommended λ: {recommendation_text(result)}", highlight=False)
+    console.print(f"recommended λ: {recommendation_text(result, markdown=False)}", highlight=False)
     console.print(f"examples used: {result['n']} of {run['examples_planned']}; spent ${result['spend_usd']:.4f} on "
                   f"{result['requests']} requests", highlight=False)  # fmt: skip
     colour = {"validated": "green", "rejected": "red", "undecided": "yellow"}[result["decision"]]

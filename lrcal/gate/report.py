@@ -162,7 +162,7 @@ def render_markdown(result: dict, paths: dict[str, Path] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def recommendation_text(result: dict) -> str:
+def recommendation_text(result: dict, markdown: bool = True) -> str:
     point = result.get("recommended_policy")
     if not point:
         return "(none)"
@@ -181,7 +181,7 @@ def recommendation_text(result: dict) -> str:
                 f"({(c['estimate'] - 1) * 100:+.0f}%); each of {point['points_tried']} grid points tested at "
                 f"z = {point['z']:.2f}.")  # fmt: skip
     if saved:
-        return text + " **Saved as the routing policy.**"
+        return text + (" **Saved as the routing policy.**" if markdown else " Saved as the routing policy.")
     if result["decision"] == "validated":
         return text + " Not saved (it is saved with `--enable`, or set it with `lrcal policy set`)."
     return text

@@ -48,11 +48,11 @@ def _print_summary(result) -> None:
     console = Console()
     table = Table(title=f"Onboarding results (router {result.router_version})")
     table.add_column("candidate", no_wrap=True)
-    for col in ("decision", "traffic", "quality", "p95 latency", "mean cost"):
+    for col in ("decision", "examples", "traffic", "quality", "p95 latency", "mean cost"):
         table.add_column(col, justify="left" if col == "decision" else "right")
     for c in result.candidates:
         table.add_row(
-            c["model"], c["decision"], f"{c['share']:.0%}",
+            c["model"], c["decision"], f"{c['examples_used']}/{c['examples_planned']}", f"{c['share']:.0%}",
             f"{c['quality_without']:.3f}→{c['quality_with']:.3f}",
             f"{c['p95_without']:.0f}→{c['p95_with']:.0f} ms",
             f"{_pct(c['cost_with'], c['cost_without'])}",

@@ -97,8 +97,9 @@ def render_markdown(result: dict, paths: dict[str, Path] | None = None) -> str:
         "",
         f"- status: **{result.get('status', '?')}** {result.get('note') or ''}".rstrip(),
         f"- examples used: **{result['n']}** of {run.get('examples_planned', result['n'])} on `{result['set']}` "
-        f"(version `{result['set_version'][:12]}`), {run.get('looks_taken', 1)} look(s) at "
-        f"{', '.join(str(n) for n in run.get('looks', [result['n']]))}; stopped: {run.get('stopped', '?')}",
+        f"(version `{result['set_version'][:12]}`): {run.get('looks_taken', 1)} of {len(run.get('looks', [1]))} "
+        f"planned look(s) at {', '.join(str(n) for n in run.get('looks', [result['n']]))} examples; "
+        f"stopped: {run.get('stopped', '?')}",
         f"- money: **${result.get('spend_usd', 0.0):.4f}** spent on {result.get('requests', 0)} requests in this run; "
         f"the outcomes used cost ${result.get('outcomes_cost_usd', 0.0):.4f} in all"
         + (f"; budget ${result['budget_usd']:g}" if result.get("budget_usd") is not None else ""),

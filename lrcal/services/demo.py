@@ -175,6 +175,8 @@ def _candidate_summary(validation: dict) -> dict:
         "cost_with": pol["router_with"]["cost_usd_mean"],
         "cost_without": pol["router_without"]["cost_usd_mean"],
         "share": pol["router_with"]["share"].get(validation["model"], 0.0),
+        "examples_used": validation["sequential"]["examples_used"],
+        "examples_planned": validation["sequential"]["examples_planned"],
         "reasons": validation["reasons"],
         "per_task": {t: {"live": row["candidate_accuracy"], "predicted": row["predicted"]}
                      for t, row in validation["per_task"].items()},  # fmt: skip

@@ -149,20 +149,19 @@ def _heading(rule: Rule, n: int, z: float) -> tuple[str, float]:
 
 def threshold_text(rule: Rule) -> str:
     sign = "≥" if rule.direction == ABOVE else "≤"
-    if rule.unit == "points":
-        return f"{sign} {rule.threshold * 100:+.1f} pts"
-    if rule.unit == "ratio":
-        return f"{sign} {_pct(rule.threshold - 1.0)}"
-    return f"{sign} {rule.threshold:.0%}"
+    return f"{sign} {_value_text(rule.unit, rule.threshold)}" + (" pts" if rule.unit == "points" else "")
 
 
 def measured_text(rule: Rule) -> str:
     i = rule.interval
-    if rule.unit == "points":
-        return f"{_pts(i.estimate)} [{_pts(i.low)}, {_pts(i.high)}]"
-    if rule.unit == "ratio":
-        return f"{_pct(i.estimate - 1.0)} [{_pct(i.low - 1.0)}, {_pct(i.high - 1.0)}]"
-    return f"{_share(i.estimate)} [{_share(i.low)}, {_share(i.high)}]"
+    return f"{_value_text(rule.unit, i.estimate)} [{_value_text(rule.unit, i.low)}, {_value_text(rule.unit, i.high)}]"
+
+
+def _value_text(unit: str, value: float) -> str:
+    """Points for a score difference, a signed percentage for a ratio, a percentage for a share."""
+    if unit == "points":
+        return _pts(value)
+    return _pct(value - 1.0) if unit == "ratio" else _share(value)
 
 
 def _pts(value: float) -> str:

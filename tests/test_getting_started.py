@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "getting-started.md"
 DOC_PORT = "8700"
@@ -82,8 +84,10 @@ def test_the_walkthrough_registers_the_zoos_real_prices_and_routes_only_after_en
     assert "--set" not in code.split("lrcal sim serve", 1)[1].split("\n", 1)[0]  # --set adds, no need here
 
 
+@pytest.mark.slow
 def test_getting_started_runs_as_written(tmp_path):
-    """Every bash block of the walkthrough, as one script (about a minute and a half)."""
+    """Every bash block of the walkthrough, as one script (a minute and a half alone, three
+    minutes beside the rest of the suite: `make test-slow`)."""
     steps = runnable(doc_blocks(DOC.read_text()))
     port = _free_port()
     bin_dir = tmp_path / "bin"

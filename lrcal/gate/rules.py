@@ -149,6 +149,8 @@ def _heading(rule: Rule, n: int, z: float) -> tuple[str, float]:
 
 def threshold_text(rule: Rule) -> str:
     sign = "≥" if rule.direction == ABOVE else "≤"
+    if rule.unit == "share":
+        return f"{sign} {rule.threshold:.0%}" if round(rule.threshold, 2) == rule.threshold else f"{sign} {rule.threshold:.1%}"
     return f"{sign} {_value_text(rule.unit, rule.threshold)}" + (" pts" if rule.unit == "points" else "")
 
 

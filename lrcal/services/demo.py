@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from lrcal.errors import LrcalError
+
+if TYPE_CHECKING:
+    from lrcal.gate.decision import GateConfig
 
 INCUMBENTS = ("sim-generalist-xl", "sim-lite-s", "sim-chartqa-m", "sim-spatial-m", "sim-mathsolver-l", "sim-balanced-m")
 SPECIALIST = "sim-docreader-m"
@@ -40,6 +43,7 @@ class DemoOptions:
     with_real_ocr: bool = False
     validation_limit: int | None = None
     validation_sequential: bool = True  # stop each validation as soon as the gate is decided
+    gate: "GateConfig | None" = None  # the gate's thresholds (default: GateConfig's); λ comes from the fields above
     calibration_set: str = "builtin-v1"
     validation_set: str = "builtin-v1-holdout"
     incumbents: tuple[str, ...] = INCUMBENTS
@@ -139,7 +143,8 @@ def run_demo(home: Path, options: DemoOptions, say: Callable[[str], None]) -> De
                 token = report["token"]
                 s.note = f"accuracy {report['accuracy']:.3f}; token fitted in {token['fit_seconds']:.2f}s"
 
-        gate = GateConfig(lambda_cost=options.lambda_cost, lambda_latency=options.lambda_latency)
+        gate = replace(options.gate or GateConfig(), lambda_cost=options.lambda_cost,
+                       lambda_latency=options.lambda_latency)  # fmt: skip
         for name in options.candidates:
             with step(f"Live-validating {name} on {options.validation_set}") as s:
                 validation = live_validate(
@@ -202,7 +207,8 @@ def _real_ocr(store, home, options, result, step, say) -> None:
             report = calibrate_and_fit(store, CalibrateRequest(model=REAL_OCR, set_ref=options.calibration_set))
             s.note = f"accuracy {report['accuracy']:.3f}"
         with step(f"Live-validating {REAL_OCR}") as s:
-            gate = GateConfig(lambda_cost=options.lambda_cost, lambda_latency=options.lambda_latency)
+            gate = replace(options.gate or GateConfig(), lambda_cost=options.lambda_cost,
+                           lambda_latency=options.lambda_latency)  # fmt: skip
             validation = live_validate(
                 store,
                 ValidateRequest(model=REAL_OCR, set_ref=options.validation_set, limit=options.validation_limit,

@@ -78,29 +78,48 @@ class LiveCollector:
         return {r["example_id"]: r for r in rows if self.counts(model, r)}
 
     def collect(self, examples: list[dict]) -> bool:
-        """Request every missing outcome of ``examples``; False when the budget stopped it."""
+        """Request every missing outcome of ``examples``; False when the budget stopped it.
+
+        Without a budget every model gets its part of the batch at the same time, so a load spike
+        on the network or the machine hits the candidate and the incumbents alike (the p95 latency
+        rule compares them on the same queries, and should compare them in the same minutes too).
+        With a budget the models go one after another, so that the budget is never overshot."""
+        work = []
         for model in self.models:
             have = self.outcomes(model)
             pending = [ex for ex in examples if ex["id"] not in have]
             if self.on_model is not None:
                 self.on_model(model["name"], len(examples), len(examples) - len(pending))
-            if not pending:
-                continue
-            run_id = self._run(model)
-            budget_left = None if self.budget_usd is None else max(0.0, self.budget_usd - self.spend.usd)
-            # issue 20's circuit breaker goes into this call once collect_outcomes takes it
-            stats = asyncio.run(
-                collect_outcomes(self.store, model, run_id, pending, concurrency=self.concurrency,
-                                 on_outcome=self.on_outcome, budget_usd=budget_left,
-                                 expected_cost_per_call=self.expected_cost(model["name"]))  # fmt: skip
-            )
-            self.spend.usd += stats.spent_usd
-            self.spend.requests += stats.requested
-            self.spend.skipped_budget += stats.skipped_budget
-            if stats.skipped_budget:
+            if pending:
+                work.append((model, self._run(model), pending))
+        if self.budget_usd is None:
+            stats = asyncio.run(self._gather([self._request(model, run_id, pending, None)
+                                              for model, run_id, pending in work]))  # fmt: skip
+            for (_, run_id, _), one in zip(work, stats):
+                self._count(one)
+            return True
+        for model, run_id, pending in work:
+            one = asyncio.run(self._request(model, run_id, pending, max(0.0, self.budget_usd - self.spend.usd)))
+            self._count(one)
+            if one.skipped_budget:
                 self.store.update_run(run_id, status="interrupted")
                 return False
         return True
+
+    @staticmethod
+    async def _gather(requests: list) -> list:
+        return list(await asyncio.gather(*requests))
+
+    def _request(self, model: dict, run_id: int, pending: list[dict], budget_left: float | None):
+        # issue 20's circuit breaker goes into this call once collect_outcomes takes it
+        return collect_outcomes(self.store, model, run_id, pending, concurrency=self.concurrency,
+                                on_outcome=self.on_outcome, budget_usd=budget_left,
+                                expected_cost_per_call=self.expected_cost(model["name"]))  # fmt: skip
+
+    def _count(self, stats) -> None:
+        self.spend.usd += stats.spent_usd
+        self.spend.requests += stats.requested
+        self.spend.skipped_budget += stats.skipped_budget
 
     def finish(self) -> None:
         for run_id in self._runs.values():

@@ -204,3 +204,20 @@ def test_failed_requests_are_excluded_refreshed_with_fresh_and_retried_with_retr
     report = json.loads(retried.stdout)
     assert clean.request_counts == {SPECIALIST: len(failing)}, clean.request_counts  # only the failed ones
     assert report["checks"]["candidate_error_rate"] == 0.0 and report["requests"] == len(failing)
+
+
+def test_the_budget_stops_the_run_undecided_and_the_report_says_what_it_spent(flow_home, sim_server, builtin_sets):
+    home, _ = flow_home
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    with sqlite3.connect(home / "lrcal.db") as conn:
+        conn.execute("update models set status = 'calibrated' where name = ?", [SPECIALIST])
+    # a look of 24 queries to the 7 models costs about $0.29: the budget runs out during the second
+    out = _cli(home)("live-validate", SPECIALIST, "--fresh", "--budget-usd", "0.45", "--json")
+    assert out.exit_code == 4, out.output
+    report = json.loads(out.stdout)
+    run = report["sequential"]
+    assert report["decision"] == "undecided" and run["stopped"] == "budget" and run["looks_taken"] == 2
+    assert 0.29 < report["spend_usd"] <= 0.45 and report["skipped_examples"] > 0
+    assert 24 <= report["n"] < 48 and run["more_examples_needed"] > 0
+    assert report["reasons"][-1].startswith(f"UNDECIDED after {report['n']} examples: about ")
+    assert _status(home, SPECIALIST) == "calibrated"

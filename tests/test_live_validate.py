@@ -180,7 +180,8 @@ def test_failed_requests_are_excluded_refreshed_with_fresh_and_retried_with_retr
 
     home, _ = flow_home
     holdout = load_set(resolve_set("builtin-v1-holdout"))
-    failing = {ex.id: "http_401" for ex in holdout.examples if ex.task_group == "document"}
+    # HTTP 400: not retried, and not a cause the circuit breaker (issue 20) stops a run for
+    failing = {ex.id: "http_400" for ex in holdout.examples if ex.task_group == "document"}
     faulty = sim_server(sets=builtin_sets, latency_scale=0.01,
                         chaos=ChaosConfig(permanent=failing, models=frozenset({SPECIALIST})))  # fmt: skip
     point_models_at(home, faulty.url)

@@ -98,7 +98,6 @@ def live_validate(
         models = [candidate] + incumbents
         names = [m["name"] for m in models]
         router = route_with_and_without(store, routing, order, names, gate)
-        row_of = {ex["id"]: i for i, ex in enumerate(order)}
         plan = plan_looks(len(order), request.batch if request.sequential else None, gate.error_rate)
         collector = LiveCollector(
             store, models, rset.id, {"set_ref": request.set_ref, "candidate": request.model},
@@ -107,30 +106,12 @@ def live_validate(
             on_outcome=on_outcome,
         )  # fmt: skip
         predicted_by_task = routing.token_per_task(candidate["name"])
-        previous: dict = {}
-        stopped = "all examples"
         try:
-            for look, seen in enumerate(plan.looks):
-                within_budget = collector.collect(order[:seen])
-                matrix = live_matrix(collector, order[:seen])
-                if matrix.live.n == 0:
-                    raise LrcalError("the validation budget ran out before any query had an outcome from every model")
-                rows = np.asarray([row_of[ex["id"]] for ex in matrix.examples])
-                evidence = look_evidence(candidate["name"], matrix.live, router, rows, predicted_by_task)
-                decision = decide(evidence, gate, plan.z[look], previous)
-                previous = decision.rules_by_key()
-                if on_look is not None:
-                    on_look(look + 1, matrix.live.n, decision)
-                if decision.decision != "undecided":
-                    stopped = "decided"
-                    break
-                if not within_budget:
-                    stopped = "budget"
-                    break
+            run = _run_looks(collector, order, plan, router, candidate["name"], predicted_by_task, gate, on_look)
         finally:
             collector.finish()
-        result = _result(candidate, incumbents, names, matrix, router, rows, routing, gate, rset, decision)
-        result.update(_run_summary(collector, matrix, plan, look, stopped, request, decision))
+        result = _result(candidate, incumbents, names, run.matrix, router, run.rows, routing, gate, rset, run.decision)
+        result.update(_run_summary(collector, run, plan, request))
         _record(store, candidate, rset, result, request)
     if request.report_dir is not None:
         from lrcal.gate.report import write_report
@@ -138,6 +119,38 @@ def live_validate(
         paths = write_report(result, request.report_dir)
         result["report"] = {k: str(v) for k, v in paths.items()}
     return result
+
+
+@dataclass
+class LookRun:
+    """Where the sequential run stopped: the last look's outcomes, decision and why it stopped."""
+
+    matrix: LiveMatrix
+    rows: np.ndarray  # the used examples' places in the order
+    decision: Decision
+    looks_taken: int
+    stopped: str  # "decided" | "budget" | "all examples"
+
+
+def _run_looks(collector, order, plan, router, candidate: str, predicted_by_task, gate, on_look) -> LookRun:
+    """Look after look: request what the look lacks, judge, stop once decided or out of budget."""
+    row_of = {ex["id"]: i for i, ex in enumerate(order)}
+    previous: dict = {}
+    for look, seen in enumerate(plan.looks):
+        within_budget = collector.collect(order[:seen])
+        matrix = live_matrix(collector, order[:seen])
+        if matrix.live.n == 0:
+            raise LrcalError("the validation budget ran out before any query had an outcome from every model")
+        rows = np.asarray([row_of[ex["id"]] for ex in matrix.examples])
+        evidence = look_evidence(candidate, matrix.live, router, rows, predicted_by_task)
+        decision = decide(evidence, gate, plan.z[look], previous)
+        previous = decision.rules_by_key()
+        if on_look is not None:
+            on_look(look + 1, matrix.live.n, decision)
+        stopped = "decided" if decision.decision != "undecided" else None if within_budget else "budget"
+        if stopped:
+            return LookRun(matrix, rows, decision, look + 1, stopped)
+    return LookRun(matrix, rows, decision, len(plan.looks), "all examples")
 
 
 def _check_request(candidate: dict, request: ValidateRequest) -> None:
@@ -329,23 +342,23 @@ def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, rout
     }
 
 
-def _run_summary(collector: LiveCollector, matrix: LiveMatrix, plan, look: int, stopped: str, request, decision) -> dict:
-    more = decision.examples_needed - matrix.live.n
+def _run_summary(collector: LiveCollector, run: LookRun, plan, request: ValidateRequest) -> dict:
+    more = run.decision.examples_needed - run.matrix.live.n
     return {
         "sequential": {
             **plan.as_dict(),
-            "looks_taken": look + 1,
-            "examples_used": matrix.live.n,
+            "looks_taken": run.looks_taken,
+            "examples_used": run.matrix.live.n,
             "examples_planned": plan.planned,
-            "stopped": stopped,
+            "stopped": run.stopped,
             "more_examples_needed": (None if not np.isfinite(more) else int(np.ceil(max(0.0, more))))
-            if decision.decision == "undecided" else 0,
+            if run.decision.decision == "undecided" else 0,
         },
         "spend_usd": collector.spend.usd,
         "requests": collector.spend.requests,
-        "outcomes_cost_usd": matrix.cost_usd,
+        "outcomes_cost_usd": run.matrix.cost_usd,
         "budget_usd": request.budget_usd,
-        "skipped_examples": matrix.skipped,
+        "skipped_examples": run.matrix.skipped,
         "fresh": request.fresh,
         "retry_errors": request.retry_errors,
     }

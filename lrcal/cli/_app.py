@@ -7,11 +7,9 @@ Command modules import only typer/rich at module level; heavy libraries
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -24,15 +22,20 @@ except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as click_exceptions
 
 from lrcal.errors import LrcalError
-from lrcal.jsonable import json_default
 
 
 class LrcalGroup(TyperGroup):
     """Turns expected failures into a one-line ``Error: ...`` and an exit code.
 
     Wrapping ``invoke`` of the root group covers every sub-command, and works the
-    same under ``CliRunner`` as from the shell.
+    same under ``CliRunner`` as from the shell. Its help placeholders are plain (`_help`).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from lrcal.cli._help import plain_params
+
+        plain_params(self, HELP_OPTION_NAMES)
 
     def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
         try:
@@ -70,6 +73,8 @@ def _print_error(message: str) -> None:
     typer.echo(f"Error: {one_line}", err=True)
 
 
+HELP_OPTION_NAMES = ["-h", "--help"]
+
 app = typer.Typer(
     cls=LrcalGroup,
     name="lrcal",
@@ -77,7 +82,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # never print locals (they may hold secrets)
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 
@@ -105,10 +110,21 @@ def root(
         help="Directory holding lrcal.db and router artifacts (default: $LRCAL_HOME, else the user data dir).",
         show_default=False,
     ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=lambda on: _print_version(on), help="Print the version and exit."
+    ),
 ) -> None:
     from lrcal.home import resolve_home
 
     ctx.obj = CliState(home=resolve_home(home))
+
+
+def _print_version(on: bool) -> None:
+    if on:
+        from lrcal import __version__
+
+        typer.echo(f"lrcal {__version__}")
+        raise typer.Exit()
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -121,62 +137,9 @@ def state(ctx: typer.Context) -> CliState:
     return obj
 
 
-# ---- output helpers ---------------------------------------------------------
+# ---- output helpers (lrcal.cli._output has the tables, JSON and CSV) ------------------------
 
-OUTPUT_FORMATS = ("table", "json", "csv")
-
-
-def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=json_default, ensure_ascii=False) + "\n")
-
-
-def print_rows(
-    rows: Iterable[dict],
-    fmt: str,
-    columns: list[str] | None = None,
-    title: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> None:
-    """Print a list of flat dicts as a rich table (``headers`` relabels columns), JSON list or CSV."""
-    rows = list(rows)
-    if fmt == "json":
-        print_json(rows)
-        return
-    cols = columns or (list(rows[0].keys()) if rows else [])
-    if fmt == "csv":
-        import csv
-
-        writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row.get(k)) for k in cols})
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for i, col in enumerate(cols):
-        # The first column names the row: keep it whole.
-        table.add_column((headers or {}).get(col, col), overflow="fold", no_wrap=(i == 0))
-    for row in rows:
-        table.add_row(*[_cell(row.get(c)) for c in cols])
-    Console().print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
-def output_format_option() -> Any:
-    return typer.Option("table", "--format", "-f", help="Output format: table, json or csv.")
+from lrcal.cli._output import print_json  # noqa: E402,F401  (re-exported for the command modules)
 
 
 def err_console():

@@ -7,9 +7,10 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, state
+from lrcal.cli._help import examples
 
 
-@app.command("tui")
+@app.command("tui", epilog=examples("lrcal tui", "lrcal --home .lrcal-demo tui --lambda-cost 0.5"))
 def tui(
     ctx: typer.Context,
     set_ref: Optional[str] = typer.Option(

@@ -8,9 +8,18 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
+from lrcal.cli._help import examples
+from lrcal.cli._output import Column, print_table
 
 
-@app.command("live-validate")
+@app.command(
+    "live-validate",
+    epilog=examples(
+        "lrcal live-validate my-vlm",
+        "lrcal live-validate my-vlm --limit 48 --lambda-cost 0.5 --enable",
+        "lrcal live-validate my-vlm --budget-usd 2 --report reports/my-vlm",
+    ),
+)
 def live_validate_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Calibrated model to validate."),
@@ -67,21 +76,41 @@ def _public(result: dict) -> dict:
     return {k: result[k] for k in keys if k in result}
 
 
+POLICY_COLUMNS = [
+    Column("policy", "policy"),
+    Column("quality", "quality", justify="right"),
+    Column("cost", "mean cost", drop=3, justify="right"),
+    Column("p50", "p50 ms", drop=2, justify="right"),
+    Column("p95", "p95 ms", justify="right"),
+    Column("traffic", "traffic", drop=1, shrink_to=24, wrap=True),
+]
+TRAFFIC_SHOWN = 3  # models named per traffic cell; the JSON has every share
+
+
+def traffic_text(share: dict[str, float]) -> str:
+    ranked = [(m, s) for m, s in sorted(share.items(), key=lambda kv: -kv[1]) if s >= 0.01]
+    text = ", ".join(f"{m} {s:.0%}" for m, s in ranked[:TRAFFIC_SHOWN])
+    return text + (f", +{len(ranked) - TRAFFIC_SHOWN} more" if len(ranked) > TRAFFIC_SHOWN else "")
+
+
+def policy_rows(result: dict) -> list[dict]:
+    from lrcal.gate.report import POLICY_LABELS
+    from lrcal.tui import fmt
+
+    return [
+        {"policy": POLICY_LABELS.get(key, key), "quality": f"{stats['quality']:.3f}",
+         "cost": fmt.usd(stats["cost_usd_mean"]), "p50": f"{stats['latency_ms_p50']:.0f}",
+         "p95": f"{stats['latency_ms_p95']:.0f}", "traffic": traffic_text(stats["share"])}
+        for key, stats in result["policies"].items()
+    ]  # fmt: skip
+
+
 def _print_result(result: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
-
-    from lrcal.gate.report import POLICY_LABELS
 
     console = Console()
-    table = Table(title=f"Live validation of {result['model']} on {result['set']} ({result['n']} queries)")
-    for col in ("policy", "quality", "mean cost $", "p50 ms", "p95 ms", "traffic"):
-        table.add_column(col, justify="left" if col in ("policy", "traffic") else "right")
-    for key, stats in result["policies"].items():
-        share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(stats["share"].items(), key=lambda kv: -kv[1]) if s >= 0.01)
-        table.add_row(POLICY_LABELS.get(key, key), f"{stats['quality']:.3f}", f"{stats['cost_usd_mean']:.6f}",
-                      f"{stats['latency_ms_p50']:.0f}", f"{stats['latency_ms_p95']:.0f}", share)  # fmt: skip
-    console.print(table)
+    print_table(policy_rows(result), POLICY_COLUMNS, console=console,
+                title=f"Live validation of {result['model']} on {result['set']} ({result['n']} queries)")  # fmt: skip
     for reason in result["reasons"]:
         console.print(f"• {reason}", highlight=False)
     colour = "green" if result["decision"] == "validated" else "red"

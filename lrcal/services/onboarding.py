@@ -119,10 +119,18 @@ def onboard_model(
             "token_fitted",
             model_id=model["id"],
             message=f"capability token fitted for router {routing.version} from {len(rows)} outcomes "
-            f"({result.method}, prior {result.prior_strength}, {result.seconds:.2f}s)",
-            data={"router_version": routing.version, "n": len(rows), "method": result.method},
+            f"({fit_method_words(result.method, result.prior_strength)}, {result.seconds:.2f}s)",
+            data={"router_version": routing.version, "n": len(rows), "method": result.method,
+                  "prior_strength": result.prior_strength},
         )
     return token
+
+
+def fit_method_words(method: str | None, prior_strength: float | None) -> str:
+    """How the token was fitted, in words (event messages never show internal values such as None)."""
+    if method == "profile" or prior_strength is None:
+        return "profile only (cross-validation kept the residual out)"
+    return f"profile + fitted residual, prior strength {prior_strength:g}"
 
 
 def _pool_scores(store: Store, pool: list[str], example_ids: list[int]) -> np.ndarray:

@@ -24,8 +24,10 @@ from lrcal import lifecycle
 from lrcal.errors import LrcalError, NotFound
 from lrcal.home import db_path
 from lrcal.store.aggregates import OutcomeAggregates
+from lrcal.store.browse_queries import OutcomeBrowsing
 from lrcal.store.db import connect, write_transaction
 from lrcal.store.encoding import dumps, loads, utcnow
+from lrcal.store.model_admin import ModelAdmin
 from lrcal.store.outcome_logs import OutcomeLogWrites
 from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
@@ -33,7 +35,7 @@ from lrcal.store.routers import RouterQueries
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
-class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
+class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, OutcomeBrowsing, ModelAdmin):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):
@@ -169,13 +171,17 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
         row["metadata"] = loads(row["metadata"], {})
         return row
 
-    def list_models(self, statuses: Iterable[str] | None = None) -> list[dict]:
-        sql = "select * from models"
+    def list_models(self, statuses: Iterable[str] | None = None, *, include_removed: bool = False) -> list[dict]:
+        """Models in order of registration; removed ones (kept for audit) only when asked for."""
+        sql = "select * from models where 1=1"
         params: list[Any] = []
         if statuses is not None:
             statuses = list(statuses)
-            sql += f" where status in ({','.join('?' * len(statuses))})"
+            sql += f" and status in ({','.join('?' * len(statuses))})"
             params = statuses
+        if not include_removed:
+            sql += " and status != ?"
+            params.append(lifecycle.REMOVED)
         rows = self.query(sql + " order by id", params)
         for row in rows:
             row["metadata"] = loads(row["metadata"], {})
@@ -207,7 +213,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
             allowed = lifecycle.can_transition(current, new_status)
             if not allowed and not force:
                 raise LrcalError(lifecycle.explain_refusal(name, current, new_status))
-            if current == lifecycle.IMPORTED:
+            if current in (lifecycle.IMPORTED, lifecycle.REMOVED):
                 raise LrcalError(lifecycle.explain_refusal(name, current, new_status))
             now = utcnow()
             self.db["models"].update(model["id"], {"status": new_status, "updated_at": now})

@@ -8,10 +8,11 @@ from lrcal.cli._app import app, print_json, state
 from lrcal.cli._help import examples
 
 
-@app.command("home", epilog=examples("lrcal home", "sqlite-utils tables \"$(lrcal home --db)\" --counts",
+@app.command("home", epilog=examples("lrcal home", "cd \"$(lrcal home --dir)\"", "sqlite-utils tables \"$(lrcal home --db)\" --counts",
                                      "datasette \"$(lrcal home --db)\""))
 def home_command(
     ctx: typer.Context,
+    dir_only: bool = typer.Option(False, "--dir", help="Print only the home directory."),
     db_only: bool = typer.Option(False, "--db", help="Print only the database path."),
     as_json: bool = typer.Option(False, "--json", help="Print {home, database} as JSON."),
 ) -> None:
@@ -23,6 +24,8 @@ def home_command(
     database = db_path(home)
     if as_json:
         print_json({"home": str(home), "database": str(database), "database_exists": database.exists()})
+    elif dir_only:
+        typer.echo(str(home))
     elif db_only:
         typer.echo(str(database))
     else:

@@ -127,7 +127,7 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
     ``token`` uses the words of the TUI's Models view (`lrcal.services.review.models`):
     trained (learned with the router), fitted (onboarded with the router frozen), stale
     (fitted for an older router version), none."""
-    from lrcal.services.review.models import token_states
+    from lrcal.services.review.models import TOKEN_FITTED, token_states
 
     rows = []
     calibrated = store.outcome_example_counts(["calibration"])
@@ -149,6 +149,7 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
                 "timeout_s": model["timeout_s"],
                 "calibrated_examples": calibrated.get(model["id"], 0),
                 "token": token,
+                "token_fitted": token == TOKEN_FITTED,
                 "token_router_version": version,
                 "enabled": model["status"] == lifecycle.ENABLED,
             }

@@ -84,7 +84,7 @@ POLICY_COLUMNS = [
     Column("p95", "p95 ms", justify="right"),
     Column("traffic", "traffic", drop=1, shrink_to=24, wrap=True),
 ]
-TRAFFIC_SHOWN = 3  # models named per traffic cell; the JSON has every share
+TRAFFIC_SHOWN = 2  # models named per traffic cell; the JSON has every share
 
 
 def traffic_text(share: dict[str, float]) -> str:

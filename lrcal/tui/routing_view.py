@@ -235,8 +235,8 @@ class RoutingPane(Vertical):
         for name in self.column_models:
             on = name in routed.included
             status = snap.statuses.get(name, "")
-            role = "cand. · " if name in pinned else ""
-            state = f"● {role}{status}" if on else f"○ off · {role}{status}"
+            role = "cand. " if name in pinned else ""
+            state = f"● {role}{status}" if on else f"○ off · {role}{status}"  # ≤ CELL_WIDTH
             label = Text.assemble((name, "bold" if on else "dim"), "\n", (state, "" if on else "dim"))
             table.add_column(label, key=name, width=max(CELL_WIDTH, len(name)))
         for task in routed.tasks:

@@ -22,7 +22,7 @@ OUTCOME_COLUMNS = [
     Column("score", "score", justify="right"),
     Column("latency_ms", "ms", drop=4, justify="right"),
     Column("error_kind", "error", drop=3, shrink_to=10),
-    Column("example_id", "example", drop=6, shrink_to=12),
+    Column("example_id", "example", drop=6),
 ]
 
 

@@ -127,7 +127,7 @@ def calibration_report(home, name: str) -> dict:
 
 
 def print_calibration(report: dict, console) -> None:
-    from lrcal.cli._output import print_table
+    from lrcal.cli.output import print_table
     from lrcal.cli.calibrate import report_rows
 
     rows, columns = report_rows(report)
@@ -143,7 +143,7 @@ def test_calibrate_report_keeps_the_interval_whole(tui_fixed_home, snapshot, wid
 
 
 def print_validation(result: dict, console) -> None:
-    from lrcal.cli._output import print_table
+    from lrcal.cli.output import print_table
     from lrcal.cli.validate import POLICY_COLUMNS, policy_rows
 
     print_table(policy_rows(result), POLICY_COLUMNS, title=f"Live validation of {result['model']}", console=console)
@@ -165,7 +165,7 @@ def test_live_validate_traffic_stays_short(tui_fixed_home, snapshot, width):
 
 
 def print_route(decision: dict, console) -> None:
-    from lrcal.cli._output import print_table
+    from lrcal.cli.output import print_table
     from lrcal.cli.router import ROUTE_COLUMNS, route_table_row
 
     rows = [route_table_row(row, decision["choice"]) for row in decision["models"]]
@@ -212,7 +212,7 @@ def test_one_output_format_at_a_time(tmp_path):
 
 
 def test_fit_columns_drops_in_order_and_never_cuts_a_name():
-    from lrcal.cli._output import Column, fit_columns
+    from lrcal.cli.output import Column, fit_columns
 
     columns = [Column("name", "name"), Column("a", "a", drop=1), Column("b", "b", drop=2),
                Column("text", "text", shrink_to=8)]  # fmt: skip

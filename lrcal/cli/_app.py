@@ -28,12 +28,12 @@ class LrcalGroup(TyperGroup):
     """Turns expected failures into a one-line ``Error: ...`` and an exit code.
 
     Wrapping ``invoke`` of the root group covers every sub-command, and works the
-    same under ``CliRunner`` as from the shell. Its help placeholders are plain (`_help`).
+    same under ``CliRunner`` as from the shell. Its help placeholders are plain (`help_text`).
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        from lrcal.cli._help import plain_params
+        from lrcal.cli.help_text import plain_params
 
         plain_params(self, HELP_OPTION_NAMES)
 
@@ -137,9 +137,9 @@ def state(ctx: typer.Context) -> CliState:
     return obj
 
 
-# ---- output helpers (lrcal.cli._output has the tables, JSON and CSV) ------------------------
+# ---- output helpers (lrcal.cli.output has the tables, JSON and CSV) ------------------------
 
-from lrcal.cli._output import print_json  # noqa: E402,F401  (re-exported for the command modules)
+from lrcal.cli.output import print_json  # noqa: E402,F401  (re-exported for the command modules)
 
 
 def err_console():

@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
-from lrcal.cli._help import examples
-from lrcal.cli._output import Column, print_table
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, print_table
 
 
 @app.command(

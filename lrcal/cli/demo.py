@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
-from lrcal.cli._help import examples
-from lrcal.cli._output import Column, print_table
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, print_table
 
 
 @app.command("demo", epilog=examples("lrcal demo", "lrcal --home /tmp/demo demo --fresh --train-size 300"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lrcal.cli._app import app, print_json, state
-from lrcal.cli._help import examples
+from lrcal.cli.help_text import examples
 
 
 @app.command("home", epilog=examples("lrcal home", "cd \"$(lrcal home --dir)\"", "sqlite-utils tables \"$(lrcal home --db)\" --counts",

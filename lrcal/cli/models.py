@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
-from lrcal.cli._help import examples
-from lrcal.cli._output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
 
 # The table's columns; `--all` adds ALL_MODEL_COLUMNS. Narrow terminals hide the highest drop rank first.
 MODEL_COLUMNS = [
@@ -141,7 +141,8 @@ def list_command(
     all_columns: bool = typer.Option(False, "--all", help="Every column in the table (as far as it fits)."),
     removed: bool = typer.Option(False, "--removed", help="Also list removed models (kept for audit)."),
 ) -> None:
-    """List models with status, prices, calibration and token state (trained, fitted, stale or none)."""
+    """List models with status, prices, calibration and token state (trained, fitted, stale or none).
+    `lrcal models` alone does the same and takes the same options."""
     _list_models(ctx, output_format(table, as_json, as_csv), all_columns, removed)
 
 

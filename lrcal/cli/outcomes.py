@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, state
-from lrcal.cli._help import examples
-from lrcal.cli._output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
 
 OUTCOME_COLUMNS = [
     Column("id", "id", drop=9, justify="right"),

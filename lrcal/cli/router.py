@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
-from lrcal.cli._help import examples
-from lrcal.cli._output import Column, csv_option, json_option, output_format, print_rows, print_table, table_option
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, csv_option, json_option, output_format, print_rows, print_table, table_option
 
 VERSION_COLUMNS = [
     Column("version", "version"),

@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, print_json, state
-from lrcal.cli._help import examples as example_lines_epilog
-from lrcal.cli._output import Column, cell, csv_option, json_option, output_format, print_rows, print_table, table_option
+from lrcal.cli.help_text import examples as example_lines_epilog
+from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, print_table, table_option
 from lrcal.errors import LrcalError, UsageError
 
 sets_app = typer.Typer(

@@ -156,7 +156,7 @@ def zoo_command(
         return
     from rich.console import Console
 
-    from lrcal.cli._output import Column, print_table
+    from lrcal.cli.output import Column, print_table
 
     groups = list(TASK_GROUPS) + sorted({g for m in zoo_obj.models for g in m.skills} - set(TASK_GROUPS))
     columns = [Column("model", "model")]

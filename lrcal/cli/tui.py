@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, state
-from lrcal.cli._help import examples
+from lrcal.cli.help_text import examples
 
 
 @app.command("tui", epilog=examples("lrcal tui", "lrcal --home .lrcal-demo tui --lambda-cost 0.5"))

@@ -33,6 +33,8 @@ def walk(command, path: list[str]):
     from typer.main import get_command  # noqa: F401  (ensures typer is importable)
 
     subcommands = getattr(command, "commands", None)
+    if subcommands and path and [p for p in command.params if p.name != "help"]:
+        yield path, command  # a group that does something itself (`lrcal models` lists them)
     if subcommands:
         for name in command.list_commands(None):
             sub = subcommands[name]

@@ -253,14 +253,11 @@ def test_help_reads_plainly_and_has_examples(command):
 # ---- Ctrl-C during calibrate ------------------------------------------------------------------------
 
 
-def test_ctrl_c_during_calibrate_says_how_far_it_got_and_exits_130(home, sim_server, builtin_sets):
-    server = sim_server(sets=builtin_sets, latency_scale=0.3)  # slow enough to interrupt mid-run
-    env = {**os.environ, "LRCAL_HOME": str(home)}
-    lrcal = [sys.executable, "-m", "lrcal"]
-    subprocess.run(lrcal + ["add-model", MODEL, "--base-url", server.url, "--max-concurrency", "4"],
-                   env=env, check=True, capture_output=True)  # fmt: skip
-    proc = subprocess.Popen(lrcal + ["calibrate", MODEL], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+def test_ctrl_c_during_calibrate_says_how_far_it_got_and_exits_130(cli, home, sim_server, builtin_sets):
+    slow = sim_server(sets=builtin_sets, latency_scale=0.3)  # slow enough to interrupt mid-run
+    assert cli("add-model", MODEL, "--base-url", slow.url, "--max-concurrency", "4", "--no-probe").exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "lrcal", "--home", str(home), "calibrate", MODEL],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     count = "select count(*) as n from outcomes"
     deadline = time.time() + 60
     while time.time() < deadline:

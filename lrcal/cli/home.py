@@ -16,8 +16,9 @@ def home_command(
     db_only: bool = typer.Option(False, "--db", help="Print only the database path."),
     as_json: bool = typer.Option(False, "--json", help="Print {home, database} as JSON."),
 ) -> None:
-    """Print the home directory and its database (open it with sqlite-utils or Datasette; the
-    tables are described in docs/store.md)."""
+    """Print the home directory and its database.
+
+    Open the database with sqlite-utils or Datasette; docs/store.md describes its tables."""
     from lrcal.home import db_path
 
     home = state(ctx).home

@@ -1,4 +1,4 @@
-"""Commands: add-model, models [list|set|remove], enable, disable, events."""
+"""Commands: add-model, models [set|remove], enable, disable, events."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ models_app = typer.Typer(
     name="models",
     help="List registered models; change (set) or remove one.",
     invoke_without_command=True,
+    epilog=examples("lrcal models", "lrcal models --all", "lrcal models --json", "lrcal models --csv > models.csv",
+                    "lrcal models set NAME --price-in 0.4", "lrcal models remove NAME"),
 )
 app.add_typer(models_app, name="models")
 
@@ -124,26 +126,10 @@ def models_callback(
     all_columns: bool = typer.Option(False, "--all", help="Every column in the table (as far as it fits)."),
     removed: bool = typer.Option(False, "--removed", help="Also list removed models (kept for audit)."),
 ) -> None:
-    """List models with status, prices, calibration and token state (same as `lrcal models list`)."""
+    """List models with status, prices, calibration and token state (trained, fitted, stale or
+    none); `lrcal models set` and `lrcal models remove` change them."""
     if ctx.invoked_subcommand is None:
         _list_models(ctx, output_format(table, as_json, as_csv), all_columns, removed)
-
-
-@models_app.command(
-    "list",
-    epilog=examples("lrcal models", "lrcal models --all", "lrcal models --json", "lrcal models --csv > models.csv"),
-)
-def list_command(
-    ctx: typer.Context,
-    table: bool = table_option(),
-    as_json: bool = json_option(),
-    as_csv: bool = csv_option(),
-    all_columns: bool = typer.Option(False, "--all", help="Every column in the table (as far as it fits)."),
-    removed: bool = typer.Option(False, "--removed", help="Also list removed models (kept for audit)."),
-) -> None:
-    """List models with status, prices, calibration and token state (trained, fitted, stale or none).
-    `lrcal models` alone does the same and takes the same options."""
-    _list_models(ctx, output_format(table, as_json, as_csv), all_columns, removed)
 
 
 @models_app.command(
@@ -169,8 +155,10 @@ def set_command(
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0.001, help="Per-request timeout in seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print the changed model as JSON."),
 ) -> None:
-    """Change a model's prices or endpoint settings (recorded in the audit log). New prices apply
-    from now on: to the cost of every outcome stored afterwards and to routing's expected cost."""
+    """Change a model's prices or endpoint settings (recorded in the audit log).
+
+    New prices apply from now on: to the cost of every outcome stored afterwards and to routing's
+    expected cost; stored outcomes keep the cost they were measured at."""
     from lrcal.services.models import change_model
 
     row = change_model(
@@ -199,8 +187,9 @@ def remove_command(
     reason: str = typer.Option("", "--reason", help="Why (recorded in the audit log)."),
     as_json: bool = typer.Option(False, "--json", help="Print what was removed as JSON."),
 ) -> None:
-    """Remove a model: it is never listed, routed to or trained on again. Its outcomes stay for
-    audit (`lrcal outcomes NAME`) unless --purge; the audit log always stays."""
+    """Remove a model: never listed, routed to or trained on again.
+
+    Its outcomes stay for audit (`lrcal outcomes NAME`) unless --purge; the audit log always stays."""
     from lrcal.errors import UsageError
     from lrcal.services.models import remove_model
 
@@ -269,8 +258,7 @@ def events_command(
     as_json: bool = json_option(),
     as_csv: bool = csv_option(),
 ) -> None:
-    """Show the audit log: added, calibrated, token fitted, validated, enabled, rejected, disabled,
-    changed, removed."""
+    """Show the audit log: added, calibrated, token fitted, validated, enabled, rejected, disabled, changed, removed."""
     fmt = output_format(table, as_json, as_csv)
     store = state(ctx).store()
     if model is not None:

@@ -158,16 +158,12 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
 
 
 # What `lrcal models set` may change: option name -> (column, label in the event message).
-CHANGEABLE = {
-    "price_in": ("price_in_per_mtok", "price in (USD/Mtok)"),
-    "price_out": ("price_out_per_mtok", "price out (USD/Mtok)"),
-    "base_url": ("base_url", "base URL"),
-    "api_model": ("api_model", "API model"),
-    "api_style": ("api_style", "API style"),
-    "api_key_env": ("api_key_env", "API key variable"),
-    "max_concurrency": ("max_concurrency", "max concurrency"),
-    "timeout_s": ("timeout_s", "timeout (s)"),
-}
+CHANGEABLE = dict(
+    price_in=("price_in_per_mtok", "price in (USD/Mtok)"), price_out=("price_out_per_mtok", "price out (USD/Mtok)"),
+    base_url=("base_url", "base URL"), api_model=("api_model", "API model"), api_style=("api_style", "API style"),
+    api_key_env=("api_key_env", "API key variable"), max_concurrency=("max_concurrency", "max concurrency"),
+    timeout_s=("timeout_s", "timeout (s)"),
+)
 
 
 def change_model(store: Store, name: str, **values) -> dict:

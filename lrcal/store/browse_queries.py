@@ -6,6 +6,7 @@ was asked, what the reference is, what the model answered and how it scored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 BROWSE_COLUMNS = (
@@ -16,36 +17,40 @@ BROWSE_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class OutcomeFilter:
+    """Which outcomes to browse: every condition given must hold. ``errors``: only failed calls;
+    ``wrong``: only answers scored wrong (no error, not correct); ``limit``: the newest N (None: all)."""
+
+    model_id: int | None = None
+    set_id: int | None = None
+    task: str | None = None
+    errors: bool = False
+    wrong: bool = False
+    limit: int | None = 20
+
+
 class OutcomeBrowsing:
-    def browse_outcomes(
-        self,
-        *,
-        model_id: int | None = None,
-        set_id: int | None = None,
-        task: str | None = None,
-        errors: bool = False,
-        wrong: bool = False,
-        limit: int | None = 20,
-    ) -> list[dict]:
-        """The newest outcomes matching every filter given: one model, one set, one task group,
-        only failed calls (``errors``), only answers scored wrong (``wrong``: no error, not correct)."""
+    def browse_outcomes(self, where: OutcomeFilter) -> list[dict]:
+        """The newest outcomes that pass ``where``, newest first."""
         sql = (
             f"select {BROWSE_COLUMNS} from outcomes o join runs r on r.id = o.run_id "
             "join models m on m.id = r.model_id join examples e on e.id = o.example_id "
             "left join calibration_sets s on s.id = r.set_id where 1=1"
         )
         params: list[Any] = []
-        for clause, value in (("m.id = ?", model_id), ("r.set_id = ?", set_id), ("e.task_group = ?", task)):
+        for clause, value in (("m.id = ?", where.model_id), ("r.set_id = ?", where.set_id),
+                              ("e.task_group = ?", where.task)):  # fmt: skip
             if value is not None:
                 sql += f" and {clause}"
                 params.append(value)
-        if errors:
+        if where.errors:
             sql += " and o.error_kind is not null"
-        if wrong:
+        if where.wrong:
             sql += " and o.error_kind is null and coalesce(o.correct, 0) = 0"
         sql += " order by o.id desc"
-        if limit:
-            sql += f" limit {int(limit)}"
+        if where.limit:
+            sql += f" limit {int(where.limit)}"
         return self.query(sql, params)
 
     def task_groups_with_outcomes(self) -> list[str]:

@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from lrcal.tui.widgets import dialog_css
+
 # Keys that the views get from Textual's widgets rather than from their own bindings.
 WIDGET_KEYS: dict[str, list[tuple[str, str]]] = {
     "Routing view": [("arrows, mouse", "move between cells"), ("enter", "examples of the cell (all row: every group)"),
@@ -43,17 +45,8 @@ def keys_table(title: str, rows: list[tuple[str, str]]) -> Group:
 class HelpScreen(ModalScreen[None]):
     """Every key, by view. ``sections``: (view name, its bindings), in the order shown."""
 
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll {
-        width: 76;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        padding: 0 2;
-        border: thick $primary 80%;
-        background: $surface;
-    }
+    DEFAULT_CSS = dialog_css("HelpScreen", "VerticalScroll", 76, max_width="100%") + """
+    HelpScreen > VerticalScroll { padding: 0 2; }
     """
     BINDINGS = [
         Binding("escape", "dismiss", "close"),

@@ -9,6 +9,22 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 
+def dialog_css(screen: str, box: str, width: int, border: str = "$primary", max_width: str = "95%") -> str:
+    """The CSS of a centred dialog: ``screen``'s ``box`` container, bordered, on the surface colour."""
+    return f"""
+    {screen} {{ align: center middle; }}
+    {screen} > {box} {{
+        width: {width};
+        max-width: {max_width};
+        height: auto;
+        max-height: 100%;
+        padding: 1 2;
+        border: thick {border} 80%;
+        background: $surface;
+    }}
+    """
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Yes / no before anything that changes the store (y / n / escape)."""
 
@@ -62,16 +78,7 @@ class ReasonScreen(ModalScreen[str | None]):
     """A forced change: says what it means and asks why; dismissed with the reason (stored in
     the audit log), or None when cancelled. The reason may not be empty."""
 
-    DEFAULT_CSS = """
-    ReasonScreen { align: center middle; }
-    ReasonScreen > Vertical {
-        width: 68;
-        max-width: 95%;
-        height: auto;
-        padding: 1 2;
-        border: thick $error 80%;
-        background: $surface;
-    }
+    DEFAULT_CSS = dialog_css("ReasonScreen", "Vertical", 68, border="$error") + """
     ReasonScreen #reason-message { width: 100%; height: auto; margin-bottom: 1; }
     ReasonScreen #reason-problem { color: $text-error; height: 1; }
     ReasonScreen Horizontal { height: 3; align-horizontal: right; }

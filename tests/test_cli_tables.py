@@ -21,22 +21,34 @@ NAMES = (*DEMO_INCUMBENTS, *CANDIDATES)
 
 
 @pytest.fixture
-def run(tui_fixed_home, tmp_path):
-    """run(width, *args) -> stdout of `lrcal --home <a copy of the fixed home> ARGS` at that width."""
+def run(tui_fixed_home):
+    """run(width, *args) -> stdout of `lrcal --home <a copy of the fixed home> ARGS` at that width.
+
+    The copy lives at a path of fixed length (wherever the checkout and pytest's temporary
+    directories are), so that a column cut at the terminal's width cuts the same text; the
+    checkout's own path (the built-in sets) reads REPO."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from typer.testing import CliRunner
 
     from lrcal.cli import app
+    from tests.conftest import REPO_ROOT
     from tests.fixtures.tui import copy_home
 
-    home = copy_home(tui_fixed_home, tmp_path / "home")
+    root = Path(tempfile.mkdtemp(prefix="lrcal-tables-", dir="/tmp"))
+    home = copy_home(tui_fixed_home, root / "home")
 
     def invoke(width: int, *args: str) -> str:
         result = CliRunner().invoke(app, ["--home", str(home), *args], env={"COLUMNS": str(width)},
                                     catch_exceptions=False)  # fmt: skip
         assert result.exit_code == 0, result.output
-        return result.stdout.replace(str(home), "HOME").replace(str(tui_fixed_home), "HOME")
+        return (result.stdout.replace(str(home), "HOME").replace(str(tui_fixed_home), "HOME")
+                .replace(str(REPO_ROOT), "REPO"))
 
-    return invoke
+    yield invoke
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def fits(text: str, width: int) -> str:

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, state
+from lrcal.errors import LrcalError
 
 
 @app.command("tui")
@@ -21,6 +22,15 @@ def tui(
     ),
 ) -> None:
     """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""
+    import sys
+
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        # Textual would write escape codes into the file or pipe and wait for keys that never come.
+        raise LrcalError(
+            "lrcal tui needs an interactive terminal (its output is redirected or piped); "
+            "use `lrcal models`, `lrcal route` or `lrcal events` in scripts"
+        )
+    state(ctx).require_home(empty_dir_ok=True)
     from lrcal.services.review import ReviewService
     from lrcal.tui.app import LrcalApp  # textual is imported only here
 

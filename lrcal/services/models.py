@@ -15,10 +15,18 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 API_STYLES = ("openai", "ollama")
 
 
-def check_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name or ""):
+def check_model_name(name: str, where: str = "") -> str:
+    """The one rule for model names, whether typed (`add-model`) or read from an outcome log
+    (`import-outcomes`): letters, digits and . _ : / @ + -, at most 128 characters, starting
+    with a letter or digit; '/' separates non-empty parts other than '.' and '..'."""
+    valid = isinstance(name, str) and bool(_MODEL_NAME.match(name)) and all(
+        part not in ("", ".", "..") for part in name.split("/")
+    )
+    if not valid:
+        shown = repr(name) if len(str(name)) <= 60 else repr(str(name)[:57] + "...")
         raise UsageError(
-            f"invalid model name {name!r}: use letters, digits and . _ : / @ + - (at most 128 characters)"
+            f"{where}invalid model name {shown} ({len(str(name)):,} characters): use letters, digits and "
+            ". _ : / @ + - (at most 128 characters, starting with a letter or digit; no '..' parts)"
         )
     return name
 

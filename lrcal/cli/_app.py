@@ -111,10 +111,10 @@ class CliState:
             self._store = Store.open(self.home)
             problem = self._store.integrity_problem()
             if problem:
-                err_console().print(
-                    f"[yellow]warning:[/] {db_path(self.home)} fails SQLite's integrity check ({problem}); "
+                typer.echo(
+                    f"warning: {db_path(self.home)} fails SQLite's integrity check ({problem}); "
                     "back it up and recover it (`sqlite3 lrcal.db .recover`) before writing more to it",
-                    highlight=False,
+                    err=True,
                 )
         return self._store
 

@@ -24,13 +24,13 @@ def tui(
     """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""
     import sys
 
+    state(ctx).require_home(empty_dir_ok=True)
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         # Textual would write escape codes into the file or pipe and wait for keys that never come.
         raise LrcalError(
             "lrcal tui needs an interactive terminal (its output is redirected or piped); "
             "use `lrcal models`, `lrcal route` or `lrcal events` in scripts"
         )
-    state(ctx).require_home(empty_dir_ok=True)
     from lrcal.services.review import ReviewService
     from lrcal.tui.app import LrcalApp  # textual is imported only here
 

@@ -122,10 +122,10 @@ def calibrate(
 
 
 def _mark_interrupted(store: Store, run_id: int) -> None:
-    """Best effort: when the disk is full even this write may fail; the run then stays 'running'
+    """Even on a full disk (the store's reserve); should that fail too, the run stays 'running'
     with the pid of a finished process, which a rerun resumes all the same."""
     try:
-        store.update_run(run_id, status="interrupted")
+        store.mark_interrupted(run_id)
     except LrcalError:
         pass
 

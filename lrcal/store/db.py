@@ -138,11 +138,16 @@ _ADVICE = {
 
 
 def store_error(conn: sqlite3.Connection, exc: BaseException, verb: str) -> StoreWriteError:
+    return StoreWriteError(describe_failure(f"cannot {verb} {database_file(conn)}", exc))
+
+
+def describe_failure(what: str, exc: BaseException) -> str:
+    """``what: <the error>; <what to do>`` on one line."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
     advice = next((hint for key, hint in _ADVICE.items() if key in text.lower()), None)
-    return StoreWriteError(f"cannot {verb} {database_file(conn)}: {text}" + (f"; {advice}" if advice else ""))
+    return f"{what}: {text}" + (f"; {advice}" if advice else "")
 
 
 def database_file(conn: sqlite3.Connection) -> str:

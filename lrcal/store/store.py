@@ -17,7 +17,7 @@ import os
 import socket
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlite_utils import Database
 
@@ -25,10 +25,19 @@ from lrcal import lifecycle
 from lrcal.errors import LrcalError, NotFound
 from lrcal.home import db_path
 from lrcal.store.aggregates import IMPORTED_ERROR, OutcomeAggregates
-from lrcal.store.db import connect, integrity_problem, is_storage_failure, store_error, write_transaction
+from lrcal.store.db import (
+    StoreWriteError,
+    connect,
+    describe_failure,
+    integrity_problem,
+    is_storage_failure,
+    store_error,
+    write_transaction,
+)
 from lrcal.store.encoding import dumps, loads, utcnow
 from lrcal.store.outcome_logs import OutcomeLogWrites
 from lrcal.store.paths import from_stored, to_stored
+from lrcal.store.reserve import ensure_reserve, release_reserve
 from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
 
@@ -55,8 +64,9 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
             db = connect(db_path(home))
         except LrcalError:
             raise
-        except Exception as exc:  # sqlite3.DatabaseError on a corrupt file, permissions...
-            raise LrcalError(f"cannot open database {db_path(home)}: {' '.join(str(exc).split())}") from None
+        except Exception as exc:  # sqlite3.DatabaseError on a corrupt file, permissions, a full disk...
+            raise LrcalError(describe_failure(f"cannot open database {db_path(home)}", exc)) from None
+        ensure_reserve(home)
         return cls(db, home)
 
     @classmethod
@@ -88,6 +98,17 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
 
     def write(self):
         return write_transaction(self.db)
+
+    def must_write(self, write: Callable[[], Any]) -> Any:
+        """A small bookkeeping write that must happen even on a full disk (a run marked
+        interrupted, a lock released): if it fails, the home's reserve is freed and it is
+        tried once more."""
+        try:
+            return write()
+        except StoreWriteError:
+            if not release_reserve(self.home):
+                raise
+            return write()
 
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict]:
         try:
@@ -459,6 +480,10 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
     def finish_run(self, run_id: int, status: str = "completed") -> None:
         self.update_run(run_id, status=status, finished_at=utcnow())
 
+    def mark_interrupted(self, run_id: int) -> None:
+        """Record that a run stopped before its end (even on a full disk: `must_write`)."""
+        self.must_write(lambda: self.update_run(run_id, status="interrupted"))
+
     def record_outcome(self, run_id: int, example_pk: int, fields: dict, *, replace_error: bool = False) -> bool:
         """Insert one outcome; returns False if this run already has one for the example.
 
@@ -577,11 +602,24 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
             self.db["locks"].insert(
                 {"name": name, "pid": os.getpid(), "host": host, "acquired_at": utcnow(), "purpose": purpose}
             )
-        try:
-            yield
-        finally:
+        def release() -> None:
             with self.write():
                 self.db.execute("delete from locks where name = ? and pid = ?", [name, os.getpid()])
+
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            try:
+                self.must_write(release)
+            except StoreWriteError:
+                if not failed:
+                    raise
+                # The run is failing already (its one-line error is on its way); the lock row stays
+                # behind but is stale: its pid is gone, and the next run takes it over.
 
 
 def _pid_alive(pid: int | None) -> bool:

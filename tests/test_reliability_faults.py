@@ -226,3 +226,47 @@ def test_both_api_styles_calibrate(cli, home, zoo_server, style):
     report = json.loads(cli("calibrate", MODEL, "--limit", "6", "--json").stdout)
     assert report["completed"] == 6 and report["errors"] == 0
     assert all(r["output_tokens"] > 0 and r["latency_ms"] > 0 for r in _rows(home).values())
+
+
+def test_errors_never_count_as_wrong_answers_in_training_or_onboarding(store):
+    """An endpoint error is excluded (NaN, not 0) from the router's training table, from a token
+    fit's calibration rows and from accuracy; an outcome log's own error flag keeps its score."""
+    from lrcal.services.onboarding import calibration_error_rate, calibration_rows
+    from lrcal.services.tables import model_row_counts, outcome_table
+
+    cset = store.insert_imported_set("s", "v1", "-", ["ocr"], [
+        {"example_id": f"e{i}", "task_group": "ocr", "question": "q", "answer": "a", "image_sha256": None}
+        for i in range(4)])  # fmt: skip
+    pks = store.example_pks(cset["id"])
+    ids = {}
+    for name in ("m1", "m2"):
+        ids[name] = store.add_model(name, base_url="http://127.0.0.1:9/v1")["id"]
+    run1 = store.create_run(ids["m1"], cset["id"], "calibration")
+    run2 = store.create_run(ids["m2"], cset["id"], "calibration")
+    # e0: an error as stored now (no score); e1: as an older lrcal stored it (scored 0); e2, e3: answers
+    outcomes = [{"score": None, "correct": None, "error_kind": "http_4xx"},
+                {"score": 0.0, "correct": 0, "error_kind": "timeout"},
+                {"score": 1.0, "correct": 1}, {"score": 1.0, "correct": 1}]  # fmt: skip
+    for i, fields in enumerate(outcomes):
+        store.record_outcome(run1, pks[f"e{i}"], {**fields, "raw_answer": "x", "latency_ms": 5.0})
+        store.record_outcome(run2, pks[f"e{i}"], {"score": 0.0, "correct": 0, "raw_answer": "x", "parsed_answer": "x"})
+    table, _ = outcome_table(store, ["m1", "m2"])
+    first = [dict(zip(table.sample_ids, table.scores[:, 0].tolist()))[f"{cset['id']}:e{i}"] for i in range(4)]
+    assert first[0] != first[0] and first[1] != first[1] and first[2:] == [1.0, 1.0]  # NaN (not run), not 0
+    assert table.errors is not None and table.errors[:, 0].sum() == 2
+    assert model_row_counts(store) == {"m1": 2, "m2": 4}
+    rows = calibration_rows(store, store.get_model("m1"))
+    assert sorted(store.example(r["example_id"])["example_id"] for r in rows) == ["e2", "e3"]
+    assert calibration_error_rate(store, store.get_model("m1")) == 0.5
+    assert store.mean_correct(ids["m1"], ["calibration"]) == 1.0
+
+
+def test_fresh_asks_every_example_again_and_excludes_retry_errors(cli, home, zoo_server):
+    assert cli("add-model", MODEL, "--base-url", zoo_server.url, "--no-probe").exit_code == 0
+    first = json.loads(cli("calibrate", MODEL, "--limit", "6", "--no-fit", "--json").stdout)
+    again = json.loads(cli("calibrate", MODEL, "--limit", "6", "--no-fit", "--json").stdout)
+    fresh = json.loads(cli("calibrate", MODEL, "--limit", "6", "--no-fit", "--fresh", "--json").stdout)
+    assert (first["requested"], again["requested"], fresh["requested"]) == (6, 0, 6)
+    assert fresh["run_id"] != first["run_id"] and fresh["status"] == "calibrated"
+    both = cli("calibrate", MODEL, "--fresh", "--retry-errors")
+    assert both.exit_code == 2 and "exclude each other" in _one_error_line(both)

@@ -66,8 +66,14 @@ def _print_usage_error(exc) -> None:
 
 
 def _print_error(message: str) -> None:
-    one_line = " ".join(str(message).split())
-    typer.echo(f"Error: {one_line}", err=True)
+    typer.echo(f"Error: {one_line(message)}", err=True)
+
+
+def one_line(message: object) -> str:
+    """``message`` on one line without control characters: an endpoint's error text must not be
+    able to move the cursor, retitle the terminal or fake a second line."""
+    text = "".join(ch if ch.isprintable() or ch.isspace() else " " for ch in str(message))
+    return " ".join(text.split())
 
 
 app = typer.Typer(
@@ -112,7 +118,7 @@ class CliState:
             problem = self._store.integrity_problem()
             if problem:
                 typer.echo(
-                    f"warning: {db_path(self.home)} fails SQLite's integrity check ({problem}); "
+                    f"warning: {db_path(self.home)} fails SQLite's integrity check ({one_line(problem)}); "
                     "back it up and recover it (`sqlite3 lrcal.db .recover`) before writing more to it",
                     err=True,
                 )

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import random
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -175,7 +177,7 @@ class EndpointClient:
 
     def _scrub(self, text: str) -> str:
         """One line, bounded, with the API key (and any bearer token) removed."""
-        text = self._redact(text)
+        text = self._redact(clean_text(text))
         text = " ".join(text.split())
         return text if len(text) <= 300 else text[:297] + "..."
 
@@ -229,22 +231,30 @@ class EndpointClient:
         else:
             url, key, field_name = self.config.base_url + "/models", "data", "id"
         where = self.config.base_url
+
+        async def fetch() -> tuple[int, bytes]:
+            async with self._client().stream("GET", url, headers=self._headers()) as response:
+                return response.status_code, await _read_all(response, _Limits(self.config.max_response_bytes))
+
         try:
-            response = await asyncio.wait_for(
-                self._client().get(url, headers=self._headers()), timeout=self.config.timeout_s
-            )
+            status, raw = await asyncio.wait_for(fetch(), timeout=self.config.timeout_s)
         except (asyncio.TimeoutError, httpx.TimeoutException):
             raise LrcalError(f"endpoint {where} did not answer within {self.config.timeout_s:g}s") from None
+        except _TooLarge:
+            raise LrcalError(
+                f"endpoint {where} sent a model list larger than {self.config.max_response_bytes:,} bytes; stopped reading"
+            ) from None
         except httpx.HTTPError as exc:
             raise LrcalError(f"cannot reach endpoint {where}: {self._scrub(_describe(exc))}") from None
-        if response.status_code >= 400:
+        text = clean_text(raw.decode("utf-8", errors="replace"))
+        if status >= 400:
             raise LrcalError(
-                f"endpoint {where} answered HTTP {response.status_code} to {url.rsplit('/', 1)[-1]}: "
-                f"{self._scrub(_error_detail(response.text[:2000]))}"
+                f"endpoint {where} answered HTTP {status} to {url.rsplit('/', 1)[-1]}: "
+                f"{self._scrub(_error_detail(text[:2000]))}"
             )
         try:
-            items = response.json()[key]
-            return [str(item[field_name]) for item in items]
+            items = json.loads(text)[key]
+            return [clean_text(str(item[field_name])) for item in items]
         except Exception:
             raise LrcalError(f"endpoint {where} returned an unexpected model list (is it {self.config.api_style}-compatible?)") from None
 
@@ -450,7 +460,7 @@ class EndpointClient:
                 streamed=attempt.streamed,
             )
         parsed = attempt.parsed
-        text = self._redact(parsed.text)  # a server that echoes the key must not get it stored
+        text = self._redact(clean_text(parsed.text))  # a server that echoes the key must not get it stored
         estimated = parsed.input_tokens is None or parsed.output_tokens is None
         input_tokens = parsed.input_tokens if parsed.input_tokens is not None else estimate_input_tokens(question, has_image)
         output_tokens = parsed.output_tokens if parsed.output_tokens is not None else estimate_text_tokens(text)
@@ -520,6 +530,15 @@ async def _read_all(response: httpx.Response, limits: _Limits) -> bytes:
     return bytes(data)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text from a server as it can be stored: a lone surrogate (``"\\ud800"`` in JSON decodes to
+    one, and UTF-8 cannot encode it) becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())
@@ -527,8 +546,6 @@ def _describe(exc: BaseException) -> str:
 
 def _error_detail(text: str) -> str:
     """The message inside an OpenAI/Ollama error body, else the body's start."""
-    import json
-
     try:
         obj = json.loads(text)
     except ValueError:

@@ -17,6 +17,7 @@ API_STYLES = ("openai", "ollama")
 _HOST = re.compile(r"^[A-Za-z0-9._~-]+$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_URL_CHARS = 2048
+MAX_TIMEOUT_S = 24 * 3600.0  # a finite bound: `inf` and NaN are refused
 MAX_HOST_CHARS = 253
 MAX_LABEL_CHARS = 63
 
@@ -117,7 +118,7 @@ class EndpointConfig:
                 f"not a key; got a value of {len(self.api_key_env)} characters"
             )
         checks = {
-            "timeout": self.timeout_s > 0,
+            "timeout": 0 < self.timeout_s <= MAX_TIMEOUT_S,
             "max concurrency": self.max_concurrency >= 1,
             "max retries": self.max_retries >= 0,
             "backoff base": self.backoff_base_s >= 0,

@@ -56,7 +56,7 @@ def outcome_fields(model: dict, example: dict, result) -> dict:
             model["price_out_per_mtok"] or 0.0,
         )
     return {
-        "raw_answer": result.answer,
+        "raw_answer": _bounded_answer(result.answer),
         "parsed_answer": parsed,
         "score": score,
         "correct": correct,
@@ -74,6 +74,17 @@ def outcome_fields(model: dict, example: dict, result) -> dict:
     }
 
 
+# What is kept of an answer: the scorer reads at most 20,000 characters (calsets.scoring), so a
+# server that ignores max_tokens cannot make every outcome a megabyte.
+MAX_STORED_ANSWER_CHARS = 65_536
+
+
+def _bounded_answer(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_STORED_ANSWER_CHARS:
+        return text
+    return text[:MAX_STORED_ANSWER_CHARS] + f" [… {len(text) - MAX_STORED_ANSWER_CHARS:,} more characters not stored]"
+
+
 def missing_image_fields(example: dict) -> dict:
     """The outcome of an example whose image is gone from the home: an error, and no request
     (a question about an image must never be sent without it)."""
@@ -82,7 +93,7 @@ def missing_image_fields(example: dict) -> dict:
         "ttft_ms": None, "total_ms": 0.0, "input_tokens": None, "output_tokens": None, "tokens_estimated": 0,
         "cost_usd": None, "error_kind": MISSING_IMAGE, "attempts": 0, "retried_errors": [],
         "error_message": f"image {example['image_sha256'][:12]} of example {example.get('example_id')!r} is missing "
-        "from the home's images/ folder; nothing was sent (re-import the set, then use --retry-errors)",
+        "from the home's images/ folder or damaged; nothing was sent (re-import the set, then use --retry-errors)",
     }  # fmt: skip
 
 

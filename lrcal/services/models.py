@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 
@@ -69,8 +70,10 @@ def add_model(
         raise UsageError("prices must be ≥ 0 (USD per million tokens)")
     if max_concurrency < 1:
         raise UsageError("--max-concurrency must be at least 1")
-    if timeout_s <= 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < timeout_s <= 24 * 3600:  # also refuses inf and NaN
+        raise UsageError("--timeout must be a positive number of seconds, at most 86400")
+    if not (math.isfinite(price_in) and math.isfinite(price_out)):
+        raise UsageError("prices must be finite numbers (USD per million tokens)")
     metadata = dict(metadata or {})
     if max_retries is not None:
         if max_retries < 0:

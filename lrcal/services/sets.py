@@ -115,12 +115,10 @@ def import_set(store: Store, path, name: str | None = None) -> dict:
 
     Only the manifest, set.json and the images the manifest names are copied, as regular files
     (`lrcal.calsets.copying`); a partial copy is removed whatever stops it."""
-    import shutil
     from dataclasses import replace
     from pathlib import Path
 
     from lrcal.calsets import builtin_set_names, load_set
-    from lrcal.calsets.copying import copy_set_files, set_files
     from lrcal.calsets.format import set_name_problem
     from lrcal.errors import LrcalError, UsageError
 
@@ -133,37 +131,49 @@ def import_set(store: Store, path, name: str | None = None) -> dict:
     if name in builtin_set_names():
         raise LrcalError(f"'{name}' is a built-in set name; choose another with --name")
     target = store.home / "sets" / name
-    if target.exists() or target.is_symlink():
-        existing = load_set(target)
-        if existing.version != cset.version:
-            raise LrcalError(
-                f"a different set named '{name}' is already imported (version {existing.short_version}); "
-                "choose another --name"
-            )
-    else:
-        files = set_files(cset)
-        total = sum(size for _path, size in files.values())
-        if total > MAX_IMPORT_BYTES:
-            raise LrcalError(f"{source}: the set's files take {total / 2**30:.1f} GiB; the limit is {MAX_IMPORT_BYTES >> 30} GiB")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(target.parent).free
-        if total + FREE_SPACE_MARGIN > free:
-            raise LrcalError(
-                f"not enough disk space to import {source}: it needs {total / 2**20:,.1f} MiB and "
-                f"{FREE_SPACE_MARGIN >> 20} MiB to spare; {free / 2**20:,.1f} MiB are free under {target.parent}"
-            )
-        tmp = target.with_name(f".{name}.importing")
-        shutil.rmtree(tmp, ignore_errors=True)  # what a killed import left
-        try:
-            tmp.mkdir()
-            copy_set_files(cset, tmp)
-            tmp.rename(target)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, OSError):
-                raise LrcalError(f"cannot copy {source} into {target}: {exc.strerror or exc}") from None
-            raise
+    # One import of a name at a time: two would share the staging folder.
+    with store.lock(f"sets import:{name}", purpose="sets import"):
+        if target.exists() or target.is_symlink():
+            existing = load_set(target)
+            if existing.version != cset.version:
+                raise LrcalError(
+                    f"a different set named '{name}' is already imported (version {existing.short_version}); "
+                    "choose another --name"
+                )
+        else:
+            _copy_into_home(cset, source, target)
     copied = load_set(target)
     if copied.version != cset.version:
         raise LrcalError(f"copy of {source} into {target} does not match the original")
     return store.register_set(replace(copied, name=name))
+
+
+def _copy_into_home(cset, source, target) -> None:
+    """Copy the set's own files to ``target`` through a staging folder (removed whatever stops the
+    copy), after checking the size limit and the free space."""
+    import shutil
+
+    from lrcal.calsets.copying import copy_set_files, set_files
+    from lrcal.errors import LrcalError
+
+    total = sum(size for _path, size in set_files(cset).values())
+    if total > MAX_IMPORT_BYTES:
+        raise LrcalError(f"{source}: the set's files take {total / 2**30:.1f} GiB; the limit is {MAX_IMPORT_BYTES >> 30} GiB")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(target.parent).free
+    if total + FREE_SPACE_MARGIN > free:
+        raise LrcalError(
+            f"not enough disk space to import {source}: it needs {total / 2**20:,.1f} MiB and "
+            f"{FREE_SPACE_MARGIN >> 20} MiB to spare; {free / 2**20:,.1f} MiB are free under {target.parent}"
+        )
+    tmp = target.with_name(f".{target.name}.importing")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a killed import left
+    try:
+        tmp.mkdir()
+        copy_set_files(cset, tmp)
+        tmp.rename(target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LrcalError(f"cannot copy {source} into {target}: {exc.strerror or exc}") from None
+        raise

@@ -54,6 +54,14 @@ def check_schema_version(db: Database, shown: str) -> None:
 
     known = [m.name for m in migrations._migrations]
     applied = [m.name for m in migrations.applied(db)]
+    if not applied:
+        foreign = [name for name in db.table_names() if name != migrations.migrations_table]
+        if foreign:
+            raise NewerSchema(
+                f"{shown} is not an lrcal database (it holds tables {', '.join(foreign[:5])}"
+                f"{', …' if len(foreign) > 5 else ''} but no lrcal schema); lrcal will not change it: "
+                "use another --home"
+            )
     unknown = [name for name in applied if name not in known]
     if unknown:
         raise NewerSchema(

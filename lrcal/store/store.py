@@ -317,13 +317,16 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites):
         return {"sha256": sha, "path": self.stored_path(path), "mime": mime, "width": width, "height": height, "bytes": len(data)}
 
     def image_bytes(self, sha: str) -> bytes | None:
+        """The image's bytes; None when its file is missing or no longer holds that image (a
+        damaged or replaced file must never be sent as the example's image)."""
         row = self.image_row(sha)
         if row is None or not row["path"]:
             return None
         try:
-            return Path(row["path"]).read_bytes()
+            data = Path(row["path"]).read_bytes()
         except OSError:
             return None
+        return data if hashlib.sha256(data).hexdigest() == sha else None
 
     def image_row(self, sha: str) -> dict | None:
         """The images row of ``sha`` (``path`` absolute), None if unknown."""

@@ -313,3 +313,78 @@ def test_router_train_takes_a_lock_and_clears_a_killed_training(tmp_path, one_to
     assert trained.exit_code == 0, trained.output
     assert not leftover.exists()
     assert not [p for p in (home / "routers").iterdir() if p.name.startswith(".")]
+
+
+# ---- probes beyond the issue -----------------------------------------------------------------
+
+
+def test_a_damaged_image_in_the_home_is_never_sent(tmp_path, zoo_server):
+    """A bit-flipped image file was sent as the example's image: the answer was scored against
+    an image the example does not have."""
+    home = tmp_path / "home"
+    assert lrcal(home, "add-model", MODEL, "--base-url", zoo_server.url, "--no-probe").exit_code == 0
+    assert lrcal(home, "calibrate", MODEL, "--limit", "6", "--no-fit").exit_code == 0
+    conn = sqlite3.connect(home / "lrcal.db")
+    path = home / conn.execute(
+        "select i.path from outcomes o join examples e on e.id = o.example_id join images i "
+        "on i.sha256 = e.image_sha256 limit 1").fetchone()[0]  # fmt: skip
+    conn.close()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert lrcal(home, "add-model", OTHER, "--base-url", zoo_server.url, "--no-probe").exit_code == 0
+    lrcal(home, "calibrate", OTHER, "--limit", "6", "--no-fit")
+    damaged = [r for r in outcome_rows(home, OTHER) if r["error_kind"]]
+    assert len(damaged) == 1 and damaged[0]["error_kind"] == "missing_image" and "damaged" in damaged[0]["error_message"]
+
+
+@pytest.mark.parametrize("kind", ["text file", "foreign SQLite database", "directory", "FIFO"])
+def test_a_database_that_is_not_lrcal_s_is_refused_and_left_alone(tmp_path, kind):
+    home = tmp_path / "home"
+    home.mkdir()
+    db = home / "lrcal.db"
+    if kind == "text file":
+        db.write_text("hello\n")
+    elif kind == "foreign SQLite database":
+        with sqlite3.connect(db) as conn:
+            conn.execute("create table models (x)")
+            conn.execute("insert into models values (1)")
+    elif kind == "directory":
+        db.mkdir()
+    else:
+        os.mkfifo(db)
+    before = db.read_bytes() if db.is_file() else None
+    for command in (["models"], ["add-model", MODEL, "--base-url", "http://127.0.0.1:9/v1", "--no-probe"]):
+        done = subprocess.run([sys.executable, "-m", "lrcal", "--home", str(home), *command], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip  (a FIFO must not hang it)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+    if before is not None:
+        assert db.read_bytes() == before
+    if kind == "foreign SQLite database":
+        assert "is not an lrcal database" in lines[0] and "models" in lines[0]
+
+
+def test_one_sets_import_per_name_at_a_time(tmp_path):
+    from lrcal.store import Store
+    from tests.fixtures.sim import write_tiny_set
+
+    home = tmp_path / "home"
+    store = Store.open(home)
+    with store.write():  # another import of this name is running (a live process: this test's parent)
+        store.db["locks"].insert({"name": "sets import:incoming", "pid": os.getppid(),
+                                  "host": __import__("socket").gethostname(), "acquired_at": "now", "purpose": "x"})  # fmt: skip
+    store.close()
+    result = lrcal(home, "sets", "import", str(write_tiny_set(tmp_path / "incoming")))
+    assert result.exit_code == 1 and "sets import:incoming is already running" in one_error_line(result)
+    assert not (home / "sets").exists() or not any((home / "sets").iterdir())
+
+
+@pytest.mark.parametrize("option", [["--timeout", "inf"], ["--timeout", "nan"], ["--price-in", "nan"],
+                                    ["--price-out", "inf"], ["--timeout", "1e309"]])  # fmt: skip
+def test_non_finite_numbers_in_options_are_usage_errors(tmp_path, option):
+    result = lrcal(tmp_path / "home", "add-model", MODEL, "--base-url", "http://127.0.0.1:9/v1", "--no-probe", *option)
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert option[0] in line or "finite" in line, line
+    assert not (tmp_path / "home" / "lrcal.db").exists() or lrcal(tmp_path / "home", "models", "--json").stdout.strip() == "[]"

@@ -68,28 +68,6 @@ def test_a_moved_home_keeps_working(tmp_path, zoo_server):
     assert paths and all(not os.path.isabs(p) for p in paths[:-1] if p.startswith("images/"))
 
 
-def test_a_moved_home_still_loads_its_router(tmp_path, one_torch_thread):
-    from lrcal.evaluation.synthetic import synthetic_outcomes
-    from lrcal.services.router_context import load_routing
-    from lrcal.store import Store
-    from tests.fixtures.tables import write_wide_csv
-
-    a, b = tmp_path / "A", tmp_path / "B"
-    csv = write_wide_csv(synthetic_outcomes(n=120, n_models=3, seed=4), tmp_path / "outcomes.csv")
-    trained = lrcal(a, "router", "train", "--outcomes", str(csv), "--ensemble", "1", "--json")
-    assert trained.exit_code == 0, trained.output
-    shutil.move(str(a), str(b))
-    store = Store.open(b)
-    try:
-        routing = load_routing(store)
-        assert routing.router.info["artifact"].startswith(str(b))
-        assert store.current_router_version()["path"] == str(b / "routers" / routing.version)
-    finally:
-        store.close()
-    listed = lrcal(b, "router", "list", "--json")
-    assert listed.exit_code == 0 and str(b) in listed.stdout
-
-
 def test_old_absolute_paths_are_migrated_even_after_a_move(tmp_path, zoo_server):
     """A home written before paths were relative, then moved: the migration finds the old home from
     the layout lrcal writes (<home>/images/ab/<sha>) and makes every path relative."""
@@ -285,7 +263,7 @@ def test_tui_refuses_a_non_terminal(tmp_path):
     assert result.exit_code == 1 and "needs an interactive terminal" in one_error_line(result)
 
 
-def test_router_train_takes_a_lock_and_clears_a_killed_training(tmp_path, one_torch_thread):
+def test_router_train_takes_a_lock_and_clears_a_killed_training_and_its_home_can_move(tmp_path, one_torch_thread):
     from lrcal.evaluation.synthetic import synthetic_outcomes
     from lrcal.store import Store
     from tests.fixtures.tables import write_wide_csv
@@ -313,6 +291,19 @@ def test_router_train_takes_a_lock_and_clears_a_killed_training(tmp_path, one_to
     assert trained.exit_code == 0, trained.output
     assert not leftover.exists()
     assert not [p for p in (home / "routers").iterdir() if p.name.startswith(".")]
+    # 1. a moved home still loads its router (`route` said "no router artifact")
+    from lrcal.services.router_context import load_routing
+
+    moved = tmp_path / "moved"
+    shutil.move(str(home), str(moved))
+    store = Store.open(moved)
+    try:
+        routing = load_routing(store)
+        assert routing.router.info["artifact"] == str(moved / "routers" / routing.version)
+    finally:
+        store.close()
+    listed = lrcal(moved, "router", "list", "--json")
+    assert listed.exit_code == 0 and str(moved) in listed.stdout
 
 
 # ---- probes beyond the issue -----------------------------------------------------------------
@@ -355,10 +346,15 @@ def test_a_database_that_is_not_lrcal_s_is_refused_and_left_alone(tmp_path, kind
         os.mkfifo(db)
     before = db.read_bytes() if db.is_file() else None
     for command in (["models"], ["add-model", MODEL, "--base-url", "http://127.0.0.1:9/v1", "--no-probe"]):
-        done = subprocess.run([sys.executable, "-m", "lrcal", "--home", str(home), *command], capture_output=True,
-                              text=True, timeout=60)  # fmt: skip  (a FIFO must not hang it)
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+        if kind == "FIFO":  # in a subprocess with a timeout: a FIFO must not hang it
+            done = subprocess.run([sys.executable, "-m", "lrcal", "--home", str(home), *command], capture_output=True,
+                                  text=True, timeout=60)  # fmt: skip
+            code, stderr = done.returncode, done.stderr
+        else:
+            result = lrcal(home, *command)
+            code, stderr = result.exit_code, result.stderr
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), stderr
     if before is not None:
         assert db.read_bytes() == before
     if kind == "foreign SQLite database":

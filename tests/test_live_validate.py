@@ -90,7 +90,7 @@ def test_failures_count_against_the_failing_model_only(flow_home, sim_server, bu
     ).fetchall()
     failed = [r for r in rows if r[3] is not None]
     assert failed, "a 20% fault rate with no retries should leave failures"
-    assert all(score == 0 for _, _, score, _, _ in failed)
+    assert all(score is None for _, _, score, _, _ in failed)  # an error has no score: it is not a wrong answer
     # Every successful answer scores exactly what a fault-free server's answer scores for that
     # model: a failure of one model never changes another model's outcome.
     from lrcal.calsets import build_prompt, load_set, resolve_set, score_answer

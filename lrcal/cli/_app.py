@@ -69,8 +69,14 @@ def _print_usage_error(exc) -> None:
 
 
 def _print_error(message: str) -> None:
-    one_line = " ".join(str(message).split())
-    typer.echo(f"Error: {one_line}", err=True)
+    typer.echo(f"Error: {one_line(message)}", err=True)
+
+
+def one_line(message: object) -> str:
+    """``message`` on one line without control characters: an endpoint's error text must not be
+    able to move the cursor, retitle the terminal or fake a second line."""
+    text = "".join(ch if ch.isprintable() or ch.isspace() else " " for ch in str(message))
+    return " ".join(text.split())
 
 
 HELP_OPTION_NAMES = ["-h", "--help"]
@@ -86,25 +92,71 @@ app = typer.Typer(
 )
 
 
+# Commands that may start a new home; every other command needs an existing one (a typo in
+# --home must not silently create an empty home and report "No models yet").
+# An existing empty directory is a new home for every command.
+CREATES_HOME = frozenset({"add-model", "import-outcomes", "sets import", "demo", "router train"})
+# Read-only views of the built-in sets: without a home they show an empty one (nothing is created).
+WORKS_WITHOUT_HOME = frozenset({"sets list", "sets show"})
+
+
 @dataclass
 class CliState:
     """Per-invocation state: the resolved home and a lazily opened store."""
 
     home: Path
+    command: str = ""  # the invoked command, e.g. 'sets import' (set by `state`)
     _store: Any = field(default=None, repr=False)
 
     def store(self):
         if self._store is None:
+            from lrcal.home import db_path
             from lrcal.store import Store
 
+            command = self.command
+            if not db_path(self.home).exists() and command not in CREATES_HOME and not _is_empty_dir(self.home):
+                if command in WORKS_WITHOUT_HOME:
+                    self._store = Store.empty()  # the built-in sets, seen without creating a home
+                    return self._store
+                self.require_home()
             self._store = Store.open(self.home)
+            problem = self._store.integrity_problem()
+            if problem:
+                typer.echo(
+                    f"warning: {db_path(self.home)} fails SQLite's integrity check ({one_line(problem)}); "
+                    "back it up and recover it (`sqlite3 lrcal.db .recover`) before writing more to it",
+                    err=True,
+                )
         return self._store
+
+    def require_home(self, *, empty_dir_ok: bool = False) -> None:
+        """Refuse with one line unless the home holds a database (or is an empty directory)."""
+        from lrcal.home import db_path, missing_home_message
+
+        if not db_path(self.home).exists() and not (empty_dir_ok and _is_empty_dir(self.home)):
+            raise LrcalError(missing_home_message(self.home))
+
+
+def _is_empty_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and next(path.iterdir(), None) is None
+    except OSError:
+        return False
+
+
+def _command_name(ctx) -> str:
+    """The invoked command without the program name: 'models', 'sets import'."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(
+    home: Optional[str] = typer.Option(
         None,
         "--home",
         help="Directory holding lrcal.db and router artifacts (default: $LRCAL_HOME, else the user data dir).",
@@ -134,6 +186,7 @@ def state(ctx: typer.Context) -> CliState:
 
         obj = CliState(home=resolve_home(None))
         ctx.find_root().obj = obj
+    obj.command = _command_name(ctx)
     return obj
 
 

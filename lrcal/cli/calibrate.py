@@ -9,6 +9,7 @@ import typer
 from lrcal.cli._app import app, err_console, print_json, state
 from lrcal.cli.help_text import examples
 from lrcal.cli.output import Column, print_table
+from lrcal.errors import LrcalError
 
 
 @app.command(
@@ -27,7 +28,12 @@ def calibrate_command(
     concurrency: Optional[int] = typer.Option(
         None, "--concurrency", min=1, help="Parallel requests (default: the model's max concurrency)."
     ),
-    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming the last one."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Start a new run that asks every example again (stored outcomes are not reused)."
+    ),
+    retry_errors: bool = typer.Option(
+        False, "--retry-errors", help="Ask again only for the examples whose stored outcome is an endpoint error."
+    ),
     no_fit: bool = typer.Option(False, "--no-fit", help="Store outcomes only; do not fit the capability token."),
     refit: bool = typer.Option(
         False, "--refit", help="Refit the token from stored outcomes (no endpoint calls), e.g. after a router retrain."
@@ -38,7 +44,8 @@ def calibrate_command(
     from lrcal.services.calibration import CalibrateRequest, calibrate_and_fit
 
     store = state(ctx).store()
-    request = CalibrateRequest(model=name, set_ref=set_ref, limit=limit, concurrency=concurrency, fresh=fresh)
+    request = CalibrateRequest(model=name, set_ref=set_ref, limit=limit, concurrency=concurrency, fresh=fresh,
+                               retry_errors=retry_errors)  # fmt: skip
     progress = _progress(enabled=True)
     try:
         with progress as (on_start, on_outcome):
@@ -49,8 +56,10 @@ def calibrate_command(
         raise typer.Exit(130) from None
     if as_json:
         print_json(report)
-        return
-    _print_report(report)
+    else:
+        _print_report(report)
+    if report.get("not_calibrated"):
+        raise LrcalError(report["not_calibrated"])
 
 
 class _progress:
@@ -153,7 +162,8 @@ def _print_report(report: dict) -> None:
     rows, columns = report_rows(report)
     print_table(rows, columns, title=title, console=console)
     if report.get("errors_by_kind"):
-        console.print("errors by kind: " + ", ".join(f"{k} {v}" for k, v in report["errors_by_kind"].items()))
+        console.print("errors by kind: " + ", ".join(f"{k} {v}" for k, v in report["errors_by_kind"].items())
+                      + f" ({report['error_rate']:.0%} of requests; excluded from accuracy, not counted wrong)")
     if report["completed"] < report["examples"]:
         console.print(
             f"[yellow]incomplete:[/] {report['examples'] - report['completed']} examples have no outcome; "

@@ -8,6 +8,7 @@ import typer
 
 from lrcal.cli._app import app, state
 from lrcal.cli.help_text import examples
+from lrcal.errors import LrcalError
 
 
 @app.command("tui", epilog=examples("lrcal tui", "lrcal --home .lrcal-demo tui --lambda-cost 0.5"))
@@ -22,6 +23,15 @@ def tui(
     ),
 ) -> None:
     """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""
+    import sys
+
+    state(ctx).require_home(empty_dir_ok=True)
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        # Textual would write escape codes into the file or pipe and wait for keys that never come.
+        raise LrcalError(
+            "lrcal tui needs an interactive terminal (its output is redirected or piped); "
+            "use `lrcal models`, `lrcal route` or `lrcal events` in scripts"
+        )
     from lrcal.services.review import ReviewService
     from lrcal.tui.app import LrcalApp  # textual is imported only here
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 
@@ -15,10 +16,18 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 API_STYLES = ("openai", "ollama")
 
 
-def check_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name or ""):
+def check_model_name(name: str, where: str = "") -> str:
+    """The one rule for model names, whether typed (`add-model`) or read from an outcome log
+    (`import-outcomes`): letters, digits and . _ : / @ + -, at most 128 characters, starting
+    with a letter or digit; '/' separates non-empty parts other than '.' and '..'."""
+    valid = isinstance(name, str) and bool(_MODEL_NAME.match(name)) and all(
+        part not in ("", ".", "..") for part in name.split("/")
+    )
+    if not valid:
+        shown = repr(name) if len(str(name)) <= 60 else repr(str(name)[:57] + "...")
         raise UsageError(
-            f"invalid model name {name!r}: use letters, digits and . _ : / @ + - (at most 128 characters)"
+            f"{where}invalid model name {shown} ({len(str(name)):,} characters): use letters, digits and "
+            ". _ : / @ + - (at most 128 characters, starting with a letter or digit; no '..' parts)"
         )
     return name
 
@@ -61,8 +70,10 @@ def add_model(
         raise UsageError("prices must be ≥ 0 (USD per million tokens)")
     if max_concurrency < 1:
         raise UsageError("--max-concurrency must be at least 1")
-    if timeout_s <= 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < timeout_s <= 24 * 3600:  # also refuses inf and NaN
+        raise UsageError("--timeout must be a positive number of seconds, at most 86400")
+    if not (math.isfinite(price_in) and math.isfinite(price_out)):
+        raise UsageError("prices must be finite numbers (USD per million tokens)")
     metadata = dict(metadata or {})
     if max_retries is not None:
         if max_retries < 0:

@@ -4,6 +4,8 @@
                       │              │
                       └────────────▶ rejected
     imported: outcome logs only (no endpoint); never routed to live traffic.
+    removed: `lrcal models remove` (any status ─▶ removed): never listed, routed or trained on;
+             its outcomes stay for audit. Nothing leaves it.
 
 Anything else needs ``force`` (recorded in the audit log by the caller).
 """
@@ -17,8 +19,9 @@ ENABLED = "enabled"
 REJECTED = "rejected"
 DISABLED = "disabled"
 IMPORTED = "imported"
+REMOVED = "removed"
 
-STATUSES = (REGISTERED, CALIBRATED, VALIDATED, ENABLED, REJECTED, DISABLED, IMPORTED)
+STATUSES = (REGISTERED, CALIBRATED, VALIDATED, ENABLED, REJECTED, DISABLED, IMPORTED, REMOVED)
 
 _ALLOWED: dict[str, set[str]] = {
     REGISTERED: {CALIBRATED},
@@ -30,6 +33,7 @@ _ALLOWED: dict[str, set[str]] = {
     # A disabled model that passed validation before may come back.
     DISABLED: {ENABLED, CALIBRATED, VALIDATED, REJECTED},
     IMPORTED: set(),
+    REMOVED: set(),
 }
 
 
@@ -43,6 +47,8 @@ def explain_refusal(name: str, current: str, new: str) -> str:
             f"model '{name}' is {current}; it must pass `lrcal live-validate {name}` before it can be "
             f"enabled (or use --force, which is recorded)"
         )
+    if current == REMOVED:
+        return f"model '{name}' was removed (`lrcal models remove`); its outcomes are kept for audit only"
     if current == IMPORTED:
         return f"model '{name}' was imported from outcome logs and has no endpoint; its status cannot change"
     if new == CALIBRATED and current == REGISTERED:

@@ -20,6 +20,12 @@ when this file is out of date. Every command accepts the global option
 artifacts (default: `$LRCAL_HOME`, else the platform user-data directory).
 
 Errors are printed as one line, `Error: ...`, with exit code 1 (2 for usage errors).
+`lrcal --version` prints the version.
+
+Commands that list rows take `--table` (the default), `--json` or `--csv`, as sqlite-utils
+does. JSON and CSV always carry every field. A table fits the terminal: when it is narrow the
+table cuts long text columns, then hides its least important columns in a fixed order, and says
+below which ones it hid (`Hidden at 80 columns: ...`).
 """
 
 
@@ -27,6 +33,8 @@ def walk(command, path: list[str]):
     from typer.main import get_command  # noqa: F401  (ensures typer is importable)
 
     subcommands = getattr(command, "commands", None)
+    if subcommands and path and [p for p in command.params if p.name != "help"]:
+        yield path, command  # a group that does something itself (`lrcal models` lists them)
     if subcommands:
         for name in command.list_commands(None):
             sub = subcommands[name]
@@ -62,6 +70,7 @@ def render() -> str:
     import typer.main
 
     from lrcal.cli import app
+    from lrcal.cli.help_text import example_lines
 
     root = typer.main.get_command(app)
     out = [HEADER]
@@ -81,6 +90,9 @@ def render() -> str:
             section += ["| name | type | default | help |", "|---|---|---|---|"]
             section += [_param_row(p) for p in params]
             section.append("")
+        examples = example_lines(command.epilog)
+        if examples:
+            section += ["Examples:", "", "```", *examples, "```", ""]
         groups.setdefault(path[0], []).append("\n".join(section))
     for name in groups:
         out.extend(groups[name])

@@ -28,11 +28,11 @@ def test_home_resolution_order(tmp_path, monkeypatch):
 
     runner = CliRunner()
     monkeypatch.setenv("LRCAL_HOME", str(tmp_path / "env-home"))
-    assert runner.invoke(app, ["home"]).stdout.strip() == str(tmp_path / "env-home")
-    explicit = runner.invoke(app, ["--home", str(tmp_path / "opt-home"), "home"]).stdout.strip()
+    assert runner.invoke(app, ["home", "--dir"]).stdout.strip() == str(tmp_path / "env-home")
+    explicit = runner.invoke(app, ["--home", str(tmp_path / "opt-home"), "home", "--dir"]).stdout.strip()
     assert explicit == str(tmp_path / "opt-home")
     monkeypatch.delenv("LRCAL_HOME")
-    default = runner.invoke(app, ["home"]).stdout.strip()
+    default = runner.invoke(app, ["home", "--dir"]).stdout.strip()
     assert default and "lrcal" in default
 
 

@@ -222,3 +222,57 @@ def test_the_budget_stops_the_run_undecided_and_the_report_says_what_it_spent(fl
     assert 24 <= report["n"] < 48 and run["more_examples_needed"] > 0
     assert report["reasons"][-1].startswith(f"UNDECIDED after {report['n']} examples: about ")
     assert _status(home, SPECIALIST) == "calibrated"
+
+
+def test_overlapping_holdout_is_refused(flow_home):
+    home, _ = flow_home
+    result = _cli(home)("live-validate", SPECIALIST, "--set", "builtin-v1-quick")
+    assert result.exit_code == 1
+    assert "overlaps" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+
+
+def test_failures_count_against_the_failing_model_only(flow_home, sim_server, builtin_sets):
+    home, _ = flow_home
+    limit = "96"  # 48 queries are stored already; the other 48 go live, under faults
+    clean = sim_server(sets=builtin_sets, latency_scale=0.01)
+    chaotic = sim_server(sets=builtin_sets, latency_scale=0.01, fail_rate=0.2, retry_after_s=0.02)
+    point_models_at(home, chaotic.url)
+    # Few retries so that some failures survive and are recorded.
+    conn = sqlite3.connect(home / "lrcal.db")
+    conn.execute("update models set metadata = json_set(coalesce(metadata, '{}'), '$.max_retries', 0)")
+    conn.commit()
+    result = _cli(home)("live-validate", SPECIALIST, "--limit", limit, "--json")
+    assert result.exit_code in (0, 3, 4), result.output  # decided or not: the point is who failed
+    rows = conn.execute(
+        "select m.name, e.example_id, o.score, o.error_kind, o.raw_answer from outcomes o "
+        "join runs r on r.id = o.run_id join models m on m.id = r.model_id join examples e on e.id = o.example_id "
+        "where r.kind = 'validation'"
+    ).fetchall()
+    failed = [r for r in rows if r[3] is not None]
+    assert failed, "a 20% fault rate with no retries should leave failures"
+    assert all(score is None for _, _, score, _, _ in failed)  # an error has no score: it is not a wrong answer
+    # Every successful answer scores exactly what a fault-free server's answer scores for that
+    # model: a failure of one model never changes another model's outcome.
+    from lrcal.calsets import build_prompt, load_set, resolve_set, score_answer
+
+    examples = {ex.id: ex for ex in load_set(resolve_set("builtin-v1-holdout")).examples}
+    successes = [r for r in rows if r[3] is None]
+    for name, example_id, score, _error, _answer in successes:
+        ex = examples[example_id]
+        expected = clean.backend.answer(name, build_prompt(ex), ex.image_path.read_bytes()).text
+        assert score == score_answer(ex, expected).score, (name, example_id)
+    # And the policies were measured on those same stored scores (a failure is a 0 for its model).
+    report = json.loads(result.stdout)
+    assert report["n"] == int(limit)
+
+
+def test_models_cannot_be_enabled_without_validation(flow_home):
+    home, _ = flow_home
+    cli = _cli(home)
+    assert cli("enable", DOMINATED).exit_code == 1
+    forced = cli("enable", DOMINATED, "--force", "--reason", "testing")
+    assert forced.exit_code == 0
+    events = json.loads(cli("events", DOMINATED, "--json").stdout)
+    assert events[0]["kind"] == "enabled" and events[0]["data"]["forced"] is True

@@ -19,7 +19,7 @@ from typing import Callable
 
 import pytest
 
-from tests.fixtures.flows import point_models_at
+from tests.fixtures.flows import copy_home, point_models_at
 
 LRCAL = [sys.executable, "-m", "lrcal"]
 MODEL = "sim-docreader-m"
@@ -161,9 +161,7 @@ REJECTED_EXIT = 3  # live-validate's exit code for a rejection
 def _validation_home(template, home, server) -> int:
     """A copy of the onboarded flow home pointed at ``server``; returns the outcomes expected
     after validation (candidate + every enabled model, one per held-out query)."""
-    home.mkdir()
-    with sqlite3.connect(template / "lrcal.db") as source, sqlite3.connect(home / "lrcal.db") as target:
-        source.backup(target)
+    copy_home(template, home)
     point_models_at(home, server.url)
     with sqlite3.connect(home / "lrcal.db") as conn:
         enabled = conn.execute("select count(*) from models where status = 'enabled' and name != ?", [CANDIDATE])

@@ -11,6 +11,8 @@ import io
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrcal.outcome_table import MAX_CELL_CHARS
+from tests.fixtures.sim import TINY_EXAMPLES, write_tiny_set
 from tests.test_calsets_loader import cheap_big_png, png_bytes, png_declaring
 
 TABLES = ("calibration_sets", "examples", "models", "runs", "outcomes", "events", "images")
@@ -221,3 +224,145 @@ def test_any_csv_imports_or_is_refused_with_nothing_written(store, tmp_path, see
         assert _stored(store.home) == before
     else:
         assert summary["samples"] >= 1 and summary["models"] == ["m1", "m2"]
+
+
+# ---- issue 20: names an import creates, set folders, local images ------------------------------
+
+HOSTILE_MODEL_NAMES = {
+    "path escape": "../../etc/x",
+    "SQL in the name": "a'b; drop table models;--",
+    "5,000 characters": "m" * 5000,
+    "dot part": "org/./model",
+    "leading underscore": "_hidden",
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_MODEL_NAMES))
+def test_import_cannot_create_a_model_add_model_refuses(cli, home, tmp_path, seeded, case):
+    """`import-outcomes` created models named '../../etc/x' or with SQL in them, which `add-model`
+    refuses: one name rule for both."""
+    name = HOSTILE_MODEL_NAMES[case]
+    refused_by_add_model = cli("add-model", name, "--base-url", "http://127.0.0.1:9/v1", "--no-probe")
+    assert refused_by_add_model.exit_code == 2 and "invalid model name" in refused_by_add_model.stderr
+    wide = _write(tmp_path, _csv_row(["sample_id", "task", f"{name}_correct"]) + "s1,ocr,1\n", "names.csv")
+    line = _refused(cli, home, [str(wide)], [str(wide), "invalid model name"])
+    assert len(line) < 400  # a 5,000-character name is not echoed whole
+    long_samples = _write(tmp_path, "sample_id,task\ns1,ocr\n", "samples.csv")
+    long = _write(tmp_path, _csv_row(["sample_id", "model_id", "score"]) + _csv_row(["s1", name, "1"]), "long.csv")
+    _refused(cli, home, [str(long), "--samples", str(long_samples)], [str(long), "invalid model name"])
+
+
+def _set_with_extras(root: Path) -> Path:
+    """A valid 8-example set whose folder also holds things the manifest never names."""
+    src = write_tiny_set(root / "incoming")
+    os.symlink("/etc/passwd", src / "passwd")
+    os.symlink("..", src / "up")
+    (src / "notes.txt").write_text("not part of the set\n")
+    (src / "images" / "unused.png").write_bytes(png_bytes((3, 3)))
+    return src
+
+
+def _imported_files(home: Path, name: str) -> list[str]:
+    target = home / "sets" / name
+    assert not [p for p in target.rglob("*") if p.is_symlink()], "the copy holds a symlink"
+    return sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+
+
+def test_sets_import_copies_exactly_the_files_the_manifest_names(cli, home, tmp_path):
+    """`sets import` copied the whole folder, following symlinks: /etc/passwd came along, `up -> ..`
+    copied the parent (other homes included) until RecursionError."""
+    src = _set_with_extras(tmp_path)
+    result = cli("sets", "import", str(src), "--name", "incoming", "--json")
+    assert result.exit_code == 0, result.output
+    images = sorted(f"images/{ex['id']}.png" for ex in TINY_EXAMPLES)
+    assert _imported_files(home, "incoming") == sorted(["manifest.jsonl", *images])
+    assert not list(home.glob("sets/.*")), "a staging folder was left behind"
+
+
+def test_sets_import_never_reads_devices_or_fifos(cli, home, tmp_path):
+    """A symlink to /dev/zero filled the disk; a FIFO gave a traceback. Neither is named by the
+    manifest, so neither is opened (this test would hang or fill the disk if one were)."""
+    src = _set_with_extras(tmp_path)
+    os.symlink("/dev/zero", src / "zero")
+    os.mkfifo(src / "pipe")
+    os.mkfifo(src / "images" / "pipe.png")
+    result = cli("sets", "import", str(src), "--name", "incoming")
+    assert result.exit_code == 0, result.output
+    assert "pipe" not in " ".join(_imported_files(home, "incoming"))
+
+
+def test_a_manifest_naming_a_device_or_fifo_is_refused_with_one_line(cli, home, tmp_path):
+    for target, needle in (("/dev/zero", "resolves outside the set directory"), ("fifo", "not a regular file")):
+        src = write_tiny_set(tmp_path / f"bad-{needle[:3]}", TINY_EXAMPLES[:2])
+        image = src / "images" / f"{TINY_EXAMPLES[0]['id']}.png"
+        image.unlink()
+        if target == "fifo":
+            os.mkfifo(image)
+        else:
+            os.symlink(target, image)
+        result = cli("sets", "import", str(src), "--name", "bad")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 1 and len(lines) == 1 and needle in lines[0], result.output
+        assert not (home / "sets" / "bad").exists() and not list(home.glob("sets/.*"))
+
+
+def test_a_stale_partial_import_is_cleaned_up(cli, home, tmp_path):
+    stale = home / "sets" / ".incoming.importing"
+    stale.mkdir(parents=True)
+    (stale / "half.png").write_bytes(b"\x89PNG")
+    src = write_tiny_set(tmp_path / "incoming")
+    assert cli("sets", "import", str(src)).exit_code == 0
+    assert not stale.exists() and (home / "sets" / "incoming" / "manifest.jsonl").is_file()
+
+
+def test_a_set_too_big_for_the_disk_is_refused_before_copying(tmp_path):
+    from PIL import Image
+
+    from tests.test_reliability_home import _namespace_prefix
+
+    prefix = _namespace_prefix()
+    if prefix is None:
+        pytest.skip("needs a private tmpfs (unshare --mount, or a user namespace)")
+    src = write_tiny_set(tmp_path / "big")
+    # 3 MiB of noise (PNG cannot compress it): a 4 MiB disk cannot hold the set and the margin
+    Image.frombytes("RGB", (1024, 1024), os.urandom(3 << 20)).save(src / "images" / "noise.png")
+    with open(src / "manifest.jsonl", "a") as fh:
+        fh.write(json.dumps({"id": "noise", "task_group": "ocr", "question": "q?", "answer": "a",
+                             "answer_type": "exact", "image": "images/noise.png"}) + "\n")  # fmt: skip
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    script = (f'mount -t tmpfs -o size=4m tmpfs "{fs}" && "{sys.executable}" -m lrcal --home "{fs}/home" '
+              f'sets import "{src}"; echo "exit=$?"; ls -a "{fs}/home/sets" 2>/dev/null')  # fmt: skip
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([*prefix, "bash", "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(repo)})  # fmt: skip
+    assert "exit=1" in done.stdout, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not enough disk space" in lines[0], done.stderr
+    assert ".big.importing" not in done.stdout and "\nbig\n" not in done.stdout
+
+
+def test_sets_validate_and_import_agree_on_the_set_name(cli, home, tmp_path):
+    """`sets validate` said OK for the name '../../evil', which `sets import` then refused."""
+    src = write_tiny_set(tmp_path / "evil")
+    (src / "set.json").write_text(json.dumps({"name": "../../evil"}))
+    validated = cli("sets", "validate", str(src))
+    assert validated.exit_code == 1 and "set name '../../evil' must be" in validated.stdout
+    imported = cli("sets", "import", str(src))
+    lines = [line for line in imported.stderr.splitlines() if line.strip()]
+    assert imported.exit_code == 1 and len(lines) == 1 and "set name '../../evil'" in lines[0]
+    named = cli("sets", "import", str(write_tiny_set(tmp_path / "ok")), "--name", "../escape")
+    assert named.exit_code == 2 and "set name '../escape'" in named.stderr
+    assert not (home / "sets").exists() or not any((home / "sets").iterdir())
+
+
+def test_a_huge_image_sent_to_the_local_model_is_read_scaled_down():
+    """A 6000x6000 image sent to `lrcal local serve` cost 1.6 GB of memory: the decoded page is
+    capped (12 Mpx), larger ones are read scaled down."""
+    from lrcal.local.engine import MAX_READ_PIXELS, decode_image
+
+    page = decode_image(cheap_big_png(6000, 6000))
+    assert page.width * page.height <= MAX_READ_PIXELS and page.width == page.height
+    assert page.width >= 3000  # scaled, not refused
+    small = decode_image(png_bytes((40, 30)))
+    assert (small.width, small.height) == (40, 30)

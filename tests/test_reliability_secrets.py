@@ -141,3 +141,126 @@ def test_a_key_given_as_the_env_var_name_is_refused_without_echoing_it(cli, home
     result = cli("add-model", "m", "--base-url", "http://127.0.0.1:8000/v1", "--api-key-env", SENTINEL, "--no-probe")
     assert result.exit_code == 2 and "NAME" in result.stderr and SENTINEL not in result.output
     assert json.loads(cli("models", "--json").stdout) == []
+
+
+# ---- issue 20: a key echoed back in other forms; keys and URLs lrcal cannot use -------------------
+
+ODD_KEY = "sk-Echo/Key+42=tail-7Qx"  # '/', '+' and '=' change under URL and base64 encoding
+
+
+def _key_forms(key: str) -> list[bytes]:
+    """Every form a careless server may echo: as sent, other cases, URL-encoded, base64 (any alignment)."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    from lrcal.endpoints.redact import _base64_cores
+
+    texts = {key, key.upper(), key.lower(), quote(key, safe=""), quote(key, safe="").lower(), quote_plus(key)}
+    return [t.encode() for t in texts] + [c.encode() for c in _base64_cores(key.encode())] + [
+        base64.b64encode(key.encode())
+    ]
+
+
+def _echoing_server(stub_endpoint):
+    """Echoes the bearer key: upper-cased in a 401 to the probe, URL-encoded in a 500, base64 in a
+    Basic-auth line and word for word inside 200 answers."""
+    import base64
+    from urllib.parse import quote
+
+    from tests.fixtures.stub_endpoint import answer
+
+    calls = {"n": 0}
+
+    def respond(body, headers):
+        key = headers.get("Authorization", "").removeprefix("Bearer ")
+        calls["n"] += 1
+        text = body["messages"][0]["content"][0]["text"] if isinstance(body["messages"][0]["content"], list) else ""
+        if "Reply with the single word" in text:  # add-model's probe
+            return 401, {"error": {"message": f"invalid key {key.upper()} for this account"}}
+        if calls["n"] % 3 == 0:
+            return 500, {"error": {"message": f"upstream rejected ?key={quote(key, safe='')}"}}
+        basic = base64.b64encode(f"user:{key}".encode()).decode()
+        return 200, answer(f"The answer is {key}. (Authorization: Basic {basic}) {key.lower()}")
+
+    return stub_endpoint(respond, models=["echo-model"])
+
+
+def test_a_key_echoed_in_any_form_is_never_stored_or_shown(stub_endpoint, tmp_path, monkeypatch):
+    """The scrubber caught only the exact key: an upper-cased or URL-encoded key in an error was
+    shown by add-model and stored; a key echoed in a 200 answer was stored word for word."""
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    home = tmp_path / "home"
+    monkeypatch.setenv(KEY_ENV, ODD_KEY)
+    server = _echoing_server(stub_endpoint)
+    runner = CliRunner()
+    outputs = []
+
+    def run(*args):
+        result = runner.invoke(app, ["--home", str(home), *args], catch_exceptions=False)
+        outputs.append(result.output.encode())
+        assert "Traceback" not in result.output
+        return result
+
+    probed = run("add-model", "echo-model", "--base-url", server.url, "--api-key-env", KEY_ENV)
+    assert probed.exit_code == 1 and "HTTP 401" in probed.stderr and "[redacted]" in probed.stderr
+    assert run("add-model", "echo-model", "--base-url", server.url, "--api-key-env", KEY_ENV, "--no-probe",
+               "--max-retries", "0", "--max-concurrency", "1").exit_code == 0  # fmt: skip
+    run("calibrate", "echo-model", "--limit", "12", "--no-fit")
+    run("models", "--json")
+    run("events", "--json")
+    files = [p for p in home.rglob("*") if p.is_file()]
+    with sqlite3.connect(home / "lrcal.db") as conn:
+        stored = conn.execute("select count(*), sum(error_kind is not null), sum(raw_answer like '%[redacted]%') "
+                              "from outcomes").fetchone()  # fmt: skip
+    assert stored[0] == 12 and stored[1] >= 3 and stored[2] >= 6, stored  # errors and answers were both echoed
+    leaks = [(form, where) for form in _key_forms(ODD_KEY)
+             for where, data in [*((str(p), p.read_bytes()) for p in files), *(("output", o) for o in outputs)]
+             if form in data]  # fmt: skip
+    assert not leaks, leaks[:3]
+
+
+def test_a_non_ascii_key_is_refused_with_one_line_without_echoing_it(cli, home, zoo_server, monkeypatch):
+    """A non-ASCII key gave UnicodeEncodeError deep inside httpx, on every request."""
+    key = "sk-tÿpogräphic–dash-key"
+    monkeypatch.setenv(KEY_ENV, key)
+    for extra in ([], ["--no-probe"]):
+        result = cli("add-model", "sim-lite-s", "--base-url", zoo_server.url, "--api-key-env", KEY_ENV, *extra)
+        if extra:
+            assert result.exit_code == 0
+            result = cli("calibrate", "sim-lite-s", "--limit", "4", "--no-fit")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 1 and len(lines) == 1 and "non-ASCII" in lines[0], result.output
+        assert key not in result.output and "Traceback" not in result.output
+    assert zoo_server.request_counts.get("sim-lite-s", 0) == 0
+
+
+@pytest.mark.parametrize(
+    "url, needle",
+    [
+        ("http://[::1/v1", "cannot be parsed"),
+        ("http://" + "h" * 100_000 + "/v1", "the limit is 2,048"),
+        ("http://" + "a" * 64 + ".example.com/v1", "invalid host"),
+        ("http://bücher.example/v1", "printable ASCII"),
+        ("http://[::zz]/v1", "cannot be parsed"),
+    ],
+    ids=["unclosed IPv6 bracket", "100,000-character host", "64-character label", "non-ASCII host", "bad IPv6"],
+)
+def test_unusable_base_urls_are_one_line_usage_errors(cli, home, url, needle):
+    for extra in ([], ["--no-probe"]):
+        result = cli("add-model", "m", "--base-url", url, *extra)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and needle in lines[0], result.output
+        assert len(lines[0]) < 300 and "Traceback" not in result.output
+
+
+def test_a_stored_url_httpx_cannot_use_fails_calibrate_with_one_line(cli, home):
+    """A home written before URLs were checked may hold one: calibrate after --no-probe gave InvalidURL."""
+    assert cli("add-model", "m", "--base-url", "http://127.0.0.1:9/v1", "--no-probe").exit_code == 0
+    with sqlite3.connect(home / "lrcal.db") as conn:
+        conn.execute("update models set base_url = ?", ["http://" + "h" * 100_000 + "/v1"])
+    result = cli("calibrate", "m", "--limit", "2", "--no-fit")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "the limit is 2,048" in lines[0], result.output

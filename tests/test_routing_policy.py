@@ -53,7 +53,10 @@ def test_route_live_validate_and_tui_start_from_the_stored_policy(flow_home, sim
 
     from lrcal.tui.app import LrcalApp
 
+    import lrcal.cli.tui
+
     seen = {}
+    monkeypatch.setattr(lrcal.cli.tui, "interactive_terminal", lambda: True)  # CliRunner's streams are no tty
     monkeypatch.setattr(LrcalApp, "run", lambda self: seen.setdefault("lambdas", self.initial_lambdas))
     assert cli("tui").exit_code == 0 and seen["lambdas"] == (0.5, 0.2)
     assert cli("tui", "--lambda-cost", "0.1").exit_code == 0 and seen["lambdas"] == (0.5, 0.2)  # first call kept

@@ -168,8 +168,10 @@ def test_outcome_aggregates(store):
                                              "output_tokens": 6})  # fmt: skip
     store.record_outcome(run_id, pks["e2"], {"score": 0.0, "correct": 0, "error_kind": "timeout"})
     assert store.outcome_example_counts(["calibration"]) == {model["id"]: 3}
+    assert store.outcome_example_counts(["calibration"], measured_only=True) == {model["id"]: 2}
     assert store.outcome_example_counts(["import"]) == {}
     assert store.token_means(model["id"], "calibration") == {"input_tokens": 15.0, "output_tokens": 5.0, "n": 2}
     assert sorted(store.latencies(model["id"], "calibration")) == [100.0, 300.0]
-    assert store.mean_correct(model["id"], ["calibration"]) == pytest.approx(1 / 3)
+    # the timeout is excluded, not counted as a wrong answer (issue 19/20)
+    assert store.mean_correct(model["id"], ["calibration"]) == pytest.approx(1 / 2)
     assert store.mean_correct(model["id"], ["validation"]) is None

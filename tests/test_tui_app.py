@@ -88,9 +88,11 @@ async def test_routing_table_shows_shares_quality_latency_and_winners(tui_demo_h
         rows = table_rows(table)
         assert [r[0].split(" (")[0] for r in rows] == [*expected.tasks, "all"]
         assert len(rows[0]) == 1 + len(snap.models)
+        pane = app.query_one(RoutingPane)
+        assert pane.column_models[0] == pane.candidate and table.fixed_columns == 2  # task + candidate pinned
         winner_color = app.current_theme.success
         for i, task in enumerate(expected.tasks):
-            for j, model in enumerate(snap.models, start=1):
+            for j, model in enumerate(pane.column_models, start=1):
                 cell = expected.cell(task, model)
                 text = table.get_row_at(i)[j]
                 if model not in expected.included:
@@ -129,7 +131,7 @@ async def test_lambda_keys_and_inputs_reroute_instantly(tui_demo_home):
         cheapest = min(thrifty.included, key=lambda m: snap.expected_cost[snap.index(m)])
         share = thrifty.totals[cheapest].share
         assert share > before.totals[cheapest].share  # λ_cost sends more traffic to the cheapest model
-        assert rows_after[-1][1 + snap.index(cheapest)].startswith(f"{share * 100:3.0f}%")
+        assert rows_after[-1][1 + pane.column_models.index(cheapest)].startswith(f"{share * 100:3.0f}%")
         assert "$" in shown(app.query_one("#routing-summary"))
         await pilot.press("left_square_bracket")
         await pilot.pause()
@@ -172,7 +174,7 @@ async def test_toggling_the_candidate_shows_the_diff(tui_demo_home):
         expected = ReviewService.diff(snap, snap.default_included, snap.default_included - {SPECIALIST})
         for move in expected.moves:
             assert move.task in diff_text and move.from_model in diff_text
-        column = 1 + snap.index(SPECIALIST)
+        column = 1 + pane.column_models.index(SPECIALIST)
 
         await pilot.press("t")
         await pilot.pause()
@@ -217,7 +219,8 @@ async def test_drill_into_the_examples_of_a_cell(tui_demo_home):
         await started(pilot)
         table = app.query_one("#routing-table")
         assert table.cursor_coordinate == (0, 1)  # starts on the first model's cell
-        await pilot.press(*["down"] * routed.tasks.index(task), *["right"] * snap.index(SPECIALIST), "enter")
+        columns = app.query_one("#routing-pane").column_models
+        await pilot.press(*["down"] * routed.tasks.index(task), *["right"] * columns.index(SPECIALIST), "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen), what="the examples screen")
         screen = app.screen
         listing = screen.query_one("#examples-list")
@@ -252,7 +255,8 @@ async def test_model_detail_from_the_routing_view(tui_demo_home):
     app = app_for(tui_demo_home)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)
-        await pilot.press(*["right"] * snap.index(SPECIALIST), "d")
+        columns = app.query_one("#routing-pane").column_models
+        await pilot.press(*["right"] * columns.index(SPECIALIST), "d")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelDetailScreen), what="the detail screen")
         screen = app.screen
         await wait_for(pilot, lambda: screen.detail is not None, what="the model detail")
@@ -269,13 +273,130 @@ async def test_model_detail_from_the_routing_view(tui_demo_home):
         assert not isinstance(app.screen, ModelDetailScreen)
 
 
+async def test_six_quick_lambda_presses_move_six_steps_and_reroutes_coalesce(tui_demo_home):
+    """Each press steps from the λ the previous one set (not from a value the table has not caught
+    up with), and presses queued together re-route the table once."""
+    from lrcal.tui.routing_view import RoutingPane, lambda_ladder
+
+    ladder = sorted(lambda_ladder())
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        pane = app.query_one(RoutingPane)
+        await pilot.press(*["right_square_bracket"] * 6)
+        await pilot.pause()
+        assert pane.lambda_cost == ladder[6]
+        assert app.query_one("#lambda-cost").value == f"{ladder[6]:g}"
+        await wait_for(pilot, lambda: pane.routed.lambda_cost == ladder[6], what="the re-route")
+        _, expected = expected_routing(tui_demo_home, lambda_cost=ladder[6])
+        assert pane.routed.totals == expected.totals
+
+        # Six presses handled in one go (a fast typist, a busy machine): six steps, one re-route.
+        before = pane.reroutes
+        for _ in range(6):
+            pane.action_lambda_cost(-1)
+        assert pane.lambda_cost == 0.0
+        await wait_for(pilot, lambda: pane.routed.lambda_cost == 0.0, what="the re-route")
+        await pilot.pause()
+        assert pane.reroutes == before + 1
+
+
+async def test_question_mark_lists_every_key(tui_demo_home):
+    from lrcal.tui.help_view import HelpScreen
+
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the keys screen")
+        text = shown(app.screen.query_one("#help-keys"))
+        for _title, bindings in app.help_sections():
+            for binding in bindings:
+                if binding.description:
+                    assert binding.description in text, binding
+        for words in ("λcost+", "λlat−", "in/out", "filter", "image viewer", "frontier: cost/latency"):
+            assert words in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_footer_labels_are_separate_words(tui_demo_home):
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot)
+        labels = [key.description for key in app.screen.query("FooterKey")]
+        assert {"λcost−", "λcost+", "λlat−", "λlat+", "in/out", "keys", "quit"} <= set(labels)
+
+
+async def test_example_filters_failures_disagreement_and_task_group(tui_demo_home, monkeypatch):
+    from lrcal.services.review import DISAGREE, FAILURES
+    from lrcal.tui import examples_view
+    from lrcal.tui.examples_view import ExamplesScreen
+    from lrcal.tui.routing_view import RoutingPane
+
+    opened: list[str] = []
+    monkeypatch.setattr(examples_view, "open_in_viewer", lambda path: opened.append(path))
+    snap, routed = expected_routing(tui_demo_home)
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        pane = app.query_one(RoutingPane)
+        # The all row of the task column: every query of every group.
+        await pilot.press(*["down"] * len(routed.tasks), "home", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExamplesScreen), what="the examples screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="examples")
+        assert screen.task_group is None and len(screen.views) == len(snap.examples)
+
+        await pilot.press("f")
+        await wait_for(pilot, lambda: screen.loaded and screen.only == FAILURES, what="the failures")
+        for view in screen.views:
+            chosen = next(a for a in view.answers if a.chosen)
+            assert chosen.error_kind or chosen.correct is False
+        failures = {v.pk for v in screen.views}
+        chosen_wrong = {ex["id"] for i, ex in enumerate(snap.examples)
+                        if snap.measured[i, pane.routed.choice[i]] < 1.0}  # fmt: skip
+        assert failures == chosen_wrong  # the demo's scores are 0 or 1
+
+        await pilot.press("f")
+        await wait_for(pilot, lambda: screen.loaded and screen.only == DISAGREE, what="the disagreements")
+        assert screen.views
+        for view in screen.views:
+            assert len({a.correct for a in view.answers if a.correct is not None}) == 2
+
+        await pilot.press("g")  # one task group
+        await wait_for(pilot, lambda: screen.loaded and screen.task_group == routed.tasks[0], what="one group")
+        assert all(v.task == routed.tasks[0] for v in screen.views)
+        if screen.views:
+            await pilot.press("v")
+            await pilot.pause()
+            assert opened and opened[-1].endswith(".png")
+
+
+async def test_incumbents_show_their_live_numbers(tui_demo_home):
+    from lrcal.tui.detail_view import ModelDetailScreen
+
+    app = app_for(tui_demo_home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot)
+        await pilot.press("2", "enter")  # the first model: an incumbent, never a candidate
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelDetailScreen), what="the detail screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.detail is not None, what="the model detail")
+        assert screen.model_name == DEMO_INCUMBENTS[0] and screen.detail.validation is None
+        assert sum(t.live_n for t in screen.detail.tasks) == VALIDATION_LIMIT
+        tasks = screen.query_one("#detail-tasks")
+        assert all(plain(tasks.get_row_at(i)[5]) != "–" for i in range(tasks.row_count))
+
+
 # ---- models: enable / disable ------------------------------------------------------------------------
 
 
 async def test_disable_and_enable_are_confirmed_and_persisted(tui_home_copy):
     from lrcal.tui.models_view import ModelsPane
     from lrcal.tui.routing_view import RoutingPane
-    from lrcal.tui.widgets import ConfirmScreen
+    from lrcal.tui.widgets import ConfirmScreen, ReasonScreen
 
     home = tui_home_copy
     app = app_for(home)
@@ -317,20 +438,24 @@ async def test_disable_and_enable_are_confirmed_and_persisted(tui_home_copy):
         await pilot.click("#confirm-yes")  # the mouse works too
         await wait_for(pilot, lambda: status_in_db(home, SPECIALIST) == "enabled", what="re-enabling")
 
-        # A rejected model can only be enabled by force, which says so and is recorded.
+        # A rejected model can only be enabled by force, which says so, asks why and records it.
         await pilot.press("down")
         assert app.query_one(ModelsPane).current_name() == DOMINATED
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReasonScreen), what="the reason dialog")
         assert "has not passed live validation" in app.screen.message
-        await pilot.press("y")
+        await pilot.press("enter")  # an empty reason is refused: the dialog stays
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonScreen) and status_in_db(home, DOMINATED) == "rejected"
+        await pilot.press(*[("space" if c == " " else c) for c in "canary for invoices"], "enter")
         await wait_for(pilot, lambda: status_in_db(home, DOMINATED) == "enabled", what="the forced enable")
         store = Store.open(home)
         try:
             event = store.events(DOMINATED, limit=1)[0]
         finally:
             store.close()
-        assert event["message"].startswith("FORCED rejected → enabled") and event["data"]["forced"] is True
+        assert event["message"] == "FORCED rejected → enabled: canary for invoices"
+        assert event["data"]["forced"] is True
 
         await pilot.press("x")  # and the detail screen offers the same keys
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
@@ -437,11 +562,11 @@ async def test_theme_change_recolours_and_q_quits_from_an_input(tui_demo_home):
         task = pane.routed.tasks[0]
         winner = pane.routed.winners[task]
         table = app.query_one("#routing-table")
-        cell = table.get_row_at(0)[1 + pane.snap.index(winner)]
+        cell = table.get_row_at(0)[1 + pane.column_models.index(winner)]
         assert app.current_theme.success.lower() in str(cell.style).lower()
         app.theme = "gruvbox"
         await pilot.pause()
-        cell = table.get_row_at(0)[1 + pane.snap.index(winner)]
+        cell = table.get_row_at(0)[1 + pane.column_models.index(winner)]
         assert app.current_theme.success.lower() in str(cell.style).lower()
         await pilot.click("#lambda-cost")
         assert app.focused.id == "lambda-cost"

@@ -51,6 +51,7 @@ def run_in_terminal(args: list[str], wait_for: str, keys: bytes, size=(80, 24), 
 
 def test_tui_on_an_empty_home_shows_what_to_run_and_quits(tmp_path):
     home = tmp_path / "empty-home"
+    home.mkdir()  # an empty directory is an empty home; a missing one is refused (tests/test_reliability_home.py)
     seen, code, text = run_in_terminal(["--home", str(home), "tui"], "lrcal demo", b"q")
     assert seen is not None, text[-2000:]
     assert code == 0

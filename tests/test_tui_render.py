@@ -74,3 +74,54 @@ def test_other_formats():
     assert fmt.usd(0.0075) == "$0.0075" and fmt.usd(3.6e-05) == "$0.000036" and fmt.usd(0.25) == "$0.25"
     assert fmt.share(0.333) == "33%" and fmt.lam(0.5) == "0.5" and fmt.lam(0.0) == "0"
     assert fmt.timestamp("2026-01-05T09:00:01.000+00:00") == "2026-01-05 09:00:01"
+
+
+def test_plus_minus_is_the_half_width_in_four_characters():
+    assert fmt.plus_minus(0.70, 0.88) == "±.09" and fmt.plus_minus(0.0, 1.0) == "±.50"
+    assert fmt.plus_minus(None, 0.5) == "" and fmt.plus_minus(math.nan, 0.5) == ""
+
+
+def test_wilson_interval():
+    from lrcal.services.review.routing import wilson_interval
+
+    low, high = wilson_interval(0.5, 100)
+    assert low == pytest.approx(0.4184, abs=1e-3) and high == pytest.approx(0.5816, abs=1e-3)  # textbook, z=1.645
+    low, high = wilson_interval(1.0, 8)
+    assert 0.7 < low < 1.0 and high == 1.0  # never outside [0, 1], never zero-width
+    assert wilson_interval(None, 5) == (None, None) and wilson_interval(0.5, 0) == (None, None)
+
+
+def _png(width: int = 40, height: int = 20) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_graphics_widgets_for_kitty_and_sixel_terminals():
+    """textual-image draws the real pixels where the terminal has a graphics protocol; under
+    test (no terminal) the app falls back to half blocks."""
+    from textual_image.widget import SixelImage, TGPImage
+
+    from lrcal.tui.images import GRAPHICS, HALFBLOCKS, graphics_widget
+
+    assert GRAPHICS == HALFBLOCKS  # pytest's stdout is not a terminal
+    assert isinstance(graphics_widget(_png(), "tgp"), TGPImage)
+    assert isinstance(graphics_widget(_png(), "sixel"), SixelImage)
+    assert graphics_widget(_png(), HALFBLOCKS) is None
+    assert graphics_widget(b"not an image", "tgp") is None
+
+
+def test_viewer_command_and_a_missing_file(tmp_path, monkeypatch):
+    from lrcal.tui import images
+
+    assert images.viewer_command("/x.png", platform="darwin") == ["open", "/x.png"]
+    monkeypatch.setattr(images.shutil, "which", lambda name: "/usr/bin/xdg-open" if name == "xdg-open" else None)
+    assert images.viewer_command("/x.png", platform="linux") == ["/usr/bin/xdg-open", "/x.png"]
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    assert images.viewer_command("/x.png", platform="linux") is None
+    assert "missing" in images.open_in_viewer(str(tmp_path / "gone.png"))
+    picture = tmp_path / "a.png"
+    picture.write_bytes(_png())
+    assert "no image viewer found" in images.open_in_viewer(str(picture))

@@ -1,4 +1,4 @@
-"""SVG snapshots (pytest-textual-snapshot) of the main screens at 100×30, in colour.
+"""SVG snapshots (pytest-textual-snapshot) of every TUI screen at 80×24 and 120×36, in colour.
 
 The home is `tui_fixed_home`: the simulated zoo's deterministic behaviour recorded through the
 real services, a fixed clock and router version name, so the pictures depend on nothing but
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-SIZE = (100, 30)
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
 
 
 @pytest.fixture(autouse=True)
 def _colour(monkeypatch):
-    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)  # Textual draws in monochrome when it is set
 
 
 def app(home):
@@ -49,41 +49,76 @@ def after_load(*keys: str, screen: type | None = None, ready=None):
     return run_before
 
 
-def test_routing_view(snap_compare, tui_fixed_home):
-    assert snap_compare(app(tui_fixed_home), terminal_size=SIZE, run_before=after_load())
+@SIZES
+def test_routing_view(snap_compare, tui_fixed_home, size):
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=after_load())
 
 
-def test_routing_view_with_the_candidate_excluded_and_lambda_cost(snap_compare, tui_fixed_home):
+@SIZES
+def test_routing_view_with_the_candidate_excluded_and_lambda_cost(snap_compare, tui_fixed_home, size):
     keys = ("t", "right_square_bracket", "right_square_bracket", "right_square_bracket")
-    assert snap_compare(app(tui_fixed_home), terminal_size=SIZE, run_before=after_load(*keys))
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=after_load(*keys))
 
 
-def test_models_view(snap_compare, tui_fixed_home):
-    assert snap_compare(app(tui_fixed_home), terminal_size=SIZE, run_before=after_load("2", "down", "down", "down"))
+@SIZES
+def test_models_view(snap_compare, tui_fixed_home, size):
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=after_load("2", "down", "down", "down"))
 
 
-def test_charts_view(snap_compare, tui_fixed_home):
-    assert snap_compare(app(tui_fixed_home), terminal_size=SIZE, run_before=after_load("3"))
+@SIZES
+def test_charts_view(snap_compare, tui_fixed_home, size):
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=after_load("3"))
 
 
-def test_model_detail(snap_compare, tui_fixed_home):
+@SIZES
+def test_model_detail(snap_compare, tui_fixed_home, size):
     from lrcal.tui.detail_view import ModelDetailScreen
 
     run_before = after_load("2", "down", "down", "down", "enter", screen=ModelDetailScreen,
                             ready=lambda a: a.screen.detail is not None)  # fmt: skip
-    assert snap_compare(app(tui_fixed_home), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=run_before)
 
 
-def test_examples_of_a_cell(snap_compare, tui_fixed_home):
+@SIZES
+def test_examples_of_a_cell(snap_compare, tui_fixed_home, size):
     from lrcal.tui.examples_view import ExamplesScreen
 
-    # document (2nd row) × sim-docreader-m (4th model column)
-    run_before = after_load("down", "right", "right", "right", "enter", screen=ExamplesScreen,
-                            ready=lambda a: bool(a.screen.views))  # fmt: skip
-    assert snap_compare(app(tui_fixed_home), terminal_size=SIZE, run_before=run_before)
+    # document (2nd row) × the candidate's column (pinned first)
+    run_before = after_load("down", "enter", screen=ExamplesScreen, ready=lambda a: bool(a.screen.views))
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=run_before)
 
 
-def test_empty_home(snap_compare, tmp_path, monkeypatch):
+@SIZES
+def test_examples_filtered_to_failures(snap_compare, tui_fixed_home, size):
+    from lrcal.tui.examples_view import ExamplesScreen
+
+    def failures_loaded(a) -> bool:
+        return isinstance(a.screen, ExamplesScreen) and a.screen.only == "failures" and a.screen.loaded
+
+    # The all row of the task column: every query, then f: the routed answers that failed.
+    run_before = after_load(*["down"] * 6, "home", "enter", "f", screen=ExamplesScreen, ready=failures_loaded)
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_keys_screen(snap_compare, tui_fixed_home, size):
+    from lrcal.tui.help_view import HelpScreen
+
+    assert snap_compare(app(tui_fixed_home), terminal_size=size,
+                        run_before=after_load("question_mark", screen=HelpScreen))  # fmt: skip
+
+
+@SIZES
+def test_force_enable_asks_for_a_reason(snap_compare, tui_fixed_home, size):
+    from lrcal.tui.widgets import ReasonScreen
+
+    # The models view's 5th model was rejected by its validation: e can only force it, with a reason.
+    run_before = after_load("2", "down", "down", "down", "down", "e", screen=ReasonScreen)
+    assert snap_compare(app(tui_fixed_home), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_empty_home(snap_compare, tmp_path, monkeypatch, size):
     monkeypatch.chdir(tmp_path)  # the empty state names the home: a relative one keeps the picture stable
-    assert snap_compare(app("home"), terminal_size=(80, 24), run_before=after_load())
+    assert snap_compare(app("home"), terminal_size=size, run_before=after_load())
     assert (tmp_path / "home" / "lrcal.db").exists()

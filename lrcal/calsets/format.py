@@ -36,6 +36,19 @@ IMAGE_MIME_TYPES: dict[str, str] = {
 }
 
 SHORT_VERSION_CHARS = 12
+MAX_SET_NAME_CHARS = 64
+
+
+def set_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a set (it becomes a folder under <home>/sets), or None. One rule for
+    `sets generate`, set.json's name, `sets validate` and `sets import`."""
+    if not isinstance(name, str) or not name or len(name) > MAX_SET_NAME_CHARS or not all(
+        c.isascii() and (c.isalnum() or c in "._-") for c in name
+    ):
+        return f"set name {name!r} must be 1-{MAX_SET_NAME_CHARS} characters from A-Z a-z 0-9 . _ -"
+    if name.startswith((".", "-")):
+        return f"set name {name!r} must not start with '.' or '-'"
+    return None
 
 
 class SetError(LrcalError):

@@ -35,6 +35,7 @@ from lrcal.calsets.format import (
     CalibrationSet,
     Example,
     SetError,
+    set_name_problem,
 )
 from lrcal.calsets.gen import chart, document, math_tasks, ocr, spatial, vqa
 from lrcal.calsets.gen.render import Ctx, Item, Redraw
@@ -97,10 +98,9 @@ def encode_png(image) -> bytes:
 
 
 def check_arguments(name: str, n: int, seed: int, groups: Sequence[str]) -> tuple[str, ...]:
-    if not name or len(name) > 64 or not all(c.isascii() and (c.isalnum() or c in "._-") for c in name):
-        raise SetError(f"set name {name!r} must be 1-64 characters from A-Z a-z 0-9 . _ -")
-    if name.startswith((".", "-")):
-        raise SetError(f"set name {name!r} must not start with '.' or '-'")
+    problem = set_name_problem(name)
+    if problem:
+        raise SetError(problem)
     if not 1 <= n <= MAX_EXAMPLES:
         raise SetError(f"--n must be between 1 and {MAX_EXAMPLES:,}, got {n}")
     if seed < 0:

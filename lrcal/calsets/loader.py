@@ -33,6 +33,7 @@ from lrcal.calsets.format import (
     Problem,
     SetError,
     ordered_groups,
+    set_name_problem,
 )
 from lrcal.calsets.manifest import iter_lines, json_type, parse_record, show
 
@@ -302,8 +303,9 @@ def _read_set_info(scan: _Scan, path: Path) -> None:
         return
     name = obj.get("name")
     if name is not None:
-        if not isinstance(name, str) or not _clean_label(name, 128):
-            problem("bad_set_info", "set.json 'name' must be a non-empty string of printable characters (<= 128)")
+        name_problem = set_name_problem(name) if isinstance(name, str) else "set.json 'name' must be a string"
+        if name_problem:
+            problem("bad_set_info", f"set.json 'name': {name_problem}")
         else:
             scan.info.name = name
     description = obj.get("description")

@@ -13,6 +13,7 @@ from lrcal.cli._app import app
 # Registration order is the order shown in `lrcal --help`.
 from lrcal.cli import home as _home  # noqa: E402,F401
 from lrcal.cli import models as _models  # noqa: E402,F401
+from lrcal.cli import outcomes as _outcomes  # noqa: E402,F401
 from lrcal.cli import calibrate as _calibrate  # noqa: E402,F401
 from lrcal.cli import sets as _sets  # noqa: E402,F401
 from lrcal.cli import imports as _imports  # noqa: E402,F401

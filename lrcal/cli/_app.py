@@ -7,11 +7,9 @@ Command modules import only typer/rich at module level; heavy libraries
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -24,15 +22,20 @@ except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as click_exceptions
 
 from lrcal.errors import LrcalError
-from lrcal.jsonable import json_default
 
 
 class LrcalGroup(TyperGroup):
     """Turns expected failures into a one-line ``Error: ...`` and an exit code.
 
     Wrapping ``invoke`` of the root group covers every sub-command, and works the
-    same under ``CliRunner`` as from the shell.
+    same under ``CliRunner`` as from the shell. Its help placeholders are plain (`help_text`).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from lrcal.cli.help_text import plain_params
+
+        plain_params(self, HELP_OPTION_NAMES)
 
     def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
         try:
@@ -66,9 +69,17 @@ def _print_usage_error(exc) -> None:
 
 
 def _print_error(message: str) -> None:
-    one_line = " ".join(str(message).split())
-    typer.echo(f"Error: {one_line}", err=True)
+    typer.echo(f"Error: {one_line(message)}", err=True)
 
+
+def one_line(message: object) -> str:
+    """``message`` on one line without control characters: an endpoint's error text must not be
+    able to move the cursor, retitle the terminal or fake a second line."""
+    text = "".join(ch if ch.isprintable() or ch.isspace() else " " for ch in str(message))
+    return " ".join(text.split())
+
+
+HELP_OPTION_NAMES = ["-h", "--help"]
 
 app = typer.Typer(
     cls=LrcalGroup,
@@ -77,8 +88,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # never print locals (they may hold secrets)
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
+
+
+# Commands that may start a new home; every other command needs an existing one (a typo in
+# --home must not silently create an empty home and report "No models yet").
+# An existing empty directory is a new home for every command.
+CREATES_HOME = frozenset({"add-model", "import-outcomes", "sets import", "demo", "router train"})
+# Read-only views of the built-in sets: without a home they show an empty one (nothing is created).
+WORKS_WITHOUT_HOME = frozenset({"sets list", "sets show"})
 
 
 @dataclass
@@ -86,29 +105,78 @@ class CliState:
     """Per-invocation state: the resolved home and a lazily opened store."""
 
     home: Path
+    command: str = ""  # the invoked command, e.g. 'sets import' (set by `state`)
     _store: Any = field(default=None, repr=False)
 
     def store(self):
         if self._store is None:
+            from lrcal.home import db_path
             from lrcal.store import Store
 
+            command = self.command
+            if not db_path(self.home).exists() and command not in CREATES_HOME and not _is_empty_dir(self.home):
+                if command in WORKS_WITHOUT_HOME:
+                    self._store = Store.empty()  # the built-in sets, seen without creating a home
+                    return self._store
+                self.require_home()
             self._store = Store.open(self.home)
+            problem = self._store.integrity_problem()
+            if problem:
+                typer.echo(
+                    f"warning: {db_path(self.home)} fails SQLite's integrity check ({one_line(problem)}); "
+                    "back it up and recover it (`sqlite3 lrcal.db .recover`) before writing more to it",
+                    err=True,
+                )
         return self._store
+
+    def require_home(self, *, empty_dir_ok: bool = False) -> None:
+        """Refuse with one line unless the home holds a database (or is an empty directory)."""
+        from lrcal.home import db_path, missing_home_message
+
+        if not db_path(self.home).exists() and not (empty_dir_ok and _is_empty_dir(self.home)):
+            raise LrcalError(missing_home_message(self.home))
+
+
+def _is_empty_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and next(path.iterdir(), None) is None
+    except OSError:
+        return False
+
+
+def _command_name(ctx) -> str:
+    """The invoked command without the program name: 'models', 'sets import'."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(
+    home: Optional[str] = typer.Option(
         None,
         "--home",
         help="Directory holding lrcal.db and router artifacts (default: $LRCAL_HOME, else the user data dir).",
         show_default=False,
     ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=lambda on: _print_version(on), help="Print the version and exit."
+    ),
 ) -> None:
     from lrcal.home import resolve_home
 
     ctx.obj = CliState(home=resolve_home(home))
+
+
+def _print_version(on: bool) -> None:
+    if on:
+        from lrcal import __version__
+
+        typer.echo(f"lrcal {__version__}")
+        raise typer.Exit()
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -118,65 +186,13 @@ def state(ctx: typer.Context) -> CliState:
 
         obj = CliState(home=resolve_home(None))
         ctx.find_root().obj = obj
+    obj.command = _command_name(ctx)
     return obj
 
 
-# ---- output helpers ---------------------------------------------------------
+# ---- output helpers (lrcal.cli.output has the tables, JSON and CSV) ------------------------
 
-OUTPUT_FORMATS = ("table", "json", "csv")
-
-
-def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=json_default, ensure_ascii=False) + "\n")
-
-
-def print_rows(
-    rows: Iterable[dict],
-    fmt: str,
-    columns: list[str] | None = None,
-    title: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> None:
-    """Print a list of flat dicts as a rich table (``headers`` relabels columns), JSON list or CSV."""
-    rows = list(rows)
-    if fmt == "json":
-        print_json(rows)
-        return
-    cols = columns or (list(rows[0].keys()) if rows else [])
-    if fmt == "csv":
-        import csv
-
-        writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row.get(k)) for k in cols})
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for i, col in enumerate(cols):
-        # The first column names the row: keep it whole.
-        table.add_column((headers or {}).get(col, col), overflow="fold", no_wrap=(i == 0))
-    for row in rows:
-        table.add_row(*[_cell(row.get(c)) for c in cols])
-    Console().print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
-def output_format_option() -> Any:
-    return typer.Option("table", "--format", "-f", help="Output format: table, json or csv.")
+from lrcal.cli.output import print_json  # noqa: E402,F401  (re-exported for the command modules)
 
 
 def err_console():

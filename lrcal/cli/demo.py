@@ -7,9 +7,11 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, print_table
 
 
-@app.command("demo")
+@app.command("demo", epilog=examples("lrcal demo", "lrcal --home /tmp/demo demo --fresh --train-size 300"))
 def demo_command(
     ctx: typer.Context,
     fresh: bool = typer.Option(False, "--fresh", help="Delete a previous demo in this home first."),
@@ -41,23 +43,28 @@ def demo_command(
     _print_summary(result)
 
 
+SUMMARY_COLUMNS = [
+    Column("model", "candidate"),
+    Column("decision", "decision"),
+    Column("examples", "examples", drop=3, justify="right"),
+    Column("share", "traffic", justify="right"),
+    Column("quality", "quality", justify="right"),
+    Column("p95", "p95 latency", drop=1, justify="right"),
+    Column("cost", "mean cost", drop=2, justify="right"),
+]
+
+
 def _print_summary(result) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
-    table = Table(title=f"Onboarding results (router {result.router_version})")
-    table.add_column("candidate", no_wrap=True)
-    for col in ("decision", "examples", "traffic", "quality", "p95 latency", "mean cost"):
-        table.add_column(col, justify="left" if col == "decision" else "right")
-    for c in result.candidates:
-        table.add_row(
-            c["model"], c["decision"], f"{c['examples_used']}/{c['examples_planned']}", f"{c['share']:.0%}",
-            f"{c['quality_without']:.3f}→{c['quality_with']:.3f}",
-            f"{c['p95_without']:.0f}→{c['p95_with']:.0f} ms",
-            f"{_pct(c['cost_with'], c['cost_without'])}",
-        )  # fmt: skip
-    console.print(table)
+    rows = [
+        {"model": c["model"], "decision": c["decision"], "examples": f"{c['examples_used']}/{c['examples_planned']}",
+         "share": f"{c['share']:.0%}", "quality": f"{c['quality_without']:.3f}→{c['quality_with']:.3f}",
+         "p95": f"{c['p95_without']:.0f}→{c['p95_with']:.0f} ms", "cost": _pct(c["cost_with"], c["cost_without"])}
+        for c in result.candidates
+    ]  # fmt: skip
+    print_table(rows, SUMMARY_COLUMNS, title=f"Onboarding results (router {result.router_version})", console=console)
     for c in result.candidates:
         console.print(f"[bold]{c['model']}[/] — {c['decision']}:")
         for reason in c["reasons"]:

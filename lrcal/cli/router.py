@@ -7,7 +7,30 @@ from typing import Optional
 
 import typer
 
-from lrcal.cli._app import app, err_console, print_json, print_rows, state
+from lrcal.cli._app import app, err_console, print_json, state
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, csv_option, json_option, output_format, print_rows, print_table, table_option
+
+VERSION_COLUMNS = [
+    Column("version", "version"),
+    Column("created_at", "created (UTC)", drop=2),
+    Column("models", "models", justify="right"),
+    Column("examples", "examples", justify="right", drop=1),
+    Column("pinned", "pinned"),
+    Column("path", "path", drop=3, shrink_to=20),
+]
+
+ROUTE_COLUMNS = [
+    Column("model", "model"),
+    Column("mu", "μ", drop=4, justify="right"),
+    Column("sigma", "σ", drop=3, justify="right"),
+    Column("delta", "δ", drop=5, justify="right"),
+    Column("score", "μ̃", justify="right"),
+    Column("expected_cost_usd", "exp. cost", drop=2, justify="right"),
+    Column("expected_latency_ms", "exp. ms", drop=1, justify="right"),
+    Column("utility", "utility", justify="right"),
+    Column("chosen", ""),
+]
 
 router_app = typer.Typer(name="router", help="The shared router: train it, list versions, pin one.", no_args_is_help=True)
 app.add_typer(router_app, name="router")
@@ -20,7 +43,10 @@ def _split(value: Optional[str]) -> list[str] | None:
     return names or None
 
 
-@router_app.command("train")
+@router_app.command(
+    "train",
+    epilog=examples("lrcal router train", "lrcal router train --outcomes logs.csv --images-dir images/"),
+)
 def train_command(
     ctx: typer.Context,
     outcomes: Optional[Path] = typer.Option(
@@ -61,15 +87,17 @@ def train_command(
         typer.echo(f"Tokens fitted (router frozen) for: {', '.join(result['onboarded'])}")
 
 
-@router_app.command("list")
+@router_app.command("list", epilog=examples("lrcal router list", "lrcal router list --json"))
 def list_command(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="JSON list."),
-    as_csv: bool = typer.Option(False, "--csv", help="CSV."),
+    table: bool = table_option(),
+    as_json: bool = json_option(),
+    as_csv: bool = csv_option(),
 ) -> None:
     """List trained router versions (the newest, or the pinned one, is used)."""
     from lrcal.store import loads
 
+    fmt = output_format(table, as_json, as_csv)
     store = state(ctx).store()
     rows = []
     for row in store.router_versions():
@@ -84,14 +112,10 @@ def list_command(
                 "path": row["path"],
             }
         )
-    if as_json:
-        print_json(rows)
-        return
-    if not rows and not as_csv:
+    if not rows and fmt == "table":
         typer.echo("No router trained yet: run `lrcal router train`.")
         return
-    print_rows(rows, "csv" if as_csv else "table", columns=["version", "created_at", "models", "examples", "pinned"],
-               title="Router versions")  # fmt: skip
+    print_rows(rows, fmt, VERSION_COLUMNS, title="Router versions")
 
 
 @router_app.command("pin")
@@ -117,7 +141,13 @@ def pin_command(
     typer.echo(f"Pinned router {row['version']}.")
 
 
-@app.command("route")
+@app.command(
+    "route",
+    epilog=examples(
+        "lrcal route -q 'What is the total on this invoice?' --image invoice.png",
+        "lrcal route -q 'Read the sign' --image sign.jpg --lambda-cost 0.5 --models my-vlm,gpt-4o",
+    ),
+)
 def route_command(
     ctx: typer.Context,
     question: str = typer.Option(..., "--question", "-q", help="The question to route."),
@@ -129,7 +159,9 @@ def route_command(
     lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
                                                    help="Weight of pool-normalized latency (default: the stored policy)."),  # fmt: skip
     risk: float = typer.Option(0.0, "--risk", min=0.0, help="κ: rank by μ̃ − κσ (risk-averse)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+    table: bool = table_option(),
+    as_json: bool = json_option(),
+    as_csv: bool = csv_option(),
 ) -> None:
     """Explain one routing decision: per model μ, σ, δ, expected cost/latency, utility, and the choice."""
     from lrcal.services.route_query import explain_route
@@ -138,20 +170,29 @@ def route_command(
         state(ctx).store(), question=question, image=image, task=task, models=_split(models),
         lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk=risk,
     )  # fmt: skip
-    if as_json:
+    fmt = output_format(table, as_json, as_csv)
+    if fmt == "json":
         print_json(decision)
         return
-    from rich.console import Console
-    from rich.table import Table
+    if fmt == "csv":
+        print_rows([{**row, "chosen": row["model"] == decision["choice"]} for row in decision["models"]], "csv",
+                   ROUTE_COLUMNS)  # fmt: skip
+        return
+    print_table([route_table_row(row, decision["choice"]) for row in decision["models"]], ROUTE_COLUMNS,
+                title=f"Route (router {decision['router_version']}): → {decision['choice']}")  # fmt: skip
 
-    table = Table(title=f"Route (router {decision['router_version']}): → {decision['choice']}")
-    for col in ("model", "μ", "σ", "δ", "μ̃", "exp. cost $", "exp. latency ms", "utility", ""):
-        table.add_column(col, justify="right" if col not in ("model", "") else "left")
-    for row in decision["models"]:
-        table.add_row(
-            row["model"], f"{row['mu']:.3f}", f"{row['sigma']:.3f}", f"{row['delta']:+.3f}", f"{row['score']:.3f}",
-            "–" if row["expected_cost_usd"] is None else f"{row['expected_cost_usd']:.6f}",
-            "–" if row["expected_latency_ms"] is None else f"{row['expected_latency_ms']:.0f}",
-            f"{row['utility']:.3f}", "◀ chosen" if row["model"] == decision["choice"] else "",
-        )  # fmt: skip
-    Console().print(table)
+
+def route_table_row(row: dict, choice: str | None) -> dict:
+    from lrcal.tui import fmt
+
+    return {
+        "model": row["model"],
+        "mu": f"{row['mu']:.3f}",
+        "sigma": f"{row['sigma']:.3f}",
+        "delta": f"{row['delta']:+.3f}",
+        "score": f"{row['score']:.3f}",
+        "expected_cost_usd": fmt.usd(row["expected_cost_usd"]),
+        "expected_latency_ms": fmt.ms(row["expected_latency_ms"]),
+        "utility": f"{row['utility']:.3f}",
+        "chosen": "◀ chosen" if row["model"] == choice else "",
+    }

@@ -9,6 +9,8 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, print_json, state
+from lrcal.cli.help_text import examples as example_lines_epilog
+from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, print_table, table_option
 from lrcal.errors import LrcalError, UsageError
 
 sets_app = typer.Typer(
@@ -93,28 +95,49 @@ def generate_command(
     )
 
 
-@sets_app.command("list")
+SET_COLUMNS = [
+    Column("name", "name"),
+    Column("source", "source", drop=3),
+    Column("examples", "examples", justify="right"),
+    Column("version", "version", drop=2),
+    Column("task_groups", "task groups", drop=1, shrink_to=24, wrap=True),
+]
+GROUP_COLUMNS = [
+    Column("group", "task group"),
+    Column("n", "n", justify="right"),
+    Column("subtypes", "subtypes", shrink_to=20, wrap=True),
+    Column("answer_types", "answer types", drop=1, shrink_to=14, wrap=True),
+]
+SAMPLE_COLUMNS = [
+    Column("id", "id", drop=2),
+    Column("task_group", "task group", drop=1),
+    Column("question", "question", shrink_to=24, wrap=True),
+    Column("answer", "answer", shrink_to=10),
+    Column("answer_type", "type", drop=3),
+]
+
+
+@sets_app.command("list", epilog=example_lines_epilog("lrcal sets list", "lrcal sets list --json"))
 def list_command(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="JSON list."),
-    as_csv: bool = typer.Option(False, "--csv", help="CSV."),
+    table: bool = table_option(),
+    as_json: bool = json_option(),
+    as_csv: bool = csv_option(),
 ) -> None:
     """List calibration sets: built-in, imported into the home, and those registered in the store."""
-    from lrcal.cli._app import print_rows
     from lrcal.services.sets import available_sets
 
+    fmt = output_format(table, as_json, as_csv)
     rows = available_sets(state(ctx).store())
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        row["version"] = (row["version"] or "")[:12]
-        row["task_groups"] = ", ".join(f"{g} {n}" for g, n in (row["task_groups"] or {}).items())
-    print_rows(rows, "csv" if as_csv else "table", columns=["name", "source", "examples", "version", "task_groups"],
-               title="Calibration sets")  # fmt: skip
+    table_rows = [
+        {**{k: cell(v) for k, v in row.items()}, "version": (row["version"] or "")[:12],
+         "task_groups": ", ".join(f"{g} {n}" for g, n in (row["task_groups"] or {}).items())}
+        for row in rows
+    ]  # fmt: skip
+    print_rows(rows, fmt, SET_COLUMNS, title="Calibration sets", table_rows=table_rows)
 
 
-@sets_app.command("show")
+@sets_app.command("show", epilog=example_lines_epilog("lrcal sets show builtin-v1", "lrcal sets show builtin-v1 --examples 10"))
 def show_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Set name (built-in, imported) or directory."),
@@ -129,26 +152,17 @@ def show_command(
         print_json(info)
         return
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     console.print(f"[bold]{info['name']}[/] — {info['examples']} examples, version {info['version'][:12]}")
-    console.print(f"path: {info['path']}")
+    console.print(f"path: {info['path']}", highlight=False)
     if info.get("description"):
         console.print(info["description"])
-    table = Table(title="Task groups")
-    for col in ("task group", "n", "subtypes", "answer types"):
-        table.add_column(col, overflow="fold")
-    for group, stats in info["task_groups"].items():
-        table.add_row(group, str(stats["n"]), ", ".join(stats["subtypes"]), ", ".join(stats["answer_types"]))
-    console.print(table)
+    groups = [{"group": group, "n": str(stats["n"]), "subtypes": ", ".join(stats["subtypes"]),
+               "answer_types": ", ".join(stats["answer_types"])} for group, stats in info["task_groups"].items()]  # fmt: skip
+    print_table(groups, GROUP_COLUMNS, title="Task groups", console=console)
     if info["sample"]:
-        sample = Table(title="Examples")
-        for col in ("id", "task group", "question", "answer", "type"):
-            sample.add_column(col, overflow="fold")
-        for ex in info["sample"]:
-            sample.add_row(ex["id"], ex["task_group"], ex["question"], ex["answer"], ex["answer_type"])
-        console.print(sample)
+        print_table(info["sample"], SAMPLE_COLUMNS, title="Examples", console=console)
 
 
 @sets_app.command("import")

@@ -162,33 +162,24 @@ def zoo_command(
     if as_json:
         print_json(zoo_obj.to_dict())
         return
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
+
+    from lrcal.cli.output import Column, print_table
 
     groups = list(TASK_GROUPS) + sorted({g for m in zoo_obj.models for g in m.skills} - set(TASK_GROUPS))
-    table = Table(
-        title=f"SIMULATED zoo '{zoo_obj.name}'",
-        caption="skill = accuracy at difficulty 0.5 (doc = document); p50ms = median latency at scale 1; "
-        "$in/$out = USD per million tokens",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        padding=(0, 1, 0, 0),
-    )
-    table.add_column("model", no_wrap=True)
-    for group in groups:
-        table.add_column("doc" if group == "document" else group, justify="right", no_wrap=True)
-    for label in ("p50ms", "$in", "$out"):
-        table.add_column(label, justify="right", no_wrap=True)
-    for model in zoo_obj.models:
-        table.add_row(
-            model.name,
-            *[f"{model.skills[g]:.2f}" if g in model.skills else "-" for g in groups],
-            f"{model.median_latency_ms:.0f}",
-            f"{model.price_in_per_mtok:g}",
-            f"{model.price_out_per_mtok:g}",
-        )
+    columns = [Column("model", "model")]
+    columns += [Column(g, "doc" if g == "document" else g, justify="right") for g in groups]
+    columns += [Column("p50ms", "p50ms", drop=1, justify="right"), Column("in", "$in", drop=3, justify="right"),
+                Column("out", "$out", drop=2, justify="right")]  # fmt: skip
+    rows = [
+        {"model": model.name, **{g: f"{model.skills[g]:.2f}" if g in model.skills else "-" for g in groups},
+         "p50ms": f"{model.median_latency_ms:.0f}", "in": f"{model.price_in_per_mtok:g}",
+         "out": f"{model.price_out_per_mtok:g}"}
+        for model in zoo_obj.models
+    ]  # fmt: skip
     console = Console()
-    console.print(table)
+    print_table(rows, columns, console=console, title=f"SIMULATED zoo '{zoo_obj.name}'",
+                caption="skill = accuracy at difficulty 0.5 (doc = document); p50ms = median latency at scale 1; "
+                "$in/$out = USD per million tokens")  # fmt: skip
     for model in zoo_obj.models:
         console.print(f"  {model.name}: {model.role}", highlight=False)

@@ -7,9 +7,11 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, state
+from lrcal.cli.help_text import examples
+from lrcal.errors import LrcalError
 
 
-@app.command("tui")
+@app.command("tui", epilog=examples("lrcal tui", "lrcal --home .lrcal-demo tui --lambda-cost 0.5"))
 def tui(
     ctx: typer.Context,
     set_ref: Optional[str] = typer.Option(
@@ -23,6 +25,13 @@ def tui(
     ),
 ) -> None:
     """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""
+    state(ctx).require_home(empty_dir_ok=True)
+    if not interactive_terminal():
+        # Textual would write escape codes into the file or pipe and wait for keys that never come.
+        raise LrcalError(
+            "lrcal tui needs an interactive terminal (its output is redirected or piped); "
+            "use `lrcal models`, `lrcal route` or `lrcal events` in scripts"
+        )
     from lrcal.services.review import ReviewService
     from lrcal.services.routing_policy import resolved
     from lrcal.tui.app import LrcalApp  # textual is imported only here
@@ -30,3 +39,9 @@ def tui(
     lambda_cost, lambda_latency = resolved(state(ctx).store(), lambda_cost, lambda_latency)
     service = ReviewService(state(ctx).home)
     LrcalApp(service, set_ref=set_ref, lambda_cost=lambda_cost, lambda_latency=lambda_latency).run()
+
+
+def interactive_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty() and sys.stdin.isatty()

@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, print_table
 
 HELP = """Send held-out queries live to the candidate and the enabled models, batch by batch, until
 the gate's rules are decided; record the decision with its reasons.
@@ -19,7 +21,15 @@ unless --apply; an undecided run changes nothing.
 Exit codes: 0 passed, 3 rejected, 4 undecided (budget or examples ran out), 1 error."""
 
 
-@app.command("live-validate", help=HELP)
+@app.command(
+    "live-validate",
+    help=HELP,
+    epilog=examples(
+        "lrcal live-validate my-vlm",
+        "lrcal live-validate my-vlm --lambda-cost 0.5 --enable",
+        "lrcal live-validate my-vlm --budget-usd 2 --report reports/my-vlm",
+    ),
+)
 def live_validate_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Calibrated model to validate."),
@@ -92,33 +102,66 @@ def _public(result: dict) -> dict:
     return {k: result[k] for k in keys if k in result}
 
 
+POLICY_COLUMNS = [
+    Column("policy", "policy"),
+    Column("quality", "quality", justify="right"),
+    Column("cost", "mean cost", drop=3, justify="right"),
+    Column("p50", "p50 ms", drop=2, justify="right"),
+    Column("p95", "p95 ms", justify="right"),
+    Column("errors", "errors", drop=4, justify="right"),
+    Column("traffic", "traffic", drop=1, shrink_to=24, wrap=True),
+]
+TRAFFIC_SHOWN = 2  # models named per traffic cell; the JSON has every share
+RULE_COLUMNS = [
+    Column("rule", "rule", shrink_to=18, wrap=True),
+    Column("paths", "path", drop=2),
+    Column("threshold", "threshold", drop=1, shrink_to=12, wrap=True),
+    Column("measured", "measured [interval]", shrink_to=20, wrap=True),
+    Column("verdict", "verdict"),
+]
+VERDICT_COLOURS = {"pass": "green", "fail": "red", "undecided": "yellow"}
+
+
+def rule_rows(result: dict) -> list[dict]:
+    return [
+        {"rule": rule["label"], "paths": ",".join(rule["paths"]),
+         "threshold": "≥ predicted low" if rule["key"] == "prediction" else rule["threshold_text"],
+         "measured": rule["detail"] if rule["key"] == "prediction" else rule["measured_text"],
+         "verdict": f"[{VERDICT_COLOURS[rule['verdict']]}]{rule['verdict']}[/]"}
+        for rule in result["rules"]
+    ]  # fmt: skip
+
+
+def traffic_text(share: dict[str, float]) -> str:
+    ranked = [(m, s) for m, s in sorted(share.items(), key=lambda kv: -kv[1]) if s >= 0.01]
+    text = ", ".join(f"{m} {s:.0%}" for m, s in ranked[:TRAFFIC_SHOWN])
+    return text + (f", +{len(ranked) - TRAFFIC_SHOWN} more" if len(ranked) > TRAFFIC_SHOWN else "")
+
+
+def policy_rows(result: dict) -> list[dict]:
+    from lrcal.gate.report import POLICY_LABELS
+    from lrcal.tui import fmt
+
+    return [
+        {"policy": POLICY_LABELS.get(key, key), "quality": f"{stats['quality']:.3f}",
+         "cost": fmt.usd(stats["cost_usd_mean"]), "p50": f"{stats['latency_ms_p50']:.0f}",
+         "p95": f"{stats['latency_ms_p95']:.0f}", "errors": f"{stats['error_rate']:.1%}",
+         "traffic": traffic_text(stats["share"])}
+        for key, stats in result["policies"].items()
+    ]  # fmt: skip
+
+
 def _print_result(result: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    from lrcal.gate.report import POLICY_LABELS, recommendation_text
+    from lrcal.gate.report import recommendation_text
 
     console = Console()
     run = result["sequential"]
-    table = Table(title=f"Gate for {result['model']}: {result['n']} of {run['examples_planned']} queries "
-                        f"({run['looks_taken']} look(s)), {result['set']}")  # fmt: skip
-    for col in ("rule", "path", "threshold", "measured [interval]", "verdict"):
-        table.add_column(col, overflow="fold")
-    colours = {"pass": "green", "fail": "red", "undecided": "yellow"}
-    for rule in result["rules"]:
-        measured = rule["detail"] if rule["key"] == "prediction" else rule["measured_text"]
-        threshold = "≥ predicted low" if rule["key"] == "prediction" else rule["threshold_text"]
-        table.add_row(rule["label"], ",".join(rule["paths"]), threshold, measured,
-                      f"[{colours[rule['verdict']]}]{rule['verdict']}[/]")  # fmt: skip
-    console.print(table)
-    policies = Table(title="Policies on the same queries")
-    for col in ("policy", "quality", "mean cost $", "p95 ms", "errors", "traffic"):
-        policies.add_column(col, justify="left" if col in ("policy", "traffic") else "right")
-    for key, stats in result["policies"].items():
-        share = ", ".join(f"{m} {s:.0%}" for m, s in sorted(stats["share"].items(), key=lambda kv: -kv[1]) if s >= 0.01)
-        policies.add_row(POLICY_LABELS.get(key, key), f"{stats['quality']:.3f}", f"{stats['cost_usd_mean']:.6f}",
-                         f"{stats['latency_ms_p95']:.0f}", f"{stats['error_rate']:.1%}", share)  # fmt: skip
-    console.print(policies)
+    print_table(rule_rows(result), RULE_COLUMNS, console=console,
+                title=f"Gate for {result['model']}: {result['n']} of {run['examples_planned']} queries "
+                      f"({run['looks_taken']} look(s)), {result['set']}")  # fmt: skip
+    print_table(policy_rows(result), POLICY_COLUMNS, console=console, title="Policies on the same queries")
     console.print(f"recommended λ: {recommendation_text(result, markdown=False)}", highlight=False)
     console.print(f"examples used: {result['n']} of {run['examples_planned']}; spent ${result['spend_usd']:.4f} on "
                   f"{result['requests']} requests", highlight=False)  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import random
@@ -19,11 +20,12 @@ import re
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
 from lrcal.endpoints.config import EndpointConfig
+from lrcal.endpoints.redact import redact
 from lrcal.endpoints.result import CallResult
 from lrcal.endpoints.retry import backoff_delay, is_retryable_status, parse_retry_after
 from lrcal.endpoints.tokens import estimate_input_tokens, estimate_text_tokens
@@ -44,7 +46,6 @@ log = logging.getLogger(__name__)
 
 ERROR_BODY_BYTES = 64 * 1024  # how much of an error response is read for its message
 DRAIN_TIMEOUT_S = 0.05  # after [DONE]: how long to wait for the end of the stream
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 PROBE_QUESTION = "Reply with the single word: OK"
 
 
@@ -89,19 +90,30 @@ class EndpointClient:
 
     ``transport`` is handed to ``httpx.AsyncClient`` (tests, proxies). The client also works
     without ``async with`` (it opens its connection pool lazily); call ``aclose()`` then.
+    ``on_attempt(error_kind, http_status, error_message)`` is called after every attempt
+    (``error_kind`` None: it succeeded), e.g. by a circuit breaker.
     """
 
-    def __init__(self, config: EndpointConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: EndpointConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_attempt: Callable[[str | None, int | None, str | None], None] | None = None,
+    ) -> None:
         self.config = config
         self._transport = transport
+        self._on_attempt = on_attempt
         self._http: httpx.AsyncClient | None = None
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._stream_supported = True  # becomes False for good once a server refuses streaming
         self._rng = random.Random()
-        self._urls = {  # parsed once: httpx re-parses string URLs on every request
-            "chat_openai": httpx.URL(config.base_url + "/chat/completions"),
-            "chat_ollama": httpx.URL(self._ollama_root + "/api/chat"),
-        }
+        try:
+            self._urls = {  # parsed once: httpx re-parses string URLs on every request
+                "chat_openai": httpx.URL(config.base_url + "/chat/completions"),
+                "chat_ollama": httpx.URL(self._ollama_root + "/api/chat"),
+            }
+        except httpx.InvalidURL as exc:
+            raise LrcalError(f"base URL {config.base_url[:80]!r} cannot be used: {exc}") from None
 
     def __repr__(self) -> str:
         c = self.config
@@ -109,6 +121,7 @@ class EndpointClient:
 
     # -- lifecycle
     async def __aenter__(self) -> "EndpointClient":
+        self._headers()  # a key that cannot be sent is refused before the first request
         self._client()
         return self
 
@@ -146,19 +159,25 @@ class EndpointClient:
         """Read at call time, never stored. An unset variable sends no key (the server
         then answers 401, recorded as ``http_4xx``); ``add-model`` warns about it."""
         name = self.config.api_key_env
-        return (os.environ.get(name) or None) if name else None
+        return (os.environ.get(name, "").strip() or None) if name else None
 
     def _headers(self) -> dict[str, str]:
         key = self._api_key()
+        if key is not None:
+            check_api_key_value(key, self.config.api_key_env or "")
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key in any form (as sent, any case, URL- or base64-encoded)."""
+        name = self.config.api_key_env
+        # The raw value too: a key refused for its characters may still be echoed by a server.
+        raw = os.environ.get(name) if name else None
+        text = redact(text, raw)
+        return redact(text, raw.strip()) if raw and raw.strip() != raw else text
 
     def _scrub(self, text: str) -> str:
         """One line, bounded, with the API key (and any bearer token) removed."""
-        name = self.config.api_key_env
-        key = os.environ.get(name) if name else None
-        if key and len(key) >= 4:
-            text = text.replace(key, "[redacted]")
-        text = _BEARER.sub(r"\1[redacted]", text)
+        text = self._redact(clean_text(text))
         text = " ".join(text.split())
         return text if len(text) <= 300 else text[:297] + "..."
 
@@ -185,7 +204,7 @@ class EndpointClient:
         ``max_retries`` overrides the configured number of retries for this call.
         """
         retries = self.config.max_retries if max_retries is None else max_retries
-        headers = self._headers()
+        headers = self._headers()  # a key that cannot be sent raises here, before any request
         started: float | None = None  # total_ms starts with the first attempt, not the queue
         retried: list[str] = []
         attempt_no = 0
@@ -195,6 +214,8 @@ class EndpointClient:
                 if started is None:
                     started = time.monotonic()
                 attempt = await self._attempt(question, image_bytes, image_mime, headers)
+            if self._on_attempt is not None:
+                self._on_attempt(attempt.error_kind, attempt.http_status, attempt.error_message)
             if attempt.error_kind is None or not attempt.retryable or attempt_no > retries:
                 return self._result(attempt, question, image_bytes is not None, attempt_no, retried, started)
             retried.append(attempt.error_kind)
@@ -210,22 +231,30 @@ class EndpointClient:
         else:
             url, key, field_name = self.config.base_url + "/models", "data", "id"
         where = self.config.base_url
+
+        async def fetch() -> tuple[int, bytes]:
+            async with self._client().stream("GET", url, headers=self._headers()) as response:
+                return response.status_code, await _read_all(response, _Limits(self.config.max_response_bytes))
+
         try:
-            response = await asyncio.wait_for(
-                self._client().get(url, headers=self._headers()), timeout=self.config.timeout_s
-            )
+            status, raw = await asyncio.wait_for(fetch(), timeout=self.config.timeout_s)
         except (asyncio.TimeoutError, httpx.TimeoutException):
             raise LrcalError(f"endpoint {where} did not answer within {self.config.timeout_s:g}s") from None
+        except _TooLarge:
+            raise LrcalError(
+                f"endpoint {where} sent a model list larger than {self.config.max_response_bytes:,} bytes; stopped reading"
+            ) from None
         except httpx.HTTPError as exc:
             raise LrcalError(f"cannot reach endpoint {where}: {self._scrub(_describe(exc))}") from None
-        if response.status_code >= 400:
+        text = clean_text(raw.decode("utf-8", errors="replace"))
+        if status >= 400:
             raise LrcalError(
-                f"endpoint {where} answered HTTP {response.status_code} to {url.rsplit('/', 1)[-1]}: "
-                f"{self._scrub(_error_detail(response.text[:2000]))}"
+                f"endpoint {where} answered HTTP {status} to {url.rsplit('/', 1)[-1]}: "
+                f"{self._scrub(_error_detail(text[:2000]))}"
             )
         try:
-            items = response.json()[key]
-            return [str(item[field_name]) for item in items]
+            items = json.loads(text)[key]
+            return [clean_text(str(item[field_name])) for item in items]
         except Exception:
             raise LrcalError(f"endpoint {where} returned an unexpected model list (is it {self.config.api_style}-compatible?)") from None
 
@@ -236,7 +265,7 @@ class EndpointClient:
         models = await self.list_models()
         wanted = self.config.api_model
         if models and wanted not in models and f"{wanted}:latest" not in models:
-            shown = ", ".join(models[:10]) + (", ..." if len(models) > 10 else "")
+            shown = self._scrub(", ".join(models[:10]) + (", ..." if len(models) > 10 else ""))
             raise LrcalError(f"endpoint {self.config.base_url} does not serve model '{wanted}' (it serves: {shown})")
         call = await self.complete(PROBE_QUESTION, None, None, max_retries=0)
         if call.error_kind is not None:
@@ -431,7 +460,7 @@ class EndpointClient:
                 streamed=attempt.streamed,
             )
         parsed = attempt.parsed
-        text = parsed.text
+        text = self._redact(clean_text(parsed.text))  # a server that echoes the key must not get it stored
         estimated = parsed.input_tokens is None or parsed.output_tokens is None
         input_tokens = parsed.input_tokens if parsed.input_tokens is not None else estimate_input_tokens(question, has_image)
         output_tokens = parsed.output_tokens if parsed.output_tokens is not None else estimate_text_tokens(text)
@@ -453,6 +482,18 @@ class EndpointClient:
             total_ms=total_ms,
             streamed=attempt.streamed,
         )
+
+
+def check_api_key_value(key: str, variable: str) -> None:
+    """An HTTP header carries printable ASCII only: refuse another key with one line that does
+    not show it (a non-ASCII key would otherwise fail deep inside httpx, on every request)."""
+    if not key.isascii():
+        raise LrcalError(
+            f"the API key in ${variable} contains non-ASCII characters, which an HTTP header cannot carry; "
+            "check the variable's value (a pasted key sometimes brings typographic quotes or dashes)"
+        )
+    if any(not ("!" <= ch <= "~") for ch in key):
+        raise LrcalError(f"the API key in ${variable} contains spaces or control characters; check the variable's value")
 
 
 async def _bounded(coro: Any, timeout_s: float) -> Any:
@@ -489,6 +530,15 @@ async def _read_all(response: httpx.Response, limits: _Limits) -> bytes:
     return bytes(data)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text from a server as it can be stored: a lone surrogate (``"\\ud800"`` in JSON decodes to
+    one, and UTF-8 cannot encode it) becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())
@@ -496,8 +546,6 @@ def _describe(exc: BaseException) -> str:
 
 def _error_detail(text: str) -> str:
     """The message inside an OpenAI/Ollama error body, else the body's start."""
-    import json
-
     try:
         obj = json.loads(text)
     except ValueError:

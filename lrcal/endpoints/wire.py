@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,8 +100,18 @@ def _load_json(text: str, what: str) -> Any:
         raise MalformedResponse(f"{what} is not valid JSON") from None
 
 
+# Token counts are untrusted input: a count no model can produce (the largest context windows
+# hold a few million tokens) is treated as absent, and the client estimates it instead.
+MAX_TOKEN_COUNT = 10_000_000
+
+
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+    """A token count from the server, or None when it is missing, negative, not finite or absurd."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if not 0 <= value <= MAX_TOKEN_COUNT:
         return None
     return int(value)
 

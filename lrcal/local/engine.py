@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import math
 import os
 import queue
 import sys
@@ -22,6 +23,9 @@ from lrcal.local.layout import TextBox
 
 OCR_EXTRA_HINT = "pip install 'lrcal[ocr]'"
 MAX_PIXELS = 40_000_000  # decompression-bomb guard, as for calibration-set images
+# Larger images are read scaled down to this many pixels: OCR of a 6000x6000 page took 0.8 GB
+# more memory; 12 Mpx keeps an A4 page scanned at 300 dpi (2480x3508 = 8.7 Mpx) as it is.
+MAX_READ_PIXELS = 12_000_000
 UPSCALE_BELOW = 900  # images whose longer side is smaller are read at twice the size
 
 
@@ -73,7 +77,12 @@ def decode_image(data: bytes) -> Page:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise ImageUnreadable(f"image too large ({img.width}x{img.height} pixels; limit {MAX_PIXELS})")
+            scale = min(1.0, math.sqrt(MAX_READ_PIXELS / max(1, img.width * img.height)))
+            if scale < 1.0:
+                img.draft("RGB", (int(img.width * scale), int(img.height * scale)))  # JPEG: decode smaller
             img.load()
+            if img.width * img.height > MAX_READ_PIXELS:
+                img = _scaled_down(img)
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -84,6 +93,20 @@ def decode_image(data: bytes) -> Page:
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageUnreadable(f"cannot decode the image ({type(exc).__name__})") from None
     return Page(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)))
+
+
+def _scaled_down(img):
+    """``img`` resized to at most ``MAX_READ_PIXELS`` (aspect kept): an integer box reduction
+    first (cheap), then an exact resize."""
+    from PIL import Image
+
+    factor = int(math.sqrt(img.width * img.height / MAX_READ_PIXELS))
+    if factor >= 2:
+        img = img.reduce(factor)
+    scale = math.sqrt(MAX_READ_PIXELS / (img.width * img.height))
+    if scale < 1.0:
+        img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.BILINEAR)
+    return img
 
 
 def _prepare(page: Page, second: bool = False) -> tuple[Any, float]:

@@ -34,6 +34,24 @@ ARTIFACT_FORMAT = "lrcal-router"
 ARTIFACT_FORMAT_VERSION = 1
 WEIGHTS_NAME = "router.pt"
 SIDECAR_NAME = "router.json"
+STAGING_SUFFIX = ".staging"  # a new version directory is written here, then renamed into place
+
+
+def remove_staging_leftovers(parent: str | Path) -> list[str]:
+    """Delete the staging directories a killed save left in ``parent`` (hidden, ``.staging``);
+    call it only while no other save can be running there (`lrcal router train` holds a lock)."""
+    import shutil
+
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(STAGING_SUFFIX) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
 
 
 def _sha256(path: Path) -> str:
@@ -95,7 +113,7 @@ def save_router(router: Router, directory: str | Path) -> dict:
     text = json.dumps(sidecar, indent=2, ensure_ascii=False, default=json_default).encode("utf-8")
     if not directory.exists():
         directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=STAGING_SUFFIX, dir=directory.parent))
         try:
             (staging / WEIGHTS_NAME).write_bytes(weights)
             (staging / SIDECAR_NAME).write_bytes(text)

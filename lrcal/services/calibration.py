@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from lrcal import lifecycle
-from lrcal.errors import LrcalError
+from lrcal.errors import LrcalError, UsageError
+from lrcal.services.circuit_breaker import CircuitBreaker, CircuitOpen
 from lrcal.services.collection import ProgressCallback, collect_outcomes, errors_by_kind, summarize, summarize_by_task
+from lrcal.services.run_health import MAX_ERROR_SHARE, run_health
 from lrcal.services.sets import ensure_set, stratified_subset
 from lrcal.store import Store
 
@@ -21,7 +23,12 @@ class CalibrateRequest:
     set_ref: str = "builtin-v1"
     limit: int | None = None
     concurrency: int | None = None
-    fresh: bool = False
+    fresh: bool = False  # a new run: outcomes stored for this model × set are not reused
+    retry_errors: bool = False  # ask again for the examples whose stored outcome is an endpoint error
+
+
+class NotCalibrated(LrcalError):
+    """The run finished but its outcomes cannot calibrate the model (too many errors or non-answers)."""
 
 
 def calibrate(
@@ -31,27 +38,34 @@ def calibrate(
     on_start: Callable[[int, int], None] | None = None,
     on_outcome: ProgressCallback | None = None,
     transport=None,
+    breaker: CircuitBreaker | None = None,
 ) -> dict:
-    """Run (or resume) a calibration and return its report (see docs/cli.md for the JSON shape)."""
+    """Run (or resume) a calibration and return its report (see docs/cli.md for the JSON shape).
+
+    The report's ``health`` says whether the outcomes can calibrate the model; when they cannot,
+    ``not_calibrated`` says why in one sentence and the model's status does not change."""
     model = store.get_model(request.model)
     if model["source"] != "endpoint" or not model["base_url"]:
         raise LrcalError(f"model '{model['name']}' has no endpoint (it was imported from outcome logs)")
     if request.limit is not None and request.limit < 1:
         raise LrcalError("--limit must be at least 1")
+    if request.fresh and request.retry_errors:
+        raise UsageError("--fresh and --retry-errors exclude each other: --fresh asks again for every example")
     with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
         rset = ensure_set(store, request.set_ref)
         selection = stratified_subset(rset.examples, request.limit)
         run = None if request.fresh else store.latest_run(model["id"], rset.id, RUN_KIND)
         parameters = {"limit": request.limit, "concurrency": request.concurrency, "set_ref": request.set_ref}
         if run is None:
-            run_id = store.create_run(model["id"], rset.id, RUN_KIND, parameters)
+            run_id = store.create_run(model["id"], rset.id, RUN_KIND, {**parameters, "fresh": request.fresh})
             resumed = False
         else:
             run_id = run["id"]
             resumed = True
             store.update_run(run_id, status="running", pid=_pid(), parameters={**run["parameters"], **parameters})
         done = store.done_example_pks(run_id)
-        pending = [ex for ex in selection if ex["id"] not in done]
+        retried = store.error_example_pks(run_id) if request.retry_errors else set()
+        pending = [ex for ex in selection if ex["id"] not in done or ex["id"] in retried]
         if on_start is not None:
             on_start(len(selection), len(selection) - len(pending))
         if pending:
@@ -65,10 +79,18 @@ def calibrate(
                         concurrency=request.concurrency,
                         on_outcome=on_outcome,
                         transport=transport,
+                        breaker=breaker,
+                        replace_errors=request.retry_errors,
                     )
                 )
-            except BaseException:
-                store.update_run(run_id, status="interrupted")
+            except BaseException as exc:
+                _mark_interrupted(store, run_id)
+                if isinstance(exc, CircuitOpen):
+                    stored = len(store.done_example_pks(run_id))
+                    raise LrcalError(
+                        f"calibration of {model['name']} stopped: {exc}; {stored} of {len(selection)} outcomes "
+                        f"are stored. Fix the cause, then run `lrcal calibrate {model['name']} --retry-errors`"
+                    ) from None
                 raise
         selected = {ex["id"] for ex in selection}
         rows = [r for r in store.run_outcomes(run_id) if r["example_id"] in selected]
@@ -77,14 +99,35 @@ def calibrate(
         report["run_id"] = run_id
         report["resumed"] = resumed
         report["requested"] = len(pending)
+        health = run_health(rows)
+        report["health"] = health.to_dict()
         if complete:
             if pending or run is None or run["status"] != "completed":
                 store.finish_run(run_id, "completed")
-                _mark_calibrated(store, model, report)
+                if health.trusted:
+                    _mark_calibrated(store, model, report)
+                else:
+                    store.log_event("calibration_refused", model_id=model["id"], message=f"not calibrated: {health.problem}",
+                                    data={"run_id": run_id, **health.to_dict()})  # fmt: skip
+            if not health.trusted:
+                report["not_calibrated"] = (
+                    f"{model['name']} not calibrated by this run: {health.problem}. Fix the endpoint, then run "
+                    f"`lrcal calibrate {model['name']} "
+                    + ("--retry-errors`" if health.errors and health.error_rate >= MAX_ERROR_SHARE else "--fresh`")
+                )
         else:
             store.update_run(run_id, status="interrupted")
         report["status"] = store.get_model(model["name"])["status"]
         return report
+
+
+def _mark_interrupted(store: Store, run_id: int) -> None:
+    """Even on a full disk (the store's reserve); should that fail too, the run stays 'running'
+    with the pid of a finished process, which a rerun resumes all the same."""
+    try:
+        store.mark_interrupted(run_id)
+    except LrcalError:
+        pass
 
 
 def calibrate_and_fit(
@@ -106,6 +149,9 @@ def calibrate_and_fit(
         report = calibration_report(store, request.model, set_ref=request.set_ref, limit=request.limit)
     else:
         report = calibrate(store, request, on_start=on_start, on_outcome=on_outcome)
+    if report.get("not_calibrated"):
+        report["token"] = {"fitted": False, "message": "no token: the model is not calibrated"}
+        return report
     if fit:
         from lrcal.services.onboarding import fit_after_calibration
 
@@ -128,9 +174,10 @@ def _mark_calibrated(store: Store, model: dict, report: dict) -> None:
         "examples": report["examples"],
         "errors": report["errors"],
     }
+    accuracy = "n/a" if report["accuracy"] is None else f"{report['accuracy']:.3f}"
     message = (
         f"calibrated on {report['set']} ({report['examples']} examples, "
-        f"accuracy {report['accuracy']:.3f}, {report['errors']} errors)"
+        f"accuracy {accuracy} of answered, {report['errors']} errors excluded)"
     )
     if lifecycle.can_transition(model["status"], lifecycle.CALIBRATED) and model["status"] not in (
         lifecycle.ENABLED,
@@ -151,6 +198,7 @@ def build_report(model: str, set_name: str, set_version: str, n_examples: int, r
         "examples": n_examples,
         "completed": len(rows),
         "errors": overall["errors"],
+        "error_rate": overall["error_rate"],
         "errors_by_kind": errors_by_kind(rows),
         "accuracy": overall["accuracy"],
         "mean_score": overall["mean_score"],
@@ -174,4 +222,5 @@ def calibration_report(store: Store, model_name: str, *, set_ref: str = "builtin
     rows = [r for r in store.run_outcomes(run["id"]) if r["example_id"] in selected]
     report = build_report(model["name"], rset.name, rset.version, len(selection), rows)
     report.update(run_id=run["id"], resumed=False, requested=0, status=model["status"])
+    report["health"] = run_health(rows).to_dict()
     return report

@@ -11,7 +11,8 @@ import math
 from pathlib import Path
 
 from lrcal.errors import LrcalError
-from lrcal.store import Store, utcnow
+from lrcal.services.models import check_model_name
+from lrcal.store import IMPORTED_ERROR, Store, utcnow
 
 RUN_KIND = "import"
 
@@ -41,6 +42,11 @@ def import_outcomes(
     files = [path] if samples_path is None else [path, Path(samples_path)]
     # Every image is checked while the file is read, before anything is stored.
     table = read_outcome_table(*files, images_dir=images_dir, name=name, image_check=check_image_header)
+    for model_name in table.models:  # the rule `add-model` applies: an import cannot create what it refuses
+        try:
+            check_model_name(model_name)
+        except LrcalError as exc:
+            raise LrcalError(f"{path}: header: {exc}") from None
     version = file_digest(*files)
     dataset = name or table.name or path.stem
     # Content-addressed images first (files only; rows go in with the transaction below).
@@ -155,7 +161,7 @@ def _outcome_rows(table, k: int, run_id: int, example_pks: dict[str, int], now: 
             "cost_usd": _cell(table.cost_usd, i, k),
             "output_tokens": None if tokens is None else int(round(tokens)),
             "latency_ms": _cell(table.latency_ms, i, k),
-            "error_kind": "imported_error" if error else None,
+            "error_kind": IMPORTED_ERROR if error else None,
             "attempts": 1,
             "created_at": now,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 
@@ -15,10 +16,18 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 API_STYLES = ("openai", "ollama")
 
 
-def check_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name or ""):
+def check_model_name(name: str, where: str = "") -> str:
+    """The one rule for model names, whether typed (`add-model`) or read from an outcome log
+    (`import-outcomes`): letters, digits and . _ : / @ + -, at most 128 characters, starting
+    with a letter or digit; '/' separates non-empty parts other than '.' and '..'."""
+    valid = isinstance(name, str) and bool(_MODEL_NAME.match(name)) and all(
+        part not in ("", ".", "..") for part in name.split("/")
+    )
+    if not valid:
+        shown = repr(name) if len(str(name)) <= 60 else repr(str(name)[:57] + "...")
         raise UsageError(
-            f"invalid model name {name!r}: use letters, digits and . _ : / @ + - (at most 128 characters)"
+            f"{where}invalid model name {shown} ({len(str(name)):,} characters): use letters, digits and "
+            ". _ : / @ + - (at most 128 characters, starting with a letter or digit; no '..' parts)"
         )
     return name
 
@@ -61,8 +70,10 @@ def add_model(
         raise UsageError("prices must be ≥ 0 (USD per million tokens)")
     if max_concurrency < 1:
         raise UsageError("--max-concurrency must be at least 1")
-    if timeout_s <= 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < timeout_s <= 24 * 3600:  # also refuses inf and NaN
+        raise UsageError("--timeout must be a positive number of seconds, at most 86400")
+    if not (math.isfinite(price_in) and math.isfinite(price_out)):
+        raise UsageError("prices must be finite numbers (USD per million tokens)")
     metadata = dict(metadata or {})
     if max_retries is not None:
         if max_retries < 0:
@@ -73,7 +84,12 @@ def add_model(
         base_url = validate_base_url(base_url)
     except LrcalError as exc:
         raise UsageError(str(exc)) from None
-    if store.find_model(name) is not None:
+    existing = store.find_model(name)
+    if existing is not None and existing["status"] == lifecycle.REMOVED:
+        raise LrcalError(
+            f"a removed model named '{name}' is kept for audit; `lrcal models remove {name} --purge` deletes it"
+        )
+    if existing is not None:
         raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
     notes: list[str] = []
     if api_key_env and not os.environ.get(api_key_env):
@@ -116,13 +132,19 @@ def probe_endpoint(base_url: str, api_model: str, api_style: str, api_key_env: s
     return asyncio.run(go())
 
 
-def model_overview(store: Store) -> list[dict]:
-    """Every model with its calibration and token state (for `lrcal models` and the TUI)."""
+def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]:
+    """Every model with its calibration and token state (for `lrcal models`).
+
+    ``token`` uses the words of the TUI's Models view (`lrcal.services.review.models`):
+    trained (learned with the router), fitted (onboarded with the router frozen), stale
+    (fitted for an older router version), none."""
+    from lrcal.services.review.models import TOKEN_FITTED, token_states
+
     rows = []
     calibrated = store.outcome_example_counts(["calibration"])
-    tokens = store.latest_token_states()
-    for model in store.list_models():
-        token = tokens.get(model["id"])
+    tokens = token_states(store, include_removed=include_removed)
+    for model in store.list_models(include_removed=include_removed):
+        token, version = tokens[model["id"]]
         rows.append(
             {
                 "name": model["name"],
@@ -135,13 +157,85 @@ def model_overview(store: Store) -> list[dict]:
                 "price_in_per_mtok": model["price_in_per_mtok"],
                 "price_out_per_mtok": model["price_out_per_mtok"],
                 "max_concurrency": model["max_concurrency"],
+                "timeout_s": model["timeout_s"],
                 "calibrated_examples": calibrated.get(model["id"], 0),
-                "token_fitted": bool(token) and not token["stale"],
-                "token_router_version": token["router_version"] if token else None,
+                "token": token,
+                "token_fitted": token == TOKEN_FITTED,
+                "token_router_version": version,
                 "enabled": model["status"] == lifecycle.ENABLED,
             }
         )
     return rows
+
+
+# What `lrcal models set` may change: option name -> (column, label in the event message).
+CHANGEABLE = dict(
+    price_in=("price_in_per_mtok", "price in (USD/Mtok)"), price_out=("price_out_per_mtok", "price out (USD/Mtok)"),
+    base_url=("base_url", "base URL"), api_model=("api_model", "API model"), api_style=("api_style", "API style"),
+    api_key_env=("api_key_env", "API key variable"), max_concurrency=("max_concurrency", "max concurrency"),
+    timeout_s=("timeout_s", "timeout (s)"),
+)
+
+
+def change_model(store: Store, name: str, **values) -> dict:
+    """Change a registered model's endpoint settings or prices (``values``: keys of `CHANGEABLE`,
+    None = unchanged). One ``changed`` event records the old and new values. New prices apply
+    from then on: to the cost of every outcome stored afterwards and to routing's expected cost;
+    stored outcomes keep the cost they were measured at."""
+    from lrcal.endpoints import validate_base_url
+
+    model = store.get_model(name)
+    if model["status"] == lifecycle.REMOVED:
+        raise LrcalError(lifecycle.explain_refusal(name, model["status"], "changed"))
+    unknown = set(values) - set(CHANGEABLE)
+    if unknown:
+        raise UsageError(f"cannot change {', '.join(sorted(unknown))}")
+    given = {key: value for key, value in values.items() if value is not None}
+    if not given:
+        options = ", ".join("--" + ("timeout" if key == "timeout_s" else key.replace("_", "-")) for key in CHANGEABLE)
+        raise UsageError(f"nothing to change: give at least one of {options}")
+    for key in ("price_in", "price_out"):
+        if key in given and given[key] < 0:
+            raise UsageError("prices must be ≥ 0 (USD per million tokens)")
+    if "max_concurrency" in given and given["max_concurrency"] < 1:
+        raise UsageError("--max-concurrency must be at least 1")
+    if "timeout_s" in given and given["timeout_s"] <= 0:
+        raise UsageError("--timeout must be positive")
+    if "api_style" in given and given["api_style"] not in API_STYLES:
+        raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {given['api_style']!r}")
+    if "api_key_env" in given:
+        given["api_key_env"] = check_api_key_env(given["api_key_env"])  # "" clears it
+    if "base_url" in given:
+        if model["source"] != "endpoint":
+            raise LrcalError(f"model '{name}' was imported from outcome logs and has no endpoint")
+        try:
+            given["base_url"] = validate_base_url(given["base_url"])
+        except LrcalError as exc:
+            raise UsageError(str(exc)) from None
+    changes = {CHANGEABLE[key][0]: value for key, value in given.items() if model[CHANGEABLE[key][0]] != value}
+    if not changes:
+        return {**model, "changed": {}}
+    labels = {column: label for column, label in CHANGEABLE.values()}
+    message = f"{name}: " + "; ".join(
+        f"{labels[column]} {_shown(model[column])} → {_shown(value)}" for column, value in changes.items()
+    )
+    row = store.change_model(name, changes, message=message)
+    return {**row, "changed": {column: [model[column], value] for column, value in changes.items()}}
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "(none)"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def remove_model(store: Store, name: str, *, purge: bool = False, reason: str = "") -> dict:
+    """Take a model out of lrcal: never listed, routed or trained on again. Its outcomes stay
+    for audit (and for `lrcal outcomes NAME`) unless ``purge``; the audit log always stays."""
+    model = store.get_model(name)
+    if model["status"] == lifecycle.REMOVED and not purge:
+        raise LrcalError(f"model '{name}' is already removed (add --purge to delete its outcomes)")
+    return store.remove_model(name, purge=purge, reason=reason)
 
 
 def enable(store: Store, name: str, *, force: bool = False, reason: str = "") -> dict:

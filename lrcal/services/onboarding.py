@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from lrcal.errors import LrcalError
+from lrcal.services.run_health import is_endpoint_error, measured
 from lrcal.store import Store, loads
 
 MIN_OUTCOMES = 16
@@ -27,8 +28,15 @@ def latest_router_version(store: Store) -> dict | None:
 
 
 def calibration_rows(store: Store, model: dict) -> list[dict]:
-    """The model's latest outcome per calibration example (across its calibration runs)."""
-    return store.model_outcomes(model["id"], kinds=["calibration"])
+    """The model's latest outcome per calibration example (across its calibration runs), endpoint
+    errors left out: a failed request says nothing about what the model can do."""
+    return measured(store.model_outcomes(model["id"], kinds=["calibration"]))
+
+
+def calibration_error_rate(store: Store, model: dict) -> float | None:
+    """Share of the model's latest calibration outcomes that are endpoint errors (None: none)."""
+    rows = store.model_outcomes(model["id"], kinds=["calibration"])
+    return (sum(1 for r in rows if is_endpoint_error(r)) / len(rows)) if rows else None
 
 
 def onboard_model(
@@ -56,7 +64,8 @@ def onboard_model(
     rows = calibration_rows(store, model)
     if len(rows) < max(MIN_OUTCOMES, MIN_ROWS):
         raise LrcalError(
-            f"model '{name}' has {len(rows)} calibration outcomes; at least {MIN_OUTCOMES} are needed to fit a token"
+            f"model '{name}' has {len(rows)} calibration outcomes without an endpoint error; at least "
+            f"{MIN_OUTCOMES} are needed to fit a token"
         )
     if len(rows) < WARN_BELOW and notify is not None:
         notify(f"warning: only {len(rows)} calibration outcomes for {name}; 64–128 give a much better token")
@@ -100,6 +109,7 @@ def onboard_model(
         "method": result.method,
         "pool": pool,
         "per_task": per_task,
+        "error_rate": calibration_error_rate(store, model),  # errors are excluded from the fit, not scored 0
     }
     with store.write():
         store.add_model_token(
@@ -119,10 +129,18 @@ def onboard_model(
             "token_fitted",
             model_id=model["id"],
             message=f"capability token fitted for router {routing.version} from {len(rows)} outcomes "
-            f"({result.method}, prior {result.prior_strength}, {result.seconds:.2f}s)",
-            data={"router_version": routing.version, "n": len(rows), "method": result.method},
+            f"({fit_method_words(result.method, result.prior_strength)}, {result.seconds:.2f}s)",
+            data={"router_version": routing.version, "n": len(rows), "method": result.method,
+                  "prior_strength": result.prior_strength},
         )
     return token
+
+
+def fit_method_words(method: str | None, prior_strength: float | None) -> str:
+    """How the token was fitted, in words (event messages never show internal values such as None)."""
+    if method == "profile" or prior_strength is None:
+        return "profile only (cross-validation kept the residual out)"
+    return f"profile + fitted residual, prior strength {prior_strength:g}"
 
 
 def _pool_scores(store: Store, pool: list[str], example_ids: list[int]) -> np.ndarray:
@@ -135,7 +153,7 @@ def _pool_scores(store: Store, pool: list[str], example_ids: list[int]) -> np.nd
             continue
         for row in store.model_outcomes(model["id"]):
             i = where.get(row["example_id"])
-            if i is not None and row["score"] is not None:
+            if i is not None and row["score"] is not None and not is_endpoint_error(row):
                 out[i, j] = float(row["score"])
     return out
 

@@ -106,38 +106,74 @@ def describe_set(store: Store, name_or_path: str, n_examples: int = 5) -> dict:
     }
 
 
+MAX_IMPORT_BYTES = 4 << 30  # one imported set (manifest + images), copied into the home
+FREE_SPACE_MARGIN = 64 << 20  # left free on the disk after an import (the database needs room too)
+
+
 def import_set(store: Store, path, name: str | None = None) -> dict:
-    """Validate a set directory, copy it to <home>/sets/<name>, register it."""
-    import shutil
+    """Validate a set directory, copy the files its manifest names to <home>/sets/<name>, register it.
+
+    Only the manifest, set.json and the images the manifest names are copied, as regular files
+    (`lrcal.calsets.copying`); a partial copy is removed whatever stops it."""
+    from dataclasses import replace
     from pathlib import Path
 
     from lrcal.calsets import builtin_set_names, load_set
+    from lrcal.calsets.format import set_name_problem
     from lrcal.errors import LrcalError, UsageError
 
     source = Path(path)
     cset = load_set(source)  # refuses a broken set with a one-line error, before any write
     name = name or cset.name or source.name
-    if not name or "/" in name or name.startswith("."):
-        raise UsageError(f"invalid set name {name!r}")
+    problem = set_name_problem(name)
+    if problem:
+        raise UsageError(f"{problem} (choose another with --name)")
     if name in builtin_set_names():
         raise LrcalError(f"'{name}' is a built-in set name; choose another with --name")
     target = store.home / "sets" / name
-    if target.exists():
-        existing = load_set(target)
-        if existing.version != cset.version:
-            raise LrcalError(
-                f"a different set named '{name}' is already imported (version {existing.short_version}); "
-                "choose another --name"
-            )
-    else:
-        tmp = target.with_name(f".{name}.importing")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        shutil.copytree(source, tmp, symlinks=False)
-        tmp.rename(target)
+    # One import of a name at a time: two would share the staging folder.
+    with store.lock(f"sets import:{name}", purpose="sets import"):
+        if target.exists() or target.is_symlink():
+            existing = load_set(target)
+            if existing.version != cset.version:
+                raise LrcalError(
+                    f"a different set named '{name}' is already imported (version {existing.short_version}); "
+                    "choose another --name"
+                )
+        else:
+            _copy_into_home(cset, source, target)
     copied = load_set(target)
     if copied.version != cset.version:
         raise LrcalError(f"copy of {source} into {target} does not match the original")
-    from dataclasses import replace
-
     return store.register_set(replace(copied, name=name))
+
+
+def _copy_into_home(cset, source, target) -> None:
+    """Copy the set's own files to ``target`` through a staging folder (removed whatever stops the
+    copy), after checking the size limit and the free space."""
+    import shutil
+
+    from lrcal.calsets.copying import copy_set_files, set_files
+    from lrcal.errors import LrcalError
+
+    total = sum(size for _path, size in set_files(cset).values())
+    if total > MAX_IMPORT_BYTES:
+        raise LrcalError(f"{source}: the set's files take {total / 2**30:.1f} GiB; the limit is {MAX_IMPORT_BYTES >> 30} GiB")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(target.parent).free
+    if total + FREE_SPACE_MARGIN > free:
+        raise LrcalError(
+            f"not enough disk space to import {source}: it needs {total / 2**20:,.1f} MiB and "
+            f"{FREE_SPACE_MARGIN >> 20} MiB to spare; {free / 2**20:,.1f} MiB are free under {target.parent}"
+        )
+    tmp = target.with_name(f".{target.name}.importing")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a killed import left
+    try:
+        tmp.mkdir()
+        copy_set_files(cset, tmp)
+        tmp.rename(target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LrcalError(f"cannot copy {source} into {target}: {exc.strerror or exc}") from None
+        raise

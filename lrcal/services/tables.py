@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lrcal.services.run_health import is_endpoint_error
 from lrcal.store import Store
 
 TRAINING_RUN_KINDS = ("calibration", "import")
@@ -53,18 +54,23 @@ def queries_for(store: Store, examples: Sequence[dict]) -> list:
 
 
 def model_row_counts(store: Store, kinds: Sequence[str] = TRAINING_RUN_KINDS) -> dict[str, int]:
-    """model name -> examples with an outcome in its runs of these kinds (models without one left out), by name."""
-    counts = store.outcome_example_counts(kinds)
+    """model name -> examples with a measured outcome (endpoint errors left out) in its runs of these
+    kinds (models without one left out), by name."""
+    counts = store.outcome_example_counts(kinds, measured_only=True)
     return dict(sorted((m["name"], counts[m["id"]]) for m in store.list_models() if m["id"] in counts))
 
 
 def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TRAINING_RUN_KINDS):
-    """Every example with an outcome from any of ``models`` (latest outcome per model × example)."""
+    """Every example with an outcome from any of ``models`` (latest outcome per model × example).
+
+    An endpoint error is not a wrong answer: its score is NaN (not run), so training and
+    profiles leave it out; ``errors`` still marks it."""
     from lrcal.outcome_table import OutcomeTable
 
     model_rows = [store.get_model(m) for m in models]
     per_model = [store.model_outcomes(m["id"], kinds=list(kinds)) for m in model_rows]
-    example_ids = sorted({o["example_id"] for outcomes in per_model for o in outcomes})
+    # An example where every model's request failed tells the router nothing.
+    example_ids = sorted({o["example_id"] for outcomes in per_model for o in outcomes if not is_endpoint_error(o)})
     index = {eid: i for i, eid in enumerate(example_ids)}
     n, k = len(example_ids), len(models)
     scores = np.full((n, k), np.nan)
@@ -74,12 +80,16 @@ def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TR
     errors = np.zeros((n, k), dtype=bool)
     for j, outcomes in enumerate(per_model):
         for o in outcomes:
-            i = index[o["example_id"]]
+            i = index.get(o["example_id"])
+            if i is None:
+                continue
+            errors[i, j] = bool(o["error_kind"])
+            if is_endpoint_error(o):
+                continue  # not run, as far as training is concerned: score, cost, latency stay NaN
             scores[i, j] = o["score"] if o["score"] is not None else 0.0
             cost[i, j] = np.nan if o["cost_usd"] is None else o["cost_usd"]
             tokens[i, j] = np.nan if o["output_tokens"] is None else o["output_tokens"]
             latency[i, j] = np.nan if o["latency_ms"] is None else o["latency_ms"]
-            errors[i, j] = bool(o["error_kind"])
     examples = [store.example(eid) for eid in example_ids]
     queries = queries_for(store, examples)
     return OutcomeTable(

@@ -67,12 +67,29 @@ def train_router(
     progress: Callable[[str], None] | None = None,
     onboard: bool = True,
 ) -> dict:
-    from lrcal.router.api import DEFAULT_ENSEMBLE, train_router_from_table
-    from lrcal.router.artifacts import save_router
-
+    """Train and register a new router version (one `router train` per home at a time)."""
     if ensemble is not None and ensemble < 1:
         raise UsageError("--ensemble must be at least 1")
+    with store.lock("router:train", purpose="router train"):
+        return _train_locked(store, models=models, seed=seed, ensemble=ensemble, progress=progress, onboard=onboard)
+
+
+def _train_locked(
+    store: Store,
+    *,
+    models: Sequence[str] | None,
+    seed: int,
+    ensemble: int | None,
+    progress: Callable[[str], None] | None,
+    onboard: bool,
+) -> dict:
+    from lrcal.router.api import DEFAULT_ENSEMBLE, train_router_from_table
+    from lrcal.router.artifacts import remove_staging_leftovers, save_router
+
     say = progress or (lambda _m: None)
+    leftovers = remove_staging_leftovers(routers_dir(store.home))
+    if leftovers:
+        say(f"removed {len(leftovers)} unfinished router director{'y' if len(leftovers) == 1 else 'ies'} of a killed training")
     train_models, to_onboard = choose_training_models(store, models)
     started = time.perf_counter()
     table, _examples = outcome_table(store, train_models)

@@ -1,6 +1,6 @@
 """SQLite store (sqlite-utils): connection, migrations, typed queries."""
 
 from lrcal.store.encoding import dumps, loads, utcnow
-from lrcal.store.store import Store
+from lrcal.store.store import IMPORTED_ERROR, Store
 
-__all__ = ["Store", "dumps", "loads", "utcnow"]
+__all__ = ["IMPORTED_ERROR", "Store", "dumps", "loads", "utcnow"]

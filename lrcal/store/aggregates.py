@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Sequence
 
+# The error kind of an outcome-log row flagged as an error by its log (its score is the log's).
+IMPORTED_ERROR = "imported_error"
+# An outcome that measured something: no error, or an outcome log's own error flag. Endpoint
+# errors are excluded, never counted as wrong (lrcal.services.run_health).
+MEASURED = f"(o.error_kind is null or o.error_kind = '{IMPORTED_ERROR}')"
+
 
 class OutcomeAggregates:
     # ---- outcomes per model --------------------------------------------------------------
 
-    def outcome_example_counts(self, kinds: Sequence[str]) -> dict[int, int]:
-        """model id -> distinct examples with an outcome in the model's runs of these kinds."""
+    def outcome_example_counts(self, kinds: Sequence[str], *, measured_only: bool = False) -> dict[int, int]:
+        """model id -> distinct examples with an outcome in the model's runs of these kinds
+        (``measured_only``: endpoint errors left out)."""
         placeholders = ",".join("?" * len(kinds))
         return {
             r["model_id"]: r["n"]
             for r in self.query(
                 "select r.model_id, count(distinct o.example_id) as n from outcomes o join runs r on r.id = o.run_id "
-                f"where r.kind in ({placeholders}) group by r.model_id",
+                f"where r.kind in ({placeholders}) {'and ' + MEASURED if measured_only else ''} group by r.model_id",
                 list(kinds),
             )
         }
@@ -43,11 +50,12 @@ class OutcomeAggregates:
         ]
 
     def mean_correct(self, model_id: int, kinds: Sequence[str]) -> float | None:
-        """Share of correct outcomes in the model's runs of these kinds (None: no outcome)."""
+        """Share of correct answers in the model's runs of these kinds, endpoint errors left out
+        (None: no answer)."""
         placeholders = ",".join("?" * len(kinds))
         row = self.query_one(
             "select avg(o.correct) as acc from outcomes o join runs r on r.id = o.run_id "
-            f"where r.model_id = ? and r.kind in ({placeholders})",
+            f"where r.model_id = ? and r.kind in ({placeholders}) and {MEASURED}",
             [model_id, *kinds],
         )
         return row["acc"]

@@ -223,8 +223,40 @@ def m003_validations(db: Database) -> None:
     db["validations"].create_index(["model_id", "id"])
 
 
-@migrations(name="m004_i19_routing_policy")
-def m004_i19_routing_policy(db: Database) -> None:
+@migrations(name="m004_i20_relative_paths")
+def m004_i20_relative_paths(db: Database) -> None:
+    """Absolute paths inside the home become relative to it (a moved home keeps working).
+
+    The home a row was written in is found from the layout lrcal writes (``<home>/images/ab/<sha>.png``,
+    ``<home>/routers/<version>``), so a home that was moved before this migration is converted too.
+    """
+    import os
+
+    from lrcal.store.paths import relative_from_layout
+
+    homes: set[str] = set()
+    main = next((row for row in db.execute("PRAGMA database_list").fetchall() if row[1] == "main"), None)
+    if main is not None and main[2]:
+        homes.add(os.path.dirname(os.path.abspath(main[2])))
+    for sha, path in db.execute("select sha256, path from images").fetchall():
+        relative = relative_from_layout(path or "", f"images/{sha[:2]}/{sha}") if os.path.isabs(path or "") else None
+        if relative is not None and "/" not in relative[len(f"images/{sha[:2]}/") :]:
+            homes.add(path[: len(path) - len(relative) - 1])
+            db.execute("update images set path = ? where sha256 = ?", [relative, sha])
+    for row_id, version, path in db.execute("select id, version, path from router_versions").fetchall():
+        relative = relative_from_layout(path or "", f"routers/{version}") if os.path.isabs(path or "") else None
+        if relative == f"routers/{version}":
+            homes.add(path[: len(path) - len(relative) - 1])
+            db.execute("update router_versions set path = ? where id = ?", [relative, row_id])
+    for row_id, path in db.execute("select id, path from calibration_sets").fetchall():
+        for home in sorted(homes, key=len, reverse=True):
+            if path and path.startswith(home.rstrip("/") + "/sets/"):
+                db.execute("update calibration_sets set path = ? where id = ?", [path[len(home.rstrip("/")) + 1 :], row_id])
+                break
+
+
+@migrations(name="m005_i19_routing_policy")
+def m005_i19_routing_policy(db: Database) -> None:
     # Append-only history: the newest row is the routing policy `route`, `live-validate` and
     # the TUI start from; older rows say who changed it when.
     db["routing_policies"].create(

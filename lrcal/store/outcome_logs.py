@@ -25,7 +25,7 @@ class OutcomeLogWrites:
                     {
                         "name": name,
                         "version": version,
-                        "path": path,
+                        "path": self.stored_path(path),
                         "task_groups": dumps(task_groups),
                         "size": len(examples),
                         "kind": "imported",

@@ -1,6 +1,6 @@
 """Router versions and the capability tokens fitted for them (mixed into `Store`).
 
-Rows come back as stored: the JSON columns (``models``, ``config``, ``metrics``, ``token``,
+Rows come back as stored, except ``path`` (absolute; stored relative to the home): the JSON columns (``models``, ``config``, ``metrics``, ``token``,
 ``per_task``, ``details``) stay text for the caller to decode with `lrcal.store.loads`.
 """
 
@@ -16,19 +16,19 @@ class RouterQueries:
 
     def find_router_version(self, version: str) -> dict | None:
         """The version named ``version`` or starting with it (the newest such)."""
-        return self.query_one(
+        return self._with_path(self.query_one(
             "select * from router_versions where version = ? or version like ? order by id desc",
             [version, version + "%"],
-        )
+        ))
 
     def current_router_version(self) -> dict | None:
         """The pinned version, else the newest; None before the first training."""
         pinned = self.query_one("select * from router_versions where pinned = 1 order by id desc limit 1")
-        return pinned or self.query_one("select * from router_versions order by id desc limit 1")
+        return self._with_path(pinned or self.query_one("select * from router_versions order by id desc limit 1"))
 
     def router_versions(self) -> list[dict]:
         """Every version, newest first."""
-        return self.query("select * from router_versions order by id desc")
+        return [self._with_path(row) for row in self.query("select * from router_versions order by id desc")]
 
     def router_version_count(self) -> int:
         return self.query_one("select count(*) as n from router_versions")["n"]
@@ -39,7 +39,7 @@ class RouterQueries:
         """Record a newly trained version. Tokens belong to a router version: every token
         fitted for another version becomes stale in the same transaction."""
         with self.write():
-            self._insert_row("router_versions", version=version, path=path, created_at=utcnow(), models=dumps(models),
+            self._insert_row("router_versions", version=version, path=self.stored_path(path), created_at=utcnow(), models=dumps(models),
                              data_hash=data_hash, config=dumps(config), metrics=dumps(metrics), pinned=0)  # fmt: skip
             self.db.execute("update model_tokens set stale = 1 where router_version != ?", [version])
 

@@ -15,26 +15,39 @@ import contextlib
 import hashlib
 import os
 import socket
+import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlite_utils import Database
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError, NotFound
 from lrcal.home import db_path
-from lrcal.store.aggregates import OutcomeAggregates
-from lrcal.store.db import connect, write_transaction
+from lrcal.store.browse_queries import OutcomeBrowsing
+from lrcal.store.aggregates import IMPORTED_ERROR, OutcomeAggregates
+from lrcal.store.db import (
+    StoreWriteError,
+    connect,
+    describe_failure,
+    integrity_problem,
+    is_storage_failure,
+    store_error,
+    write_transaction,
+)
 from lrcal.store.encoding import dumps, loads, utcnow
+from lrcal.store.model_admin import ModelAdmin
 from lrcal.store.outcome_logs import OutcomeLogWrites
+from lrcal.store.paths import from_stored, to_stored
 from lrcal.store.policies import PolicyQueries
+from lrcal.store.reserve import ensure_reserve, release_reserve
 from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
 
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
-class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, PolicyQueries):
+class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, OutcomeBrowsing, ModelAdmin, PolicyQueries):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):
@@ -52,18 +65,61 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
             raise LrcalError(f"cannot create home directory {home}: {exc.strerror}") from None
         try:
             db = connect(db_path(home))
-        except Exception as exc:  # sqlite3.DatabaseError on a corrupt file, permissions...
-            raise LrcalError(f"cannot open database {db_path(home)}: {exc}") from None
+        except LrcalError:
+            raise
+        except Exception as exc:  # sqlite3.DatabaseError on a corrupt file, permissions, a full disk...
+            raise LrcalError(describe_failure(f"cannot open database {db_path(home)}", exc)) from None
+        ensure_reserve(home)
         return cls(db, home)
+
+    @classmethod
+    def empty(cls) -> "Store":
+        """An empty in-memory store without a home (read-only views when no home exists yet)."""
+        return cls(connect(":memory:"), None)
+
+    def integrity_problem(self) -> str | None:
+        """SQLite's quick check: None when the file is sound, else what it found."""
+        return integrity_problem(self.db)
 
     def close(self) -> None:
         self.db.conn.close()
 
+    # ---- paths (stored relative to the home: a home can be moved) ------------------------
+
+    def stored_path(self, path: str | os.PathLike[str] | None) -> str | None:
+        """The text a ``path`` column holds for ``path``: relative when inside the home."""
+        return to_stored(self.home, path)
+
+    def absolute_path(self, stored: str | None) -> str | None:
+        """The absolute path a ``path`` column names."""
+        return from_stored(self.home, stored)
+
+    def _with_path(self, row: dict | None) -> dict | None:
+        if row is not None and "path" in row:
+            row["path"] = self.absolute_path(row["path"])
+        return row
+
     def write(self):
         return write_transaction(self.db)
 
+    def must_write(self, write: Callable[[], Any]) -> Any:
+        """A small bookkeeping write that must happen even on a full disk (a run marked
+        interrupted, a lock released): if it fails, the home's reserve is freed and it is
+        tried once more."""
+        try:
+            return write()
+        except StoreWriteError:
+            if not release_reserve(self.home):
+                raise
+            return write()
+
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict]:
-        return list(self.db.query(sql, params))
+        try:
+            return list(self.db.query(sql, params))
+        except sqlite3.Error as exc:
+            if is_storage_failure(exc):
+                raise store_error(self.db.conn, exc, "read") from None
+            raise
 
     def query_one(self, sql: str, params: Sequence[Any] | dict = ()) -> dict | None:
         rows = self.query(sql, params)
@@ -170,13 +226,17 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
         row["metadata"] = loads(row["metadata"], {})
         return row
 
-    def list_models(self, statuses: Iterable[str] | None = None) -> list[dict]:
-        sql = "select * from models"
+    def list_models(self, statuses: Iterable[str] | None = None, *, include_removed: bool = False) -> list[dict]:
+        """Models in order of registration; removed ones (kept for audit) only when asked for."""
+        sql = "select * from models where 1=1"
         params: list[Any] = []
         if statuses is not None:
             statuses = list(statuses)
-            sql += f" where status in ({','.join('?' * len(statuses))})"
+            sql += f" and status in ({','.join('?' * len(statuses))})"
             params = statuses
+        if not include_removed:
+            sql += " and status != ?"
+            params.append(lifecycle.REMOVED)
         rows = self.query(sql + " order by id", params)
         for row in rows:
             row["metadata"] = loads(row["metadata"], {})
@@ -208,7 +268,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
             allowed = lifecycle.can_transition(current, new_status)
             if not allowed and not force:
                 raise LrcalError(lifecycle.explain_refusal(name, current, new_status))
-            if current == lifecycle.IMPORTED:
+            if current in (lifecycle.IMPORTED, lifecycle.REMOVED):
                 raise LrcalError(lifecycle.explain_refusal(name, current, new_status))
             now = utcnow()
             self.db["models"].update(model["id"], {"status": new_status, "updated_at": now})
@@ -249,8 +309,8 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
     ) -> dict | None:
         """Write the content-addressed file; returns the images row to upsert (None if already stored)."""
         sha = hashlib.sha256(data).hexdigest()
-        existing = self.query_one("select sha256, path from images where sha256 = ?", [sha])
-        if existing is not None and Path(existing["path"]).exists():
+        existing = self.image_row(sha)
+        if existing is not None and existing["path"] and Path(existing["path"]).exists():
             return None
         mime = mime or sniff_mime(data)
         path = self.images_dir() / sha[:2] / (sha + MIME_EXTENSIONS.get(mime, ".bin"))
@@ -261,19 +321,23 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
             os.replace(tmp, path)
         if width is None or height is None:
             width, height = image_size(data)
-        return {"sha256": sha, "path": str(path), "mime": mime, "width": width, "height": height, "bytes": len(data)}
+        return {"sha256": sha, "path": self.stored_path(path), "mime": mime, "width": width, "height": height, "bytes": len(data)}
 
     def image_bytes(self, sha: str) -> bytes | None:
-        row = self.query_one("select path from images where sha256 = ?", [sha])
+        """The image's bytes; None when its file is missing or no longer holds that image (a
+        damaged or replaced file must never be sent as the example's image)."""
+        row = self.image_row(sha)
         if row is None or not row["path"]:
             return None
         try:
-            return Path(row["path"]).read_bytes()
+            data = Path(row["path"]).read_bytes()
         except OSError:
             return None
+        return data if hashlib.sha256(data).hexdigest() == sha else None
 
     def image_row(self, sha: str) -> dict | None:
-        return self.query_one("select * from images where sha256 = ?", [sha])
+        """The images row of ``sha`` (``path`` absolute), None if unknown."""
+        return self._with_path(self.query_one("select * from images where sha256 = ?", [sha]))
 
     # ---- calibration sets and examples ----------------------------------------------
 
@@ -308,7 +372,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
                     {
                         "name": cset.name,
                         "version": cset.version,
-                        "path": str(cset.path),
+                        "path": self.stored_path(cset.path),
                         "task_groups": dumps(list(cset.task_groups)),
                         "size": len(cset.examples),
                         "kind": kind,
@@ -339,7 +403,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
 
     def _set_row(self, row: dict) -> dict:
         row["task_groups"] = loads(row["task_groups"], [])
-        return row
+        return self._with_path(row)
 
     def find_set(self, name: str, version: str | None = None) -> dict | None:
         if version:
@@ -426,8 +490,15 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
     def finish_run(self, run_id: int, status: str = "completed") -> None:
         self.update_run(run_id, status=status, finished_at=utcnow())
 
-    def record_outcome(self, run_id: int, example_pk: int, fields: dict) -> bool:
-        """Insert one outcome; returns False if this run already has one for the example."""
+    def mark_interrupted(self, run_id: int) -> None:
+        """Record that a run stopped before its end (even on a full disk: `must_write`)."""
+        self.must_write(lambda: self.update_run(run_id, status="interrupted"))
+
+    def record_outcome(self, run_id: int, example_pk: int, fields: dict, *, replace_error: bool = False) -> bool:
+        """Insert one outcome; returns False if this run already has one for the example.
+
+        ``replace_error``: an outcome of this run that records an endpoint error is replaced
+        (answers are never replaced)."""
         row = {
             "run_id": run_id,
             "example_id": example_pk,
@@ -437,11 +508,28 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
         if isinstance(row.get("retried_errors"), (list, tuple)):
             row["retried_errors"] = dumps(list(row["retried_errors"]))
         with self.write():
+            if replace_error:
+                self.db.execute(
+                    "delete from outcomes where run_id = ? and example_id = ? and error_kind is not null "
+                    "and error_kind != ?",
+                    [run_id, example_pk, IMPORTED_ERROR],
+                )
             cursor = self.db.execute(
                 f"insert or ignore into outcomes ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                 list(row.values()),
             )
             return cursor.rowcount == 1
+
+    def error_example_pks(self, run_id: int) -> set[int]:
+        """Examples whose outcome in this run is an endpoint error (what `--retry-errors` asks again)."""
+        return {
+            r["example_id"]
+            for r in self.query(
+                "select example_id from outcomes where run_id = ? and error_kind is not null "
+                "and error_kind != ?",
+                [run_id, IMPORTED_ERROR],
+            )
+        }
 
     def done_example_pks(self, run_id: int) -> set[int]:
         return {r["example_id"] for r in self.query("select example_id from outcomes where run_id = ?", [run_id])}
@@ -524,11 +612,24 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, P
             self.db["locks"].insert(
                 {"name": name, "pid": os.getpid(), "host": host, "acquired_at": utcnow(), "purpose": purpose}
             )
-        try:
-            yield
-        finally:
+        def release() -> None:
             with self.write():
                 self.db.execute("delete from locks where name = ? and pid = ?", [name, os.getpid()])
+
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            try:
+                self.must_write(release)
+            except StoreWriteError:
+                if not failed:
+                    raise
+                # The run is failing already (its one-line error is on its way); the lock row stays
+                # behind but is stale: its pid is gone, and the next run takes it over.
 
 
 def _pid_alive(pid: int | None) -> bool:

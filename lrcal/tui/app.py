@@ -27,7 +27,8 @@ from lrcal.tui.detail_view import ModelDetailScreen
 from lrcal.tui.examples_view import ExamplesScreen
 from lrcal.tui.models_view import ModelsPane
 from lrcal.tui.routing_view import RoutingPane
-from lrcal.tui.widgets import ConfirmScreen, Notice
+from lrcal.tui.help_view import HelpScreen
+from lrcal.tui.widgets import ConfirmScreen, Notice, ReasonScreen
 
 TABS = ("routing", "models", "charts")
 
@@ -37,11 +38,12 @@ class LrcalApp(App[None]):
     CSS_PATH = "app.tcss"
     AUTO_FOCUS = "#routing-table"
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("1", "show_tab('routing')", "Routing", show=False),
-        Binding("2", "show_tab('models')", "Models", show=False),
-        Binding("3", "show_tab('charts')", "Charts", show=False),
-        Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "keys", key_display="?"),
+        Binding("1", "show_tab('routing')", "routing view", show=False),
+        Binding("2", "show_tab('models')", "models view", show=False),
+        Binding("3", "show_tab('charts')", "charts view", show=False),
+        Binding("ctrl+r", "reload", "reload from the store", show=False),
     ]
 
     def __init__(
@@ -200,6 +202,20 @@ class LrcalApp(App[None]):
     def action_reload(self) -> None:
         self.load_all()
 
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    @staticmethod
+    def help_sections() -> list[tuple[str, list[Binding]]]:
+        """Every view's bindings, for the `?` screen."""
+        from lrcal.tui.charts_view import ChartsPane
+
+        return [("Everywhere", LrcalApp.BINDINGS), ("Routing view", RoutingPane.BINDINGS),
+                ("Models view", ModelsPane.BINDINGS), ("Charts", ChartsPane.BINDINGS),
+                ("Model detail", ModelDetailScreen.BINDINGS), ("Examples", ExamplesScreen.BINDINGS),
+                ("Confirmations", ConfirmScreen.BINDINGS)]  # fmt: skip
+
     def on_routing_pane_open_examples(self, message: RoutingPane.OpenExamples) -> None:
         if self.snapshot is not None:
             self.push_screen(ExamplesScreen(self.snapshot, message.routed, message.task, message.model))
@@ -234,8 +250,14 @@ class LrcalApp(App[None]):
                 question, force, label = f"Enable {name}? The router will send it live traffic.", False, "Enable"
             else:
                 question = (f"{name} is {status}: it has not passed live validation. Enable it anyway? "
-                            "This is a forced change and is recorded in the audit log.")  # fmt: skip
-                force, label = True, "Force enable"
+                            "This is a forced change: it is recorded in the audit log with your reason.")  # fmt: skip
+
+                def reasoned(reason: str | None) -> None:
+                    if reason:
+                        self.change_status(name, True, True, reason)
+
+                self.push_screen(ReasonScreen(question, "Force enable"), reasoned)
+                return
         else:
             if status != lifecycle.ENABLED:
                 self.notify(f"{name} is {status}, not enabled.", severity="warning")
@@ -249,11 +271,11 @@ class LrcalApp(App[None]):
         self.push_screen(ConfirmScreen(question, label, warning=force or not message.enable), answered)
 
     @work(thread=True, exclusive=True, group="status")
-    def change_status(self, name: str, enable: bool, force: bool) -> None:
+    def change_status(self, name: str, enable: bool, force: bool, reason: str = "") -> None:
         try:
             with self.service.connect() as review:
                 if enable:
-                    row = review.enable(name, force=force, reason="enabled in lrcal tui")
+                    row = review.enable(name, force=force, reason=reason or "enabled in lrcal tui")
                 else:
                     row = review.disable(name, reason="disabled in lrcal tui")
         except LrcalError as exc:

@@ -9,12 +9,33 @@ from textual.widgets import Static
 
 from lrcal.services.review import ScatterPoint
 
-# Plotext colour names that read on dark and light themes alike, one per model.
+# Plotext colour names that read on dark and light themes alike, and a marker, one per model:
+# models differ by shape too, not by colour only. RICH_COLORS: the same colours for the legends.
 SERIES_COLORS = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "gray")
+RICH_COLORS = {"orange": "dark_orange", "gray": "grey62"}
+MARKERS = ("●", "▲", "■", "◆", "✚", "✖", "★", "▼")
+
+
+def series_style(i: int) -> tuple[str, str]:
+    """(plotext colour, marker) of the i-th series."""
+    return SERIES_COLORS[i % len(SERIES_COLORS)], MARKERS[i % len(MARKERS)]
+
+
+def legend(entries: list[tuple[str, str, str]]):
+    """A legend beside the plot (the plot's own would cover its data): (marker, colour, label) rows."""
+    from rich.text import Text
+
+    text = Text()
+    for i, (marker, color, label) in enumerate(entries):
+        if i:
+            text.append("\n")
+        text.append(marker + " ", style=f"bold {RICH_COLORS.get(color, color)}")
+        text.append(label)
+    return text
 
 
 class ChartsPane(Vertical, can_focus=True):
-    BINDINGS = [Binding("a", "toggle_axis", "Cost/latency frontier")]
+    BINDINGS = [Binding("a", "toggle_axis", "frontier: cost/latency")]
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -30,8 +51,12 @@ class ChartsPane(Vertical, can_focus=True):
 
         yield Static(id="charts-info")
         with Horizontal(id="charts-row"):
-            yield PlotextPlot(id="scatter")
-            yield PlotextPlot(id="frontier")
+            with Vertical(classes="chart"):
+                yield PlotextPlot(id="scatter")
+                yield Static(id="scatter-legend", classes="legend")
+            with Vertical(classes="chart"):
+                yield PlotextPlot(id="frontier")
+                yield Static(id="frontier-legend", classes="legend")
 
     def on_mount(self) -> None:
         self._ready = True  # the plots are mounted: data that came first can be drawn now
@@ -70,13 +95,16 @@ class ChartsPane(Vertical, can_focus=True):
         plt.title("quality vs p50 latency")
         plt.xlabel("p50 latency (ms)")
         plt.ylabel("quality")
+        entries = []
         for i, point in enumerate(self.points):
-            color = SERIES_COLORS[i % len(SERIES_COLORS)]
-            marker = "●" if point.status == "enabled" else "○"
-            plt.scatter([point.latency_ms], [point.quality], marker=marker, color=color, label=point.model)
+            color, marker = series_style(i)
+            plt.scatter([point.latency_ms], [point.quality], marker=marker, color=color)
+            pool = "" if point.status == "enabled" else f" ({point.status})"
+            entries.append((marker, color, f"{point.model}{pool}"))
         if self.points:
             ys = [p.quality for p in self.points]
             plt.ylim(max(0.0, min(ys) - 0.1), min(1.0, max(ys) + 0.1))
+        self.query_one("#scatter-legend", Static).update(legend(entries))
         widget.refresh()
 
     def _draw_frontier(self) -> None:
@@ -85,8 +113,10 @@ class ChartsPane(Vertical, can_focus=True):
         plt.clear_data()
         plt.clear_figure()
         frontier = (self.frontier or {}).get(self.axis)
+        legend_widget = self.query_one("#frontier-legend", Static)
         if not frontier:
             plt.title("no validation yet")
+            legend_widget.update("")
             widget.refresh()
             return
         key = "latency_ms_p95" if self.axis == "latency" else "cost_usd_mean"
@@ -94,11 +124,15 @@ class ChartsPane(Vertical, can_focus=True):
         plt.title(f"with vs without {self.frontier['model']}")
         plt.xlabel("p95 latency (ms)" if self.axis == "latency" else "USD per 1k queries")
         plt.ylabel("quality")
-        for series, color, label in (("router_without", "orange", "without"), ("router_with", "cyan", "with")):
+        entries = []
+        for series, color, marker, label in (("router_without", "orange", "▲", "without"),
+                                             ("router_with", "cyan", "●", "with")):  # fmt: skip
             points = sorted(frontier.get(series, []), key=lambda p: p[key])
             if points:
-                plt.plot([p[key] * scale for p in points], [p["quality"] for p in points], marker="●", color=color,
-                         label=f"{label} (area {frontier.get('area_' + label, 0):.3f})")  # fmt: skip
+                plt.plot([p[key] * scale for p in points], [p["quality"] for p in points], marker=marker, color=color)
+                entries.append((marker, color, f"router {label} {self.frontier['model']} "
+                                               f"(area {frontier.get('area_' + label, 0):.3f})"))  # fmt: skip
+        legend_widget.update(legend(entries))
         widget.refresh()
 
     def action_toggle_axis(self) -> None:

@@ -38,9 +38,9 @@ def histogram_text(bins: list[tuple[float, float, int]], width: int = 24) -> Tex
 
 class ModelDetailScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("e", "enable", "Enable"),
-        Binding("x", "disable", "Disable"),
+        Binding("escape", "app.pop_screen", "back"),
+        Binding("e", "enable", "enable"),
+        Binding("x", "disable", "disable"),
     ]
 
     def __init__(self, name: str) -> None:

@@ -20,6 +20,14 @@ def quality(value: float | None) -> str:
     return f"{value:.2f}"[1:] if value >= 0 else f"{value:.1f}"
 
 
+def plus_minus(low: float | None, high: float | None) -> str:
+    """An interval as '±.09' (its half-width, four characters); '' when unknown."""
+    if _missing(low) or _missing(high):
+        return ""
+    half = (high - low) / 2
+    return "±1.0" if half >= 0.995 else "±" + f"{half:.2f}".lstrip("0")
+
+
 def accuracy(value: float | None) -> str:
     return DASH if _missing(value) else f"{value:.3f}"
 

@@ -16,15 +16,17 @@ from lrcal.tui import fmt
 from lrcal.services.review import TOKEN_FITTED, TOKEN_NONE, TOKEN_STALE, TOKEN_TRAINED, ModelRow
 from lrcal.tui.widgets import Notice, theme_colors
 
+# (key, label): the model column is pinned, the others follow in order of importance and scroll
+# sideways when the terminal is narrow; each is as wide as its widest cell.
 COLUMNS = (
-    ("name", "model", 17),
-    ("status", "status", 9),
-    ("price", "$/Mtok i/o", 10),
-    ("accuracy", "cal.acc (n)", 11),
-    ("latency", "p50/p95", 10),
-    ("cost", "$/query", 9),
-    ("token", "token", 7),
-    ("validation", "decision", 9),
+    ("name", "model"),
+    ("status", "status"),
+    ("token", "token"),
+    ("validation", "decision"),
+    ("accuracy", "cal. acc (n)"),
+    ("latency", "p50/p95"),
+    ("cost", "$/query"),
+    ("price", "$/Mtok in/out"),
 )
 
 
@@ -45,9 +47,9 @@ def token_text(row: ModelRow, colors: dict) -> Text:
 
 class ModelsPane(Vertical):
     BINDINGS = [
-        Binding("e", "enable", "Enable"),
-        Binding("x", "disable", "Disable"),
-        Binding("o", "open", "Open", show=False),
+        Binding("e", "enable", "enable"),
+        Binding("x", "disable", "disable"),
+        Binding("o", "open", "open", show=False),
     ]
 
     class OpenModel(Message):
@@ -76,8 +78,9 @@ class ModelsPane(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#models-table", DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        table.fixed_columns = 1
         table.display = False
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.rows and self.set_rows(self.rows))
 
@@ -102,12 +105,12 @@ class ModelsPane(Vertical):
             table.add_row(
                 Text(row.name, style="bold"),
                 Text(row.status, style=status_style(row.status, colors)),
-                f"{fmt.price(row.price_in_per_mtok)}/{fmt.price(row.price_out_per_mtok)}",
+                token_text(row, colors),
+                Text(decision, style=decision_style),
                 accuracy,
                 f"{fmt.ms_cell(row.latency_ms_p50)}/{fmt.ms_cell(row.latency_ms_p95)}",
                 fmt.usd(row.cost_usd_mean),
-                token_text(row, colors),
-                Text(decision, style=decision_style),
+                f"{fmt.price(row.price_in_per_mtok)}/{fmt.price(row.price_out_per_mtok)}",
                 key=row.name,
             )
         self.query_one("#models-message").display = not rows

@@ -22,10 +22,7 @@ from lrcal.tui.widgets import Notice, theme_colors
 
 TASK_COLUMN = "__task__"
 TOTAL_ROW = "__all__"
-CELL_WIDTH = 18  # "100% .94/.88 118ms"
-
-LAMBDA_KEYS = Binding.Group("λ cost", compact=True)
-LATENCY_KEYS = Binding.Group("λ latency", compact=True)
+CELL_WIDTH = 22  # "100% .94/.88±.09 118ms"
 
 
 def lambda_ladder() -> tuple[float, ...]:
@@ -70,19 +67,19 @@ class RoutingPane(Vertical):
     """Main view. The app hands it a snapshot; everything else happens here."""
 
     BINDINGS = [
-        Binding("left_square_bracket", "lambda_cost(-1)", "−", group=LAMBDA_KEYS, key_display="["),
-        Binding("right_square_bracket", "lambda_cost(1)", "+", group=LAMBDA_KEYS, key_display="]"),
-        Binding("comma", "lambda_latency(-1)", "−", group=LATENCY_KEYS, key_display=","),
-        Binding("full_stop", "lambda_latency(1)", "+", group=LATENCY_KEYS, key_display="."),
-        Binding("0", "reset_lambdas", "λ=0", show=False),
-        Binding("t", "toggle_candidate", "toggle cand."),
-        Binding("n", "next_candidate", "next cand."),
-        Binding("d", "detail", "model"),
+        Binding("left_square_bracket", "lambda_cost(-1)", "λcost−", key_display="["),
+        Binding("right_square_bracket", "lambda_cost(1)", "λcost+", key_display="]"),
+        Binding("comma", "lambda_latency(-1)", "λlat−", key_display=","),
+        Binding("full_stop", "lambda_latency(1)", "λlat+", key_display="."),
+        Binding("0", "reset_lambdas", "both λ to 0", show=False),
+        Binding("t", "toggle_candidate", "in/out"),
+        Binding("n", "next_candidate", "next cand.", show=False),
+        Binding("d", "detail", "model", show=False),
         Binding("escape", "focus_table", "back to the table", show=False),
     ]
 
     class OpenExamples(Message):
-        def __init__(self, task: str, model: str | None, routed: RoutingTable) -> None:
+        def __init__(self, task: str | None, model: str | None, routed: RoutingTable) -> None:
             super().__init__()
             self.task, self.model, self.routed = task, model, routed
 
@@ -105,7 +102,10 @@ class RoutingPane(Vertical):
         self.lambda_latency = lambda_latency
         self.candidate: str | None = None
         self.with_candidate = False
+        self.column_models: list[str] = []  # the table's model columns, in order (the candidate's first)
+        self.reroutes = 0  # how many times the table was re-routed (coalescing is tested)
         self._syncing = False
+        self._reroute_pending = False
 
     # ---- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -182,9 +182,21 @@ class RoutingPane(Vertical):
         return base | {self.candidate} if (self.candidate and self.with_candidate) else base
 
     # ---- routing -----------------------------------------------------------------------------
+    def schedule_reroute(self) -> None:
+        """Re-route once after the keys already queued are handled: six quick presses of ] move λ
+        six steps (each reads the λ the previous one set) and re-route the table once or twice."""
+        if not self._reroute_pending:
+            self._reroute_pending = True
+            self.call_after_refresh(self._run_reroute)
+
+    def _run_reroute(self) -> None:
+        self._reroute_pending = False
+        self.refresh_routing()
+
     def refresh_routing(self) -> None:
         if self.snap is None:
             return
+        self.reroutes += 1
         snap = self.snap
         if self.candidate:
             self.diff = self.app.service.diff(snap, self.base_pool() | {self.candidate}, self.base_pool(),
@@ -206,7 +218,7 @@ class RoutingPane(Vertical):
             (f"{len(snap.examples)} queries", "bold"),
             f" · {snap.set_name} ({what}) · router {snap.router_version} · cell: ",
             ("share", "bold"),
-            " quality predicted/measured, p50 · enter: examples",
+            " quality predicted/measured±90% CI, p50 · enter: examples · ?: keys",
         )
         self.query_one("#routing-info", Static).update(info)
 
@@ -216,24 +228,28 @@ class RoutingPane(Vertical):
         colors = theme_colors(self.app)
         cursor = table.cursor_coordinate
         table.clear(columns=True)
+        # The task column and the candidate's are pinned; the other models scroll sideways.
+        pinned = [self.candidate] if self.candidate in snap.models else []
+        self.column_models = pinned + [m for m in snap.models if m not in pinned]
         table.add_column(Text("task\ngroup (n)", style="bold"), key=TASK_COLUMN, width=13)
-        for name in snap.models:
+        for name in self.column_models:
             on = name in routed.included
             status = snap.statuses.get(name, "")
-            state = f"● {status}" if on else f"○ off · {status}"
+            role = "cand. " if name in pinned else ""
+            state = f"● {role}{status}" if on else f"○ off · {role}{status}"  # ≤ CELL_WIDTH
             label = Text.assemble((name, "bold" if on else "dim"), "\n", (state, "" if on else "dim"))
             table.add_column(label, key=name, width=max(CELL_WIDTH, len(name)))
         for task in routed.tasks:
             cells = [Text(f"{task} ({routed.group_sizes[task]})", style="bold")]
-            for name in snap.models:
+            for name in self.column_models:
                 cells.append(self._cell_text(routed, task, name, colors))
             table.add_row(*cells, key=task)
         totals = [Text(f"all ({len(snap.examples)})", style="bold italic")]
-        for name in snap.models:
+        for name in self.column_models:
             cell = routed.totals[name]
             totals.append(self._format_cell(cell, name in routed.included, False, colors))
         table.add_row(*totals, key=TOTAL_ROW)
-        table.fixed_columns = 1
+        table.fixed_columns = 1 + len(pinned)
         if table.row_count:  # keep the cursor; start on the first model's cell, not on the labels
             table.move_cursor(row=min(cursor.row, table.row_count - 1),
                               column=min(max(cursor.column, 1), len(table.columns) - 1), animate=False)  # fmt: skip
@@ -250,6 +266,7 @@ class RoutingPane(Vertical):
         share = f"{cell.share * 100:3.0f}%"
         text = Text(share, style=f"bold {colors['winner']}" if winner else "bold")
         text.append(f" {fmt.quality(cell.predicted)}/{fmt.quality(cell.measured)}")
+        text.append(fmt.plus_minus(cell.measured_low, cell.measured_high), style="dim")
         text.append(f" {fmt.ms_cell(cell.latency_ms_p50)}", style="dim")
         return text
 
@@ -307,18 +324,24 @@ class RoutingPane(Vertical):
         widget.update(Group(head, table))
 
     # ---- actions -----------------------------------------------------------------------------
-    def _set_lambda_input(self, input_id: str, value: float) -> None:
-        self.query_one(input_id, Input).value = fmt.lam(value)  # Input.Changed re-routes
+    def _set_lambda(self, which: str, value: float) -> None:
+        """Take the new λ at once (the next key steps from it), show it, and re-route once the
+        keys already queued are handled."""
+        setattr(self, which, value)
+        box = self.query_one("#lambda-cost" if which == "lambda_cost" else "#lambda-latency", Input)
+        box.value = fmt.lam(value)  # its Changed event finds λ already equal: no second re-route
+        box.remove_class("-invalid")
+        self.schedule_reroute()
 
     def action_lambda_cost(self, direction: int) -> None:
-        self._set_lambda_input("#lambda-cost", step_lambda(self.lambda_cost, direction))
+        self._set_lambda("lambda_cost", step_lambda(self.lambda_cost, direction))
 
     def action_lambda_latency(self, direction: int) -> None:
-        self._set_lambda_input("#lambda-latency", step_lambda(self.lambda_latency, direction))
+        self._set_lambda("lambda_latency", step_lambda(self.lambda_latency, direction))
 
     def action_reset_lambdas(self) -> None:
-        self._set_lambda_input("#lambda-cost", 0.0)
-        self._set_lambda_input("#lambda-latency", 0.0)
+        self._set_lambda("lambda_cost", 0.0)
+        self._set_lambda("lambda_latency", 0.0)
 
     def action_toggle_candidate(self) -> None:
         if self.candidate is None:
@@ -344,24 +367,25 @@ class RoutingPane(Vertical):
         if column == 0:
             self.notify("Move to a model's column to open it.", severity="information")
             return
-        self.post_message(self.OpenModel(self.snap.models[column - 1]))
+        self.post_message(self.OpenModel(self.column_models[column - 1]))
 
     # ---- events ------------------------------------------------------------------------------
     @on(Input.Changed, "#lambda-cost")
     def _lambda_cost_changed(self, event: Input.Changed) -> None:
-        value = parse_lambda(event.value)
-        event.input.set_class(value is None, "-invalid")
-        if value is not None and value != self.lambda_cost:
-            self.lambda_cost = value
-            self.refresh_routing()
+        self._typed_lambda("lambda_cost", event.input)
 
     @on(Input.Changed, "#lambda-latency")
     def _lambda_latency_changed(self, event: Input.Changed) -> None:
-        value = parse_lambda(event.value)
-        event.input.set_class(value is None, "-invalid")
-        if value is not None and value != self.lambda_latency:
-            self.lambda_latency = value
-            self.refresh_routing()
+        self._typed_lambda("lambda_latency", event.input)
+
+    def _typed_lambda(self, which: str, box: Input) -> None:
+        # The box's text now, not the event's: after quick ] presses, older Changed events still
+        # carry the values the keys stepped through.
+        value = parse_lambda(box.value)
+        box.set_class(value is None, "-invalid")
+        if value is not None and value != getattr(self, which):
+            setattr(self, which, value)
+            self.schedule_reroute()
 
     @on(Input.Submitted)
     def _input_submitted(self) -> None:
@@ -391,8 +415,7 @@ class RoutingPane(Vertical):
             return
         task = event.cell_key.row_key.value
         column = event.cell_key.column_key.value
-        if task == TOTAL_ROW:
-            self.notify("Pick a task group's row to see its examples.", severity="information")
-            return
         model = None if column == TASK_COLUMN else column
+        if task == TOTAL_ROW:  # every group's queries (the examples screen filters by group)
+            task = None
         self.post_message(self.OpenExamples(task, model, self.routed))

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Input, Label, Static
+
+
+def dialog_css(screen: str, box: str, width: int, border: str = "$primary", max_width: str = "95%") -> str:
+    """The CSS of a centred dialog: ``screen``'s ``box`` container, bordered, on the surface colour."""
+    return f"""
+    {screen} {{ align: center middle; }}
+    {screen} > {box} {{
+        width: {width};
+        max-width: {max_width};
+        height: auto;
+        max-height: 100%;
+        padding: 1 2;
+        border: thick {border} 80%;
+        background: $surface;
+    }}
+    """
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -30,9 +46,9 @@ class ConfirmScreen(ModalScreen[bool]):
     """
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n", "answer(False)", "No"),
-        Binding("escape", "answer(False)", "Cancel", show=False),
+        Binding("y", "answer(True)", "yes"),
+        Binding("n", "answer(False)", "no"),
+        Binding("escape", "answer(False)", "cancel", show=False),
     ]
 
     def __init__(self, message: str, confirm_label: str = "Yes", *, warning: bool = False) -> None:
@@ -56,6 +72,56 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+class ReasonScreen(ModalScreen[str | None]):
+    """A forced change: says what it means and asks why; dismissed with the reason (stored in
+    the audit log), or None when cancelled. The reason may not be empty."""
+
+    DEFAULT_CSS = dialog_css("ReasonScreen", "Vertical", 68, border="$error") + """
+    ReasonScreen #reason-message { width: 100%; height: auto; margin-bottom: 1; }
+    ReasonScreen #reason-problem { color: $text-error; height: 1; }
+    ReasonScreen Horizontal { height: 3; align-horizontal: right; }
+    ReasonScreen Button { margin-left: 2; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, message: str, confirm_label: str) -> None:
+        super().__init__()
+        self.message = message
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.message, id="reason-message")
+            yield Label("", id="reason-problem")
+            yield Input(placeholder="reason (recorded in the audit log)", id="reason-input")
+            with Horizontal():
+                yield Button(self.confirm_label, variant="error", id="reason-yes")
+                yield Button("Cancel", id="reason-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#reason-input", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._confirm()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "reason-yes":
+            self._confirm()
+        else:
+            self.dismiss(None)
+
+    def _confirm(self) -> None:
+        reason = " ".join(self.query_one("#reason-input", Input).value.split())
+        if not reason:
+            self.query_one("#reason-problem", Label).update("Say why: a forced change needs a reason.")
+            return
+        self.dismiss(reason)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class Notice(Static):

@@ -21,7 +21,15 @@ from pathlib import Path
 
 from lrcal.services.review.charts import ScatterPoint, quality_latency_points, validation_frontiers
 from lrcal.services.review.detail import ModelDetail, TaskRow, model_detail
-from lrcal.services.review.examples import ExampleView, ModelAnswer, examples_for
+from lrcal.services.review.examples import (
+    ALL_EXAMPLES,
+    DISAGREE,
+    EXAMPLE_FILTERS,
+    FAILURES,
+    ExampleView,
+    ModelAnswer,
+    examples_for,
+)
 from lrcal.services.review.home_state import HomeState
 from lrcal.services.review.home_state import home_state as _home_state
 from lrcal.services.review.models import (
@@ -68,12 +76,23 @@ class ReviewSession:
         return model_detail(self._store, name)
 
     def examples_for(
-        self, snap: RoutingSnapshot, task: str, model: str | None = None, routed: RoutingTable | None = None
+        self,
+        snap: RoutingSnapshot,
+        task: str | None,
+        model: str | None = None,
+        routed: RoutingTable | None = None,
+        *,
+        only: str = ALL_EXAMPLES,
     ) -> list[ExampleView]:
-        return examples_for(self._store, snap, task, model, routed)
+        return examples_for(self._store, snap, task, model, routed, only=only)
 
     def image_bytes(self, sha256: str) -> bytes | None:
         return self._store.image_bytes(sha256)
+
+    def image_path(self, sha256: str) -> str | None:
+        """Where the stored image file is (to open it in the system's image viewer)."""
+        row = self._store.image_row(sha256)
+        return row["path"] if row and row["path"] else None
 
     def quality_latency_points(
         self, snap: RoutingSnapshot | None = None, rows: list[ModelRow] | None = None
@@ -84,7 +103,8 @@ class ReviewSession:
         return validation_frontiers(self._store)
 
     def enable(self, name: str, *, force: bool = False, reason: str) -> dict:
-        """Enable through the lifecycle (its checks and audit log); the model's row after."""
+        """Enable through the lifecycle (its checks and audit log, where ``reason`` is stored);
+        the model's row after."""
         from lrcal.services.models import enable
 
         return enable(self._store, name, force=force, reason=reason)
@@ -110,6 +130,10 @@ class ReviewService:
 
 
 __all__ = [
+    "ALL_EXAMPLES",
+    "DISAGREE",
+    "EXAMPLE_FILTERS",
+    "FAILURES",
     "TOKEN_FITTED",
     "TOKEN_NONE",
     "TOKEN_STALE",

@@ -55,6 +55,18 @@ def latency_histogram(values: Sequence[float], bins: int = 8) -> list[tuple[floa
     return [(float(edges[i]), float(edges[i + 1]), int(counts[i])) for i in range(len(counts))]
 
 
+def live_by_task(store: Store, model_id: int, validation: dict | None) -> dict[str, dict]:
+    """The model's live accuracy per task group on the validation set: its own last validation's
+    set, else the set of the newest validation — where an incumbent was measured beside the
+    candidate (validation asks every model in the pool)."""
+    from lrcal.services.collection import summarize_by_task
+
+    set_id = validation["set_id"] if validation else store.latest_validation_set_id()
+    if set_id is None:
+        return {}
+    return summarize_by_task(store.model_outcomes(model_id, set_id=set_id, kinds=["validation"]))
+
+
 def model_detail(store: Store, name: str) -> ModelDetail:
     from lrcal.services.collection import errors_by_kind, summarize, summarize_by_task
 
@@ -64,7 +76,7 @@ def model_detail(store: Store, name: str) -> ModelDetail:
     by_task = summarize_by_task(cal)
     predicted = store.latest_token_per_task(model["id"])
     validation = latest_validations(store).get(model["id"])
-    live = validation["results"].get("per_task", {}) if validation else {}
+    live = live_by_task(store, model["id"], validation)
     tasks = []
     for task in sorted(set(by_task) | set(predicted)):
         summary = by_task.get(task, {})
@@ -78,7 +90,7 @@ def model_detail(store: Store, name: str) -> ModelDetail:
                 predicted=pred.get("predicted"),
                 low=pred.get("low"),
                 high=pred.get("high"),
-                live=live_row.get("candidate_accuracy"),
+                live=live_row.get("accuracy"),
                 live_n=int(live_row.get("n") or 0),
             )
         )

@@ -56,18 +56,40 @@ def _answer(name: str, out: dict | None, predicted: float, sigma: float, chosen:
     )
 
 
+# The example filters of the TUI, in the order its key cycles through them.
+ALL_EXAMPLES = "all"
+FAILURES = "failures"  # the routed model's stored answer is wrong, or its call failed
+DISAGREE = "disagree"  # the models' stored answers are not all right or all wrong
+EXAMPLE_FILTERS = (ALL_EXAMPLES, FAILURES, DISAGREE)
+
+
+def keep(view: ExampleView, only: str) -> bool:
+    """Whether ``view`` passes the filter ``only`` (one of `EXAMPLE_FILTERS`)."""
+    if only == FAILURES:
+        chosen = next((a for a in view.answers if a.chosen), None)
+        return chosen is not None and (bool(chosen.error_kind) or chosen.correct is False)
+    if only == DISAGREE:
+        verdicts = {a.correct for a in view.answers if a.correct is not None and not a.error_kind}
+        return len(verdicts) > 1
+    return True
+
+
 def examples_for(
     store: Store,
     snap: RoutingSnapshot,
-    task: str,
+    task: str | None,
     model: str | None = None,
     routed: RoutingTable | None = None,
+    *,
+    only: str = ALL_EXAMPLES,
 ) -> list[ExampleView]:
-    """The examples of one cell: the ``task`` group's queries routed to ``model`` (all the
-    group's queries when ``model`` is None), each with every model's stored answer and the
-    router's scores."""
+    """The examples of one cell: the ``task`` group's queries (every group's when None) routed to
+    ``model`` (all of them when None), each with every model's stored answer and the router's
+    scores; ``only`` keeps failures or disagreements (`EXAMPLE_FILTERS`)."""
+    if only not in EXAMPLE_FILTERS:
+        raise ValueError(f"unknown example filter {only!r}")
     routed = routed or route(snap)
-    rows = snap.tasks == task
+    rows = np.ones(len(snap.examples), dtype=bool) if task is None else snap.tasks == task
     if model is not None:
         rows &= routed.choice == snap.index(model)
     idx = np.flatnonzero(rows)
@@ -81,17 +103,17 @@ def examples_for(
             for j, name in enumerate(snap.models)
         ]
         answers.sort(key=lambda a: -a.predicted)
-        views.append(
-            ExampleView(
-                pk=ex["id"],
-                example_id=ex["example_id"],
-                task=ex["task_group"] or "(none)",
-                question=ex["question"] or "",
-                reference=ex["answer"] or "",
-                answer_type=ex.get("answer_type"),
-                choices=ex.get("choices"),
-                image_sha256=ex.get("image_sha256"),
-                answers=answers,
-            )
+        view = ExampleView(
+            pk=ex["id"],
+            example_id=ex["example_id"],
+            task=ex["task_group"] or "(none)",
+            question=ex["question"] or "",
+            reference=ex["answer"] or "",
+            answer_type=ex.get("answer_type"),
+            choices=ex.get("choices"),
+            image_sha256=ex.get("image_sha256"),
+            answers=answers,
         )
+        if keep(view, only):
+            views.append(view)
     return views

@@ -34,8 +34,9 @@ class ModelRow:
     validation_set: str | None
 
 
-def token_states(store: Store) -> dict[int, tuple[str, str | None]]:
-    """{model_id: (state, router version)} against the current router version."""
+def token_states(store: Store, *, include_removed: bool = False) -> dict[int, tuple[str, str | None]]:
+    """{model_id: (state, router version)} against the current router version: the one
+    vocabulary of token states (`lrcal models` and the TUI)."""
     from lrcal.services.router_context import router_version_row
 
     current = router_version_row(store)
@@ -48,7 +49,7 @@ def token_states(store: Store) -> dict[int, tuple[str, str | None]]:
         latest_any[row["model_id"]] = row
         if row["router_version"] == version and not row["stale"]:
             fitted_now.add(row["model_id"])
-    for model in store.list_models():
+    for model in store.list_models(include_removed=include_removed):
         mid = model["id"]
         if mid in fitted_now:
             states[mid] = (TOKEN_FITTED, version)

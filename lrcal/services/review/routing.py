@@ -23,6 +23,21 @@ def finite_p50(values: np.ndarray) -> float | None:
     return float(np.percentile(values, 50)) if values.size else None
 
 
+Z90 = 1.6448536269514722  # two-sided 90%
+
+
+def wilson_interval(mean: float | None, n: int, z: float = Z90) -> tuple[float | None, float | None]:
+    """The Wilson score interval of a mean score in [0, 1] over ``n`` outcomes (90% by default):
+    honest at the small n of one routing cell, and never outside [0, 1]."""
+    if mean is None or n <= 0:
+        return None, None
+    p = min(1.0, max(0.0, float(mean)))
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 @dataclass(frozen=True)
 class Cell:
     n: int  # queries of the group routed to this model
@@ -32,6 +47,8 @@ class Cell:
     measured_n: int
     latency_ms_p50: float | None  # p50 of measured latency on those queries
     cost_usd_mean: float | None
+    measured_low: float | None = None  # 90% Wilson interval of ``measured`` over its measured_n outcomes
+    measured_high: float | None = None
 
 
 @dataclass
@@ -58,14 +75,19 @@ class RoutingTable:
 def _cell(snap: RoutingSnapshot, mask: np.ndarray, j: int, group_n: int) -> Cell:
     n = int(mask.sum())
     measured = snap.measured[mask, j]
+    measured_mean = finite_mean(measured) if n else None
+    measured_n = int(np.isfinite(measured).sum())
+    low, high = wilson_interval(measured_mean, measured_n)
     return Cell(
         n=n,
         share=(n / group_n) if group_n else 0.0,
         predicted=finite_mean(snap.predicted[mask, j]) if n else None,
-        measured=finite_mean(measured) if n else None,
-        measured_n=int(np.isfinite(measured).sum()),
+        measured=measured_mean,
+        measured_n=measured_n,
         latency_ms_p50=finite_p50(snap.latency[mask, j]) if n else None,
         cost_usd_mean=finite_mean(snap.cost[mask, j]) if n else None,
+        measured_low=low,
+        measured_high=high,
     )
 
 

@@ -95,6 +95,8 @@ def test_getting_started_runs_as_written(tmp_path):
     wrapper = bin_dir / "lrcal"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lrcal "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    # the walkthrough reads the store with sqlite-utils, installed beside lrcal
+    (bin_dir / "sqlite-utils").symlink_to(Path(sys.executable).parent / "sqlite-utils")
     env = {**os.environ, "LRCAL_HOME": str(tmp_path / "home"), "PATH": f"{bin_dir}:{os.environ['PATH']}",
            "PYTHONPATH": str(REPO), "COLUMNS": "200", "NO_COLOR": "1"}  # fmt: skip
     done = subprocess.run(["bash", "-c", _script(steps, port)], cwd=REPO, env=env, capture_output=True, text=True,

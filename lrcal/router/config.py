@@ -21,6 +21,13 @@ class RouterConfig:
     correction_bound: float = 0.05  # b in delta = b * tanh(.)
     readback_temperature: float = 0.25  # capsules read model tokens weighted by softmax(score / this)
     sigma_min: float = 0.02
+    # parts of the LatentRouter, each of which `lrcal bench router --ablate` can switch off
+    # latent communication between models: tokens attend to each other, capsules read them back
+    # (off: one model's token never moves another model's score)
+    model_communication: bool = True
+    capsule_path: bool = True  # routing capsules and the latent layers (off: the linear warm-up network)
+    affinity: bool = True  # the direct query x capability-token affinity term
+    prior_logit: bool = True  # the profile prior's logit in mu (the model's smoothed task accuracy)
     # profiles
     # "auto": the per-task smoothing (centre and strength) is chosen at training time by simulated
     # cold starts of the training models (profiles.fit_profile_prior) and saved with the router;

@@ -39,6 +39,11 @@ class RouterConfig:
     full_profile_prob: float = 0.5  # episodes that draw the profile from all of the model's other rows
     residual_dropout: float = 0.5  # episodes in which a model's learned residual is hidden (profile-only token)
     task_dropout: float = 0.2  # rows whose task label is hidden (router must work without it)
+    # the decision rule (lrcal.router.policy.DecisionRule): fitted on out-of-fold predictions of
+    # this many folds inside the training rows (0: decide on the network's own scores); a level
+    # of the score enters a decision only when its weight exceeds decision_z standard errors
+    decision_folds: int = 4
+    decision_z: float = 2.0
     # training
     lr: float = 5e-3  # warm-up phase (no latent path)
     latent_lr: float = 1e-3  # full network

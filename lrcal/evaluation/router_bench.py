@@ -7,9 +7,9 @@ Two protocols, every method on the same rows in the same run:
   other K-1 folds the training rows (1/8 of them held out, stratified, as validation).
 
 The feature spec (task vocabulary, categorical columns) is fit on the training rows; the
-router picks its epochs (and its decision rule) inside the training rows, then refits on
-train + validation; kNN's k and the logistic regression's L2 are chosen on the same
-validation rows. Test accuracy is the mean outcome of the chosen model (performance-oriented,
+router picks its epochs on the validation rows and its decision rule by cross-fitting inside
+the training rows, then refits on train + validation; kNN's k and the logistic regression's L2
+are chosen on the same validation rows, and every baseline then uses train + validation too. Test accuracy is the mean outcome of the chosen model (performance-oriented,
 lambda = 0). Paired differences router − method are per row (averaged over the seeds when
 every row is tested once per seed) with a 95 % interval from a bootstrap over rows.
 
@@ -138,13 +138,15 @@ def run_unit(table, unit: Unit, *, config: RouterConfig | None, ensemble: int, a
                         # compares a new model's level with the incumbents'), not only a ranking?
                         "mu_ece": ece(pred.mu[ok], y_te[ok]), "level_slope": level_slope(pred.mu, y_te)}
 
-    tasks_tr = [table.tasks[i] for i in tr]
+    # every method uses every training row the router uses (train + validation); kNN's k and the
+    # logistic regression's L2 are chosen on the validation rows first
+    fit_rows = np.concatenate([tr, va])
     preds = {
-        "best_single": B.best_single(Y[tr], len(te)),
-        "per_task_best": B.per_task_best(Y[tr], tasks_tr, [table.tasks[i] for i in te]),
+        "best_single": B.best_single(Y[fit_rows], len(te)),
+        "per_task_best": B.per_task_best(Y[fit_rows], [table.tasks[i] for i in fit_rows], [table.tasks[i] for i in te]),
     }
     k, _ = B.knn_choose_k(X[tr], Y[tr], X[va], Y[va])
-    preds["knn"] = B.knn_predict(np.concatenate([X[tr], X[va]]), np.concatenate([Y[tr], Y[va]]), X[te], k)
+    preds["knn"] = B.knn_predict(X[fit_rows], Y[fit_rows], X[te], k)
     preds["logistic"], l2 = B.logistic_per_model(X[tr], Y[tr], X[va], Y[va], X[te])
     for name, p in preds.items():
         bpick = _picks(p, y_te)

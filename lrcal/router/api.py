@@ -397,7 +397,10 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
         score[held], level[held] = pred.network_score, pred.prior
         overall[held] = [fold_router.cards[m].task_accuracy[-1] for m in data.models]
     done = np.isfinite(score).all(axis=1)
-    return fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z)
+    rule = fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z)
+    if rule.evidence is not None:
+        rule.evidence["folds"] = folds
+    return rule
 
 
 def train_router_from_table(table, config: RouterConfig | None = None, *, seed: int = 0, ensemble: int = DEFAULT_ENSEMBLE,

@@ -118,9 +118,10 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 # predicted outcomes on rows the networks never saw: out-of-fold predictions inside the training
 # rows, a regression of each row's outcomes on the three levels (differences between the models
 # of a row only: the query's difficulty cancels), and a level enters only when its weight is
-# credibly positive (lower bound of its interval above 0). With no credible query deviation the
-# router reduces exactly to the per-task default; with no credible task deviation either, to the
-# best single model.
+# credibly positive (weight - z * SE > 0). With no credible query deviation the router reduces
+# exactly to the per-task default; with no credible task deviation either, to the best single
+# model. The same levels exist for a model onboarded after training (its card's accuracies and
+# the network's score of its token), so incumbents and newcomers are weighed alike.
 
 RULE_LEVELS = ("overall", "task", "query")
 
@@ -168,10 +169,11 @@ class DecisionRule:
 
 
 def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> list[np.ndarray]:
-    """The three levels of ``score`` [N, K]: overall [K] or [N, K], prior [N, K]."""
-    overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), np.shape(score))
+    """The three levels of ``score`` [N, K]: ``overall`` [K] or [N, K], ``prior`` [N, K]."""
+    score = np.asarray(score, dtype=np.float64)
+    overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), score.shape)
     prior = np.asarray(prior, dtype=np.float64)
-    return [overall, prior - overall, np.asarray(score, dtype=np.float64) - prior]
+    return [overall, prior - overall, score - prior]
 
 
 def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, rule: DecisionRule) -> np.ndarray:
@@ -187,42 +189,57 @@ def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, r
     return np.clip(shifted, 0.0, 1.0)
 
 
-def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
-                      z: float = 2.0, min_rows: int = 30) -> DecisionRule:
-    """Fit the weights from out-of-fold predictions ``score``/``prior`` [n, K], the predicting
-    networks' ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): least squares
-    of each row's outcome differences on the levels' differences, standard errors clustered by
-    row, a level kept only when weight - z * SE > 0 (the overall level is always kept), weights
-    clipped to [0, 1]. Too few rows with two outcomes to tell: the network's own scores."""
+@dataclass(frozen=True)
+class LevelFit:
+    """Least squares of each row's outcome differences on the levels' differences."""
+
+    coefficients: np.ndarray
+    standard_errors: np.ndarray  # clustered by row
+    rows: int
+    pairs: int
+
+
+def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30) -> LevelFit | None:
+    """Within-row least squares of ``outcome`` [n, K] (NaN: not run) on ``levels`` ([n, K]
+    each); None when fewer than ``min_rows`` rows have two outcomes or the levels cannot be
+    told apart."""
     outcome = np.asarray(outcome, dtype=np.float64)
     have = np.isfinite(outcome)
     usable = have.sum(axis=1) >= 2
     if int(usable.sum()) < min_rows:
-        return DecisionRule(evidence={"rows": int(usable.sum()), "note": "too few rows to fit; network scores"})
-    levels = rule_levels(score, prior, overall)
+        return None
 
     def centred(values: np.ndarray) -> np.ndarray:
         v = np.where(have, values, np.nan)[usable]
         return v - np.nanmean(v, axis=1, keepdims=True)
 
     y = centred(outcome)
-    cols = [centred(level) for level in levels]
     mask = np.isfinite(y)
-    design = np.stack([c[mask] for c in cols], axis=1)
-    target = y[mask]
+    design = np.stack([centred(level)[mask] for level in levels], axis=1)
     gram = design.T @ design
     if np.linalg.matrix_rank(gram) < design.shape[1]:
-        return DecisionRule(evidence={"rows": int(usable.sum()), "note": "levels not separable; network scores"})
+        return None
     inverse = np.linalg.inv(gram)
-    beta = inverse @ design.T @ target
-    residual = target - design @ beta
-    row_of = np.nonzero(mask)[0]
+    beta = inverse @ design.T @ y[mask]
+    residual = y[mask] - design @ beta
     per_row = np.zeros((y.shape[0], design.shape[1]))
-    np.add.at(per_row, row_of, design * residual[:, None])
+    np.add.at(per_row, np.nonzero(mask)[0], design * residual[:, None])
     se = np.sqrt(np.clip(np.diag(inverse @ (per_row.T @ per_row) @ inverse), 0.0, None))
-    credible = beta - z * se > 0
-    weights = [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(beta)]
-    evidence = {"rows": int(usable.sum()), "pairs": int(mask.sum()), "z": z,
-                "coefficients": {lvl: float(b) for lvl, b in zip(RULE_LEVELS, beta)},
-                "standard_errors": {lvl: float(s) for lvl, s in zip(RULE_LEVELS, se)}}
+    return LevelFit(beta, se, int(usable.sum()), int(mask.sum()))
+
+
+def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
+                      z: float = 2.0, min_rows: int = 30) -> DecisionRule:
+    """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
+    ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
+    when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
+    Too few rows to tell: the network's own scores."""
+    fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
+    if fit is None:
+        return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
+    credible = fit.coefficients - z * fit.standard_errors > 0
+    weights = [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
+    evidence = {"rows": fit.rows, "pairs": fit.pairs, "z": z,
+                "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
+                "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
     return DecisionRule(*weights, evidence=evidence)

@@ -133,7 +133,7 @@ def run_unit(table, unit: Unit, *, config: RouterConfig | None, ensemble: int, a
     rows["router"] = _correct(pick, y_te)
     ok = np.isfinite(y_te)
     result["router"] = {**pick_stats(pick, table.models), "train_seconds": round(train_s, 2),
-                        "epochs": router.info["epochs"], "decision": router.info.get("decision"),
+                        "epochs": router.info["epochs"], "decision": router.info.get("decision_rule"),
                         # is mu a calibrated quality (the policy subtracts costs from it, onboarding
                         # compares a new model's level with the incumbents'), not only a ranking?
                         "mu_ece": ece(pred.mu[ok], y_te[ok]), "level_slope": level_slope(pred.mu, y_te)}

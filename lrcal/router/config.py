@@ -53,8 +53,10 @@ class RouterConfig:
     residual_l2: float = 1e-3
     # explicit L2 on the query-side input projections (sum of squares); at 3e-2 (with the
     # calibrated ranking temperatures below) the query path no longer learned a per-question
-    # effect (tests/test_router.py::test_router_learns_from_the_question)
-    query_l2: float = 1e-3
+    # effect (tests/test_router.py::test_router_learns_from_the_question); 3e-4 rather than
+    # 1e-3 since the decision rule discounts per-query effects that do not hold out of fold
+    # (docs/router.md: MathVista +2 points, BLINK unchanged)
+    query_l2: float = 3e-4
     batch_size: int = 64
     latent_max_steps: int = 400
     patience: int = 6  # epochs

@@ -373,7 +373,7 @@ def test_attention_fast_paths_match_the_plain_form(monkeypatch, lq, lk):
 
 
 ABLATIONS = {
-    "full": {},
+    "full": {"model_communication": True},
     "latent": {"model_communication": False},
     "capsules": {"capsule_path": False},
     "affinity": {"affinity": False},

@@ -42,7 +42,12 @@ def bench_router_command(
              "no per-query method can then beat the per-task best."),
     ablate: str = typer.Option(
         "", "--ablate", metavar="PARTS",
-        help="Also retrain the router with these parts switched off, comma-separated: latent, capsules, affinity, prior."),
+        help="Also retrain the router with each of these parts flipped, comma-separated: capsules, affinity, prior "
+             "(switched off), latent (latent communication, off by default: switched on)."),
+    decision_folds: Optional[int] = typer.Option(
+        None, "--decision-folds", min=0, max=10,
+        help="Folds inside the training rows that fit the decision rule (0: decide on the network's scores; "
+             "default: the router's)."),
     ensemble: int = typer.Option(3, "--ensemble", min=1, max=10, help="Router networks averaged per split."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (1: small networks, see docs/router.md)." ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
@@ -59,7 +64,10 @@ def bench_router_command(
     parts = [p.strip() for p in ablate.split(",") if p.strip()]
     table = read_outcome_table(outcomes, samples, images_dir=images_dir, name=name)
     console = err_console()
-    result = bench_router(table, range(seeds), folds=folds, null=null, ablate=parts, ensemble=ensemble,
+    from lrcal.router.config import RouterConfig
+
+    config = RouterConfig() if decision_folds is None else RouterConfig(decision_folds=decision_folds)
+    result = bench_router(table, range(seeds), folds=folds, null=null, ablate=parts, ensemble=ensemble, config=config,
                           progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if as_json:
         print_json(result)
@@ -76,8 +84,11 @@ def bench_router_command(
     for method, entry in result["methods"].items():
         paired = result["paired_router_minus"].get(method)
         spread = f" ± {_pct(entry['accuracy_std'])}" if len(result["seeds"]) > 1 else ""
+        label = method
+        if method.startswith("ablate:"):
+            label = "router, " + result.get("ablation_labels", {}).get(method[len("ablate:"):], method)
         table_view.add_row(
-            method,
+            label,
             f"{_pct(entry['accuracy_mean'])}{spread}",
             (f"{100 * paired['diff_mean']:+.1f} [{100 * paired['ci95'][0]:+.1f}, {100 * paired['ci95'][1]:+.1f}]"
              if paired else ""),

@@ -42,13 +42,26 @@ PAIRED_AGAINST = ("best_single", "per_task_best", "knn", "logistic", "random")
 VAL_FRACTION = 0.125  # of the training rows, in cross-fitting (the split protocol's 10 of 80)
 BOOTSTRAP = 2000
 
-# `--ablate NAME`: the router retrained with that part of the LatentRouter switched off
-ABLATIONS: dict[str, dict] = {
-    "latent": {"model_communication": False},  # models never exchange information
-    "capsules": {"capsule_path": False},  # no routing capsules, no latent layers
-    "affinity": {"affinity": False},  # no direct query x token affinity
-    "prior": {"prior_logit": False},  # no profile-prior logit in mu
+# `--ablate NAME`: the router retrained with that part of the LatentRouter flipped from the
+# configuration benchmarked: a part the default has (capsules, affinity, prior) is switched off;
+# latent communication, off by default (docs/router.md), is switched on
+ABLATIONS: dict[str, str] = {
+    "latent": "model_communication",  # models exchange information through their tokens
+    "capsules": "capsule_path",  # routing capsules and the latent layers
+    "affinity": "affinity",  # the direct query x token affinity term
+    "prior": "prior_logit",  # the profile prior's logit in mu
 }
+
+
+def ablated_config(config: RouterConfig, part: str) -> RouterConfig:
+    """``config`` with ``part`` flipped (see `ABLATIONS`)."""
+    field = ABLATIONS[part]
+    return config.replace(**{field: not getattr(config, field)})
+
+
+def ablation_label(config: RouterConfig, part: str) -> str:
+    """What the variant is, e.g. "latent on" or "capsules off"."""
+    return f"{part} {'off' if getattr(config, ABLATIONS[part]) else 'on'}"
 
 
 @dataclass
@@ -160,7 +173,7 @@ def run_unit(table, unit: Unit, *, config: RouterConfig | None, ensemble: int, a
 
     for variant in ablate:
         t1 = time.perf_counter()
-        ablated = train_router(data, spec, (config or RouterConfig()).replace(**ABLATIONS[variant]), train_rows=tr,
+        ablated = train_router(data, spec, ablated_config(config or RouterConfig(), variant), train_rows=tr,
                                val_rows=va, seed=unit.seed, ensemble=ensemble)
         apick = _picks(ablated.predict(X[te], models=table.models, available=ok).score, y_te)
         rows[f"ablate:{variant}"] = _correct(apick, y_te)
@@ -269,6 +282,8 @@ def bench_router(table, seeds: Sequence[int] = (0, 1, 2), *, folds: int | None =
                      else "stratified by task, 70/10/20 per seed"),
         "null": bool(null),
         "ablations": list(ablate),
+        "ablation_labels": {a: ablation_label(config or RouterConfig(), a) for a in ablate},
+        "decision_folds": (config or RouterConfig()).decision_folds,
         "ensemble": ensemble,
         "methods": methods,
         "paired_router_minus": paired,

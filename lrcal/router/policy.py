@@ -114,14 +114,17 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 #            overall   task deviation   query deviation
 #
 # (a_m: the model's smoothed overall accuracy from its card; A_tm: its smoothed accuracy on the
-# query's task, the `prior` of a prediction). A `DecisionRule` weights each level by how much it
-# predicted outcomes on rows the networks never saw: out-of-fold predictions inside the training
-# rows, a regression of each row's outcomes on the three levels (differences between the models
-# of a row only: the query's difficulty cancels), and a level enters only when its weight is
-# credibly positive (weight - z * SE > 0). With no credible query deviation the router reduces
-# exactly to the per-task default; with no credible task deviation either, to the best single
-# model. The same levels exist for a model onboarded after training (its card's accuracies and
-# the network's score of its token), so incumbents and newcomers are weighed alike.
+# query's task, the `prior` of a prediction). A `DecisionRule` weights the task and query levels
+# (the overall level always counts). The weights are chosen by the decisions they make on rows
+# the networks never saw (out-of-fold predictions inside the training rows), not by how well the
+# levels predict outcomes: a level can predict outcomes and still lose as an argmax over many
+# models. Starting from the best single model (weights 1, 0, 0), the best per-task rule (task
+# weight on a grid, query 0) is taken only when its routed accuracy beats the current rule's
+# credibly (paired over rows: mean - z * SE > 0), then the best per-query rule likewise. With no
+# credible per-query gain the router reduces exactly to the per-task default; with no credible
+# per-task gain either, to the best single model. The same levels exist for a model onboarded
+# after training (its card's accuracies and the network's score of its token), so incumbents
+# and newcomers are weighed alike.
 
 RULE_LEVELS = ("overall", "task", "query")
 
@@ -189,57 +192,56 @@ def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, r
     return np.clip(shifted, 0.0, 1.0)
 
 
-@dataclass(frozen=True)
-class LevelFit:
-    """Least squares of each row's outcome differences on the levels' differences."""
-
-    coefficients: np.ndarray
-    standard_errors: np.ndarray  # clustered by row
-    rows: int
-    pairs: int
+RULE_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)  # task and query weights the rule chooses among
 
 
-def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30) -> LevelFit | None:
-    """Within-row least squares of ``outcome`` [n, K] (NaN: not run) on ``levels`` ([n, K]
-    each); None when fewer than ``min_rows`` rows have two outcomes or the levels cannot be
-    told apart."""
-    outcome = np.asarray(outcome, dtype=np.float64)
+def routed_outcomes(decision: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """[n] the outcome of the model ``decision`` [n, K] ranks first among those with an outcome
+    (NaN for a row without any)."""
     have = np.isfinite(outcome)
-    usable = have.sum(axis=1) >= 2
-    if int(usable.sum()) < min_rows:
-        return None
+    pick = np.where(have, decision, -np.inf).argmax(axis=1)
+    return np.where(have.any(axis=1), outcome[np.arange(len(outcome)), pick], np.nan)
 
-    def centred(values: np.ndarray) -> np.ndarray:
-        v = np.where(have, values, np.nan)[usable]
-        return v - np.nanmean(v, axis=1, keepdims=True)
 
-    y = centred(outcome)
-    mask = np.isfinite(y)
-    design = np.stack([centred(level)[mask] for level in levels], axis=1)
-    gram = design.T @ design
-    if np.linalg.matrix_rank(gram) < design.shape[1]:
-        return None
-    inverse = np.linalg.inv(gram)
-    beta = inverse @ design.T @ y[mask]
-    residual = y[mask] - design @ beta
-    per_row = np.zeros((y.shape[0], design.shape[1]))
-    np.add.at(per_row, np.nonzero(mask)[0], design * residual[:, None])
-    se = np.sqrt(np.clip(np.diag(inverse @ (per_row.T @ per_row) @ inverse), 0.0, None))
-    return LevelFit(beta, se, int(usable.sum()), int(mask.sum()))
+def paired_gain(new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the per-row difference ``new - old`` (rows with both)."""
+    diff = (new - old)[np.isfinite(new) & np.isfinite(old)]
+    if len(diff) < 2:
+        return 0.0, float("inf")
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
                       z: float = 2.0, min_rows: int = 30) -> DecisionRule:
-    """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
-    ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
-    when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
-    Too few rows to tell: the network's own scores."""
-    fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
-    if fit is None:
-        return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
-    credible = fit.coefficients - z * fit.standard_errors > 0
-    weights = [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
-    evidence = {"rows": fit.rows, "pairs": fit.pairs, "z": z,
-                "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
-                "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
-    return DecisionRule(*weights, evidence=evidence)
+    """Choose the rule from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
+    ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run) by the decisions it
+    makes: best single model, then per-task, then per-query, each step only on a credible gain
+    in routed accuracy (see the comment above). Too few rows: the best single model."""
+    outcome = np.asarray(outcome, dtype=np.float64)
+    score = np.asarray(score, dtype=np.float64)
+    usable = np.isfinite(outcome).sum(axis=1) >= 2
+    if int(usable.sum()) < min_rows:
+        return DecisionRule(1.0, 0.0, 0.0, evidence={"note": f"fewer than {min_rows} rows: the best single model"})
+    score, prior, outcome = score[usable], np.asarray(prior, dtype=np.float64)[usable], outcome[usable]
+    overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), (len(usable), score.shape[1]))[usable]
+
+    def accuracy_rows(weights: tuple[float, float, float]) -> np.ndarray:
+        return routed_outcomes(decision_scores(score, prior, overall, DecisionRule(*weights)), outcome)
+
+    chosen = (1.0, 0.0, 0.0)
+    chosen_rows = accuracy_rows(chosen)
+    steps = []
+    families = (("per-task", [(1.0, t, 0.0) for t in RULE_GRID if t > 0]),
+                ("per-query", [(1.0, t, q) for t in RULE_GRID for q in RULE_GRID if q > 0]))
+    for name, family in families:
+        scored = [(float(np.nanmean(rows)), weights, rows) for weights in family for rows in [accuracy_rows(weights)]]
+        best_acc, best, best_rows = max(scored, key=lambda item: item[0])
+        gain, se = paired_gain(best_rows, chosen_rows)
+        taken = gain - z * se > 0
+        steps.append({"step": name, "candidate": list(best), "accuracy": best_acc,
+                      "from_accuracy": float(np.nanmean(chosen_rows)), "gain": gain, "se": se, "taken": bool(taken)})
+        if taken:
+            chosen, chosen_rows = best, best_rows
+    evidence = {"rows": int(usable.sum()), "z": z, "grid": list(RULE_GRID), "steps": steps,
+                "accuracy": float(np.nanmean(chosen_rows))}
+    return DecisionRule(*chosen, evidence=evidence)

@@ -84,6 +84,15 @@ def test_models_table_reports_status_calibration_tokens_and_validation(demo_stor
     assert row.price_in_per_mtok == model["price_in_per_mtok"]
 
 
+def test_calibration_accuracy_leaves_failed_requests_out():
+    from lrcal.services.review.models import measured_accuracy
+
+    rows = [{"correct": 1, "error_kind": None}, {"correct": 0, "error_kind": None},
+            {"correct": None, "error_kind": "timeout"}, {"correct": None, "error_kind": "http_503"}]  # fmt: skip
+    assert measured_accuracy(rows) == 0.5
+    assert measured_accuracy(rows[2:]) is None and measured_accuracy([]) is None
+
+
 def test_token_state_becomes_stale_when_the_router_is_retrained(tui_home_copy):
     store = Store.open(tui_home_copy)
     try:

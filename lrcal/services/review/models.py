@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lrcal.services.run_health import is_endpoint_error
 from lrcal.store import Store, loads
 
 CALIBRATION_KINDS = ("calibration", "import")
@@ -89,7 +90,7 @@ def models_table(store: Store) -> list[ModelRow]:
                 price_in_per_mtok=float(model["price_in_per_mtok"] or 0.0),
                 price_out_per_mtok=float(model["price_out_per_mtok"] or 0.0),
                 calibration_n=len(cal),
-                calibration_accuracy=(sum(int(r["correct"] or 0) for r in cal) / len(cal)) if cal else None,
+                calibration_accuracy=measured_accuracy(cal),
                 latency_ms_p50=percentile(ok_latency, 50),
                 latency_ms_p95=percentile(ok_latency, 95),
                 cost_usd_mean=(sum(costs) / len(costs)) if costs else None,
@@ -100,3 +101,9 @@ def models_table(store: Store) -> list[ModelRow]:
             )
         )
     return rows
+
+
+def measured_accuracy(outcomes: list[dict]) -> float | None:
+    """Share correct among the answers measured: a failed request is not a wrong answer."""
+    measured = [r for r in outcomes if not is_endpoint_error(r)]
+    return sum(int(r["correct"] or 0) for r in measured) / len(measured) if measured else None

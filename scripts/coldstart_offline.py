@@ -92,7 +92,8 @@ def cache_fold(name: str, path: str, cache: str, f: int) -> str:
     routers = {}
     for hi, h in enumerate(models):
         others = [i for i in range(len(models)) if i != hi]
-        routers[h] = train_router(data.select_models(others), spec, None, rows=tr, seed=f, ensemble=1, epochs=schedule)
+        routers[h] = train_router(data.select_models(others), spec, None, rows=tr, seed=f, ensemble=1, epochs=schedule,
+                                  decision_rule=full.decision_rule)
     blob = {"te": te, "tr": tr, "X": X, "task_ids": data.task_ids, "full": full, "routers": routers, "models": models,
             "Y": np.asarray(table.scores, float), "difficulty": difficulty,
             "tasks": np.asarray([t or "(none)" for t in table.tasks], dtype=object)}

@@ -105,10 +105,57 @@ def test_bench_router_structure_and_costs():
     assert 1 <= methods["router"]["distinct_models_mean"] <= 4
     assert 0.0 <= methods["router"]["mu_ece_mean"] <= 1.0 and methods["router"]["level_slope_mean"] is not None
     paired = result["paired_router_minus"]["per_task_best"]
-    diffs = [r["router"]["accuracy"] - r["per_task_best"]["accuracy"] for r in result["per_seed"]]
+    diffs = [a - b for a, b in zip(methods["router"]["accuracy_per_seed"], methods["per_task_best"]["accuracy_per_seed"])]
     assert paired["diff_per_seed"] == pytest.approx(diffs)
+    lo, hi = paired["ci95"]
+    assert lo <= paired["diff_mean"] <= hi
     assert set(result["costs"]) == {"nauc", "ps", "qnc"}
     assert 0.0 <= result["costs"]["nauc"]["mean"] <= 1.0
+
+
+def test_cross_fitting_tests_every_row_once_per_seed():
+    from lrcal.evaluation.router_bench import units_for
+
+    tasks = [("a", "b", "c")[i % 3] for i in range(97)]
+    units = units_for(tasks, seeds=[0, 1], folds=5)
+    assert len(units) == 10
+    for seed in (0, 1):
+        tests = np.concatenate([u.test for u in units if u.seed == seed])
+        assert sorted(tests.tolist()) == list(range(97))
+    for u in units:  # train, validation and test never share a row
+        assert not (set(u.train) & set(u.val) or set(u.train) & set(u.test) or set(u.val) & set(u.test))
+        assert len(u.train) + len(u.val) + len(u.test) == 97
+
+
+def test_null_table_permutes_queries_within_tasks_and_keeps_outcomes():
+    from lrcal.evaluation.router_bench import null_table
+
+    table = synthetic_outcomes(n=120, n_models=3, seed=4)
+    permuted = null_table(table, seed=0)
+    assert np.array_equal(permuted.scores, table.scores) and permuted.tasks == table.tasks
+    assert permuted.questions != table.questions
+    for task in set(table.tasks):
+        rows = [i for i, t in enumerate(table.tasks) if t == task]
+        assert sorted(permuted.questions[i] for i in rows) == sorted(table.questions[i] for i in rows)
+
+
+def test_paired_interval_covers_a_known_difference():
+    from lrcal.evaluation.router_bench import paired_interval
+
+    rng = np.random.default_rng(0)
+    diff = (rng.random(4000) < 0.55).astype(float) - (rng.random(4000) < 0.5).astype(float)
+    mean, lo, hi = paired_interval(diff)
+    assert lo < 0.05 < hi and hi - lo < 0.06
+    assert paired_interval(np.zeros(50)) == (0.0, 0.0, 0.0)
+
+
+def test_bench_router_folds_null_and_ablation_run_on_the_same_rows():
+    table = synthetic_outcomes(n=150, n_models=3, seed=6)
+    result = bench_router(table, seeds=(0,), folds=3, null=True, ablate=["latent"], config=TINY, ensemble=1)
+    assert result["null"] and result["folds"] == 3 and len(result["per_unit"]) == 3
+    assert "ablate:latent" in result["methods"] and "ablate:latent" in result["paired_router_minus"]
+    with pytest.raises(Exception, match="unknown ablation"):
+        bench_router(table, seeds=(0,), folds=3, ablate=["nope"], config=TINY, ensemble=1)
 
 
 def test_cli_bench_router_json_and_table(cli, tmp_path):

@@ -199,7 +199,7 @@ def test_margin_calibration_moves_the_mean_margin_to_its_target(world):
     def margins(card):
         router.add_model(card)
         try:
-            score = router.predict(data.X[rows], pool + ["model5"]).score
+            score = router.predict(data.X[rows], pool + ["model5"]).network_score
         finally:
             router.remove_model("model5")
         return score[:, -1] - score[:, :-1].max(axis=1)

@@ -32,20 +32,34 @@ def bench_router_command(
     samples: Optional[Path] = typer.Option(None, "--samples", help="Long format: the samples CSV for --outcomes."),
     images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="Resolve image paths against this directory."),
     name: Optional[str] = typer.Option(None, "--name", help="Dataset name (default: the file name)."),
-    seeds: int = typer.Option(3, "--seeds", min=1, max=50, help="Number of splits (seeds 0..N-1)."),
+    seeds: int = typer.Option(3, "--seeds", min=1, max=50, help="Number of seeds (0..N-1): splits, or repeats of the folds."),
+    folds: Optional[int] = typer.Option(
+        None, "--folds", min=2, max=20,
+        help="K-fold cross-fitting: every row a test row once per seed (default: one 70/10/20 split per seed)."),
+    null: bool = typer.Option(
+        False, "--null",
+        help="Null test: permute the query columns among rows of the same task (outcomes stay); "
+             "no per-query method can then beat the per-task best."),
+    ablate: str = typer.Option(
+        "", "--ablate", metavar="PARTS",
+        help="Also retrain the router with these parts switched off, comma-separated: latent, capsules, affinity, prior."),
     ensemble: int = typer.Option(3, "--ensemble", min=1, max=10, help="Router networks averaged per split."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (1: small networks, see docs/router.md)." ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
-    """Router test accuracy vs best single, per-task best, kNN, per-model logistic, random, oracle
-    (stratified 70/10/20 per seed; everything chosen on validation)."""
+    """Router test accuracy vs best single, per-task best, kNN, per-model logistic, random, oracle,
+    with paired differences and their 95 % intervals (everything chosen inside the training rows).
+
+    Example: lrcal bench router --outcomes data.csv --folds 5 --seeds 2 --ablate latent,capsules
+    """
     from lrcal.evaluation.router_bench import bench_router
     from lrcal.outcome_table import read_outcome_table
 
     _threads(threads)
+    parts = [p.strip() for p in ablate.split(",") if p.strip()]
     table = read_outcome_table(outcomes, samples, images_dir=images_dir, name=name)
     console = err_console()
-    result = bench_router(table, range(seeds), ensemble=ensemble,
+    result = bench_router(table, range(seeds), folds=folds, null=null, ablate=parts, ensemble=ensemble,
                           progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if as_json:
         print_json(result)
@@ -54,16 +68,19 @@ def bench_router_command(
     from rich.table import Table
 
     out = Console()
-    table_view = Table(title=f"{result['dataset']}: {result['n_samples']} samples × {result['n_models']} models, "
-                             f"{len(result['seeds'])} seeds (test accuracy %, mean ± std)")
-    for col in ("method", "accuracy", "router − method", "router wins", "distinct picks", "top pick share"):
+    title = (f"{result['dataset']}: {result['n_samples']} samples × {result['n_models']} models, "
+             f"{result['protocol']}, {len(result['seeds'])} seed(s) (test accuracy %)")
+    table_view = Table(title=title)
+    for col in ("method", "accuracy", "router − method [95% CI]", "seeds won", "distinct picks", "top pick share"):
         table_view.add_column(col, justify="left" if col == "method" else "right")
     for method, entry in result["methods"].items():
         paired = result["paired_router_minus"].get(method)
+        spread = f" ± {_pct(entry['accuracy_std'])}" if len(result["seeds"]) > 1 else ""
         table_view.add_row(
             method,
-            f"{_pct(entry['accuracy_mean'])} ± {_pct(entry['accuracy_std'])}",
-            f"{100 * paired['diff_mean']:+.1f} ± {_pct(paired['diff_std'])}" if paired else "",
+            f"{_pct(entry['accuracy_mean'])}{spread}",
+            (f"{100 * paired['diff_mean']:+.1f} [{100 * paired['ci95'][0]:+.1f}, {100 * paired['ci95'][1]:+.1f}]"
+             if paired else ""),
             f"{paired['router_wins']}/{len(result['seeds'])}" if paired else "",
             f"{entry['distinct_models_mean']:.1f}" if "distinct_models_mean" in entry else "",
             _pct(entry.get("top_pick_share_mean")) if "top_pick_share_mean" in entry else "",

@@ -43,6 +43,7 @@ from lrcal.evaluation.metrics import ece
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import FeatureSpec, featurize_table, fit_feature_spec
 from lrcal.router.api import train_router
+from lrcal.router.policy import DecisionRule
 from lrcal.router.config import RouterConfig
 from lrcal.router.token_fit import OnboardConfig, fit_token
 from lrcal.router.train import RouterData
@@ -127,13 +128,15 @@ class _Plan:
 
 @dataclass
 class _FoldResult:
-    """Stage 1, one per (seed, fold): features, the full-pool router's validated schedule and routed sum."""
+    """Stage 1, one per (seed, fold): features, the full-pool router's validated schedule and
+    decision rule, and its routed sum."""
 
     spec: FeatureSpec
     X: np.ndarray
     schedule: tuple[int, int]
     full_sum: float
     router_seconds: float
+    rule: DecisionRule = field(default_factory=DecisionRule)
 
 
 @dataclass
@@ -165,11 +168,12 @@ def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldRe
     t0 = time.perf_counter()
     full = train_router(data, spec, plan.config, rows=tr, seed=seed * 100 + f, ensemble=plan.ensemble)
     router_seconds = time.perf_counter() - t0
-    # the schedule validated for the full pool is reused for every router-without-h of the fold
+    # the schedule and decision rule fitted for the full pool are reused for every
+    # router-without-h of the fold
     schedule = (full.info["epochs"]["warmup"], full.info["epochs"]["latent"])
     full_scores = full.predict(X[te], list(plan.models), available=np.isfinite(y_te)).score
     full_routed, _ = routed_scores(full_scores, y_te)
-    return _FoldResult(spec, X, schedule, float(full_routed.sum()), router_seconds)
+    return _FoldResult(spec, X, schedule, float(full_routed.sum()), router_seconds, full.decision_rule)
 
 
 def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str, fold: _FoldResult) -> _HoldoutResult:
@@ -188,7 +192,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     y_h = Y[:, hi]
     t0 = time.perf_counter()
     router_h = train_router(data.select_models(others), spec, plan.config, rows=tr, seed=seed * 100 + f,
-                            ensemble=plan.ensemble, epochs=fold.schedule)
+                            ensemble=plan.ensemble, epochs=fold.schedule, decision_rule=fold.rule)
     router_seconds = time.perf_counter() - t0
     base = router_h.predict(X[te], other_names, available=np.isfinite(y_te[:, others])).score
     without_routed, _ = routed_scores(base, y_te[:, others])

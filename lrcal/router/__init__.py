@@ -23,6 +23,7 @@ _SOURCES = {
     "ARTIFACT_FORMAT_VERSION": "artifacts",
     "DEFAULT_ENSEMBLE": "api",
     "Decision": "api",
+    "DecisionRule": "policy",
     "ModelCard": "cards",
     "Policy": "policy",
     "PolicyChoice": "policy",

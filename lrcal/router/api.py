@@ -26,7 +26,7 @@ from lrcal.router.cards import ModelCard
 from lrcal.router.config import RouterConfig
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
-from lrcal.router.policy import Policy, policy_choice
+from lrcal.router.policy import DecisionRule, Policy, decision_scores, fit_decision_rule, policy_choice
 from lrcal.router.profiles import ProfilePrior, compute_profiles, fit_profile_prior, task_rows_from_profiles
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
@@ -37,9 +37,12 @@ class Prediction:
     mu: np.ndarray  # [N, K] ensemble means
     sigma: np.ndarray
     delta: np.ndarray
-    score: np.ndarray  # mu_tilde = clip(mu + delta, 0, 1)
+    # the quality estimate every decision uses: the network's score weighted by the router's
+    # decision rule (`lrcal.router.policy.DecisionRule`; the network's score when it is the identity)
+    score: np.ndarray
     prior: np.ndarray  # the profile prior (the model's smoothed accuracy on the query's task)
     available: np.ndarray  # [N, K] bool
+    network_score: np.ndarray | None = None  # mu_tilde = clip(mu + delta, 0, 1), before the rule
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Router:
     info: dict = field(default_factory=dict)  # training data hash, metrics, timings, ...
     # how every profile of this router smooths per-task accuracy (fitted with it, frozen with it)
     profile_prior: ProfilePrior = field(default_factory=ProfilePrior)
+    # how much of each level of the network's score a decision trusts (fitted with it)
+    decision_rule: DecisionRule = field(default_factory=DecisionRule)
 
     # ---- bank ---------------------------------------------------------------------------
     @property
@@ -197,7 +202,11 @@ class Router:
                 for key in sums:
                     sums[key][sl] += out[key].numpy()
         e = float(len(self.members))
-        return Prediction(models=[c.name for c in cards], available=avail, **{k_: v / e for k_, v in sums.items()})
+        means = {k_: v / e for k_, v in sums.items()}
+        overall = np.asarray([c.task_accuracy[-1] for c in cards], dtype=np.float64)
+        means["network_score"] = means["score"]
+        means["score"] = decision_scores(means["score"], means["prior"], overall, self.decision_rule)
+        return Prediction(models=[c.name for c in cards], available=avail, **means)
 
     def route(
         self,
@@ -291,15 +300,19 @@ def train_router(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     progress: Callable[[str], None] | None = None,
     epochs: tuple[int, int] | None = None,
+    decision_rule: DecisionRule | None = None,
 ) -> Router:
     """Train the shared router on ``rows`` (default all rows).
 
     1. Split off a validation part (stratified by task) unless ``train_rows``/``val_rows``
        are given; 2. train with early stopping on validation: the number of epochs of each
        phase is chosen there; 3. refit ``ensemble`` members with different seeds on train +
-       validation for the chosen epochs; the token bank's profiles use all those rows.
-    ``epochs`` (warm-up, latent) skips step 2 and refits for exactly that many epochs (the
-    cold-start benchmark reuses one validated schedule for the routers of a fold).
+       validation for the chosen epochs; the token bank's profiles use all those rows;
+       4. fit the decision rule on out-of-fold predictions inside those rows
+       (`fit_rule_by_cross_fitting`).
+    ``epochs`` (warm-up, latent) skips step 2 and refits for exactly that many epochs, and
+    ``decision_rule`` skips step 4 (the cold-start benchmark reuses one validated schedule and
+    rule for the routers of a fold).
     """
     cfg = config or RouterConfig()
     started = time.perf_counter()
@@ -333,7 +346,12 @@ def train_router(
                                    prior=prior))
         say(f"member {e + 1}/{ensemble}: {members[-1].seconds:.1f}s")
     cards = cards_from_data(data, all_rows, chosen, spec, members, prior)
-    router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards, profile_prior=prior)
+    if decision_rule is None:
+        rule_started = time.perf_counter()
+        decision_rule = fit_rule_by_cross_fitting(data, spec, chosen, all_rows, epochs, prior, seed)
+        say(f"decision rule: {decision_rule.describe()} ({time.perf_counter() - rule_started:.1f}s)")
+    router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards, profile_prior=prior,
+                    decision_rule=decision_rule)
     router.info = {
         "train_rows": int(len(train_rows)),
         "val_rows": int(len(val_rows)),
@@ -345,8 +363,44 @@ def train_router(
         "seconds": round(time.perf_counter() - started, 2),
         "parameters": parameter_count(members[0].net),
         "profile_prior": {k: v for k, v in prior.to_dict().items() if k != "task_offsets"},
+        "decision_rule": decision_rule.to_dict(),
     }
     return router
+
+
+def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterConfig, rows: np.ndarray,
+                              epochs: tuple[int, int], prior: ProfilePrior, seed: int) -> DecisionRule:
+    """The decision rule from out-of-fold predictions: ``cfg.decision_folds`` folds of ``rows``
+    (stratified by task), one network per fold trained on the others with the router's own
+    schedule and profile prior, its scores on the held-out fold (`fit_decision_rule`).
+    ``decision_folds`` < 2: the network's own scores."""
+    folds = cfg.decision_folds
+    if folds < 2 or len(rows) < 2 * folds:
+        return DecisionRule()
+    rng = np.random.default_rng(seed + 104729)
+    fold_of = np.empty(len(rows), dtype=np.int64)
+    tasks = data.task_ids[rows]
+    for t in np.unique(tasks):
+        idx = rng.permutation(np.flatnonzero(tasks == t))
+        fold_of[idx] = (np.arange(len(idx)) + rng.integers(folds)) % folds
+    n, k = len(rows), data.n_models
+    score, level, overall = (np.full((n, k), np.nan) for _ in range(3))
+    for f in range(folds):
+        held = np.flatnonzero(fold_of == f)
+        inner = rows[fold_of != f]
+        if not len(held) or len(inner) < 8:
+            continue
+        fitted = fit_network(data, spec, cfg, inner, None, seed=seed * 1000 + 900 + f, epochs=epochs, prior=prior)
+        fold_router = Router(config=cfg, spec=spec, members=[fitted.net],
+                             cards=cards_from_data(data, inner, cfg, spec, [fitted], prior), profile_prior=prior)
+        pred = fold_router.predict(data.X[rows[held]], models=data.models)
+        score[held], level[held] = pred.network_score, pred.prior
+        overall[held] = [fold_router.cards[m].task_accuracy[-1] for m in data.models]
+    done = np.isfinite(score).all(axis=1)
+    rule = fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z)
+    if rule.evidence is not None:
+        rule.evidence["folds"] = folds
+    return rule
 
 
 def train_router_from_table(table, config: RouterConfig | None = None, *, seed: int = 0, ensemble: int = DEFAULT_ENSEMBLE,

@@ -27,6 +27,7 @@ from lrcal.router.api import Router
 from lrcal.router.cards import ModelCard, card_from_tensors, card_to_tensors
 from lrcal.router.config import RouterConfig
 from lrcal.router.network import parameter_count
+from lrcal.router.policy import DecisionRule
 from lrcal.router.profiles import ProfilePrior
 from lrcal.router.train import build_network
 
@@ -106,6 +107,7 @@ def save_router(router: Router, directory: str | Path) -> dict:
         "parameters": parameter_count(router.members[0]),
         "info": router.info,
         "profile_prior": router.profile_prior.to_dict(),
+        "decision_rule": router.decision_rule.to_dict(),
         "weights_file": WEIGHTS_NAME,
         "weights_bytes": len(weights),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
@@ -207,7 +209,12 @@ def load_router(path: str | Path, expected_spec: FeatureSpec | None = None) -> R
     prior = (ProfilePrior.from_dict(sidecar["profile_prior"]) if "profile_prior" in sidecar
              else ProfilePrior(strength=config.profile_smoothing))
     prior.offsets(len(spec.task_vocab))  # refuses a prior that does not fit the task vocabulary
+    # artifacts written before the decision rule decided on the network's own scores
+    try:
+        rule = DecisionRule.from_dict(sidecar.get("decision_rule"))
+    except LrcalError as exc:
+        raise LrcalError(f"{directory / SIDECAR_NAME}: {exc}") from None
     router = Router(config=config, spec=spec, members=members, cards=cards, info=dict(sidecar.get("info") or {}),
-                    profile_prior=prior)
+                    profile_prior=prior, decision_rule=rule)
     router.info["artifact"] = str(directory)
     return router

@@ -178,6 +178,7 @@ class LatentLayer(nn.Module):
         self.ln_back_ffn = nn.LayerNorm(hdim)
         self.temperature = cfg.readback_temperature
         self.drop = _dropout(cfg.dropout)
+        self.model_communication = cfg.model_communication
 
     def forward(self, m: torch.Tensor, caps: torch.Tensor, key_mask: torch.Tensor,
                 record: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,13 +186,15 @@ class LatentLayer(nn.Module):
         m = self.read_capsules(m, caps)
         if record is not None:
             record["m_read"] = m
-        # talk: attention plus the pair bias (mi * d) . mj + e . mj, folded into one bilinear form
-        m = self.ln_talk(m + self.drop(self.talk.fused(m, m, key_mask, self.pair_d, self.pair_e.weight)))
+        if self.model_communication:
+            # talk: attention plus the pair bias (mi * d) . mj + e . mj, folded into one bilinear form
+            m = self.ln_talk(m + self.drop(self.talk.fused(m, m, key_mask, self.pair_d, self.pair_e.weight)))
         m = self.ln_talk_ffn(m + self.drop(self.talk_ffn(m)))
-        score = self.score(m).squeeze(-1)  # [B, K]
-        decision = (score / self.temperature).unsqueeze(1).unsqueeze(1)  # [B, 1, 1, K]
-        caps = self.ln_back(caps + self.drop(self.back.fused(caps, m, decision + key_mask)))
-        caps = self.ln_back_ffn(caps + self.drop(self.back_ffn(caps)))
+        if self.model_communication:  # capsules read the model tokens back, weighted by their scores
+            score = self.score(m).squeeze(-1)  # [B, K]
+            decision = (score / self.temperature).unsqueeze(1).unsqueeze(1)  # [B, 1, 1, K]
+            caps = self.ln_back(caps + self.drop(self.back.fused(caps, m, decision + key_mask)))
+            caps = self.ln_back_ffn(caps + self.drop(self.back_ffn(caps)))
         return m, caps
 
 
@@ -296,8 +299,10 @@ class LatentRouterNet(nn.Module):
         else:
             affinity = self.affinity_query(xd) @ self.affinity_token(tokens).t()  # [B, K]
             m0 = tokens.unsqueeze(0).expand(b, -1, -1)
+        if not cfg.affinity:
+            affinity = torch.zeros_like(affinity)
 
-        if latent:
+        if latent and cfg.capsule_path:
             q = self.query_proj(xd).view(b, cfg.query_tokens, cfg.hidden)
             q = self.ln_query(q + self.query_pos)
             caps = self.capsule_seeds.unsqueeze(0).expand(b, -1, -1)
@@ -324,7 +329,9 @@ class LatentRouterNet(nn.Module):
             m = m0
             delta = torch.zeros(b, k, dtype=x.dtype, device=x.device)
 
-        mu_logit = self.head_mu(m).squeeze(-1) + self.prior_weight * prior_logit + affinity
+        mu_logit = self.head_mu(m).squeeze(-1) + affinity
+        if cfg.prior_logit:
+            mu_logit = mu_logit + self.prior_weight * prior_logit
         mu = torch.sigmoid(mu_logit)
         sigma = cfg.sigma_min + (0.5 - cfg.sigma_min) * torch.sigmoid(self.head_sigma(m).squeeze(-1))
         score = (mu + delta).clamp(0.0, 1.0)
@@ -402,7 +409,8 @@ class NewColumnContext:
                 talk_k, talk_v = _split_kv(layer.talk, others)
                 self.layers.append({"caps_k": caps_k, "caps_v": caps_v, "others": others, "talk_k": talk_k,
                                     "talk_v": talk_v, "pair_e": layer.pair_e(others)})
-            self.summary = record[-1]["caps"].mean(dim=1)  # [n, H]
+            # no capsule path (an ablated network): no layers, no correction
+            self.summary = record[-1]["caps"].mean(dim=1) if record else None  # [n, H]
             self.full_mu_logit = out["mu_logit"][:, -1]
             self.full_delta = out["delta"][:, -1]
             self.pool_score = out["score"][:, :-1]
@@ -422,33 +430,45 @@ class NewColumnContext:
         prior = (task_accuracy @ self.p_task.t()).clamp(1e-3, 1 - 1e-3)  # [C, n]
         prior_logit = torch.log(prior) - torch.log1p(-prior)
         affinity = (self.affinity_query.unsqueeze(0) * net.affinity_token(token)).sum(dim=-1)
+        if not cfg.affinity:
+            affinity = torch.zeros_like(affinity)
         m0 = token
         m = m0
         for layer, ctx in zip(net.layers, self.layers):
             read = _attend_shared(layer.read, m, ctx["caps_k"], ctx["caps_v"])
             m = layer.ln_read(m + layer.read_mlp(torch.cat([m, read, m * read], dim=-1)))
-            att = layer.talk
-            heads = att.heads
-            c_, n_, d = m.shape
-            q = att.q(m).view(c_, n_, heads, d // heads) * att.scale
-            new_k, new_v = _split_kv(att, m)  # [C, n, h, dh]
-            md = m.unsqueeze(2) * layer.pair_d  # [C, n, h, H]
-            logits_others = (torch.einsum("cnhd,nlhd->cnhl", q, ctx["talk_k"])
-                             + torch.einsum("cnhe,nle->cnhl", md, ctx["others"])
-                             + ctx["pair_e"].transpose(1, 2).unsqueeze(0)
-                             + self.key_mask[:, :-1].unsqueeze(1).unsqueeze(0))
-            logit_new = ((q * new_k).sum(-1) + (md * m.unsqueeze(2)).sum(-1) + layer.pair_e(m)
-                         + self.key_mask[:, -1:].unsqueeze(0))  # [C, n, h]
-            weights = torch.softmax(torch.cat([logits_others, logit_new.unsqueeze(-1)], dim=-1), dim=-1)
-            y = torch.einsum("cnhl,nlhd->cnhd", weights[..., :-1], ctx["talk_v"]) + weights[..., -1:] * new_v
-            m = layer.ln_talk(m + att.out(y.reshape(c_, n_, d)))
+            if layer.model_communication:
+                m = self._talk(layer, m, ctx)
             m = layer.ln_talk_ffn(m + layer.talk_ffn(m))
-        m = m0 + net.latent_gate * (m - m0)
-        delta = cfg.correction_bound * torch.tanh(net.head_delta(m * self.summary.unsqueeze(0)).squeeze(-1))
-        mu_logit = net.head_mu(m).squeeze(-1) + net.prior_weight * prior_logit + affinity
+        if self.summary is None:
+            delta = torch.zeros_like(affinity)
+        else:
+            m = m0 + net.latent_gate * (m - m0)
+            delta = cfg.correction_bound * torch.tanh(net.head_delta(m * self.summary.unsqueeze(0)).squeeze(-1))
+        mu_logit = net.head_mu(m).squeeze(-1) + affinity
+        if cfg.prior_logit:
+            mu_logit = mu_logit + net.prior_weight * prior_logit
         mu = torch.sigmoid(mu_logit)
         sigma = cfg.sigma_min + (0.5 - cfg.sigma_min) * torch.sigmoid(net.head_sigma(m).squeeze(-1))
         return {"mu_logit": mu_logit, "mu": mu, "sigma": sigma, "delta": delta, "score": (mu + delta).clamp(0.0, 1.0)}
+
+    def _talk(self, layer: "LatentLayer", m: torch.Tensor, ctx: dict) -> torch.Tensor:
+        """The candidate tokens attend to the recorded other models and to themselves."""
+        att = layer.talk
+        heads = att.heads
+        c_, n_, d = m.shape
+        q = att.q(m).view(c_, n_, heads, d // heads) * att.scale
+        new_k, new_v = _split_kv(att, m)  # [C, n, h, dh]
+        md = m.unsqueeze(2) * layer.pair_d  # [C, n, h, H]
+        logits_others = (torch.einsum("cnhd,nlhd->cnhl", q, ctx["talk_k"])
+                         + torch.einsum("cnhe,nle->cnhl", md, ctx["others"])
+                         + ctx["pair_e"].transpose(1, 2).unsqueeze(0)
+                         + self.key_mask[:, :-1].unsqueeze(1).unsqueeze(0))
+        logit_new = ((q * new_k).sum(-1) + (md * m.unsqueeze(2)).sum(-1) + layer.pair_e(m)
+                     + self.key_mask[:, -1:].unsqueeze(0))  # [C, n, h]
+        weights = torch.softmax(torch.cat([logits_others, logit_new.unsqueeze(-1)], dim=-1), dim=-1)
+        y = torch.einsum("cnhl,nlhd->cnhd", weights[..., :-1], ctx["talk_v"]) + weights[..., -1:] * new_v
+        return layer.ln_talk(m + att.out(y.reshape(c_, n_, d)))
 
 
 def parameter_count(module: nn.Module) -> int:

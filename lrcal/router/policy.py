@@ -103,3 +103,143 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
     utilities). ``inputs``: `utility`'s sigma, expected_cost, expected_latency and pool."""
     util = utility(score, available, policy, **inputs)
     return PolicyChoice(choice=choose(util), utility=util)
+
+
+# ---- the selection-aware quality estimate every decision uses ------------------------------
+#
+# An argmax over K noisy estimates picks, on average, the most overstated one (the optimizer's
+# curse). The network's score of model m on query i splits into three levels,
+#
+#     S_im = a_m + (A_tm - a_m) + (S_im - A_tm)
+#            overall   task deviation   query deviation
+#
+# (a_m: the model's smoothed overall accuracy from its card; A_tm: its smoothed accuracy on the
+# query's task, the `prior` of a prediction). A `DecisionRule` weights each level by how much it
+# predicted outcomes on rows the networks never saw: out-of-fold predictions inside the training
+# rows, a regression of each row's outcomes on the three levels (differences between the models
+# of a row only: the query's difficulty cancels), and a level enters only when its weight is
+# credibly positive (weight - z * SE > 0). With no credible query deviation the router reduces
+# exactly to the per-task default; with no credible task deviation either, to the best single
+# model. The same levels exist for a model onboarded after training (its card's accuracies and
+# the network's score of its token), so incumbents and newcomers are weighed alike.
+
+RULE_LEVELS = ("overall", "task", "query")
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Weights of the overall, task and query levels of the network's score (1, 1, 1: the
+    network's own score); ``evidence``: what the weights were fitted from."""
+
+    overall: float = 1.0
+    task: float = 1.0
+    query: float = 1.0
+    evidence: dict | None = None
+
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        return (self.overall, self.task, self.query)
+
+    def is_identity(self) -> bool:
+        return self.weights == (1.0, 1.0, 1.0)
+
+    def describe(self) -> str:
+        if self.is_identity():
+            return "the network's own scores"
+        if self.query > 0:
+            return f"per-query deviations weighted {self.query:.2f}, task deviations {self.task:.2f}"
+        if self.task > 0:
+            return f"per-task default (task deviations weighted {self.task:.2f}); no credible per-query signal"
+        return "best single model; no credible per-task or per-query signal"
+
+    def to_dict(self) -> dict:
+        return {"overall": self.overall, "task": self.task, "query": self.query, "evidence": self.evidence}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "DecisionRule":
+        if not data:
+            return cls()
+        try:
+            weights = [float(data[level]) for level in RULE_LEVELS]
+        except (KeyError, TypeError, ValueError):
+            raise UsageError("decision rule: expected numeric 'overall', 'task' and 'query' weights") from None
+        if not all(np.isfinite(w) and 0.0 <= w <= 1.0 for w in weights):
+            raise UsageError(f"decision rule: weights must lie in [0, 1] (got {weights})")
+        return cls(*weights, evidence=data.get("evidence"))
+
+
+def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> list[np.ndarray]:
+    """The three levels of ``score`` [N, K]: ``overall`` [K] or [N, K], ``prior`` [N, K]."""
+    score = np.asarray(score, dtype=np.float64)
+    overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), score.shape)
+    prior = np.asarray(prior, dtype=np.float64)
+    return [overall, prior - overall, score - prior]
+
+
+def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, rule: DecisionRule) -> np.ndarray:
+    """[N, K] quality estimates a decision uses: the row's mean network score (the query's
+    difficulty) plus the rule's weighted differences between the models, clipped to [0, 1]."""
+    score = np.asarray(score, dtype=np.float64)
+    if rule.is_identity() or score.size == 0:
+        return score
+    # a tiny weight on the overall level breaks ties toward the best single model
+    weights = (max(rule.overall, 1e-3), rule.task, rule.query)
+    q = sum(w * level for w, level in zip(weights, rule_levels(score, prior, overall)))
+    shifted = score.mean(axis=1, keepdims=True) + q - q.mean(axis=1, keepdims=True)
+    return np.clip(shifted, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class LevelFit:
+    """Least squares of each row's outcome differences on the levels' differences."""
+
+    coefficients: np.ndarray
+    standard_errors: np.ndarray  # clustered by row
+    rows: int
+    pairs: int
+
+
+def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30) -> LevelFit | None:
+    """Within-row least squares of ``outcome`` [n, K] (NaN: not run) on ``levels`` ([n, K]
+    each); None when fewer than ``min_rows`` rows have two outcomes or the levels cannot be
+    told apart."""
+    outcome = np.asarray(outcome, dtype=np.float64)
+    have = np.isfinite(outcome)
+    usable = have.sum(axis=1) >= 2
+    if int(usable.sum()) < min_rows:
+        return None
+
+    def centred(values: np.ndarray) -> np.ndarray:
+        v = np.where(have, values, np.nan)[usable]
+        return v - np.nanmean(v, axis=1, keepdims=True)
+
+    y = centred(outcome)
+    mask = np.isfinite(y)
+    design = np.stack([centred(level)[mask] for level in levels], axis=1)
+    gram = design.T @ design
+    if np.linalg.matrix_rank(gram) < design.shape[1]:
+        return None
+    inverse = np.linalg.inv(gram)
+    beta = inverse @ design.T @ y[mask]
+    residual = y[mask] - design @ beta
+    per_row = np.zeros((y.shape[0], design.shape[1]))
+    np.add.at(per_row, np.nonzero(mask)[0], design * residual[:, None])
+    se = np.sqrt(np.clip(np.diag(inverse @ (per_row.T @ per_row) @ inverse), 0.0, None))
+    return LevelFit(beta, se, int(usable.sum()), int(mask.sum()))
+
+
+def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
+                      z: float = 2.0, min_rows: int = 30) -> DecisionRule:
+    """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
+    ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
+    when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
+    Too few rows to tell: the network's own scores."""
+    fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
+    if fit is None:
+        return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
+    credible = fit.coefficients - z * fit.standard_errors > 0
+    weights = [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
+    evidence = {"rows": fit.rows, "pairs": fit.pairs, "z": z,
+                "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
+                "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
+    return DecisionRule(*weights, evidence=evidence)

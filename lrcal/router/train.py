@@ -156,6 +156,9 @@ def fit_network(
     history: list[dict] = []
     best_epochs = []
     for phase, latent in (("warmup", False), ("latent", True)):
+        if latent and not cfg.capsule_path:  # an ablated network has no latent phase
+            best_epochs.append(0)
+            continue
         if epochs is not None:
             max_epochs, patience = epochs[0 if not latent else 1], None
         else:

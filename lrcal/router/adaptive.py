@@ -22,7 +22,8 @@ VOI_t(a)) / j over groups and look-aheads j (the KG* rule: a group whose decisio
 several outcomes to move is not starved by a one-step look-ahead). The run stops when even
 the whole remaining budget, spent on any groups, cannot buy ``stop_value`` of routed accuracy
 (sum_t VOI_t(remaining) < stop_value: an upper bound on every allocation), when the budget is
-spent, or when the pool has no example left.
+spent, or when the pool has no example left -- but never as settled before ``min_examples``
+(a token needs 16 outcomes; until then the groups asked least are topped up).
 
 Which rows inside a group: a seeded random order, the next unasked rows in it. Rows are not
 picked by the incumbents' score on them: that would select on difficulty and bias the
@@ -53,13 +54,15 @@ class SamplerConfig:
     budget: int = 64
     batch: int = 16
     first_per_group: int = 4  # the stratified first batch: this many per group, at most half the budget
+    # never stop as settled before this many examples (a token needs at least 16 outcomes)
+    min_examples: int = 16
     # stop once the remaining budget cannot buy this much routed accuracy (over all traffic)
     stop_value: float = 2e-4
     level: float = 0.9  # posterior intervals shown
 
     def __post_init__(self) -> None:
-        if self.budget < 1 or self.batch < 1 or self.first_per_group < 1:
-            raise ValueError("budget, batch and first_per_group must be at least 1")
+        if self.budget < 1 or self.batch < 1 or self.first_per_group < 1 or self.min_examples < 0:
+            raise ValueError("budget, batch and first_per_group must be at least 1, min_examples at least 0")
         if not (math.isfinite(self.stop_value) and self.stop_value >= 0):
             raise ValueError("stop_value must be a finite number >= 0")
 
@@ -200,6 +203,18 @@ def allocate(voi: Sequence[np.ndarray], slots: int) -> np.ndarray:
     return taken
 
 
+def _even_top_up(asked: np.ndarray, room: np.ndarray, slots: int) -> np.ndarray:
+    """[G] examples per group: one at a time to the group with the fewest asked that has room."""
+    take = np.zeros(len(asked), dtype=np.int64)
+    for _ in range(slots):
+        open_groups = np.flatnonzero(take < room)
+        if not len(open_groups):
+            break
+        t = open_groups[np.argmin((asked + take)[open_groups])]
+        take[t] += 1
+    return take
+
+
 @dataclass
 class GroupState:
     """One group after the outcomes so far: what was spent there and the posterior that stands."""
@@ -277,7 +292,7 @@ class AdaptiveSampler:
         evenly over the groups, the larger groups first)."""
         G, cfg = self.pool.n_groups, self.config
         per = np.array([min(cfg.first_per_group, len(o)) for o in self.order])
-        limit = max(1, min(cfg.budget // 2, cfg.budget))
+        limit = max(1, cfg.budget // 2)
         while per.sum() > limit:
             t = int(np.argmax(per - 1e-6 * self.pool.sizes))  # trim the fullest, the smaller groups first
             per[t] -= 1
@@ -315,11 +330,16 @@ class AdaptiveSampler:
             return [], STOP_BUDGET
         if not any(left):
             return [], STOP_EXHAUSTED
-        if sum(float(v[-1]) for v in voi) < self.config.stop_value:
-            return [], STOP_SETTLED
-        take = allocate(voi, min(self.config.batch, remaining))
+        slots = min(self.config.batch, remaining)
+        settled = sum(float(v[-1]) for v in voi) < self.config.stop_value
+        take = np.zeros(self.pool.n_groups, dtype=np.int64) if settled else allocate(voi, slots)
         if take.sum() == 0:
-            return [], STOP_SETTLED
+            short = min(self.config.min_examples, self.config.budget) - len(asked)
+            if short <= 0:
+                return [], STOP_SETTLED
+            # settled, but too few outcomes to fit a token: top up where the fewest were asked
+            take = _even_top_up(np.bincount(self.pool.groups[asked], minlength=self.pool.n_groups),
+                                np.array([len(rows) for rows in left]), min(short, slots))
         return sorted(i for t, rows in enumerate(left) for i in rows[: take[t]]), None
 
     def replay(self, outcomes: Mapping[int, float | None]) -> SamplerState:

@@ -116,3 +116,40 @@ def test_a_killed_adaptive_run_resumes_the_same_sequence(flow_home, sim_server, 
     finally:
         store.close()
     assert [g["n"] for g in resumed["adaptive"]["groups"]] == [g["n"] for g in first]
+
+
+@pytest.fixture
+def adaptive_home(flow_home, sim_server, builtin_sets):
+    """The flow home after `lrcal calibrate SPECIALIST --adaptive --budget 48`: (home, its summary)."""
+    home, _ = flow_home
+    server = sim_server(sets=builtin_sets, latency_scale=0.01)
+    result = _fresh_specialist(home, server)("calibrate", SPECIALIST, "--adaptive", "--budget", "48", "--json")
+    assert result.exit_code == 0, result.output
+    return home, json.loads(result.stdout)["adaptive"]
+
+
+async def test_the_tui_model_detail_shows_the_adaptive_spend_and_intervals(adaptive_home):
+    from rich.console import Console
+
+    from lrcal.services.review import ReviewService
+    from lrcal.tui.app import LrcalApp
+    from lrcal.tui.detail_view import ModelDetailScreen
+
+    home, summary = adaptive_home
+    app = LrcalApp(ReviewService(home))
+    async with app.run_test(size=(110, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ModelDetailScreen(SPECIALIST))
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if getattr(app.screen, "detail", None) is not None:
+                break
+        screen = app.screen
+        assert screen.detail.adaptive == summary
+        console = Console(width=110, color_system=None, record=True, file=__import__("io").StringIO())
+        console.print(screen.query_one("#detail-adaptive").content)
+        text = console.export_text()
+        assert f"{summary['used']} of 48 examples, stopped: {summary['stop']}" in text
+        for g in summary["groups"]:
+            line = next(row for row in text.splitlines() if row.strip().startswith(g["group"]))
+            assert f" {g['n']} " in line and "[" in line and "–" in line

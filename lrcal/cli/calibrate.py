@@ -195,9 +195,7 @@ def adaptive_rows(summary: dict) -> list[dict]:
 
 
 def print_adaptive(summary: dict, console) -> None:
-    from lrcal.router.adaptive import SamplerConfig
-
-    why = STOP_WORDS.get(summary["stop"], summary["stop"] or "").format(stop=SamplerConfig().stop_value)
+    why = STOP_WORDS.get(summary["stop"], summary["stop"] or "").format(stop=summary["stop_value"])
     console.print(f"adaptive: {summary['used']} of {summary['budget']} examples used in {summary['batches']} batches "
                   f"of up to {summary['batch']}; stopped: {summary['stop']} ({why})")
     print_table(adaptive_rows(summary), ADAPTIVE_COLUMNS, title="where the examples went (router "

@@ -1,5 +1,5 @@
-"""Active calibration: spend a newcomer's calibration examples where its routing decision is
-open, and stop when it is settled. numpy only; arrays in, arrays out.
+"""Active calibration: spend a newcomer's calibration examples on the task groups whose routing
+decision is open, and stop once it is settled. numpy only; arrays in, arrays out.
 
 The decision being bought is where the router sends traffic. Per task group t of a candidate
 pool, the frozen router's view of the incumbents gives each candidate row i the score of the
@@ -26,7 +26,7 @@ spent, or when the pool has no example left -- but never as settled before ``min
 (a token needs 16 outcomes; until then the groups asked least are topped up).
 
 Which rows inside a group: a seeded random order, the next unasked rows in it. Rows are not
-picked by the incumbents' score on them: that would select on difficulty and bias the
+picked by the incumbents' score on them: that would choose by difficulty and bias the
 newcomer's per-group estimate, which the fit then reads as its quality.
 
 Reproducible: every batch is a function of the pool, the prior, the seed and the outcomes of

@@ -128,7 +128,8 @@ def run_adaptive(
                              f"run the same command to resume")
 
 
-def summary(state, plan: AdaptivePlan, version: str, incumbents: list[str]) -> dict:
+def summary(state, sampler, plan: AdaptivePlan, version: str, incumbents: list[str]) -> dict:
     """What the run did, for the report, the store and the TUI: rows spent per group, the
     posterior (mean and interval) that stands there, the incumbents' level, the verdict."""
-    return {**plan.to_dict(), "router_version": version, "incumbents": incumbents, **state.summary()}
+    return {**plan.to_dict(), "router_version": version, "incumbents": incumbents,
+            "stop_value": sampler.config.stop_value, **state.summary()}

@@ -167,7 +167,7 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         if on_start is not None:
             on_start(plan.budget, len(store.done_example_pks(run_id)))
         try:
-            state, _sampler, version, incumbents = run_adaptive(
+            state, sampler, version, incumbents = run_adaptive(
                 store, model, run_id, rset.examples, plan, concurrency=request.concurrency,
                 incumbents=parameters["incumbents"], on_outcome=on_outcome, transport=transport, breaker=breaker)
         except BaseException as exc:
@@ -180,7 +180,7 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         rows = [r for r in store.run_outcomes(run_id) if r["example_id"] in asked]
         report = build_report(model["name"], rset.name, rset.version, len(asked), rows)
         report.update(run_id=run_id, resumed=resumed, requested=state.used)
-        report["adaptive"] = summary(state, plan, version, incumbents)
+        report["adaptive"] = summary(state, sampler, plan, version, incumbents)
         health = run_health(rows)
         report["health"] = health.to_dict()
         store.update_run(run_id, parameters={**parameters, "summary": report["adaptive"]})

@@ -213,7 +213,7 @@ def margin_variant(mode: str, location=np.mean, stats: dict | None = None):
     def run(ctx, h, X, y, tid, pool_scores, _cal):
         router = ctx.router
         res = fit_token(router, h, X, y, tid, pool=ctx.pool, pool_scores=pool_scores,
-                        config=OnboardConfig(margin_calibration=False))
+                        config=OnboardConfig(level_calibration="none"))
         card = res.card
         pool_ta = ctx.pool_ta
         n_tasks = pool_ta.shape[1] - 1

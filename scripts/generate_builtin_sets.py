@@ -9,12 +9,13 @@ Sets (seeds in lrcal.calsets.generator.BUILTIN_SEEDS):
   builtin-v1-quick     64-example subset of builtin-v1, stratified by task group and subtype
                       (same ids, same manifest lines, identical image bytes)
   builtin-v1-holdout  144 examples, seed 2 (live validation)
+  builtin-v1-pool     512 examples, seed 4 (the candidate pool of `lrcal calibrate --adaptive`)
 The demo's training set (builtin-v1-train, 1,000 examples, seed 3) is generated at run time;
 this script generates it in a temporary directory to check that it is disjoint too.
 
 Verification: every set is generated twice and must have the same version; the sets must
-validate; builtin-v1, builtin-v1-holdout and builtin-v1-train must share no id, no image
-and no (image, question) pair; quick must be a subset of builtin-v1.
+validate; builtin-v1, builtin-v1-holdout, builtin-v1-pool and builtin-v1-train must share no
+id, no image and no (image, question) pair; quick must be a subset of builtin-v1.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from lrcal.calsets.format import MANIFEST_NAME, CalibrationSet  # noqa: E402
 from lrcal.calsets.generator import (  # noqa: E402
     BUILTIN_SEEDS,
     BUILTIN_SIZES,
+    POOL_SET_NAME,
     TRAIN_SET_NAME,
     generate_set,
     provenance,
@@ -53,7 +55,7 @@ QUICK_DESCRIPTION = (
 def build_all(root: Path) -> dict[str, CalibrationSet]:
     """Generate every set under ``root`` (train included); returns the loaded sets."""
     sets: dict[str, CalibrationSet] = {}
-    for name in ("builtin-v1", "builtin-v1-holdout", TRAIN_SET_NAME):
+    for name in ("builtin-v1", "builtin-v1-holdout", POOL_SET_NAME, TRAIN_SET_NAME):
         started = time.perf_counter()
         generated = generate_set(root / name, name, BUILTIN_SIZES[name], BUILTIN_SEEDS[name])
         seconds = time.perf_counter() - started
@@ -90,7 +92,7 @@ def verify(sets: dict[str, CalibrationSet]) -> list[str]:
         dupes = duplicate_images(s)
         if dupes:
             failures.append(f"{name}: {len(dupes)} images used by more than one example")
-    disjoint = ("builtin-v1", "builtin-v1-holdout", TRAIN_SET_NAME)
+    disjoint = ("builtin-v1", "builtin-v1-holdout", POOL_SET_NAME, TRAIN_SET_NAME)
     for i, a in enumerate(disjoint):
         for b in disjoint[i + 1 :]:
             shared = overlap(sets[a], sets[b])
@@ -108,7 +110,7 @@ def verify(sets: dict[str, CalibrationSet]) -> list[str]:
 
 def summary(sets: dict[str, CalibrationSet]) -> None:
     total = 0
-    for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", TRAIN_SET_NAME):
+    for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", POOL_SET_NAME, TRAIN_SET_NAME):
         s = sets[name]
         size = sum(p.stat().st_size for p in s.path.rglob("*") if p.is_file())
         if name != TRAIN_SET_NAME:
@@ -131,7 +133,7 @@ def main() -> int:
             if first[name].version != second[name].version:
                 failures.append(f"{name}: two generations differ ({first[name].short_version} vs {second[name].short_version})")
         if args.check:
-            for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout"):
+            for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", POOL_SET_NAME):
                 committed = load_set(OUT / name)
                 if committed.version != first[name].version:
                     failures.append(f"{name}: committed version {committed.short_version} != regenerated {first[name].short_version}")
@@ -145,7 +147,7 @@ def main() -> int:
             print("OK: committed sets match a fresh generation")
             return 0
         OUT.mkdir(exist_ok=True)
-        for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout"):
+        for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", POOL_SET_NAME):
             target = OUT / name
             staging = OUT / f".{name}.new"
             shutil.rmtree(staging, ignore_errors=True)

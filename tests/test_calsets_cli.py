@@ -18,7 +18,7 @@ def run(*args: str):
 
 
 def test_validate_builtin_sets_by_name_and_path():
-    for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout"):
+    for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", "builtin-v1-pool"):
         result = run("sets", "validate", name)
         assert result.exit_code == 0, result.output
         assert result.output.startswith(f"OK {name}: ")

@@ -15,6 +15,7 @@ from lrcal.calsets.format import ANSWER_TYPES
 from lrcal.calsets.generator import (
     BUILTIN_SEEDS,
     BUILTIN_SIZES,
+    POOL_SET_NAME,
     SUBTYPES,
     TRAIN_SET_NAME,
     generate_examples,
@@ -144,7 +145,7 @@ def test_bad_generator_arguments(tmp_path, name, n, seed, groups):
 
 @pytest.fixture(scope="module")
 def builtin():
-    return {name: load_set(resolve_set(name)) for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout")}
+    return {name: load_set(resolve_set(name)) for name in ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", POOL_SET_NAME)}
 
 
 def test_builtin_sets_sizes_groups_and_bytes(builtin):
@@ -154,8 +155,12 @@ def test_builtin_sets_sizes_groups_and_bytes(builtin):
     assert builtin["builtin-v1"].group_counts() == {"ocr": 22, "chart": 22, "document": 21, "spatial": 21, "vqa": 21, "math": 21}
     assert builtin["builtin-v1-quick"].group_counts() == {"ocr": 11, "chart": 11, "document": 11, "spatial": 11, "vqa": 10, "math": 10}
     assert set(builtin["builtin-v1-holdout"].group_counts().values()) == {24}
+    # the adaptive sampler's candidate pool: at least 512 across the 6 groups, more than any budget
+    assert len(builtin[POOL_SET_NAME]) == BUILTIN_SIZES[POOL_SET_NAME] >= 512
+    assert set(builtin[POOL_SET_NAME].group_counts()) == set(TASK_GROUPS)
+    assert min(builtin[POOL_SET_NAME].group_counts().values()) >= 85
     total = sum(p.stat().st_size for name in builtin for p in (REPO / "calibration_sets" / name).rglob("*") if p.is_file())
-    assert total < 8_000_000
+    assert total < 8_000_000  # 7.46 MB with the 512-example pool
     for cset in builtin.values():
         assert not duplicate_images(cset)
 
@@ -176,14 +181,15 @@ def test_quick_is_a_stratified_subset_with_identical_bytes(builtin):
 
 
 def test_holdout_and_training_set_are_disjoint_from_builtin_v1(builtin):
-    full, holdout = builtin["builtin-v1"], builtin["builtin-v1-holdout"]
+    full, holdout, pool = builtin["builtin-v1"], builtin["builtin-v1-holdout"], builtin[POOL_SET_NAME]
     assert not overlap(full, holdout)
+    assert not overlap(pool, holdout) and not overlap(pool, full)
     # the training set is prefix-stable: its first 240 examples are those the demo generates
     train = list(generate_examples(TRAIN_SET_NAME, 240, BUILTIN_SEEDS[TRAIN_SET_NAME]))
     train_images = {g.sha256 for g in train}
     train_pairs = {(g.sha256, g.record["question"]) for g in train}
     train_ids = {g.record["id"] for g in train}
-    for cset in (full, holdout):
+    for cset in (full, holdout, pool):
         assert not train_images & {e.image_sha256 for e in cset.examples}
         assert not train_pairs & {(e.image_sha256, e.question) for e in cset.examples}
         assert not train_ids & {e.id for e in cset.examples}
@@ -211,5 +217,5 @@ def test_builtin_images_decode_as_png_within_size_bounds(builtin):
 def test_full_training_set_is_disjoint_from_the_committed_sets(tmp_path, builtin):
     train = generate_set(tmp_path / "train", TRAIN_SET_NAME, BUILTIN_SIZES[TRAIN_SET_NAME], BUILTIN_SEEDS[TRAIN_SET_NAME])
     assert len(train) == 1000 and not duplicate_images(train)
-    for name in ("builtin-v1", "builtin-v1-holdout"):
+    for name in ("builtin-v1", "builtin-v1-holdout", POOL_SET_NAME):
         assert not overlap(train, builtin[name]), name

@@ -455,7 +455,7 @@ def test_problem_messages_are_single_lines_even_for_hostile_values(tmp_path):
 def test_resolve_builtin_names_paths_and_home_sets(tmp_path):
     from lrcal.calsets import builtin_set_names
 
-    assert builtin_set_names() == ["builtin-v1", "builtin-v1-quick", "builtin-v1-holdout"]
+    assert builtin_set_names() == ["builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", "builtin-v1-pool"]
     path = resolve_set("builtin-v1")
     assert (path / "manifest.jsonl").is_file() and path.name == "builtin-v1"
     own = make_set(tmp_path / "mine", [record(0)])
@@ -466,6 +466,6 @@ def test_resolve_builtin_names_paths_and_home_sets(tmp_path):
     assert resolve_set("imported-a", home) == home / "sets" / "imported-a"
     with pytest.raises(NotFound) as info:
         resolve_set("nope", home)
-    assert "builtin-v1, builtin-v1-quick, builtin-v1-holdout, imported-a" in str(info.value)
+    assert "builtin-v1, builtin-v1-quick, builtin-v1-holdout, builtin-v1-pool, imported-a" in str(info.value)
     with pytest.raises(NotFound):
         resolve_set("../builtin-v1", home)

@@ -54,9 +54,13 @@ SUBTYPES: dict[str, dict[str, Callable[[Ctx], Item]]] = {
 
 # Seeds of the built-in sets (documented in docs/calibration-sets.md). The training set
 # is generated at run time by the demo and must stay disjoint from the committed ones.
-BUILTIN_SEEDS = {"builtin-v1": 1, "builtin-v1-holdout": 2, "builtin-v1-train": 3}
-BUILTIN_SIZES = {"builtin-v1": 128, "builtin-v1-quick": 64, "builtin-v1-holdout": 144, "builtin-v1-train": 1000}
+BUILTIN_SEEDS = {"builtin-v1": 1, "builtin-v1-holdout": 2, "builtin-v1-train": 3, "builtin-v1-pool": 4}
+BUILTIN_SIZES = {"builtin-v1": 128, "builtin-v1-quick": 64, "builtin-v1-holdout": 144, "builtin-v1-train": 1000,
+                 "builtin-v1-pool": 512}
 TRAIN_SET_NAME = "builtin-v1-train"
+# the candidate pool of adaptive calibration (`lrcal calibrate --adaptive`): larger than any
+# budget, so the sampler has a choice; disjoint from the live-validation holdout
+POOL_SET_NAME = "builtin-v1-pool"
 
 MAX_EXAMPLES = 100_000
 MAX_ATTEMPTS = 20

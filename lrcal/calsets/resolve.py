@@ -8,7 +8,7 @@ from pathlib import Path
 from lrcal.calsets.format import MANIFEST_NAME
 from lrcal.errors import NotFound
 
-BUILTIN_SET_NAMES: tuple[str, ...] = ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout")
+BUILTIN_SET_NAMES: tuple[str, ...] = ("builtin-v1", "builtin-v1-quick", "builtin-v1-holdout", "builtin-v1-pool")
 
 
 def builtin_sets_dirs() -> list[Path]:

@@ -200,6 +200,8 @@ def bench_coldstart_command(
     folds: int = typer.Option(5, "--folds", min=2, max=20, help="Cross-fitting folds over samples."),
     seeds: int = typer.Option(1, "--seeds", min=1, max=20, help="Fold assignments (seeds 0..N-1)."),
     repeats: int = typer.Option(1, "--repeats", min=1, max=20, help="Calibration draws per (fold, model, k)."),
+    sampler: str = typer.Option("uniform", "--sampler", help="How calibration rows are chosen: uniform, or "
+                                "uniform,adaptive (both on the same folds and draws)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (per process with --jobs)."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes: 1 runs in this process, 0 one per available core; "
@@ -237,8 +239,10 @@ def bench_coldstart_command(
         table = read_outcome_table(outcomes, samples, images_dir=images_dir)
     chosen = None if holdout.strip() == "all" else [h.strip() for h in holdout.split(",") if h.strip()]
     console = err_console()
+    samplers = tuple(s.strip() for s in sampler.split(",") if s.strip())
     result = bench_coldstart(table, chosen, k_values, folds=folds, seeds=range(seeds), repeats=repeats, ensemble=ensemble,
-                             jobs=jobs, progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
+                             jobs=jobs, samplers=samplers,
+                             progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if plot is not None:
         from lrcal.evaluation.coldstart import plot_coldstart
 
@@ -266,6 +270,8 @@ def bench_coldstart_command(
         return out_cells
 
     view.add_row("onboard (frozen router)", *cells(result["k"]))
+    if "adaptive" in result["samplers"]:
+        view.add_row("onboard, adaptive sampler", *cells(result["samplers"]["adaptive"]["k"]))
     for name, entry in result["baselines"].items():
         view.add_row(name, *cells(entry))
     view.add_row("without the model", *[_pct(result["without"]["accuracy"])] * len(result["ks"]))
@@ -278,10 +284,37 @@ def bench_coldstart_command(
         per.add_row(row["model"], "yes" if row["headroom"] else "", _pct(row["U_without"]), _pct(row["U_full"]),
                     *[_pct(row["U_k"][str(k)]) for k in result["ks"]])
     out.print(per)
+    out.print(_sampler_table(result))
     processes = f"{result['worker_processes']} worker processes" if result["worker_processes"] else "1 process"
     out.print(f"[dim]{result['seconds']:.0f}s on {processes} (router training {result['router_train_seconds']:.0f}s, "
               f"summed over processes), token fit "
               f"{result['fit_seconds']['mean']:.2f}s mean / {result['fit_seconds']['max']:.2f}s max[/dim]")
+
+
+def _sampler_table(result: dict):
+    """Per sampler and k: gain and harm with their intervals, examples used, each headroom
+    model's gain; and the smallest k reaching each gain target."""
+    from rich.table import Table
+
+    level = f"{result['interval_level']:.0%}"
+    view = Table(title=f"samplers ({result['repeats']} draws per fold, model and k; {level} intervals over draws and folds)")
+    for col in ("sampler", "k", "used", "gain", "harm", "headroom models' gains", "k for gain 0.6 / 0.75 / 0.9"):
+        view.add_column(col, justify="left" if col in ("sampler", "headroom models' gains") else "right")
+
+    def span(value, interval, spec):
+        if value is None:
+            return "-"
+        return f"{value:{spec}}" + (f" ({interval[0]:{spec}}–{interval[1]:{spec}})" if interval else "")
+
+    for name, entry in result["samplers"].items():
+        reach = " / ".join("-" if v is None else str(v) for v in entry["examples_to_gain"].values())
+        for i, k in enumerate(result["ks"]):
+            e = entry["k"][str(k)]
+            models = ", ".join(f"{h} {span(g['gain'], g['interval'], '.2f')}" for h, g in e["per_model_gain"].items())
+            used = "-" if e.get("examples_used") is None else f"{e['examples_used']:.0f}"
+            view.add_row(name if i == 0 else "", str(k), used, span(e["gain_recovered"], e["gain_interval"], ".2f"),
+                         span(e["harm"], e["harm_interval"], ".4f"), models or "-", reach if i == 0 else "")
+    return view
 
 
 @bench_app.command("tokenfit")

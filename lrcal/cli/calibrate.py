@@ -18,12 +18,16 @@ from lrcal.errors import LrcalError
         "lrcal calibrate my-vlm",
         "lrcal calibrate my-vlm --set builtin-v1-quick --limit 32",
         "lrcal calibrate my-vlm --refit      # after `lrcal router train`",
+        "lrcal calibrate my-vlm --adaptive --budget 64   # examples chosen where the routing decision is open",
     ),
 )
 def calibrate_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Registered model to calibrate."),
-    set_ref: str = typer.Option("builtin-v1", "--set", help="Calibration set: built-in name, set in the home, or path."),
+    set_ref: Optional[str] = typer.Option(
+        None, "--set", help="Calibration set: built-in name, set in the home, or path (default builtin-v1; with "
+        "--adaptive the candidate pool builtin-v1-pool)."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use N examples, stratified by task group."),
     concurrency: Optional[int] = typer.Option(
         None, "--concurrency", min=1, help="Parallel requests (default: the model's max concurrency)."
@@ -38,14 +42,26 @@ def calibrate_command(
     refit: bool = typer.Option(
         False, "--refit", help="Refit the token from stored outcomes (no endpoint calls), e.g. after a router retrain."
     ),
+    adaptive: bool = typer.Option(
+        False, "--adaptive", help="Choose the examples batch by batch where the routing decision is still open, "
+        "from a candidate pool larger than the budget; stop when it is settled."
+    ),
+    budget: int = typer.Option(64, "--budget", min=16, help="With --adaptive: at most this many examples."),
+    batch: int = typer.Option(16, "--batch", min=1, help="With --adaptive: examples per batch (sent with the "
+                              "endpoint's concurrency)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Run a calibration set against a model, store every outcome, then fit its capability token."""
+    from lrcal.calsets.generator import POOL_SET_NAME
+    from lrcal.services.adaptive_calibration import AdaptivePlan
     from lrcal.services.calibration import CalibrateRequest, calibrate_and_fit
 
     store = state(ctx).store()
-    request = CalibrateRequest(model=name, set_ref=set_ref, limit=limit, concurrency=concurrency, fresh=fresh,
-                               retry_errors=retry_errors)  # fmt: skip
+    plan = AdaptivePlan(budget=budget, batch=batch) if adaptive else None
+    if refit and adaptive:
+        raise LrcalError("--refit refits from stored outcomes; --adaptive asks for new ones: use one of them")
+    request = CalibrateRequest(model=name, set_ref=set_ref or (POOL_SET_NAME if adaptive else "builtin-v1"), limit=limit,
+                               concurrency=concurrency, fresh=fresh, retry_errors=retry_errors, adaptive=plan)
     progress = _progress(enabled=True)
     try:
         with progress as (on_start, on_outcome):
@@ -148,6 +164,44 @@ def report_rows(report: dict) -> tuple[list[dict], list]:
     return rows, columns
 
 
+STOP_WORDS = {
+    "settled": "no remaining example can change a routing decision by more than {stop:.4f} of routed accuracy",
+    "budget spent": "the budget is spent",
+    "pool exhausted": "the candidate pool has no example left",
+}
+
+ADAPTIVE_COLUMNS = [
+    Column("group", "task group"),
+    Column("n", "spent", justify="right"),
+    Column("posterior", "quality (90% posterior interval)", justify="right"),
+    Column("incumbents", "best incumbent", justify="right"),
+    Column("routed", "share routed", drop=3, justify="right"),
+    Column("verdict", "decision"),
+]
+
+
+def adaptive_rows(summary: dict) -> list[dict]:
+    """Per task group: examples spent, the newcomer's posterior, the incumbents' level, the verdict."""
+    rows = []
+    for g in summary["groups"]:
+        rows.append({
+            "group": g["group"], "n": str(g["n"]),
+            "posterior": f"{g['mean']:.3f} ({g['low']:.2f}–{g['high']:.2f})",
+            "incumbents": _fmt(g["incumbents"]), "routed": f"{g['routed_share']:.0%}",
+            "verdict": {"below": "below the incumbents", "above": "above the incumbents", "open": "open"}.get(
+                g["verdict"], g["verdict"]),
+        })  # fmt: skip
+    return rows
+
+
+def print_adaptive(summary: dict, console) -> None:
+    why = STOP_WORDS.get(summary["stop"], summary["stop"] or "").format(stop=summary["stop_value"])
+    console.print(f"adaptive: {summary['used']} of {summary['budget']} examples used in {summary['batches']} batches "
+                  f"of up to {summary['batch']}; stopped: {summary['stop']} ({why})")
+    print_table(adaptive_rows(summary), ADAPTIVE_COLUMNS, title="where the examples went (router "
+                f"{summary['router_version']}'s view of the incumbents)", console=console)
+
+
 def _print_report(report: dict) -> None:
     from rich.console import Console
 
@@ -169,6 +223,8 @@ def _print_report(report: dict) -> None:
             f"[yellow]incomplete:[/] {report['examples'] - report['completed']} examples have no outcome; "
             f"run the same command again to resume"
         )
+    if report.get("adaptive"):
+        print_adaptive(report["adaptive"], console)
     console.print(f"status: {report.get('status')}")
     if token.get("fitted") and token.get("method"):
         how = fit_method_words(token["method"], token.get("prior_strength"))

@@ -42,6 +42,7 @@ from lrcal.errors import LrcalError, UsageError
 from lrcal.evaluation.metrics import ece
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import FeatureSpec, featurize_table, fit_feature_spec
+from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig
 from lrcal.router.api import train_router
 from lrcal.router.policy import DecisionRule
 from lrcal.router.config import RouterConfig
@@ -63,6 +64,15 @@ DECISION_STRENGTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 DECISION_RULES = tuple(f"{values}:{centre}:{c:g}" for values in ("plain", "adjusted") for centre in ("overall", "task")
                        for c in DECISION_STRENGTHS)
 HARM_LIMIT = 0.002
+# how calibration rows are chosen: "uniform" (stratified random, the protocol's reference, always
+# run) and "adaptive" (lrcal.router.adaptive: value of information for the routing decision, the
+# fold's training rows as the candidate pool, the router without the model as its view)
+SAMPLERS = ("uniform", "adaptive")
+ADAPTIVE = "adaptive"  # its routed sums sit beside the uniform methods' under this name
+ADAPTIVE_BATCH = 16
+GAIN_TARGETS = (0.6, 0.75, 0.9)
+INTERVAL_LEVEL = 0.9
+BOOTSTRAP_REPLICATES = 400
 
 
 def routed_scores(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -124,6 +134,11 @@ class _Plan:
     ensemble: int
     config: RouterConfig | None
     onboard_config: OnboardConfig
+    samplers: tuple[str, ...] = ("uniform",)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return METHODS + ((ADAPTIVE,) if ADAPTIVE in self.samplers else ())
 
 
 @dataclass
@@ -156,6 +171,8 @@ class _HoldoutResult:
     lookup_sweep: dict = field(default_factory=dict)  # shrink -> k -> [routed outcome sum / repeats, one per draw]
     decisions: dict = field(default_factory=dict)  # rule -> k -> [routed outcome sum / repeats, one per draw]
     unlimited_sum: float = 0.0  # the per-task decision from all of the model's training rows
+    adaptive_used: dict = field(default_factory=dict)  # k -> [examples the adaptive sampler used, one per draw]
+    adaptive_stops: dict = field(default_factory=dict)  # k -> [why it stopped, one per draw]
 
 
 def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:
@@ -198,7 +215,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     without_routed, _ = routed_scores(base, y_te[:, others])
     out = _HoldoutResult(
         without_sum=float(without_routed.sum()),
-        routed={m: {k: [] for k in ks} for m in METHODS},
+        routed={m: {k: [] for k in ks} for m in plan.methods},
         selection={k: {"tp": [], "picked": [], "oracle": []} for k in ks},
         calibration={k: ([], []) for k in ks},
         fit_seconds=[], chosen_lambdas=[], router_seconds=router_seconds, n_test=len(te),
@@ -213,10 +230,25 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     oracle_h = y_te[:, hi] > np.nanmax(np.where(np.isfinite(y_te[:, others]), y_te[:, others], -1), axis=1)
     lookup_inc = _incumbent_lookup(Y[tr][:, others], tasks[tr], tasks[te])
     eligible = tr[np.isfinite(y_h[tr])]
-    rng = np.random.default_rng([seed, f, hi])
+    sampler_view = _adaptive_view(router_h, other_names, X, Y, data.task_ids, eligible, others) \
+        if ADAPTIVE in plan.samplers else None
     for k in ks:
-        for _ in range(repeats):
-            cal = draw_calibration(eligible, tasks, k, rng)
+        for r in range(repeats):
+            # every draw from its own seed: the rows for (seed, fold, model, k, draw) do not
+            # depend on which other k were asked
+            if sampler_view is not None:
+                state = AdaptiveSampler(sampler_view[0], sampler_view[1], SamplerConfig(budget=k, batch=ADAPTIVE_BATCH),
+                                        seed=[seed, f, hi, k, r]).run(lambda rows: y_h[eligible[rows]])
+                cal = np.sort(eligible[state.asked])
+                res = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config,
+                                pool=other_names, pool_scores=Y[cal][:, others], seed=seed)
+                router_h.add_model(res.card)
+                pred = router_h.predict(X[te], other_names + [h], available=np.isfinite(y_pool)).score
+                router_h.remove_model(h)
+                out.routed[ADAPTIVE][k].append(float(routed_scores(pred, y_pool)[0].sum()) / repeats)
+                out.adaptive_used.setdefault(k, []).append(state.used)
+                out.adaptive_stops.setdefault(k, []).append(state.stop)
+            cal = draw_calibration(eligible, tasks, k, np.random.default_rng([seed, f, hi, k, r]))
             kw = dict(pool=other_names, pool_scores=Y[cal][:, others], seed=seed)
             res = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config, **kw)
             out.fit_seconds.append(res.seconds)
@@ -253,6 +285,25 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
             for rule, routed_sum in decide.rules(cal, Y[cal][:, others]).items():
                 out.decisions[rule][k].append(routed_sum / repeats)
     return out
+
+
+def _adaptive_view(router_h, pool_names, X, Y, task_ids, eligible, others):
+    """(candidate pool, prior) of the adaptive sampler on a fold: the fold's training rows the
+    model has outcomes on, grouped by task, each with the best incumbent's decision score from
+    the router without the model, and that router's profile prior for the newcomer."""
+    known = np.isfinite(Y[eligible][:, others])
+    best = router_h.predict(X[eligible], pool_names, available=known).score
+    best = np.where(known, best, -np.inf).max(axis=1)
+    best = np.where(np.isfinite(best), best, 0.0)
+    tids = task_ids[eligible]
+    labels, groups = np.unique(tids, return_inverse=True)
+    n_tasks = len(router_h.spec.task_vocab)
+    offsets = router_h.profile_prior.offsets(n_tasks)
+    if offsets is not None:
+        offsets = np.asarray([offsets[t] if 0 <= t < n_tasks else 0.0 for t in labels])
+    pool = CandidatePool(groups=groups, incumbent_best=best,
+                         labels=[router_h.spec.task_vocab[t] if 0 <= t < n_tasks else "(none)" for t in labels])
+    return pool, GroupPrior(strength=router_h.profile_prior.strength, offsets=offsets)
 
 
 class TaskDecisions:
@@ -453,7 +504,7 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
     acc = {
         "without": {h: 0.0 for h in holdout},
         "full": {h: 0.0 for h in holdout},
-        **{m: {h: {k: 0.0 for k in ks} for h in holdout} for m in METHODS},
+        **{m: {h: {k: 0.0 for k in ks} for h in holdout} for m in plan.methods},
     }
     sel = {h: {k: {"tp": 0.0, "picked": 0.0, "oracle": 0.0} for k in ks} for h in holdout}
     sweep = {c: {h: {k: 0.0 for k in ks} for h in holdout} for c in LOOKUP_SWEEP}
@@ -474,7 +525,7 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
             unlimited[h] += unit.unlimited_sum
             acc["full"][h] += full_sum
             for k in ks:
-                for method in METHODS:
+                for method in plan.methods:
                     for term in unit.routed[method][k]:
                         acc[method][h][k] += term
                 for key, terms in unit.selection[k].items():
@@ -510,11 +561,13 @@ def bench_coldstart(
     config: RouterConfig | None = None,
     onboard_config: OnboardConfig = OnboardConfig(),
     jobs: int = 1,
+    samplers: Sequence[str] = ("uniform",),
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """``jobs``: worker processes (1: everything in this process; 0: one per available core).
     Results do not depend on ``jobs``: every unit is seeded by (seed, fold, model) and the
-    partial sums are merged in a fixed order."""
+    partial sums are merged in a fixed order. ``samplers``: "uniform" (always) and optionally
+    "adaptive", on the same folds and draws."""
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     models = list(table.models)
@@ -525,10 +578,13 @@ def bench_coldstart(
     if jobs < 0:
         raise UsageError(f"--jobs must be 0 (one per available core) or a positive number of processes (got {jobs})")
     jobs = jobs or available_cores()
+    samplers = tuple(dict.fromkeys(samplers))
+    if "uniform" not in samplers or any(name not in SAMPLERS for name in samplers):
+        raise UsageError(f"--sampler: uniform (the reference, always run) or uniform,adaptive (got {','.join(samplers)})")
     ks = sorted(set(int(k) for k in ks))
     seeds = list(seeds)
     n = len(table.tasks)
-    plan = _Plan(tuple(models), tuple(holdout), tuple(ks), folds, repeats, ensemble, config, onboard_config)
+    plan = _Plan(tuple(models), tuple(holdout), tuple(ks), folds, repeats, ensemble, config, onboard_config, samplers)
     fold_units = [(si, seed, f, te) for si, seed in enumerate(seeds)
                   for f, te in enumerate(stratified_folds(table.tasks, folds, seed))]
     tracker = _Progress(say, started, plan, len(fold_units))
@@ -544,7 +600,7 @@ def bench_coldstart(
 
     total = n * len(seeds)
     U = {key: {h: v / total for h, v in acc[key].items()} for key in ("without", "full")}
-    Uk = {m: {h: {k: acc[m][h][k] / total for k in ks} for h in holdout} for m in METHODS}
+    Uk = {m: {h: {k: acc[m][h][k] / total for k in ks} for h in holdout} for m in plan.methods}
     headroom = [h for h in holdout if U["full"][h] - U["without"][h] >= HEADROOM]
     no_headroom = [h for h in holdout if h not in headroom]
 
@@ -570,6 +626,8 @@ def bench_coldstart(
     for h in holdout:
         row = {"model": h, "headroom": h in headroom, "U_without": U["without"][h], "U_full": U["full"][h],
                "U_k": {str(k): Uk["onboard"][h][k] for k in ks}, "per_k": {}}
+        if ADAPTIVE in samplers:
+            row["U_k_adaptive"] = {str(k): Uk[ADAPTIVE][h][k] for k in ks}
         for k in ks:
             s = sel[h][k]
             p = np.concatenate(calib[h][k][0]) if calib[h][k][0] else np.zeros(0)
@@ -618,6 +676,21 @@ def bench_coldstart(
         task_decisions["best_at_onboard_harm"][str(k)] = best_within(onboard[str(k)]["harm"])
         task_decisions["best_at_harm_limit"][str(k)] = best_within(HARM_LIMIT)
     lambdas = [lam for lam in chosen_lambdas]
+    sampler_report = {}
+    for name in samplers:
+        method = "onboard" if name == "uniform" else ADAPTIVE
+        entry = summarize(method)
+        spread = draw_intervals(plan, fold_units, fold_sums, holdout_results, method, headroom, no_headroom)
+        for k in ks:
+            entry[str(k)].update(spread[k])
+            if name == ADAPTIVE:
+                used = [u for unit in holdout_results.values() for u in unit.adaptive_used.get(k, [])]
+                stops = [s_ for unit in holdout_results.values() for s_ in unit.adaptive_stops.get(k, [])]
+                entry[str(k)]["examples_used"] = float(np.mean(used)) if used else None
+                entry[str(k)]["stops"] = {why: stops.count(why) for why in sorted(set(stops), key=str)}
+            else:
+                entry[str(k)]["examples_used"] = float(k)
+        sampler_report[name] = {"k": entry, "examples_to_gain": examples_to_gain(entry, ks)}
     return {
         "dataset": table.name,
         "n_samples": int(n),
@@ -639,6 +712,11 @@ def bench_coldstart(
         "full_retrain": {"accuracy": float(np.mean([U["full"][h] for h in holdout])), "per_model": U["full"],
                          "gain_recovered": 1.0 if headroom else None, "harm": float(np.mean([U["without"][h] - U["full"][h] for h in no_headroom])) if no_headroom else None},
         "headroom_models": headroom,
+        # per sampler: gain and harm per k with their intervals over draws and folds, each
+        # headroom model's own gain, examples used (adaptive: it may stop early), and the
+        # smallest k reaching each gain target at harm <= HARM_LIMIT
+        "samplers": sampler_report,
+        "interval_level": INTERVAL_LEVEL,
         "fit_seconds": {"mean": float(np.mean(fit_seconds)) if fit_seconds else None,
                         "max": float(np.max(fit_seconds)) if fit_seconds else None},
         "profile_only_share": float(np.mean([lam is None for lam in lambdas])) if lambdas else None,
@@ -652,6 +730,72 @@ def bench_coldstart(
         "torch_threads": threads,
         "machine": platform.machine(),
     }
+
+
+def examples_to_gain(entry: dict, ks: Sequence[int]) -> dict[str, int | None]:
+    """Per gain target: the smallest k whose pooled gain reaches it with harm <= HARM_LIMIT
+    (None: no k does)."""
+    out = {}
+    for target in GAIN_TARGETS:
+        hits = [k for k in ks if entry[str(k)]["gain_recovered"] is not None and entry[str(k)]["gain_recovered"] >= target
+                and (entry[str(k)]["harm"] is None or entry[str(k)]["harm"] <= HARM_LIMIT)]
+        out[f"{target:g}"] = min(hits) if hits else None
+    return out
+
+
+def draw_intervals(plan: _Plan, fold_units, fold_sums, holdout_results, method: str, headroom: list[str],
+                   no_headroom: list[str], replicates: int = BOOTSTRAP_REPLICATES, seed: int = 0) -> dict:
+    """Per k: ``INTERVAL_LEVEL`` bootstrap intervals of pooled gain and harm, and each headroom
+    model's own gain with its interval. A replicate resamples the fold units with replacement
+    and, inside each (fold, model, k), the calibration draws with replacement; the headroom
+    split is the point estimate's."""
+    holdout, ks, repeats = plan.holdout, plan.ks, plan.repeats
+    F, H, K = len(fold_units), len(holdout), len(ks)
+    without, full, n = np.zeros((F, H)), np.zeros(F), np.zeros(F)
+    draws = np.zeros((F, H, K, repeats))
+    for u, (si, _seed, f, _te) in enumerate(fold_units):
+        full[u] = fold_sums[(si, f)][0]
+        for hj in range(H):
+            unit = holdout_results[(si, f, hj)]
+            without[u, hj], n[u] = unit.without_sum, unit.n_test
+            for kj, k in enumerate(ks):
+                draws[u, hj, kj] = np.asarray(unit.routed[method][k]) * repeats
+    up = np.array([holdout.index(h) for h in headroom], dtype=np.int64)
+    down = np.array([holdout.index(h) for h in no_headroom], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+
+    def measures(fold_idx, draw_idx):
+        total = n[fold_idx].sum()
+        u_without = without[fold_idx].sum(axis=0) / total  # [H]
+        u_full = full[fold_idx].sum() / total
+        chosen = np.take_along_axis(draws[fold_idx], draw_idx, axis=3).mean(axis=3)  # [F, H, K]
+        u_k = chosen.sum(axis=0) / total  # [H, K]
+        lift = u_k - u_without[:, None]
+        room = u_full - u_without
+        gain = lift[up].sum(axis=0) / room[up].sum() if len(up) and room[up].sum() > 0 else np.full(K, np.nan)
+        harm = -lift[down].mean(axis=0) if len(down) else np.full(K, np.nan)
+        per_model = lift[up] / np.where(room[up] > 0, room[up], np.nan)[:, None] if len(up) else np.zeros((0, K))
+        return gain, harm, per_model
+
+    point = measures(np.arange(F), np.broadcast_to(np.arange(repeats), (F, H, K, repeats)))
+    reps = [measures(rng.integers(0, F, F), rng.integers(0, repeats, (F, H, K, repeats))) for _ in range(replicates)]
+    tail = 100 * (1 - INTERVAL_LEVEL) / 2
+
+    def interval(values):
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))] if len(values) else None
+
+    out = {}
+    for kj, k in enumerate(ks):
+        out[k] = {
+            "gain_interval": interval([r[0][kj] for r in reps]),
+            "harm_interval": interval([r[1][kj] for r in reps]),
+            "per_model_gain": {h: {"gain": float(point[2][i, kj]) if np.isfinite(point[2][i, kj]) else None,
+                                   "interval": interval([r[2][i, kj] for r in reps])}
+                               for i, h in enumerate(headroom)},
+        }
+    return out
 
 
 def _copy_card(card, **changes):

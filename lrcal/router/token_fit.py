@@ -11,9 +11,10 @@ meaningful), under an L2 prior ||r||^2 * lambda toward token_0. The prior streng
 the number of steps are chosen by k-fold cross-validation inside the calibration rows
 (held-out log-loss of the new model's mu); step 0 -- the profile-only token -- is always a
 candidate, so a fit that does not help out of sample is not used. Every router weight is
-frozen (`requires_grad` off; `weights_checksum` proves it in the tests). Step 3 (margin
-calibration, `_margin_bias`): a per-task offset on the new model's quality logit moves its mean
-margin over the incumbents' best toward what the profiles support.
+frozen (`requires_grad` off; `weights_checksum` proves it in the tests). Step 3 (level
+calibration, `level_offsets`): a per-task offset on the new model's quality logit moves its
+mean score on the calibration rows of a task toward its task accuracy as the profile estimates
+it, as far as cross-validation inside the calibration rows says it should.
 
 Speed: all (fold, lambda) candidates are fitted at once -- the calibration rows are repeated
 once per candidate, each copy carrying its candidate's token (the network accepts per-row
@@ -37,6 +38,10 @@ from lrcal.router.cards import ModelCard
 from lrcal.router.network import NewColumnContext, with_task_bias
 
 MIN_ROWS = 16
+# the level calibration's targets for the new model's mean score on a task's calibration rows:
+# "partial": the network's own mean pulled n_t / (n_t + s) toward the profile's task accuracy (s:
+# the router's profile prior strength); "full": the profile's task accuracy
+LEVEL_TARGETS = ("partial", "full")
 
 
 @dataclass(frozen=True)
@@ -46,15 +51,16 @@ class OnboardConfig:
     max_steps: int = 40
     lr: float = 0.08
     cv_metric: str = "loss"  # "loss" (the router's loss mix for the column, ranking included) or "logloss"
-    # exact-forward guard: the new token may not move the incumbents' scores on the calibration
-    # rows by more than this on average (latent communication); the residual is halved until it does not
-    max_incumbent_shift: float = 0.01
     bootstrap: int = 100
     one_se: bool = True  # prefer the simplest candidate within one standard error of the best
-    # step 3: per task group, set the new model's mean margin over the best incumbent on the
-    # calibration rows to what the profiles say (its smoothed accuracy minus the best incumbent's)
-    margin_calibration: bool = True
-    margin_prior_rows: float | None = None  # the network margin's worth in rows (None: the profile prior strength)
+    # step 3: per task group, an offset on the new model's quality logit sets its mean score on
+    # the calibration rows to a target (LEVEL_TARGETS); "cv" chooses the target by cross-validation
+    # inside the calibration rows, "none" leaves the network's level alone
+    level_calibration: str = "cv"
+
+    def __post_init__(self) -> None:
+        if self.level_calibration not in ("cv", "none") + LEVEL_TARGETS:
+            raise ValueError(f"level_calibration must be cv, none or one of {LEVEL_TARGETS}")
 
 
 @dataclass
@@ -67,7 +73,8 @@ class OnboardResult:
     cv_table: dict[str, float] = field(default_factory=dict)  # "lambda" -> best mean held-out log-loss
     fit_loss: float | None = None
     seconds: float = 0.0
-    shrink_steps: int = 0  # halvings applied by the incumbent-shift guard (max over members)
+    level: str = "none"  # the level calibration applied (chosen by cross-validation unless configured)
+    level_cv: dict = field(default_factory=dict)  # target -> mean held-out squared error of the score
     # the per-row values the profile was computed from (outcomes, difficulty-adjusted where the
     # incumbents' outcomes on the same rows are known; see `difficulty_adjusted_scores`)
     profile_scores: np.ndarray | None = None
@@ -87,7 +94,8 @@ class OnboardResult:
             "cv_table": self.cv_table,
             "fit_loss": self.fit_loss,
             "fit_seconds": self.seconds,
-            "shrink_steps": self.shrink_steps,
+            "level": self.level,
+            "level_cv": self.level_cv,
             "difficulty_beta": self.difficulty_beta,
         }
 
@@ -354,14 +362,13 @@ def _choose_candidate(per_row_val: np.ndarray, one_se: bool) -> tuple[int, int, 
 
 def _fit_residuals(router, members: list[_MemberColumn], terms: _LossTerms, cols: _ColumnTensors, lam: float,
                    steps: int, config: OnboardConfig,
-                   start: torch.Tensor | None) -> tuple[list[np.ndarray], float | None, int]:
-    """(one residual [H] per member, member 0's final training loss, most halvings of the shift guard).
+                   start: torch.Tensor | None) -> tuple[list[np.ndarray], float | None]:
+    """(one residual [H] per member, member 0's final training loss).
 
     Each member's residual is fitted on every row for ``steps`` steps under prior ``lam``, from
-    its profile-only token -- or from ``start`` (the free token; no shift guard then)."""
+    its profile-only token -- or from ``start`` (the free token)."""
     residuals = []
     fit_loss = None
-    shrink_steps = 0
     for member, column in enumerate(members):
         enc0 = column.encoded[:1]
         t0 = enc0 if start is None else start
@@ -377,13 +384,8 @@ def _fit_residuals(router, members: list[_MemberColumn], terms: _LossTerms, cols
         if member == 0 and steps:
             fit_loss = float(loss.detach())
         residual = (t0 + r - enc0).detach()
-        if start is None:
-            residual, shrunk = _bound_incumbent_shift(router.members[member], cols.x, column.pool_tokens, cols.ta_pool,
-                                                      enc0, cols.ta_new, cols.available, residual,
-                                                      config.max_incumbent_shift)
-            shrink_steps = max(shrink_steps, shrunk)
         residuals.append(residual[0].numpy().astype(np.float32))
-    return residuals, fit_loss, shrink_steps
+    return residuals, fit_loss
 
 
 def fit_token(
@@ -438,15 +440,20 @@ def fit_token(
         per_row_val = _held_out_losses(members[0].context, terms, fold_tokens, fold_cards, fold, lambdas, config,
                                        cols.y_new)
         chosen_s, chosen_l, mean = _choose_candidate(per_row_val, config.one_se)
-        card, fit_loss, shrink_steps = card0, None, 0
+        card, fit_loss = card0, None
         if chosen_s > 0 or free:
-            residuals, fit_loss, shrink_steps = _fit_residuals(router, members, terms, cols, lambdas[chosen_l],
-                                                               chosen_s, config, start)
+            residuals, fit_loss = _fit_residuals(router, members, terms, cols, lambdas[chosen_l], chosen_s, config,
+                                                 start)
             card = replace(card0, residuals=residuals)
-        # step 3: the margin calibration
-        if config.margin_calibration and not free and rows.pool:
-            card = replace(card, task_bias=_margin_bias(router, card, cols.x, rows.task_ids, rows.pool, pool_ta,
-                                                        config.margin_prior_rows))
+        # step 3: the level calibration, its target chosen inside the calibration rows
+        level, level_cv = ("none", {}) if free else (config.level_calibration, {})
+        if level == "cv":
+            level, level_cv = choose_level(router, fold_cards, cols.x, rows.scores, rows.task_ids, fold, rows.pool,
+                                           pool_ta, config.one_se)
+        if level != "none":
+            network = newcomer_columns(router, card, cols.x, rows.pool, pool_ta)
+            card = replace(card, task_bias=level_offsets(network, rows.task_ids, np.ones(rows.n, dtype=bool),
+                                                         card.task_accuracy, level, router.profile_prior.strength))
     result = OnboardResult(
         card=card,
         prior_strength=None if (chosen_s == 0 and not free) else float(lambdas[chosen_l]),
@@ -455,7 +462,8 @@ def fit_token(
         cv_profile_only=float(mean[0, 0]),
         cv_table={f"{lam:g}": float(mean[:, li].min()) for li, lam in enumerate(lambdas)},
         fit_loss=fit_loss,
-        shrink_steps=shrink_steps,
+        level=level,
+        level_cv=level_cv,
         profile_scores=profile_scores,
         difficulty_beta=beta,
     )
@@ -482,62 +490,74 @@ def newcomer_columns(router, card, x: torch.Tensor, pool: Sequence[str], pool_ta
     return np.stack(mu_logit), np.stack(delta), pool_score / len(router.members)
 
 
-@torch.no_grad()
-def _margin_bias(router, card, x: torch.Tensor, task_ids: np.ndarray, pool: Sequence[str], pool_ta: np.ndarray,
-                 prior_rows: float | None = None, iterations: int = 40, limit: float = 8.0) -> np.ndarray:
-    """[V + 1] per-task offsets on the new model's quality logit (margin calibration).
+def level_offsets(network, task_ids: np.ndarray, rows: np.ndarray, task_accuracy: np.ndarray, target: str,
+                  strength: float, iterations: int = 40, limit: float = 8.0) -> np.ndarray:
+    """[V + 1] per-task offsets on the new model's quality logit (the level calibration).
 
-    A token fitted from a few dozen rows ranks queries within a task group, but its level
-    against the incumbents is where a cold start goes wrong: routing compares the new model's
-    per-row score with the incumbents' per-row best, and that maximum sits above any single
-    incumbent's mean. For each task group with calibration rows, b_t sets the mean of (new
-    model's ensemble score - incumbents' best score) on those rows to a target: the network's
-    own mean margin, pulled by weight n_t / (n_t + s) toward the margin the profiles support
-    (the new model's smoothed accuracy on the task minus the best incumbent's), s being the
-    router's profile prior strength -- the pseudo-count its simulated cold starts chose. The
-    within-group variation is kept. Groups without calibration rows get 0; the unknown-task
-    column gets the row-weighted mean. ``pool_ta`` [K-1, V+1]: the pool's task accuracies."""
-    n_tasks = len(card.task_accuracy) - 1
-    strength = float(router.profile_prior.strength if prior_rows is None else prior_rows)
-    mu_logit, delta, pool_score = newcomer_columns(router, card, x, pool, pool_ta)
-    best = pool_score.max(axis=1)  # [n]
-    bias = np.zeros(n_tasks + 1)
-    weights = np.zeros(n_tasks + 1)
-    for t in np.unique(task_ids[(task_ids >= 0) & (task_ids < n_tasks)]):
-        rows = task_ids == t
-        margin = lambda b: float(np.mean(np.clip(1.0 / (1.0 + np.exp(-(mu_logit[:, rows] + b))) + delta[:, rows],  # noqa: E731
-                                                 0.0, 1.0).mean(axis=0) - best[rows]))
-        # the network's own margin is the prior, worth as many rows as the router's profile prior
-        # strength (chosen by simulated cold starts); the n_t calibration rows pull toward the profiles'
-        weight = rows.sum() / (rows.sum() + strength)
-        target = (1 - weight) * margin(0.0) + weight * float(card.task_accuracy[t] - pool_ta[:, t].max())
+    ``network``: (mu_logit [E, n], delta [E, n], ...) of the new model's column on the
+    calibration rows (`newcomer_columns`); ``rows`` [n] the rows to calibrate on. Per task group
+    with rows, b_t sets the mean of the new model's ensemble score on those rows to the target:
+    "full", its task accuracy as the profile estimates it; "partial", the network's own mean
+    pulled n_t / (n_t + s) of the way there (s: the router's profile prior strength, the
+    pseudo-count its simulated cold starts chose). The within-group variation of the network's
+    prediction is kept; groups without rows get 0 and the unknown-task column the row-weighted
+    mean. The target is the newcomer's own accuracy, never a margin over the incumbents' per-row
+    best: the mean of a row-wise maximum sits above the best incumbent's mean wherever the
+    incumbents' scores vary within a task, and a margin target passes that excess on to the
+    newcomer's score."""
+    mu_logit, delta = network[0], network[1]
+    n_tasks = len(task_accuracy) - 1
+    bias, weights = np.zeros(n_tasks + 1), np.zeros(n_tasks + 1)
+
+    def mean_score(b: float, r: np.ndarray) -> float:
+        return float(np.clip(1.0 / (1.0 + np.exp(-(mu_logit[:, r] + b))) + delta[:, r], 0.0, 1.0).mean())
+
+    for t in np.unique(task_ids[rows & (task_ids >= 0) & (task_ids < n_tasks)]):
+        r = rows & (task_ids == t)
+        goal = float(task_accuracy[t])
+        if target == "partial":
+            w = r.sum() / (r.sum() + strength)
+            goal = (1 - w) * mean_score(0.0, r) + w * goal
         lo, hi = -limit, limit
-        for _ in range(iterations):  # the mean margin is increasing in the offset: bisection
+        for _ in range(iterations):  # the mean score is increasing in the offset: bisection
             mid = 0.5 * (lo + hi)
-            if margin(mid) < target:
-                lo = mid
-            else:
-                hi = mid
-        bias[t], weights[t] = 0.5 * (lo + hi), rows.sum()
+            lo, hi = (mid, hi) if mean_score(mid, r) < goal else (lo, mid)
+        bias[t], weights[t] = 0.5 * (lo + hi), r.sum()
     if weights.sum() > 0:
         bias[n_tasks] = float(weights @ bias / weights.sum())
     return bias.astype(np.float32)
 
 
-@torch.no_grad()
-def _bound_incumbent_shift(net, x, pool_tok, pool_ta, enc0, ta0, avail, residual, limit, max_halvings: int = 6):
-    """Halve ``residual`` until the incumbents' exact scores on these rows move (vs the
-    profile-only token) by at most ``limit`` on average. Returns (residual, halvings)."""
-    if pool_tok.shape[0] == 0:
-        return residual, 0
-    ta = torch.cat([pool_ta, ta0[None]])
-    base = net(x, torch.cat([pool_tok, enc0]), ta, avail)["score"][:, :-1]
-    for halvings in range(max_halvings + 1):
-        moved = net(x, torch.cat([pool_tok, enc0 + residual]), ta, avail)["score"][:, :-1]
-        if float((moved - base).abs().mean()) <= limit:
-            return residual, halvings
-        residual = residual * 0.5
-    return residual * 0.0, max_halvings + 1
+def choose_level(router, fold_cards: list, x: torch.Tensor, y: np.ndarray, task_ids: np.ndarray, fold: np.ndarray,
+                 pool: Sequence[str], pool_ta: np.ndarray, one_se: bool = True) -> tuple[str, dict]:
+    """The level calibration's target by cross-validation inside the calibration rows: per fold,
+    the profile-only card of the other folds' rows (its network column and its task accuracy)
+    calibrated on those rows, scored by the squared error of the new model's score on the
+    held-out rows. The simplest target ("none", then "partial", then "full") within one
+    standard error of the paired difference to the best is kept. Returns (target, mean error
+    per target)."""
+    candidates = ("none",) + LEVEL_TARGETS
+    errors = np.zeros((len(candidates), len(y)))
+    for f, card in enumerate(fold_cards):
+        train, held = fold != f, fold == f
+        network = newcomer_columns(router, card, x, pool, pool_ta)
+        column = np.where((task_ids >= 0) & (task_ids < len(card.task_accuracy) - 1), task_ids, len(card.task_accuracy) - 1)
+        for c, target in enumerate(candidates):
+            bias = np.zeros(len(card.task_accuracy)) if target == "none" else level_offsets(
+                network, task_ids, train, card.task_accuracy, target, router.profile_prior.strength)
+            score = np.clip(1.0 / (1.0 + np.exp(-(network[0][:, held] + bias[column[held]]))) + network[1][:, held],
+                            0.0, 1.0).mean(axis=0)
+            errors[c, held] = (score - y[held]) ** 2
+    mean = errors.mean(axis=1)
+    best = int(np.argmin(mean))
+    chosen = best
+    if one_se:
+        for c in range(best):
+            diff = errors[c] - errors[best]
+            if mean[c] <= mean[best] + diff.std() / math.sqrt(len(y)):
+                chosen = c
+                break
+    return candidates[chosen], {target: float(m) for target, m in zip(candidates, mean)}
 
 
 class _LossTerms:

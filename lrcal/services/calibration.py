@@ -25,6 +25,7 @@ class CalibrateRequest:
     concurrency: int | None = None
     fresh: bool = False  # a new run: outcomes stored for this model × set are not reused
     retry_errors: bool = False  # ask again for the examples whose stored outcome is an endpoint error
+    adaptive: object | None = None  # an `AdaptivePlan`: choose the examples by value of information
 
 
 class NotCalibrated(LrcalError):
@@ -51,6 +52,9 @@ def calibrate(
         raise LrcalError("--limit must be at least 1")
     if request.fresh and request.retry_errors:
         raise UsageError("--fresh and --retry-errors exclude each other: --fresh asks again for every example")
+    if request.adaptive is not None:
+        return _calibrate_adaptive(store, model, request, on_start=on_start, on_outcome=on_outcome, transport=transport,
+                                   breaker=breaker)
     with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
         rset = ensure_set(store, request.set_ref)
         selection = stratified_subset(rset.examples, request.limit)
@@ -119,6 +123,85 @@ def calibrate(
             store.update_run(run_id, status="interrupted")
         report["status"] = store.get_model(model["name"])["status"]
         return report
+
+
+def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *, on_start, on_outcome, transport,
+                        breaker) -> dict:
+    """`lrcal calibrate --adaptive`: batches chosen by `lrcal.services.adaptive_calibration`."""
+    from lrcal.services.adaptive_calibration import default_incumbents, run_adaptive, summary
+    from lrcal.services.router_context import router_version_row
+
+    plan = request.adaptive
+    if request.limit is not None or request.retry_errors:
+        raise UsageError("--adaptive chooses its own examples: --limit and --retry-errors do not apply (use --budget)")
+    with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
+        rset = ensure_set(store, request.set_ref)
+        if len(rset.examples) <= plan.budget:
+            raise UsageError(f"--adaptive needs a candidate pool larger than the budget: {rset.name} has "
+                             f"{len(rset.examples)} examples, --budget is {plan.budget}")
+        run = None if request.fresh else store.latest_run(model["id"], rset.id, RUN_KIND)
+        if run is not None and (run["parameters"] or {}).get("adaptive") is None:
+            run = None  # a plain calibration on this set: the adaptive sequence starts its own run
+        if run is not None and run["parameters"]["adaptive"] != plan.to_dict():
+            stored = run["parameters"]["adaptive"]
+            raise UsageError(f"the stored adaptive run of {model['name']} on {rset.name} used --budget {stored['budget']} "
+                             f"--batch {stored['batch']} (seed {stored['seed']}); rerun with those to resume, or add --fresh")
+        current = router_version_row(store)
+        if current is None:
+            raise LrcalError("adaptive calibration needs a trained router (its view of the incumbents decides where "
+                             "examples are worth asking); train one, or calibrate without --adaptive")
+        stored_version = run["parameters"].get("router_version") if run is not None else None
+        if stored_version is not None and stored_version != current["version"]:
+            raise UsageError(f"the stored adaptive run was chosen with router {stored_version}, the current one is "
+                             f"{current['version']}: its sequence cannot be resumed; add --fresh")
+        # the sequence depends on the router and the incumbents: a resumed run keeps those it started with
+        parameters = {"set_ref": request.set_ref, "concurrency": request.concurrency, "adaptive": plan.to_dict(),
+                      "router_version": current["version"],
+                      "incumbents": run["parameters"].get("incumbents") if run is not None else None}
+        parameters["incumbents"] = parameters["incumbents"] or default_incumbents(store, model["name"])
+        if run is None:
+            run_id, resumed = store.create_run(model["id"], rset.id, RUN_KIND, {**parameters, "fresh": request.fresh}), False
+        else:
+            run_id, resumed = run["id"], True
+            store.update_run(run_id, status="running", pid=_pid(), parameters={**run["parameters"], **parameters})
+        if on_start is not None:
+            on_start(plan.budget, len(store.done_example_pks(run_id)))
+        try:
+            state, sampler, version, incumbents = run_adaptive(
+                store, model, run_id, rset.examples, plan, concurrency=request.concurrency,
+                incumbents=parameters["incumbents"], on_outcome=on_outcome, transport=transport, breaker=breaker)
+        except BaseException as exc:
+            _mark_interrupted(store, run_id)
+            if isinstance(exc, CircuitOpen):
+                raise LrcalError(f"adaptive calibration of {model['name']} stopped: {exc}; the outcomes so far are "
+                                 f"stored. Fix the cause, then run the same command to resume") from None
+            raise
+        asked = {rset.examples[i]["id"] for i in state.asked}
+        rows = [r for r in store.run_outcomes(run_id) if r["example_id"] in asked]
+        report = build_report(model["name"], rset.name, rset.version, len(asked), rows)
+        report.update(run_id=run_id, resumed=resumed, requested=state.used)
+        report["adaptive"] = summary(state, sampler, plan, version, incumbents)
+        health = run_health(rows)
+        report["health"] = health.to_dict()
+        store.update_run(run_id, parameters={**parameters, "summary": report["adaptive"]})
+        if resumed is False or run["status"] != "completed":
+            store.finish_run(run_id, "completed")
+            if health.trusted:
+                _mark_calibrated(store, model, report)
+        if not health.trusted:
+            report["not_calibrated"] = (f"{model['name']} not calibrated by this run: {health.problem}. Fix the endpoint, "
+                                        f"then run `lrcal calibrate {model['name']} --adaptive --fresh`")
+        report["status"] = store.get_model(model["name"])["status"]
+        return report
+
+
+def adaptive_summary(store: Store, model_id: int) -> dict | None:
+    """The summary of the model's latest finished adaptive calibration (None: it has none)."""
+    for run in reversed(store.runs(model_id=model_id, kind=RUN_KIND)):
+        summary = (run.get("parameters") or {}).get("summary")
+        if summary:
+            return summary
+    return None
 
 
 def _mark_interrupted(store: Store, run_id: int) -> None:

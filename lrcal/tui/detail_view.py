@@ -36,6 +36,23 @@ def histogram_text(bins: list[tuple[float, float, int]], width: int = 24) -> Tex
     return text
 
 
+def adaptive_text(summary: dict):
+    """The adaptive calibration: examples spent per task group and the posterior interval of the
+    model's quality there against the incumbents' level, which settled (or not) the decision."""
+    head = Text.assemble(
+        ("Adaptive calibration: ", "bold"),
+        f"{summary['used']} of {summary['budget']} examples, stopped: {summary['stop']}",
+    )
+    table = Table(box=None, padding=(0, 1))
+    for label, justify in (("task", "left"), ("spent", "right"), ("quality [90% posterior]", "right"),
+                           ("best incumbent", "right"), ("decision", "left")):
+        table.add_column(label, justify=justify)
+    for g in summary["groups"]:
+        table.add_row(g["group"], str(g["n"]), f"{fmt.quality(g['mean'])} [{fmt.quality(g['low'])}–{fmt.quality(g['high'])}]",
+                      fmt.quality(g["incumbents"]), g["verdict"])
+    return Group(head, table)
+
+
 class ModelDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back"),
@@ -57,6 +74,7 @@ class ModelDetailScreen(Screen):
             yield Static(Text("Per task: calibration accuracy vs the interval onboarding predicted · live = validation",
                               style="bold"), classes="section")  # fmt: skip
             yield DataTable(id="detail-tasks", cursor_type="row", zebra_stripes=True)
+            yield Static(id="detail-adaptive")
             with Horizontal(id="detail-middle"):
                 yield Static(id="detail-latency")
                 yield Static(id="detail-errors")
@@ -137,6 +155,10 @@ class ModelDetailScreen(Screen):
             Group(Text("Errors by kind", style="bold"), errors if detail.errors else Text("none", style="dim"))
         )
         self.query_one("#detail-validation", Static).update(self._validation_text(detail, colors))
+        adaptive = self.query_one("#detail-adaptive", Static)
+        adaptive.display = detail.adaptive is not None
+        if detail.adaptive is not None:
+            adaptive.update(adaptive_text(detail.adaptive))
 
         events = self.query_one("#detail-events", DataTable)
         events.clear()

@@ -42,6 +42,9 @@ class ModelDetail:
     validation: dict | None  # latest validations row (decoded)
     events: list[dict]  # newest first
     calibration: dict  # summarize(): n, accuracy, latency p50/p95, mean cost, errors
+    # the latest adaptive calibration (`lrcal calibrate --adaptive`): examples spent per task group,
+    # the posterior interval that stands there, why it stopped; None: never calibrated adaptively
+    adaptive: dict | None = None
 
 
 def latency_histogram(values: Sequence[float], bins: int = 8) -> list[tuple[float, float, int]]:
@@ -68,6 +71,7 @@ def live_by_task(store: Store, model_id: int, validation: dict | None) -> dict[s
 
 
 def model_detail(store: Store, name: str) -> ModelDetail:
+    from lrcal.services.calibration import adaptive_summary
     from lrcal.services.collection import errors_by_kind, summarize, summarize_by_task
 
     model = store.get_model(name)
@@ -104,4 +108,5 @@ def model_detail(store: Store, name: str) -> ModelDetail:
         validation=validation,
         events=store.events(name),
         calibration=summarize(cal),
+        adaptive=adaptive_summary(store, model["id"]),
     )

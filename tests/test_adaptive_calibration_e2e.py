@@ -1,0 +1,155 @@
+"""`lrcal calibrate NAME --adaptive` end to end against the simulated zoo (issue 21): examples
+chosen batch by batch from the candidate pool, the stop and its reason reported, the token
+fitted, live validation enables the model; a killed run resumes the same sequence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fixtures.flows import point_models_at
+
+SPECIALIST = "sim-docreader-m"
+
+
+def _cli(home):
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["--home", str(home), *args], catch_exceptions=False)
+
+
+def _fresh_specialist(home, server):
+    """The flow home with the specialist removed and registered again: no outcomes, no token."""
+    cli = _cli(home)
+    point_models_at(home, server.url)
+    assert cli("models", "remove", SPECIALIST, "--yes", "--purge").exit_code == 0
+    model = next(m for m in server.zoo.models if m.name == SPECIALIST)
+    added = cli("add-model", SPECIALIST, "--base-url", server.url, "--price-in", str(model.price_in_per_mtok),
+                "--price-out", str(model.price_out_per_mtok), "--max-concurrency", "8", "--timeout", "10", "--no-probe")
+    assert added.exit_code == 0, added.output
+    return cli
+
+
+def test_adaptive_calibration_then_live_validation_enables_it(flow_home, sim_server, builtin_sets):
+    from tests.fixtures.flows import FLOW_VALIDATION_LIMIT
+
+    home, _ = flow_home
+    server = sim_server(sets=builtin_sets, latency_scale=0.01)
+    cli = _fresh_specialist(home, server)
+    result = cli("calibrate", SPECIALIST, "--adaptive", "--budget", "64", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    adaptive = report["adaptive"]
+    assert report["set"] == "builtin-v1-pool" and report["token"]["fitted"]
+    assert 16 <= adaptive["used"] <= 64 and adaptive["stop"] in {"settled", "budget spent"}
+    assert report["examples"] == report["completed"] == adaptive["used"]
+    assert server.request_counts[SPECIALIST] == adaptive["used"]  # nothing asked twice, nothing beyond the sequence
+    groups = {g["group"]: g for g in adaptive["groups"]}
+    assert set(groups) == {"ocr", "chart", "document", "spatial", "vqa", "math"}
+    assert sum(g["n"] for g in groups.values()) == adaptive["used"]
+    assert all(g["n"] >= 4 for g in groups.values())  # the stratified first batch
+    assert all(g["low"] <= g["mean"] <= g["high"] for g in groups.values())
+    # the text report says how many were used and why it stopped, and shows the groups
+    text = cli("calibrate", SPECIALIST, "--adaptive", "--budget", "64")
+    assert text.exit_code == 0, text.output
+    assert f"adaptive: {adaptive['used']} of 64 examples used" in text.stdout and "stopped: " in text.stdout
+    assert "posterior" in text.stdout and "spent" in text.stdout
+    assert server.request_counts[SPECIALIST] == adaptive["used"]  # the rerun replays the stored outcomes
+    validated = cli("live-validate", SPECIALIST, "--limit", str(FLOW_VALIDATION_LIMIT), "--enable", "--json")
+    assert validated.exit_code == 0, validated.output
+    from lrcal.store import Store
+
+    store = Store.open(home)
+    try:
+        assert store.get_model(SPECIALIST)["status"] == "enabled"
+    finally:
+        store.close()
+
+
+def test_a_killed_adaptive_run_resumes_the_same_sequence(flow_home, sim_server, builtin_sets, tmp_path):
+    """Killed in its second batch, the run resumes: it asks only what was not stored, and ends
+    with the examples an uninterrupted run with the same seed asked."""
+    from lrcal.services.adaptive_calibration import AdaptivePlan
+    from lrcal.services.calibration import CalibrateRequest, calibrate
+    from lrcal.store import Store
+    from tests.fixtures.flows import copy_home
+
+    home, _ = flow_home
+    server = sim_server(sets=builtin_sets, latency_scale=0.01)
+    _fresh_specialist(home, server)
+    twin = copy_home(home, tmp_path / "twin")
+    request = CalibrateRequest(model=SPECIALIST, set_ref="builtin-v1-pool", adaptive=AdaptivePlan(budget=48, batch=8))
+
+    def asked(store, report):
+        return sorted(r["example_id"] for r in store.run_outcomes(report["run_id"]))
+
+    store = Store.open(twin)
+    try:
+        whole = calibrate(store, request)
+        whole_asked = asked(store, whole)
+    finally:
+        store.close()
+    first = whole["adaptive"]["groups"]
+    seen = []
+
+    def killer(example, fields):
+        seen.append(example["id"])
+        if len(seen) == 28:  # the first batch is 24: stop inside the second
+            raise KeyboardInterrupt
+
+    store = Store.open(home)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            calibrate(store, request, on_outcome=killer)
+        run = store.latest_run(store.get_model(SPECIALIST)["id"], store.get_set("builtin-v1-pool")["id"], "calibration")
+        stored = len(store.done_example_pks(run["id"]))
+        assert 24 <= stored < 48
+        before = server.request_counts[SPECIALIST]
+        resumed = calibrate(store, request)
+        assert resumed["resumed"] is True
+        assert asked(store, resumed) == whole_asked
+        assert server.request_counts[SPECIALIST] - before == resumed["adaptive"]["used"] - stored
+    finally:
+        store.close()
+    assert [g["n"] for g in resumed["adaptive"]["groups"]] == [g["n"] for g in first]
+
+
+@pytest.fixture
+def adaptive_home(flow_home, sim_server, builtin_sets):
+    """The flow home after `lrcal calibrate SPECIALIST --adaptive --budget 48`: (home, its summary)."""
+    home, _ = flow_home
+    server = sim_server(sets=builtin_sets, latency_scale=0.01)
+    result = _fresh_specialist(home, server)("calibrate", SPECIALIST, "--adaptive", "--budget", "48", "--json")
+    assert result.exit_code == 0, result.output
+    return home, json.loads(result.stdout)["adaptive"]
+
+
+async def test_the_tui_model_detail_shows_the_adaptive_spend_and_intervals(adaptive_home):
+    from rich.console import Console
+
+    from lrcal.services.review import ReviewService
+    from lrcal.tui.app import LrcalApp
+    from lrcal.tui.detail_view import ModelDetailScreen
+
+    home, summary = adaptive_home
+    app = LrcalApp(ReviewService(home))
+    async with app.run_test(size=(110, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ModelDetailScreen(SPECIALIST))
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if getattr(app.screen, "detail", None) is not None:
+                break
+        screen = app.screen
+        assert screen.detail.adaptive == summary
+        console = Console(width=110, color_system=None, record=True, file=__import__("io").StringIO())
+        console.print(screen.query_one("#detail-adaptive").content)
+        text = console.export_text()
+        assert f"{summary['used']} of 48 examples, stopped: {summary['stop']}" in text
+        for g in summary["groups"]:
+            line = next(row for row in text.splitlines() if row.strip().startswith(g["group"]))
+            assert f" {g['n']} " in line and "[" in line and "–" in line

@@ -1,0 +1,74 @@
+"""`bench coldstart --sampler uniform,adaptive --repeats N`: both samplers on the same folds and
+draws, draws independent of the k list, intervals over draws and folds."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrcal.errors import UsageError
+from lrcal.evaluation.coldstart import GAIN_TARGETS, bench_coldstart, examples_to_gain
+from lrcal.evaluation.synthetic import synthetic_outcomes
+from lrcal.router import RouterConfig
+from lrcal.router.token_fit import OnboardConfig
+
+TINY = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=24,
+                    warmup_patience=8, latent_max_steps=6, patience=2, batch_size=64)
+ONBOARD = OnboardConfig(max_steps=6, folds=2, bootstrap=5)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def table():
+    return synthetic_outcomes(n=240, n_models=4, seed=5, keyword_bonus=0.4)
+
+
+def _bench(table, ks, samplers=("uniform", "adaptive"), repeats=2):
+    return bench_coldstart(table, ["model1", "model3"], ks=ks, folds=2, repeats=repeats, config=TINY,
+                           onboard_config=ONBOARD, samplers=samplers)
+
+
+def test_both_samplers_on_the_same_folds_with_intervals_and_curves(table):
+    result = _bench(table, [16, 32])
+    assert set(result["samplers"]) == {"uniform", "adaptive"}
+    uniform, adaptive = result["samplers"]["uniform"], result["samplers"]["adaptive"]
+    for k in ("16", "32"):
+        # the uniform sampler is the protocol's onboarding: the same numbers as `k`
+        assert uniform["k"][k]["gain_recovered"] == result["k"][k]["gain_recovered"]
+        assert uniform["k"][k]["harm"] == result["k"][k]["harm"]
+        assert uniform["k"][k]["examples_used"] == int(k)
+        used = adaptive["k"][k]["examples_used"]
+        assert 16 <= used <= int(k)
+        assert sum(adaptive["k"][k]["stops"].values()) == 2 * 2 * 2  # folds x models x draws
+        for entry in (uniform["k"][k], adaptive["k"][k]):
+            for value, interval in ((entry["gain_recovered"], entry["gain_interval"]), (entry["harm"], entry["harm_interval"])):
+                assert (value is None) == (interval is None)
+                if interval is not None:
+                    assert interval[0] <= interval[1]
+            assert set(entry["per_model_gain"]) == set(result["headroom_models"])
+    for row in result["per_model"]:
+        assert set(row["U_k_adaptive"]) == {"16", "32"}
+    assert set(uniform["examples_to_gain"]) == {f"{t:g}" for t in GAIN_TARGETS}
+
+
+def test_draws_do_not_depend_on_the_k_list(table):
+    """The rows drawn for (seed, fold, model, k, draw) are the same whichever other k are asked:
+    every per-model routed accuracy at k = 32 is identical, for both samplers."""
+    both = _bench(table, [16, 32], repeats=1)
+    alone = _bench(table, [32], repeats=1)
+    for a, b in zip(both["per_model"], alone["per_model"]):
+        assert a["U_k"]["32"] == b["U_k"]["32"]
+        assert a["U_k_adaptive"]["32"] == b["U_k_adaptive"]["32"]
+
+
+def test_examples_to_gain_is_the_smallest_k_within_the_harm_limit():
+    entry = {"16": {"gain_recovered": 0.7, "harm": 0.01}, "32": {"gain_recovered": 0.76, "harm": 0.001},
+             "64": {"gain_recovered": 0.95, "harm": 0.0}}
+    assert examples_to_gain(entry, [16, 32, 64]) == {"0.6": 32, "0.75": 32, "0.9": 64}
+
+
+def test_the_uniform_sampler_is_always_run(table):
+    with pytest.raises(UsageError, match="--sampler"):
+        bench_coldstart(table, ["model1"], ks=[16], folds=2, samplers=("adaptive",))
+    with pytest.raises(UsageError, match="--sampler"):
+        bench_coldstart(table, ["model1"], ks=[16], folds=2, samplers=("uniform", "greedy"))

@@ -16,9 +16,8 @@ if TYPE_CHECKING:
 
 
 def api_key_env_option() -> Any:
-    return typer.Option(
-        None, "--api-key-env", help="Require 'Authorization: Bearer <key>' with the key held by this environment variable."
-    )
+    return typer.Option(None, "--api-key-env",
+                        help="Require 'Authorization: Bearer <key>' with the key held by this environment variable.")  # fmt: skip
 
 
 def check_port(port: int) -> None:

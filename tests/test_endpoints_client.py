@@ -15,6 +15,7 @@ import pytest
 from lrcal.calsets import build_prompt, read_image_bytes
 from lrcal.endpoints import CallResult, EndpointClient, EndpointConfig
 from lrcal.errors import LrcalError
+from tests.fixtures.faults import FAULT_OUTCOMES
 
 MODEL = "sim-generalist-xl"
 
@@ -143,27 +144,8 @@ def test_connection_refused_is_retried_then_recorded(unused_port):
     assert time.monotonic() - start < 3
 
 
-# expected (error kind or None, retried?) for a fault on every attempt
-PERMANENT_FAULTS = {
-    "http_500": ("http_5xx", True),
-    "http_502": ("http_5xx", True),
-    "http_503": ("http_5xx", True),
-    "http_429": ("http_4xx", True),
-    "http_400": ("http_4xx", False),
-    "http_401": ("http_4xx", False),
-    "http_404": ("http_4xx", False),
-    "reset": ("connection", True),
-    "stall": ("timeout", True),
-    "no_done": ("timeout", True),
-    "invalid_json": ("malformed_response", True),
-    "huge_body": ("malformed_response", False),
-    "non_utf8": (None, False),
-    "missing_usage": (None, False),
-}
-
-
 @pytest.mark.parametrize("mode", ["stream", "json", "ollama"])
-@pytest.mark.parametrize("fault", sorted(PERMANENT_FAULTS))
+@pytest.mark.parametrize("fault", sorted(FAULT_OUTCOMES))
 def test_every_fault_ends_with_its_error_kind_in_bounded_time(sim_server, tiny_set, fault, mode):
     example = tiny_set.by_id()["ocr-word"]
     sim = sim_server(
@@ -178,7 +160,7 @@ def test_every_fault_ends_with_its_error_kind_in_bounded_time(sim_server, tiny_s
     start = time.monotonic()
     result = run(ask(config, example))
     elapsed = time.monotonic() - start
-    kind, retried = PERMANENT_FAULTS[fault]
+    kind, retried = FAULT_OUTCOMES[fault]
     assert result.error_kind == kind, result.error_message
     assert elapsed < 2.5  # 2 attempts x 0.4 s timeout + backoff, never the 5 s stall
     if kind is None:

@@ -48,6 +48,13 @@ def correct(example: dict, answer: str) -> bool:
     return score_answer(example, answer).correct
 
 
+def assert_answers(boxes: list[TextBox], answer_type: str, cases: list[tuple[str, str]], **kw) -> None:
+    """Every (question, reference answer) of ``cases`` answered correctly from ``boxes``."""
+    for question, answer in cases:
+        example = {"question": question, "answer_type": answer_type, "answer": answer}
+        assert correct(example, ask(example, boxes, **kw)), question
+
+
 TABLE = [
     box("City", 20, 50), box("Population", 95, 50), box("Area", 180, 50), box("Founded", 225, 50),
     box("Lima", 20, 75), box("1,311,000", 95, 75), box("171", 180, 75), box("1227", 225, 75),
@@ -149,13 +156,11 @@ def test_title_is_the_largest_text_near_the_top():
 def test_value_right_of_a_key_or_after_it_in_the_same_box():
     form = [box("Date:", 24, 60), box("2021-12-20", 120, 60), box("Reference: PXUJAW", 24, 100),
             box("Email:", 24, 140), box("nadia.becker@post.org", 120, 140)]  # fmt: skip
-    for question, answer in [
+    assert_answers(form, "exact", [
         ("What is the date entered on this form?", "2021-12-20"),
         ("What is written in the 'Reference' field?", "PXUJAW"),
         ("Read the value of the field labelled Email.", "nadia.becker@post.org"),
-    ]:
-        example = {"question": question, "answer_type": "exact", "answer": answer}
-        assert correct(example, ask(example, form)), question
+    ])  # fmt: skip
 
 
 def test_value_below_a_key_when_nothing_is_to_its_right():
@@ -173,13 +178,11 @@ def test_unknown_key_is_not_answered_with_other_text():
 @pytest.mark.parametrize("skew", [0.0, 4.0, -5.0])
 def test_table_cell_row_key_by_column_header_on_a_skewed_scan(skew):
     boxes = rotated(TABLE, skew)
-    for question, answer in [
+    assert_answers(boxes, "number", [
         ("What is the Area value for Leeds?", "664"),
         ("In the table, what is listed under Population for Tartu?", "936000"),
         ("Look up Lima: what does the Founded column say?", "1227"),
-    ]:
-        example = {"question": question, "answer_type": "number", "answer": answer}
-        assert correct(example, ask(example, boxes)), (skew, question)
+    ])  # fmt: skip
 
 
 def test_misread_column_header_is_still_used():
@@ -198,13 +201,11 @@ def test_receipt_total_is_not_the_subtotal_and_items_are_counted():
                box("3.27", 200, 84), box("Butter", 18, 108), box("2.41", 200, 108), box("Subtotal", 18, 140),
                box("20.45", 200, 140), box("Tax 10%", 18, 164), box("2.05", 200, 164), box("TOTAL", 18, 188),
                box("22.50", 200, 188)]  # fmt: skip
-    for question, answer in [
+    assert_answers(receipt, "number", [
         ("What is the total amount on the receipt?", "22.50"),
         ("How much did the milk cost?", "3.27"),
         ("How many different items are listed on the receipt?", "3"),
-    ]:
-        example = {"question": question, "answer_type": "number", "answer": answer}
-        assert correct(example, ask(example, receipt)), question
+    ])  # fmt: skip
 
 
 def test_printed_chart_values_above_a_bar_label_and_in_a_legend():
@@ -247,9 +248,8 @@ def test_word_in_a_given_ink_colour():
 def test_check_box_marks_come_from_the_mark_reader():
     boxes = [box("Gift wrap", 40, 40), box("Insurance", 40, 80)]
     marks = {"Gift wrap": True, "Insurance": False}
-    for question, answer in [("Is the 'Gift wrap' box checked?", "yes"), ("Has 'Insurance' been ticked on this form?", "no")]:
-        example = {"question": question, "answer_type": "yes_no", "answer": answer}
-        assert correct(example, ask(example, boxes, marked=lambda b: marks[b.text])), question
+    assert_answers(boxes, "yes_no", [("Is the 'Gift wrap' box checked?", "yes"),
+                                     ("Has 'Insurance' been ticked on this form?", "no")], marked=lambda b: marks[b.text])  # fmt: skip
 
 
 # ---- the CLI without the extra ------------------------------------------------------------

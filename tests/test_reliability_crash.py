@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -79,6 +80,31 @@ def _trial_kill(rng: random.Random, trial: int, home, kind: str, seconds: tuple[
     return _kill_when_stored(home, kind, rng.randint(*stored))
 
 
+def _kill_trials(
+    base: Path, kind: str, args: list[str], prepare: Callable[[Path], int], server, *, seed: int,
+    seconds: tuple[float, float], exit_code: int = 0, check: Callable[[dict], None] | None = None, trials: int = 20,
+) -> None:
+    """``trials`` kill-and-resume trials of ``args``, each in a fresh home under ``base`` that
+    ``prepare(home)`` sets up (it returns the outcomes expected after the run). Even trials kill
+    after a random delay in ``seconds``, odd ones at a random point of the requests."""
+    rng = random.Random(seed)
+    started = time.monotonic()
+    results = []
+    for trial in range(trials):
+        home = base / f"home-{trial}"
+        expected = prepare(home)
+        before = _count(home, kind)[0]
+        kill = _trial_kill(rng, trial, home, kind, seconds, (before + 1, expected - 1))
+        result = _kill_then_resume(home, args, kind, expected, kill, server, exit_code)
+        if check is not None:
+            check(result)
+        results.append(result)
+    _summary(kind, results, expected, time.monotonic() - started)
+    killed = [r["killed_at"] for r in results]
+    # The kills really landed at different points, many of them mid-run.
+    assert sum(r["before"] < r["killed_at"] < expected for r in results) >= 5, killed
+
+
 def _kill_then_resume(
     home, args: list[str], kind: str, expected: int, kill: Callable[[subprocess.Popen], None], server=None,
     exit_code: int = 0,
@@ -134,20 +160,13 @@ def test_one_calibration_kill_and_resume(tmp_path, sim_server, builtin_sets):
 @pytest.mark.slow
 def test_twenty_calibration_kills(tmp_path, sim_server, builtin_sets):
     server = sim_server(sets=builtin_sets, latency_scale=0.15)
-    rng = random.Random(7)
-    started = time.monotonic()
-    results = []
-    for trial in range(20):
-        home = tmp_path / f"home-{trial}"
+
+    def prepare(home) -> int:
         _calibration_home(home, server)
-        # even trials anywhere (start-up, set registration, mid-requests, the end); odd ones at a
-        # random point of the requests
-        kill = _trial_kill(rng, trial, home, "calibration", (0.3, 6.0), (1, 127))
-        results.append(_kill_then_resume(home, CALIBRATION, "calibration", 128, kill, server))
-    _summary("calibration", results, 128, time.monotonic() - started)
-    killed = [r["killed_at"] for r in results]
-    # The kills really landed at different points, many of them mid-run.
-    assert sum(0 < k < 128 for k in killed) >= 5, killed
+        return 128
+
+    # timed kills anywhere: start-up, set registration, mid-requests, the end
+    _kill_trials(tmp_path, "calibration", CALIBRATION, prepare, server, seed=7, seconds=(0.3, 6.0))
 
 
 # ---- live validation -----------------------------------------------------------------------
@@ -190,22 +209,9 @@ def test_one_validation_kill_mid_requests_and_resume(flow_home_template, tmp_pat
 def test_twenty_validation_kills(flow_home_template, tmp_path, sim_server, builtin_sets):
     template, _ = flow_home_template
     server = sim_server(sets=builtin_sets, latency_scale=0.1)
-    rng = random.Random(11)
-    started = time.monotonic()
-    results = []
-    for trial in range(20):
-        home = tmp_path / f"home-{trial}"
-        expected = _validation_home(template, home, server)
-        before = _count(home, "validation")[0]
-        # even trials anywhere in a ~10 s run (start-up: torch, router; requests, evaluation, the
-        # end); start-up takes half the run, so odd ones aim at a random point of the requests
-        kill = _trial_kill(rng, trial, home, "validation", (0.5, 12.0), (before + 1, expected - 1))
-        result = _kill_then_resume(home, VALIDATE, "validation", expected, kill, server, REJECTED_EXIT)
-        _check_validation_report(result)
-        results.append(result)
-    _summary("validation", results, expected, time.monotonic() - started)
-    killed = [r["killed_at"] for r in results]
-    assert sum(r["before"] < r["killed_at"] < expected for r in results) >= 5, killed
+    # timed kills anywhere in a ~10 s run (start-up: torch, router; requests, evaluation, the end)
+    _kill_trials(tmp_path, "validation", VALIDATE, lambda home: _validation_home(template, home, server), server,
+                 seed=11, seconds=(0.5, 12.0), exit_code=REJECTED_EXIT, check=_check_validation_report)
 
 
 def _summary(what: str, results: list[dict], expected: int, seconds: float) -> None:

@@ -10,26 +10,9 @@ import time
 
 import pytest
 
+from tests.fixtures.faults import FAULT_OUTCOMES
+
 MODEL = "sim-docreader-m"
-
-# fault injected on every attempt for one example → what the stored outcome must say
-EXPECTED = {
-    "http_500": ("http_5xx", "retried"),
-    "http_502": ("http_5xx", "retried"),
-    "http_503": ("http_5xx", "retried"),
-    "http_429": ("http_4xx", "retried"),
-    "http_400": ("http_4xx", "once"),
-    "http_401": ("http_4xx", "once"),
-    "http_404": ("http_4xx", "once"),
-    "reset": ("connection", "retried"),
-    "stall": ("timeout", "retried"),
-    "no_done": ("timeout", "retried"),
-    "invalid_json": ("malformed_response", "retried"),
-    "huge_body": ("malformed_response", "once"),
-    "non_utf8": (None, "once"),  # decoded with replacement characters: a (wrong) answer, not an error
-    "missing_usage": (None, "once"),  # tokens estimated and marked so
-}
-
 
 def _rows(home):
     conn = sqlite3.connect(home / "lrcal.db")
@@ -48,8 +31,8 @@ def test_every_fault_kind_is_recorded_and_the_run_completes(cli, home, sim_serve
     from lrcal.calsets import load_set, resolve_set
 
     # 14 faulted examples and 14 clean ones: 12 errors in 28 requests (43 %) still calibrate.
-    examples = load_set(resolve_set("builtin-v1")).examples[: 2 * len(EXPECTED)]
-    permanent = {ex.id: kind for ex, kind in zip(examples, EXPECTED)}
+    examples = load_set(resolve_set("builtin-v1")).examples[: 2 * len(FAULT_OUTCOMES)]
+    permanent = {ex.id: kind for ex, kind in zip(examples, FAULT_OUTCOMES)}
     server = sim_server(sets=builtin_sets, latency_scale=0.01, permanent=permanent, stall_s=5.0, retry_after_s=0.05)
     assert cli("add-model", MODEL, "--base-url", server.url, "--timeout", "0.6", "--max-retries", "2",
                "--max-concurrency", "16", "--no-probe").exit_code == 0  # fmt: skip
@@ -62,10 +45,10 @@ def test_every_fault_kind_is_recorded_and_the_run_completes(cli, home, sim_serve
     rows = _rows(home)
     assert set(rows) == {ex.id for ex in examples}
     for example_id, fault in permanent.items():
-        expected_kind, retry = EXPECTED[fault]
+        expected_kind, retried = FAULT_OUTCOMES[fault]
         row = rows[example_id]
         assert row["error_kind"] == expected_kind, (fault, row["error_kind"], row["error_message"])
-        if retry == "retried":
+        if retried:
             assert row["attempts"] == 3, (fault, row["attempts"])
         elif expected_kind is not None:
             assert row["attempts"] == 1, (fault, row["attempts"])

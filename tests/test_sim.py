@@ -251,7 +251,7 @@ def test_custom_zoo_files_and_their_errors(tmp_path):
     zoo = load_zoo(path)
     assert zoo.names == ["sim-a"] and zoo.model("sim-a").skill("chart") == 0.5
     bad_cases = {
-        "missing.json": (None, "not found"),
+        "missing.json": (None, "no such file"),
         "syntax.json": ("{\n  nope", "invalid JSON at line 2"),
         "skill.json": (json.dumps({"models": [{"name": "x", "skills": {"ocr": 1.5}}]}), "skills.ocr must be between 0 and 1"),
         "dupe.json": (json.dumps({"models": [{"name": "x", "skills": {"ocr": 0.5}}] * 2}), "duplicate model name 'x'"),

@@ -38,7 +38,7 @@ def test_zoo_table(cli):
     "args, code, needle",
     [
         (["--fail-rate", "2"], 2, "--fail-rate must be a probability"),
-        (["--zoo", "/no/such/zoo.json"], 1, "zoo file not found"),
+        (["--zoo", "/no/such/zoo.json"], 1, "zoo.json: no such file"),
         (["--chaos", "boom=0.1"], 2, "unknown fault kind 'boom'"),
         (["--chaos", "http_429"], 2, "--chaos takes KIND=RATE"),
         (["--chaos-model", "gpt-4o", "--fail-rate", "0.1"], 2, "not in the zoo: gpt-4o"),

@@ -28,13 +28,6 @@ MAX_IMAGE_PIXELS = 40_000_000  # decoded width x height (decompression-bomb guar
 MAX_ID_CHARS = 256
 MAX_PATH_CHARS = 1024
 
-IMAGE_MIME_TYPES: dict[str, str] = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-}
-
 SHORT_VERSION_CHARS = 12
 MAX_SET_NAME_CHARS = 64
 

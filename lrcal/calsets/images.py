@@ -14,7 +14,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from lrcal.calsets.format import IMAGE_MIME_TYPES, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_PATH_CHARS
+from lrcal.calsets.format import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_PATH_CHARS
+from lrcal.image_formats import IMAGE_MIME_TYPES, sniff_format
 
 
 class ImageProblem(Exception):
@@ -38,19 +39,6 @@ class ImageInfo:
     @property
     def mime(self) -> str:
         return IMAGE_MIME_TYPES[self.format]
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The image format from its magic bytes (only the formats endpoints accept)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    return None
 
 
 def mime_type_for_bytes(data: bytes) -> str:

@@ -35,7 +35,7 @@ from lrcal.calsets.format import (
     ordered_groups,
     set_name_problem,
 )
-from lrcal.calsets.manifest import iter_lines, json_type, parse_record, show
+from lrcal.calsets.manifest import encodable, iter_lines, json_type, parse_record, show
 
 VERSION_PREFIX = b"lrcal-calibration-set-v1\n"
 
@@ -310,7 +310,7 @@ def _read_set_info(scan: _Scan, path: Path) -> None:
             scan.info.name = name
     description = obj.get("description")
     if description is not None:
-        if not isinstance(description, str) or not _encodable(description):
+        if not isinstance(description, str) or not encodable(description):
             problem("bad_set_info", "set.json 'description' must be a string")
         else:
             scan.info.description = description
@@ -326,14 +326,6 @@ def _clean_label(text: str, limit: int) -> bool:
     return (
         bool(text.strip())
         and len(text) <= limit
-        and _encodable(text)
+        and encodable(text)
         and not any(unicodedata.category(ch)[0] == "C" for ch in text)
     )
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -10,7 +10,7 @@ import json
 import math
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from lrcal.calsets.format import ANSWER_TYPES, MAX_ID_CHARS, MAX_LINE_BYTES
 
@@ -118,54 +118,24 @@ def _validate_fields(obj: dict, record: Record, known_groups: set[str]) -> None:
     issues = record.issues
     out = record.fields
 
-    ident = _required_str(obj, "id", issues)
-    if ident is not None:
-        if not ident.strip():
-            issues.append(("empty_value", "id is empty"))
-        elif len(ident) > MAX_ID_CHARS:
-            issues.append(("bad_value", f"id is longer than {MAX_ID_CHARS} characters"))
-        elif any(unicodedata.category(ch)[0] == "C" for ch in ident):
-            issues.append(("bad_value", f"id {show(ident)} contains control or invisible format characters"))
+    # The required string fields, in the order their problems are reported: each with the
+    # problem its value has (kind, message), or None when it is kept.
+    required: dict[str, Callable[[str], tuple[str, str] | None]] = {
+        "id": _id_problem,
+        "task_group": lambda group: _task_group_problem(group, known_groups),
+        "question": lambda question: _empty_problem("question", question),
+        "answer_type": _answer_type_problem,
+        "answer": lambda answer: _empty_problem("answer", answer),
+    }
+    for name, problem_of in required.items():
+        value = _required_str(obj, name, issues)
+        if value is None:
+            continue
+        problem = problem_of(value)
+        if problem is None:
+            out[name] = value
         else:
-            out["id"] = ident
-
-    group = _required_str(obj, "task_group", issues)
-    if group is not None:
-        if group not in known_groups:
-            issues.append(
-                (
-                    "unknown_task_group",
-                    f"task_group {show(group)} is not one of {', '.join(sorted(known_groups))} "
-                    "(declare new groups in set.json 'task_groups')",
-                )
-            )
-        else:
-            out["task_group"] = group
-
-    question = _required_str(obj, "question", issues)
-    if question is not None:
-        if not question.strip():
-            issues.append(("empty_value", "question is empty"))
-        else:
-            out["question"] = question
-
-    answer_type = _required_str(obj, "answer_type", issues)
-    if answer_type is not None:
-        if answer_type not in ANSWER_TYPES:
-            issues.append(
-                ("unknown_answer_type", f"answer_type {show(answer_type)} is not one of {', '.join(ANSWER_TYPES)}")
-            )
-            answer_type = None
-        else:
-            out["answer_type"] = answer_type
-
-    answer = _required_str(obj, "answer", issues)
-    if answer is not None:
-        if not answer.strip():
-            issues.append(("empty_value", "answer is empty"))
-            answer = None
-        else:
-            out["answer"] = answer
+            issues.append(problem)
 
     choices = _optional_choices(obj, issues)
     if choices is not None:
@@ -195,8 +165,38 @@ def _validate_fields(obj: dict, record: Record, known_groups: set[str]) -> None:
             _validate_meta(meta, issues)
             out["meta"] = meta
 
-    if answer_type is not None and answer is not None and "answer" in out:
-        _check_answer_fits_type(answer, answer_type, out.get("choices"), "choices" in obj, issues)
+    if "answer_type" in out and "answer" in out:
+        _check_answer_fits_type(out["answer"], out["answer_type"], out.get("choices"), "choices" in obj, issues)
+
+
+def _id_problem(ident: str) -> tuple[str, str] | None:
+    if not ident.strip():
+        return ("empty_value", "id is empty")
+    if len(ident) > MAX_ID_CHARS:
+        return ("bad_value", f"id is longer than {MAX_ID_CHARS} characters")
+    if any(unicodedata.category(ch)[0] == "C" for ch in ident):
+        return ("bad_value", f"id {show(ident)} contains control or invisible format characters")
+    return None
+
+
+def _task_group_problem(group: str, known_groups: set[str]) -> tuple[str, str] | None:
+    if group in known_groups:
+        return None
+    return (
+        "unknown_task_group",
+        f"task_group {show(group)} is not one of {', '.join(sorted(known_groups))} "
+        "(declare new groups in set.json 'task_groups')",
+    )
+
+
+def _empty_problem(name: str, value: str) -> tuple[str, str] | None:
+    return ("empty_value", f"{name} is empty") if not value.strip() else None
+
+
+def _answer_type_problem(answer_type: str) -> tuple[str, str] | None:
+    if answer_type in ANSWER_TYPES:
+        return None
+    return ("unknown_answer_type", f"answer_type {show(answer_type)} is not one of {', '.join(ANSWER_TYPES)}")
 
 
 def _validate_meta(meta: dict, issues: list[tuple[str, str]]) -> None:
@@ -302,12 +302,12 @@ def _scan_values(obj: Any) -> Iterator[tuple[str, str]]:
                 reported.add("non_finite")
                 yield ("non_finite", f"{show(where or 'value')} is {value!r}; NaN and Infinity are not allowed")
         elif isinstance(value, str):
-            if "surrogate" not in reported and not _encodable(value):
+            if "surrogate" not in reported and not encodable(value):
                 reported.add("surrogate")
                 yield ("bad_value", f"{show(where or 'value')} contains an unpaired UTF-16 surrogate")
         elif isinstance(value, dict):
             for key, item in value.items():
-                if "surrogate" not in reported and not _encodable(key):
+                if "surrogate" not in reported and not encodable(key):
                     reported.add("surrogate")
                     yield ("bad_value", "a key contains an unpaired UTF-16 surrogate")
                 stack.append((f"{where}.{key}" if where else str(key), item))
@@ -315,7 +315,8 @@ def _scan_values(obj: Any) -> Iterator[tuple[str, str]]:
             stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
 
 
-def _encodable(text: str) -> bool:
+def encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (no unpaired surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -1,11 +1,11 @@
-"""What `lrcal sim serve` and `lrcal local serve` share: the API key option and the
-foreground serve loop with its banner."""
+"""What `lrcal sim serve` and `lrcal local serve` share: the port check, the API key option
+and the foreground serve loop with its banner."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -13,6 +13,17 @@ from lrcal.errors import UsageError
 
 if TYPE_CHECKING:
     from lrcal.serve import ModelServer
+
+
+def api_key_env_option() -> Any:
+    return typer.Option(None, "--api-key-env",
+                        help="Require 'Authorization: Bearer <key>' with the key held by this environment variable.")  # fmt: skip
+
+
+def check_port(port: int) -> None:
+    """A one-line error for a ``--port`` no socket can bind (0 asks for a free one)."""
+    if not 0 <= port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
 
 
 def api_key_from_env(api_key_env: Optional[str]) -> Optional[str]:

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from lrcal.cli._app import app, print_json
-from lrcal.cli._serving import api_key_from_env, serve_in_foreground
+from lrcal.cli._serving import api_key_env_option, api_key_from_env, check_port, serve_in_foreground
 from lrcal.errors import UsageError
 
 local_app = typer.Typer(
@@ -23,13 +23,12 @@ def serve_command(
     port: int = typer.Option(8766, "--port", help="Port to listen on (0 picks a free port, printed)."),
     model: List[str] = typer.Option([], "--model", help="Model to serve; repeatable (default: rapidocr-ppocrv4)."),
     workers: int = typer.Option(1, "--workers", help="OCR engines working at once; more requests wait (default 1: one engine already uses every core)."),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Require 'Authorization: Bearer <key>' with the key held by this environment variable."),
+    api_key_env: Optional[str] = api_key_env_option(),
 ) -> None:
     """Serve the REAL local OCR model (OpenAI /v1 and Ollama /api) until Ctrl-C."""
     import time
 
-    if not 0 <= port <= 65535:
-        raise UsageError("--port must be between 0 and 65535")
+    check_port(port)
     if workers < 1:
         raise UsageError("--workers must be >= 1")
     api_key = api_key_from_env(api_key_env)

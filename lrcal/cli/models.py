@@ -9,7 +9,7 @@ import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
 from lrcal.cli.help_text import examples
-from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
+from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option, with_output_format
 
 # The table's columns; `--all` adds ALL_MODEL_COLUMNS. Narrow terminals hide the highest drop rank first.
 MODEL_COLUMNS = [
@@ -250,16 +250,15 @@ def disable_command(
 
 
 @app.command("events", epilog=examples("lrcal events", "lrcal events my-vlm --limit 10", "lrcal events --json"))
+@with_output_format
 def events_command(
     ctx: typer.Context,
     model: Optional[str] = typer.Argument(None, help="Only this model's events."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Newest N events."),
-    table: bool = table_option(),
-    as_json: bool = json_option(),
-    as_csv: bool = csv_option(),
+    *,
+    fmt: str,
 ) -> None:
     """Show the audit log: added, calibrated, token fitted, validated, enabled, rejected, disabled, changed, removed."""
-    fmt = output_format(table, as_json, as_csv)
     store = state(ctx).store()
     if model is not None:
         store.get_model(model)

@@ -8,7 +8,7 @@ import typer
 
 from lrcal.cli._app import app, state
 from lrcal.cli.help_text import examples
-from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
+from lrcal.cli.output import Column, cell, print_rows, with_output_format
 
 OUTCOME_COLUMNS = [
     Column("id", "id", drop=9, justify="right"),
@@ -48,6 +48,7 @@ def _table_row(row: dict) -> dict:
         "lrcal outcomes --set builtin-v1-holdout --json",
     ),
 )
+@with_output_format
 def outcomes_command(
     ctx: typer.Context,
     model: Optional[str] = typer.Argument(None, help="Only this model's outcomes (a removed model's too)."),
@@ -56,14 +57,12 @@ def outcomes_command(
     task: Optional[str] = typer.Option(None, "--task", help="Only this task group."),
     errors: bool = typer.Option(False, "--errors", help="Only failed calls (an error kind, no answer)."),
     wrong: bool = typer.Option(False, "--wrong", help="Only answers scored wrong."),
-    table: bool = table_option(),
-    as_json: bool = json_option(),
-    as_csv: bool = csv_option(),
+    *,
+    fmt: str,
 ) -> None:
     """Browse stored outcomes, newest first: question, reference, answer, score, latency and error."""
     from lrcal.services.outcomes import browse_outcomes
 
-    fmt = output_format(table, as_json, as_csv)
     rows = browse_outcomes(state(ctx).store(), model, set_name=set_name, task=task, errors=errors, wrong=wrong,
                            limit=limit or None)  # fmt: skip
     if not rows and fmt == "table":

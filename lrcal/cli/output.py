@@ -13,10 +13,12 @@ Only rich is imported here (``lrcal --help`` stays fast).
 from __future__ import annotations
 
 import csv
+import functools
+import inspect
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import typer
 
@@ -45,6 +47,28 @@ def output_format(table: bool = False, as_json: bool = False, as_csv: bool = Fal
     if len(chosen) > 1:
         raise UsageError(f"choose one output format, not {' and '.join('--' + c for c in chosen)}")
     return chosen[0] if chosen else "table"
+
+
+def with_output_format(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command that lists rows the ``--table`` / ``--json`` / ``--csv`` flags (after its
+    own options); it is called with the one chosen as its ``fmt`` argument.
+
+    Put it below ``@app.command``: typer reads the signature this returns.
+    """
+    own = inspect.signature(command, eval_str=True)
+    params = [p for name, p in own.parameters.items() if name != "fmt"]
+    flags = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option(), annotation=bool)
+        for name, option in (("table", table_option), ("as_json", json_option), ("as_csv", csv_option))
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, table: bool = False, as_json: bool = False, as_csv: bool = False, **kwargs: Any) -> Any:
+        return command(*args, fmt=output_format(table, as_json, as_csv), **kwargs)
+
+    wrapper.__signature__ = own.replace(parameters=params + flags)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params + flags}
+    return wrapper
 
 
 def print_json(obj: Any) -> None:

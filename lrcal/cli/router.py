@@ -9,7 +9,7 @@ import typer
 
 from lrcal.cli._app import app, err_console, print_json, state
 from lrcal.cli.help_text import examples
-from lrcal.cli.output import Column, csv_option, json_option, output_format, print_rows, print_table, table_option
+from lrcal.cli.output import Column, print_rows, print_table, with_output_format
 
 VERSION_COLUMNS = [
     Column("version", "version"),
@@ -88,16 +88,15 @@ def train_command(
 
 
 @router_app.command("list", epilog=examples("lrcal router list", "lrcal router list --json"))
+@with_output_format
 def list_command(
     ctx: typer.Context,
-    table: bool = table_option(),
-    as_json: bool = json_option(),
-    as_csv: bool = csv_option(),
+    *,
+    fmt: str,
 ) -> None:
     """List trained router versions (the newest, or the pinned one, is used)."""
     from lrcal.store import loads
 
-    fmt = output_format(table, as_json, as_csv)
     store = state(ctx).store()
     rows = []
     for row in store.router_versions():
@@ -148,6 +147,7 @@ def pin_command(
         "lrcal route -q 'Read the sign' --image sign.jpg --lambda-cost 0.5 --models my-vlm,gpt-4o",
     ),
 )
+@with_output_format
 def route_command(
     ctx: typer.Context,
     question: str = typer.Option(..., "--question", "-q", help="The question to route."),
@@ -159,9 +159,8 @@ def route_command(
     lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
                                                    help="Weight of pool-normalized latency (default: the stored policy)."),  # fmt: skip
     risk: float = typer.Option(0.0, "--risk", min=0.0, help="κ: rank by μ̃ − κσ (risk-averse)."),
-    table: bool = table_option(),
-    as_json: bool = json_option(),
-    as_csv: bool = csv_option(),
+    *,
+    fmt: str,
 ) -> None:
     """Explain one routing decision: per model μ, σ, δ, expected cost/latency, utility, and the choice."""
     from lrcal.services.route_query import explain_route
@@ -170,7 +169,6 @@ def route_command(
         state(ctx).store(), question=question, image=image, task=task, models=_split(models),
         lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk=risk,
     )  # fmt: skip
-    fmt = output_format(table, as_json, as_csv)
     if fmt == "json":
         print_json(decision)
         return

@@ -10,7 +10,7 @@ import typer
 
 from lrcal.cli._app import app, print_json, state
 from lrcal.cli.help_text import examples as example_lines_epilog
-from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, print_table, table_option
+from lrcal.cli.output import Column, cell, print_rows, print_table, with_output_format
 from lrcal.errors import LrcalError, UsageError
 
 sets_app = typer.Typer(
@@ -118,16 +118,15 @@ SAMPLE_COLUMNS = [
 
 
 @sets_app.command("list", epilog=example_lines_epilog("lrcal sets list", "lrcal sets list --json"))
+@with_output_format
 def list_command(
     ctx: typer.Context,
-    table: bool = table_option(),
-    as_json: bool = json_option(),
-    as_csv: bool = csv_option(),
+    *,
+    fmt: str,
 ) -> None:
     """List calibration sets: built-in, imported into the home, and those registered in the store."""
     from lrcal.services.sets import available_sets
 
-    fmt = output_format(table, as_json, as_csv)
     rows = available_sets(state(ctx).store())
     table_rows = [
         {**{k: cell(v) for k, v in row.items()}, "version": (row["version"] or "")[:12],

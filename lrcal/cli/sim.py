@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from lrcal.cli._app import app, print_json, state
-from lrcal.cli._serving import api_key_from_env, serve_in_foreground
+from lrcal.cli._serving import api_key_env_option, api_key_from_env, check_port, serve_in_foreground
 from lrcal.errors import UsageError
 
 sim_app = typer.Typer(
@@ -92,13 +92,12 @@ def serve_command(
     refuse_stream: bool = typer.Option(False, "--refuse-stream", help="Reject stream=true with HTTP 400 (clients must fall back)."),
     retry_after: float = typer.Option(1.0, "--retry-after", help="Seconds sent in Retry-After with 429/503."),
     stall_s: float = typer.Option(75.0, "--stall-s", help="How long stalls last (longer than a client timeout)."),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Require 'Authorization: Bearer <key>' with the key held by this environment variable."),
+    api_key_env: Optional[str] = api_key_env_option(),
 ) -> None:
     """Serve the SIMULATED zoo (OpenAI /v1 and Ollama /api) until Ctrl-C."""
     from lrcal.sim import ChaosConfig, SimServer, load_zoo
 
-    if not 0 <= port <= 65535:
-        raise UsageError("--port must be between 0 and 65535")
+    check_port(port)
     if latency_scale < 0:
         raise UsageError("--latency-scale must be >= 0")
     if fixed_latency_ms is not None and fixed_latency_ms < 0:

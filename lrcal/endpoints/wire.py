@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lrcal.image_formats import IMAGE_MIME_TYPES, sniff_format
+
 
 class MalformedResponse(Exception):
     """The server answered, but not in the protocol. ``transient`` ones are retried."""
@@ -30,15 +32,8 @@ class StreamErrorEvent(Exception):
 
 
 def sniff_image_mime(data: bytes) -> str:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "image/png"
+    """The MIME type of an image from its magic bytes; PNG when they name no known format."""
+    return IMAGE_MIME_TYPES[sniff_format(data) or "PNG"]
 
 
 def openai_body(

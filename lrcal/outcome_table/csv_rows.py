@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lrcal.errors import LrcalError
+from lrcal.input_files import read_input_bytes
 
 _MAX_CELL_IN_MESSAGE = 40
 # One cell longer than this is hostile input, not data (the manifest's line limit is 1 MiB too):
@@ -38,14 +39,7 @@ class CsvRows:
         self.header = self._read_header()
 
     def _read_text(self) -> str:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            raise LrcalError(f"{self.path}: no such file") from None
-        except IsADirectoryError:
-            raise LrcalError(f"{self.path}: is a directory, expected a CSV file") from None
-        except OSError as exc:
-            raise LrcalError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        raw = read_input_bytes(self.path, "CSV file")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

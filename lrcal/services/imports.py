@@ -114,7 +114,8 @@ def check_image_header(image: Path) -> None:
     from PIL import Image
 
     from lrcal.calsets.format import MAX_IMAGE_PIXELS
-    from lrcal.calsets.images import ImageProblem, exception_line, read_checked_bytes, sniff_format
+    from lrcal.calsets.images import ImageProblem, exception_line, read_checked_bytes
+    from lrcal.image_formats import sniff_format
 
     shown = image.name
     over_limit = f"image {shown!r} has more than {MAX_IMAGE_PIXELS:,} pixels"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lrcal.errors import LrcalError
+from lrcal.input_files import read_input_bytes
 
 DEFAULT_ZOO_PATH = Path(__file__).with_name("default_zoo.json")
 TASK_GROUPS = ("ocr", "chart", "document", "spatial", "vqa", "math")
@@ -120,16 +121,7 @@ def load_zoo(path_or_default: str | Path | None = "default") -> Zoo:
     else:
         path = Path(path_or_default).expanduser()
         source = str(path)
-    try:
-        if path.stat().st_size > MAX_ZOO_BYTES:
-            raise ZooError(f"{path}: zoo file is larger than {MAX_ZOO_BYTES} bytes")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ZooError(f"zoo file not found: {path}") from None
-    except IsADirectoryError:
-        raise ZooError(f"zoo path is a directory, not a JSON file: {path}") from None
-    except OSError as exc:
-        raise ZooError(f"cannot read zoo file {path}: {exc.strerror or exc}") from None
+    raw = read_input_bytes(path, "zoo file", max_bytes=MAX_ZOO_BYTES, error=ZooError)
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -12,6 +12,7 @@ mixins beside this module (``routers``, ``aggregates``, ``outcome_logs``, ``poli
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import os
 import socket
@@ -45,6 +46,21 @@ from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
 
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+
+# The JSON columns of the tables read whole (``select *``), and what an empty one reads as.
+JSON_COLUMNS: dict[str, dict[str, Any]] = {
+    "models": {"metadata": {}},
+    "calibration_sets": {"task_groups": []},
+    "examples": {"choices": None, "metadata": {}},
+    "runs": {"parameters": {}},
+}
+
+
+def decoded(table: str, row: dict) -> dict:
+    """``row`` of ``table`` with its JSON columns decoded, in place (an empty one: a fresh default)."""
+    for column, default in JSON_COLUMNS[table].items():
+        row[column] = loads(row[column], copy.copy(default))
+    return row
 
 
 class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, OutcomeBrowsing, ModelAdmin, PolicyQueries):
@@ -205,11 +221,16 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
             )
         return self.get_model(name)
 
+    def _row_by_id(self, table: str, row_id: int, what: str) -> dict:
+        """The row of ``table`` with this id, decoded; `NotFound` ("unknown {what} {id}") when none."""
+        row = self.query_one(f"select * from {table} where id = ?", [row_id])
+        if row is None:
+            raise NotFound(f"unknown {what} {row_id}")
+        return decoded(table, row)
+
     def find_model(self, name: str) -> dict | None:
         row = self.query_one("select * from models where name = ?", [name])
-        if row is not None:
-            row["metadata"] = loads(row["metadata"], {})
-        return row
+        return decoded("models", row) if row is not None else None
 
     def get_model(self, name: str) -> dict:
         row = self.find_model(name)
@@ -220,11 +241,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         return row
 
     def get_model_by_id(self, model_id: int) -> dict:
-        row = self.query_one("select * from models where id = ?", [model_id])
-        if row is None:
-            raise NotFound(f"unknown model id {model_id}")
-        row["metadata"] = loads(row["metadata"], {})
-        return row
+        return self._row_by_id("models", model_id, "model id")
 
     def list_models(self, statuses: Iterable[str] | None = None, *, include_removed: bool = False) -> list[dict]:
         """Models in order of registration; removed ones (kept for audit) only when asked for."""
@@ -237,10 +254,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         if not include_removed:
             sql += " and status != ?"
             params.append(lifecycle.REMOVED)
-        rows = self.query(sql + " order by id", params)
-        for row in rows:
-            row["metadata"] = loads(row["metadata"], {})
-        return rows
+        return [decoded("models", row) for row in self.query(sql + " order by id", params)]
 
     def update_model(self, name: str, **fields: Any) -> dict:
         model = self.get_model(name)
@@ -402,8 +416,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         return self.get_set(cset.name, cset.version)
 
     def _set_row(self, row: dict) -> dict:
-        row["task_groups"] = loads(row["task_groups"], [])
-        return self._with_path(row)
+        return self._with_path(decoded("calibration_sets", row))
 
     def find_set(self, name: str, version: str | None = None) -> dict | None:
         if version:
@@ -422,28 +435,17 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         return row
 
     def get_set_by_id(self, set_id: int) -> dict:
-        row = self.query_one("select * from calibration_sets where id = ?", [set_id])
-        if row is None:
-            raise NotFound(f"unknown calibration set id {set_id}")
-        return self._set_row(row)
+        return self._with_path(self._row_by_id("calibration_sets", set_id, "calibration set id"))
 
     def list_sets(self) -> list[dict]:
         return [self._set_row(r) for r in self.query("select * from calibration_sets order by id")]
 
     def set_examples(self, set_id: int) -> list[dict]:
         rows = self.query("select * from examples where set_id = ? order by id", [set_id])
-        for row in rows:
-            row["choices"] = loads(row["choices"])
-            row["metadata"] = loads(row["metadata"], {})
-        return rows
+        return [decoded("examples", row) for row in rows]
 
     def example(self, example_pk: int) -> dict:
-        row = self.query_one("select * from examples where id = ?", [example_pk])
-        if row is None:
-            raise NotFound(f"unknown example {example_pk}")
-        row["choices"] = loads(row["choices"])
-        row["metadata"] = loads(row["metadata"], {})
-        return row
+        return self._row_by_id("examples", example_pk, "example")
 
     # ---- runs and outcomes --------------------------------------------------------
 
@@ -457,16 +459,10 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
             "select * from runs where model_id = ? and set_id = ? and kind = ? order by id desc limit 1",
             [model_id, set_id, kind],
         )
-        if row:
-            row["parameters"] = loads(row["parameters"], {})
-        return row
+        return decoded("runs", row) if row else None
 
     def get_run(self, run_id: int) -> dict:
-        row = self.query_one("select * from runs where id = ?", [run_id])
-        if row is None:
-            raise NotFound(f"unknown run {run_id}")
-        row["parameters"] = loads(row["parameters"], {})
-        return row
+        return self._row_by_id("runs", run_id, "run")
 
     def runs(self, model_id: int | None = None, kind: str | None = None) -> list[dict]:
         sql, params = "select * from runs where 1=1", []
@@ -476,10 +472,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         if kind is not None:
             sql += " and kind = ?"
             params.append(kind)
-        rows = self.query(sql + " order by id", params)
-        for row in rows:
-            row["parameters"] = loads(row["parameters"], {})
-        return rows
+        return [decoded("runs", row) for row in self.query(sql + " order by id", params)]
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         if "parameters" in fields:

@@ -17,7 +17,9 @@ the home), `routing` (route and diff with `lrcal.router.policy.policy_choice`), 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from lrcal.services.review.charts import ScatterPoint, quality_latency_points, validation_frontiers
 from lrcal.services.review.detail import ModelDetail, TaskRow, model_detail
@@ -45,6 +47,18 @@ from lrcal.services.review.snapshot import RoutingSnapshot
 from lrcal.services.review.snapshot import snapshot as _snapshot
 from lrcal.store import Store
 
+T = TypeVar("T")
+
+
+def _on_session_store(query: Callable[..., T]) -> Callable[..., T]:
+    """``query(store, ...)`` as a `ReviewSession` method that passes the session's store."""
+
+    @functools.wraps(query)
+    def method(self: "ReviewSession", *args: Any, **kwargs: Any) -> T:
+        return query(self._store, *args, **kwargs)
+
+    return method
+
 
 class ReviewSession:
     """The review queries on one open connection; a context manager that closes it."""
@@ -61,30 +75,14 @@ class ReviewSession:
     def close(self) -> None:
         self._store.close()
 
-    def home_state(self) -> HomeState:
-        return _home_state(self._store)
-
-    def models_table(self) -> list[ModelRow]:
-        return models_table(self._store)
-
-    def snapshot(self, set_ref: str | None = None, *, use_cache: bool = True) -> RoutingSnapshot:
-        """The routing snapshot of ``set_ref`` (default: the last validation's queries, else the
-        last calibration's); runs the router once, or reads its cached output."""
-        return _snapshot(self._store, set_ref, use_cache=use_cache)
-
-    def model_detail(self, name: str) -> ModelDetail:
-        return model_detail(self._store, name)
-
-    def examples_for(
-        self,
-        snap: RoutingSnapshot,
-        task: str | None,
-        model: str | None = None,
-        routed: RoutingTable | None = None,
-        *,
-        only: str = ALL_EXAMPLES,
-    ) -> list[ExampleView]:
-        return examples_for(self._store, snap, task, model, routed, only=only)
+    # The review queries, each run on this session's connection (same arguments, less the store).
+    home_state = _on_session_store(_home_state)
+    models_table = _on_session_store(models_table)
+    snapshot = _on_session_store(_snapshot)
+    model_detail = _on_session_store(model_detail)
+    examples_for = _on_session_store(examples_for)
+    quality_latency_points = _on_session_store(quality_latency_points)
+    validation_frontiers = _on_session_store(validation_frontiers)
 
     def image_bytes(self, sha256: str) -> bytes | None:
         return self._store.image_bytes(sha256)
@@ -93,14 +91,6 @@ class ReviewSession:
         """Where the stored image file is (to open it in the system's image viewer)."""
         row = self._store.image_row(sha256)
         return row["path"] if row and row["path"] else None
-
-    def quality_latency_points(
-        self, snap: RoutingSnapshot | None = None, rows: list[ModelRow] | None = None
-    ) -> tuple[str, list[ScatterPoint]]:
-        return quality_latency_points(self._store, snap, rows)
-
-    def validation_frontiers(self) -> dict[str, dict]:
-        return validation_frontiers(self._store)
 
     def enable(self, name: str, *, force: bool = False, reason: str) -> dict:
         """Enable through the lifecycle (its checks and audit log, where ``reason`` is stored);

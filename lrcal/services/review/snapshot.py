@@ -137,7 +137,8 @@ def _default_candidate(store: Store, names: list[str], candidates: list[str]) ->
 
 
 def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) -> RoutingSnapshot:  # noqa: A002
-    """Build the routing snapshot (runs the router once, or reads its cached output)."""
+    """The routing snapshot of ``set`` (default: the last validation's queries, else the last
+    calibration's); runs the router once, or reads its cached output."""
     from lrcal.services.router_context import NO_ROUTER, router_version_row
 
     router_row = router_version_row(store)

@@ -114,17 +114,16 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 #            overall   task deviation   query deviation
 #
 # (a_m: the model's smoothed overall accuracy from its card; A_tm: its smoothed accuracy on the
-# query's task, the `prior` of a prediction). A `DecisionRule` weights the task and query levels
-# (the overall level always counts). The weights are chosen by the decisions they make on rows
-# the networks never saw (out-of-fold predictions inside the training rows), not by how well the
-# levels predict outcomes: a level can predict outcomes and still lose as an argmax over many
-# models. Starting from the best single model (weights 1, 0, 0), the best per-task rule (task
-# weight on a grid, query 0) is taken only when its routed accuracy beats the current rule's
-# credibly (paired over rows: mean - z * SE > 0), then the best per-query rule likewise. With no
-# credible per-query gain the router reduces exactly to the per-task default; with no credible
-# per-task gain either, to the best single model. The same levels exist for a model onboarded
-# after training (its card's accuracies and the network's score of its token), so incumbents
-# and newcomers are weighed alike.
+# query's task, the `prior` of a prediction). A `DecisionRule` weights the query level (the
+# overall and task levels always count fully: the per-task default, the smoothed per-task
+# accuracies of every model, including a specialist onboarded later from 64 rows). The weight is
+# chosen by the decisions it makes on rows the networks never saw (out-of-fold predictions
+# inside the training rows), not by how well the level predicts outcomes: a level can predict
+# outcomes and still lose as an argmax over many models. The best per-query weight on a grid
+# replaces the per-task default only when its routed accuracy beats the default's credibly
+# (paired over rows: mean - z * SE > 0); otherwise the router reduces exactly to the per-task
+# default. The same levels exist for a model onboarded after training (its card's accuracies
+# and the network's score of its token), so incumbents and newcomers are weighed alike.
 
 RULE_LEVELS = ("overall", "task", "query")
 
@@ -215,33 +214,31 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
                       z: float = 2.0, min_rows: int = 30) -> DecisionRule:
     """Choose the rule from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
     ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run) by the decisions it
-    makes: best single model, then per-task, then per-query, each step only on a credible gain
-    in routed accuracy (see the comment above). Too few rows: the best single model."""
+    makes: the per-task default, left for a per-query weight only on a credible gain in routed
+    accuracy (see the comment above). Too few rows: the per-task default."""
     outcome = np.asarray(outcome, dtype=np.float64)
     score = np.asarray(score, dtype=np.float64)
     usable = np.isfinite(outcome).sum(axis=1) >= 2
     if int(usable.sum()) < min_rows:
-        return DecisionRule(1.0, 0.0, 0.0, evidence={"note": f"fewer than {min_rows} rows: the best single model"})
+        return DecisionRule(1.0, 1.0, 0.0, evidence={"note": f"fewer than {min_rows} rows: the per-task default"})
     score, prior, outcome = score[usable], np.asarray(prior, dtype=np.float64)[usable], outcome[usable]
     overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), (len(usable), score.shape[1]))[usable]
 
     def accuracy_rows(weights: tuple[float, float, float]) -> np.ndarray:
         return routed_outcomes(decision_scores(score, prior, overall, DecisionRule(*weights)), outcome)
 
-    chosen = (1.0, 0.0, 0.0)
+    chosen = (1.0, 1.0, 0.0)  # the pool's default: each model's smoothed accuracy on the query's task
     chosen_rows = accuracy_rows(chosen)
     steps = []
-    families = (("per-task", [(1.0, t, 0.0) for t in RULE_GRID if t > 0]),
-                ("per-query", [(1.0, t, q) for t in RULE_GRID for q in RULE_GRID if q > 0]))
-    for name, family in families:
-        scored = [(float(np.nanmean(rows)), weights, rows) for weights in family for rows in [accuracy_rows(weights)]]
-        best_acc, best, best_rows = max(scored, key=lambda item: item[0])
-        gain, se = paired_gain(best_rows, chosen_rows)
-        taken = gain - z * se > 0
-        steps.append({"step": name, "candidate": list(best), "accuracy": best_acc,
-                      "from_accuracy": float(np.nanmean(chosen_rows)), "gain": gain, "se": se, "taken": bool(taken)})
-        if taken:
-            chosen, chosen_rows = best, best_rows
+    family = [(1.0, 1.0, q) for q in RULE_GRID if q > 0]
+    scored = [(float(np.nanmean(rows)), weights, rows) for weights in family for rows in [accuracy_rows(weights)]]
+    best_acc, best, best_rows = max(scored, key=lambda item: item[0])
+    gain, se = paired_gain(best_rows, chosen_rows)
+    taken = gain - z * se > 0
+    steps.append({"step": "per-query", "candidate": list(best), "accuracy": best_acc,
+                  "from_accuracy": float(np.nanmean(chosen_rows)), "gain": gain, "se": se, "taken": bool(taken)})
+    if taken:
+        chosen, chosen_rows = best, best_rows
     evidence = {"rows": int(usable.sum()), "z": z, "grid": list(RULE_GRID), "steps": steps,
                 "accuracy": float(np.nanmean(chosen_rows))}
     return DecisionRule(*chosen, evidence=evidence)

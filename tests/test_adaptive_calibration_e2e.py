@@ -59,7 +59,8 @@ def test_adaptive_calibration_then_live_validation_enables_it(flow_home, sim_ser
     assert f"adaptive: {adaptive['used']} of 64 examples used" in text.stdout and "stopped: " in text.stdout
     assert "posterior" in text.stdout and "spent" in text.stdout
     assert server.request_counts[SPECIALIST] == adaptive["used"]  # the rerun replays the stored outcomes
-    validated = cli("live-validate", SPECIALIST, "--limit", str(FLOW_VALIDATION_LIMIT), "--enable", "--json")
+    limit = [] if FLOW_VALIDATION_LIMIT is None else ["--limit", str(FLOW_VALIDATION_LIMIT)]
+    validated = cli("live-validate", SPECIALIST, *limit, "--enable", "--json")
     assert validated.exit_code == 0, validated.output
     from lrcal.store import Store
 

@@ -64,12 +64,15 @@ def test_route_live_validate_and_tui_start_from_the_stored_policy(flow_home, sim
     assert cli("tui", "--lambda-cost", "0.1").exit_code == 0 and seen["lambdas"] == (0.1, 0.2)
 
 
-def test_a_passing_validation_saves_the_recommended_lambda_only_with_enable(flow_home, monkeypatch):
+def test_a_passing_validation_saves_the_recommended_lambda_only_with_enable(flow_home, monkeypatch, sim_server,
+                                                                           builtin_sets):
     from typer.testing import CliRunner
 
     from lrcal.cli import app
 
     home, _ = flow_home
+    # a λ other than the one the stored outcomes were validated at may need more live examples
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
     runner = CliRunner()
     cli = lambda *args: runner.invoke(app, ["--home", str(home), *args], catch_exceptions=False)  # noqa: E731
     with sqlite3.connect(home / "lrcal.db") as conn:  # as if it had just been calibrated

@@ -79,7 +79,8 @@ def test_serve_prints_url_and_models_then_stops_cleanly_on_ctrl_c(tiny_set_dir, 
         assert "SIMULATED model server" in seen[0]
         # --set adds the tiny set to the built-in ones; it never replaces them (issue 19, defect 6)
         known = int(seen[0].split(" known examples")[0].rsplit(" ", 1)[1])
-        assert known == 272 + len(TINY_EXAMPLES) and "builtin-v1-holdout" in seen[0], seen[0]
+        # builtin-v1 (128; quick is a subset), the holdout (144) and the adaptive pool (512)
+        assert known == 128 + 144 + 512 + len(TINY_EXAMPLES) and "builtin-v1-holdout" in seen[0], seen[0]
         base_url = next(line.split(": ", 1)[1] for line in seen if line.startswith("base_url: "))
         models = [line.split()[2] for line in seen if line.startswith("SIMULATED model: ")]
         assert len(models) >= 7 and "sim-generalist-xl" in models

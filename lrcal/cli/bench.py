@@ -64,10 +64,8 @@ def bench_router_command(
     parts = [p.strip() for p in ablate.split(",") if p.strip()]
     table = read_outcome_table(outcomes, samples, images_dir=images_dir, name=name)
     console = err_console()
-    from lrcal.router.config import RouterConfig
-
-    config = RouterConfig() if decision_folds is None else RouterConfig(decision_folds=decision_folds)
-    result = bench_router(table, range(seeds), folds=folds, null=null, ablate=parts, ensemble=ensemble, config=config,
+    result = bench_router(table, range(seeds), folds=folds, null=null, ablate=parts, ensemble=ensemble,
+                          decision_folds=decision_folds,
                           progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if as_json:
         print_json(result)

@@ -222,8 +222,11 @@ def _per_row(units: list[dict], unit_defs: list[Unit], n: int, name: str) -> np.
 
 def bench_router(table, seeds: Sequence[int] = (0, 1, 2), *, folds: int | None = None, null: bool = False,
                  ablate: Sequence[str] = (), config: RouterConfig | None = None, ensemble: int = DEFAULT_ENSEMBLE,
-                 progress: Callable[[str], None] | None = None) -> dict:
+                 decision_folds: int | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """``decision_folds``: overrides the config's (0: the network's own scores)."""
     say = progress or (lambda _m: None)
+    if decision_folds is not None:
+        config = (config or RouterConfig()).replace(decision_folds=decision_folds)
     unknown = [a for a in ablate if a not in ABLATIONS]
     if unknown:
         from lrcal.errors import UsageError

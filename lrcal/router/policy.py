@@ -179,16 +179,17 @@ def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> li
 
 
 def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, rule: DecisionRule) -> np.ndarray:
-    """[N, K] quality estimates a decision uses: the row's mean network score (the query's
-    difficulty) plus the rule's weighted differences between the models, clipped to [0, 1]."""
+    """[N, K] quality estimates a decision uses: the rule's weighted sum of the levels, clipped
+    to [0, 1]. Each model's estimate depends on its own levels only, so a choice among any
+    subset of the pool is the same choice (with task weight 1 it is the convex combination
+    (1 - w_query) * prior + w_query * score)."""
     score = np.asarray(score, dtype=np.float64)
     if rule.is_identity() or score.size == 0:
         return score
     # a tiny weight on the overall level breaks ties toward the best single model
     weights = (max(rule.overall, 1e-3), rule.task, rule.query)
     q = sum(w * level for w, level in zip(weights, rule_levels(score, prior, overall)))
-    shifted = score.mean(axis=1, keepdims=True) + q - q.mean(axis=1, keepdims=True)
-    return np.clip(shifted, 0.0, 1.0)
+    return np.clip(q, 0.0, 1.0)
 
 
 RULE_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)  # task and query weights the rule chooses among

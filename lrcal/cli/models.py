@@ -74,9 +74,12 @@ def add_model_command(
         None, "--max-retries", min=0, help="Retries per request on transient faults (default 4)."
     ),
     no_probe: bool = typer.Option(False, "--no-probe", help="Do not contact the endpoint before registering."),
+    no_images: bool = typer.Option(
+        False, "--no-images", help="Text-only model: `lrcal serve` never sends it an image (the probe also finds this)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the stored model as JSON."),
 ) -> None:
-    """Register a model endpoint (probes /models and one tiny request unless --no-probe)."""
+    """Register a model endpoint (probes /models, one tiny request and one tiny image unless --no-probe)."""
     from lrcal.services.models import add_model
 
     store = state(ctx).store()
@@ -93,6 +96,7 @@ def add_model_command(
         timeout_s=timeout,
         probe=not no_probe,
         max_retries=max_retries,
+        images=not no_images,
     )
     notes = row.pop("notes", [])
     if as_json:

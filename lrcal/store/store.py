@@ -5,8 +5,9 @@ processes can share one home. Outcomes are written one per example as they finis
 ``UNIQUE(run_id, example_id)`` makes a resumed run idempotent.
 
 No SQL lives outside ``lrcal/store`` (tests/test_architecture.py checks it): the queries of
-router versions and tokens, of outcome aggregates, of imported logs and of the routing policy are
-mixins beside this module (``routers``, ``aggregates``, ``outcome_logs``, ``policies``).
+router versions and tokens, of outcome aggregates, of imported logs, of the routing policy and of the
+gateway's traffic log are mixins beside this module (``routers``, ``aggregates``, ``outcome_logs``,
+``policies``, ``traffic``).
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ from lrcal.store.policies import PolicyQueries
 from lrcal.store.reserve import ensure_reserve, release_reserve
 from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
+from lrcal.store.traffic import TrafficQueries
 
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
-class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, OutcomeBrowsing, ModelAdmin, PolicyQueries):
+class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, OutcomeBrowsing, ModelAdmin, PolicyQueries,
+            TrafficQueries):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):
@@ -167,6 +170,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         metadata: dict | None = None,
         source: str = "endpoint",
         status: str = lifecycle.REGISTERED,
+        accepts_images: bool = True,
     ) -> dict:
         now = utcnow()
         with self.write():
@@ -190,6 +194,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
                         "created_at": now,
                         "updated_at": now,
                         "metadata": dumps(metadata or {}),
+                        "accepts_images": int(bool(accepts_images)),
                     }
                 )
                 .last_pk

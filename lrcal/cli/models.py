@@ -29,6 +29,7 @@ ALL_MODEL_COLUMNS = MODEL_COLUMNS + [
     Column("api_style", "style", drop=12),
     Column("source", "source", drop=13),
     Column("timeout_s", "timeout s", drop=14, justify="right"),
+    Column("accepts_images", "images", drop=15),
 ]
 
 EVENT_COLUMNS = [
@@ -157,6 +158,9 @@ def set_command(
     ),
     max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency", min=1, help="Parallel requests at most."),
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0.001, help="Per-request timeout in seconds."),
+    images: Optional[bool] = typer.Option(
+        None, "--images/--no-images", help="Whether it takes image input (`lrcal serve` sends images only if so)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the changed model as JSON."),
 ) -> None:
     """Change a model's prices or endpoint settings (recorded in the audit log).
@@ -167,7 +171,7 @@ def set_command(
 
     row = change_model(
         state(ctx).store(), name, price_in=price_in, price_out=price_out, base_url=base_url, api_model=api_model,
-        api_style=api_style, api_key_env=api_key_env, max_concurrency=max_concurrency, timeout_s=timeout,
+        api_style=api_style, api_key_env=api_key_env, max_concurrency=max_concurrency, timeout_s=timeout, images=images,
     )  # fmt: skip
     if as_json:
         print_json(row)

@@ -193,6 +193,7 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
                 "token_fitted": token == TOKEN_FITTED,
                 "token_router_version": version,
                 "enabled": model["status"] == lifecycle.ENABLED,
+                "accepts_images": bool(model["accepts_images"]),
             }
         )
     return rows
@@ -203,7 +204,7 @@ CHANGEABLE = dict(
     price_in=("price_in_per_mtok", "price in (USD/Mtok)"), price_out=("price_out_per_mtok", "price out (USD/Mtok)"),
     base_url=("base_url", "base URL"), api_model=("api_model", "API model"), api_style=("api_style", "API style"),
     api_key_env=("api_key_env", "API key variable"), max_concurrency=("max_concurrency", "max concurrency"),
-    timeout_s=("timeout_s", "timeout (s)"),
+    timeout_s=("timeout_s", "timeout (s)"), images=("accepts_images", "image input"),
 )
 
 
@@ -235,6 +236,8 @@ def change_model(store: Store, name: str, **values) -> dict:
         raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {given['api_style']!r}")
     if "api_key_env" in given:
         given["api_key_env"] = check_api_key_env(given["api_key_env"])  # "" clears it
+    if "images" in given:
+        given["images"] = int(bool(given["images"]))
     if "base_url" in given:
         if model["source"] != "endpoint":
             raise LrcalError(f"model '{name}' was imported from outcome logs and has no endpoint")

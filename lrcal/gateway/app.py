@@ -187,6 +187,7 @@ class Exchange:
         self.attempts: list[Attempt] = []
         self.routed = call.model == gateway.config.alias
         self.served_answer: asyncio.Future | None = None
+        self.streamed: Attempt | None = None  # the attempt whose stream reached the client
         self.logged = False
 
     # ---- the decision -------------------------------------------------------------
@@ -238,6 +239,7 @@ class Exchange:
                 relay = await gateway.forwarder.open_stream(up, self.call, attempt)
                 if relay is not None:
                     health.succeeded(name)
+                    self.streamed = attempt
                     return RelayResponse(self._relay(relay, slots), self._headers(attempt))
                 slots.release()
             else:
@@ -297,8 +299,7 @@ class Exchange:
         if self.logged:
             return
         self.logged = True
-        served = self.attempts[-1] if self.attempts and self.attempts[-1].error_kind in (None, "stream_error",
-                                                                                          "client_disconnected") else None  # fmt: skip
+        served = self.streamed or (self.attempts[-1] if self.attempts and self.attempts[-1].ok else None)
         if served is not None and served.error_kind is None and status == 200:
             error_kind = error_message = None
         ranking = self.ranking

@@ -87,7 +87,7 @@ def bench_serve_command(
     state(ctx).store()  # a one-line error for a missing home
     console = err_console()
     result = bench_serve(home, clients=clients, duration_s=duration, reps=reps, sim_latency_ms=sim_latency_ms,
-                         workers=workers, progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))  # fmt: skip
+                         workers=workers, progress=(lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))  # fmt: skip
     if as_json:
         print_json(result)
         return

@@ -72,12 +72,12 @@ def serve_command(
 @bench_app.command("serve", epilog=examples("lrcal bench serve", "lrcal bench serve --clients 64 --duration 60 --json"))
 def bench_serve_command(
     ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
     clients: int = typer.Option(64, "--clients", min=1, max=1024, help="Concurrent clients."),
+    workers: int = typer.Option(1, "--workers", min=1, max=16, help="Gateway worker processes."),
     duration: float = typer.Option(10.0, "--duration", min=0.5, max=3600, help="Seconds of load, direct and through the gateway."),
     reps: int = typer.Option(200, "--reps", min=10, max=100_000, help="Routing decisions timed for the overhead."),
     sim_latency_ms: float = typer.Option(50.0, "--sim-latency-ms", min=0.0, help="Latency of every simulated answer."),
-    workers: int = typer.Option(1, "--workers", min=1, max=16, help="Gateway worker processes."),
-    as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
 ) -> None:
     """Routing overhead (featurize + forward + policy, one request with one image, one thread) and
     gateway throughput with concurrent clients against the simulator, vs direct calls in the same run."""

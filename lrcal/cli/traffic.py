@@ -10,30 +10,20 @@ from lrcal.cli._app import app, state
 from lrcal.cli.help_text import examples
 from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
 
+_RIGHT = {"justify": "right"}
 TRAFFIC_COLUMNS = [
-    Column("model", "model"),
-    Column("task", "task"),
-    Column("requests", "requests", justify="right"),
-    Column("share", "share", justify="right"),
-    Column("p50_latency_ms", "p50 ms", justify="right"),
-    Column("p95_latency_ms", "p95 ms", justify="right", drop=3),
-    Column("errors", "errors", justify="right", drop=4),
-    Column("fallbacks", "fallbacks", justify="right", drop=5),
-    Column("cost_usd", "cost $", justify="right", drop=2),
-    Column("p50_ttft_ms", "p50 TTFT ms", justify="right", drop=6),
-    Column("p50_routing_ms", "routing ms", justify="right", drop=7),
+    Column("model", "model"), Column("task", "task"), Column("requests", "requests", **_RIGHT),
+    Column("share", "share", **_RIGHT), Column("p50_latency_ms", "p50 ms", **_RIGHT),
+    Column("p95_latency_ms", "p95 ms", drop=3, **_RIGHT), Column("errors", "errors", drop=4, **_RIGHT),
+    Column("fallbacks", "fallbacks", drop=5, **_RIGHT), Column("cost_usd", "cost $", drop=2, **_RIGHT),
+    Column("p50_ttft_ms", "p50 TTFT ms", drop=6, **_RIGHT), Column("p50_routing_ms", "routing ms", drop=7, **_RIGHT),
 ]
 SHADOW_COLUMNS = [
-    Column("model", "candidate"),
-    Column("requests", "requests", justify="right"),
-    Column("agreement", "agrees", justify="right"),
-    Column("p50_latency_ms", "p50 ms", justify="right"),
-    Column("served_p50_latency_ms", "served p50 ms", justify="right", drop=2),
-    Column("shadow_cost_usd", "shadow $", justify="right", drop=3),
-    Column("served_cost_usd", "served $", justify="right", drop=4),
-    Column("mean_predicted_mu", "μ", justify="right", drop=5),
-    Column("served_mean_predicted_mu", "served μ", justify="right", drop=6),
-    Column("errors", "errors", justify="right", drop=7),
+    Column("model", "candidate"), Column("requests", "requests", **_RIGHT), Column("agreement", "agrees", **_RIGHT),
+    Column("p50_latency_ms", "p50 ms", **_RIGHT), Column("served_p50_latency_ms", "served p50 ms", drop=2, **_RIGHT),
+    Column("shadow_cost_usd", "shadow $", drop=3, **_RIGHT), Column("served_cost_usd", "served $", drop=4, **_RIGHT),
+    Column("mean_predicted_mu", "μ", drop=5, **_RIGHT), Column("served_mean_predicted_mu", "served μ", drop=6, **_RIGHT),
+    Column("errors", "errors", drop=7, **_RIGHT),
 ]
 
 

@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from lrcal.endpoints.client import check_api_key_value
+from lrcal.endpoints.client import check_api_key_value, error_detail
 from lrcal.endpoints.redact import redact
 from lrcal.endpoints.retry import is_retryable_status
 from lrcal.gateway.request import ChatCall
@@ -82,19 +82,7 @@ def _scrub(text: str, up: Upstream) -> str:
 
 
 def _error_message(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        obj = None
-    if isinstance(obj, dict):
-        error = obj.get("error", obj.get("detail", obj.get("message")))
-        if isinstance(error, dict):
-            error = error.get("message") or error
-        if error:
-            text = str(error)
-    text = " ".join(text.split())
-    return text[:200] or "(empty body)"
+    return error_detail(raw.decode("utf-8", errors="replace")[:2000])
 
 
 def _count(value: Any) -> int | None:

@@ -102,22 +102,31 @@ def test_two_workers_share_one_home_and_the_log_stays_consistent(served_home, bu
     try:
         base = f"http://127.0.0.1:{port}"
 
-        def healthy_pids():
+        def worker_pids():  # a new connection each time: the workers race to accept it
             try:
                 return {httpx.get(base + "/health", timeout=2).json()["pid"] for _ in range(20)}
             except httpx.HTTPError:
-                return None
+                return set()
 
-        wait_for(lambda: proc.poll() is not None or healthy_pids(), timeout_s=120, step_s=0.5)
+        pids: set[int] = set()
+
+        def both_workers_seen() -> bool:
+            if proc.poll() is not None:
+                return True
+            pids.update(worker_pids())
+            return len(pids) >= 2
+
+        wait_for(both_workers_seen, timeout_s=120, step_s=0.5)
         assert proc.poll() is None, proc.stderr.read()
+        assert len(pids) == 2  # two worker processes serve the port
         answered = asyncio.run(load(base + "/v1/chat/completions", load_bodies(builtin_sets), 16, 4.0))
     finally:
         proc.send_signal(signal.SIGINT)  # uvicorn's supervisor stops the workers; each flushes its log
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "lrcal serve: http://127.0.0.1" in out and "2 workers" in out
-    result = check_log(served_home, answered)
-    assert len(result["pids"]) == 2, result  # both workers answered and wrote to the one log
+    result = check_log(served_home, answered)  # every answer logged once, whichever worker gave it
+    assert result["pids"] <= pids, result
 
 
 def test_shadow_traffic_is_logged_apart_and_never_returned(gateway, served_home, builtin_sets, served_cli):

@@ -29,7 +29,6 @@ ALL_MODEL_COLUMNS = MODEL_COLUMNS + [
     Column("api_style", "style", drop=12),
     Column("source", "source", drop=13),
     Column("timeout_s", "timeout s", drop=14, justify="right"),
-    Column("accepts_images", "images", drop=15),
 ]
 
 EVENT_COLUMNS = [

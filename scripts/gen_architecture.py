@@ -46,8 +46,10 @@ ALLOWED: dict[str, set[str]] = {
                  "services.review", "sim", "store"},
     "services.review": {"gate", "router", "services", "store"},
     "tui": {"gate", "services.review"},
-    "cli": {"calsets", "evaluation", "gate", "local", "outcome_table", "serve", "services", "services.review", "sim",
-            "store", "tui"},
+    # the routing gateway (`lrcal serve`) sits beside the CLI, above the services
+    "gateway": {"calsets", "endpoints", "features", "router", "serve", "services", "sim", "store"},
+    "cli": {"calsets", "evaluation", "gate", "gateway", "local", "outcome_table", "serve", "services", "services.review",
+            "sim", "store", "tui"},
     "__main__": {"cli"},
 }
 
@@ -55,7 +57,8 @@ ALLOWED: dict[str, set[str]] = {
 # cannot quietly permit them (the issue that set them: router and TUI independence).
 FORBIDDEN = {
     "router": {"store", "endpoints", "cli", "tui", "services", "services.review"},
-    "services": {"tui", "cli"},
+    "services": {"tui", "cli", "gateway"},
+    "gateway": {"cli", "tui"},
     "services.review": {"tui", "cli"},
     "tui": {"store", "cli", "services"},
     "store": {"router", "services", "services.review", "cli", "tui"},

@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Fixture modules owned by each layer.
 pytest_plugins = [
     f"tests.fixtures.{name}"
-    for name in ("sim", "flows", "tui", "stub_endpoint")
+    for name in ("sim", "flows", "tui", "stub_endpoint", "gateway")
     if (REPO_ROOT / "tests" / "fixtures" / f"{name}.py").exists()
 ]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -25,6 +25,8 @@ from lrcal.cli import tui as _tui  # noqa: E402,F401
 from lrcal.cli import sim as _sim  # noqa: E402,F401
 from lrcal.cli import local as _local  # noqa: E402,F401
 from lrcal.cli import bench as _bench  # noqa: E402,F401
+from lrcal.cli import serve as _serve  # noqa: E402,F401
+from lrcal.cli import traffic as _traffic  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

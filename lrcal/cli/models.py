@@ -74,9 +74,12 @@ def add_model_command(
         None, "--max-retries", min=0, help="Retries per request on transient faults (default 4)."
     ),
     no_probe: bool = typer.Option(False, "--no-probe", help="Do not contact the endpoint before registering."),
+    no_images: bool = typer.Option(
+        False, "--no-images", help="Text-only model: `lrcal serve` never sends it an image (the probe also finds this)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the stored model as JSON."),
 ) -> None:
-    """Register a model endpoint (probes /models and one tiny request unless --no-probe)."""
+    """Register a model endpoint (probes /models, one tiny request and one tiny image unless --no-probe)."""
     from lrcal.services.models import add_model
 
     store = state(ctx).store()
@@ -93,6 +96,7 @@ def add_model_command(
         timeout_s=timeout,
         probe=not no_probe,
         max_retries=max_retries,
+        images=not no_images,
     )
     notes = row.pop("notes", [])
     if as_json:
@@ -153,6 +157,9 @@ def set_command(
     ),
     max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency", min=1, help="Parallel requests at most."),
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0.001, help="Per-request timeout in seconds."),
+    images: Optional[bool] = typer.Option(
+        None, "--images/--no-images", help="Whether it takes image input (`lrcal serve` sends images only if so)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the changed model as JSON."),
 ) -> None:
     """Change a model's prices or endpoint settings (recorded in the audit log).
@@ -163,7 +170,7 @@ def set_command(
 
     row = change_model(
         state(ctx).store(), name, price_in=price_in, price_out=price_out, base_url=base_url, api_model=api_model,
-        api_style=api_style, api_key_env=api_key_env, max_concurrency=max_concurrency, timeout_s=timeout,
+        api_style=api_style, api_key_env=api_key_env, max_concurrency=max_concurrency, timeout_s=timeout, images=images,
     )  # fmt: skip
     if as_json:
         print_json(row)

@@ -250,7 +250,7 @@ class EndpointClient:
         if status >= 400:
             raise LrcalError(
                 f"endpoint {where} answered HTTP {status} to {url.rsplit('/', 1)[-1]}: "
-                f"{self._scrub(_error_detail(text[:2000]))}"
+                f"{self._scrub(error_detail(text[:2000]))}"
             )
         try:
             items = json.loads(text)[key]
@@ -365,7 +365,7 @@ class EndpointClient:
                 attempt.ended = time.monotonic()
                 kind = "http_5xx" if status >= 500 else "http_4xx"
                 retry_after = parse_retry_after(response.headers.get("retry-after"), cfg.backoff_max_s)
-                self._fail(attempt, kind, f"HTTP {status}: {_error_detail(text)}", is_retryable_status(status))
+                self._fail(attempt, kind, f"HTTP {status}: {error_detail(text)}", is_retryable_status(status))
                 attempt.retry_after_s = retry_after
                 return
             if status >= 300 or status < 200:
@@ -544,7 +544,7 @@ def _describe(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _error_detail(text: str) -> str:
+def error_detail(text: str) -> str:
     """The message inside an OpenAI/Ollama error body, else the body's start."""
     try:
         obj = json.loads(text)

@@ -60,7 +60,10 @@ def add_model(
     probe: bool = True,
     max_retries: int | None = None,
     metadata: dict | None = None,
+    images: bool = True,
 ) -> dict:
+    """Register a model. ``images`` False: text-only, never sent an image (`lrcal serve`); the
+    probe also registers a model as text-only when its endpoint refuses a tiny image."""
     from lrcal.endpoints import validate_base_url
 
     check_model_name(name)
@@ -95,7 +98,10 @@ def add_model(
     if api_key_env and not os.environ.get(api_key_env):
         notes.append(f"environment variable {api_key_env} is not set; requests will be sent without a key")
     if probe:
-        notes.extend(probe_endpoint(base_url, api_model or name, api_style, api_key_env, timeout_s))
+        probe_notes, images_accepted = probe_endpoint(base_url, api_model or name, api_style, api_key_env, timeout_s,
+                                                      images=images)  # fmt: skip
+        notes.extend(probe_notes)
+        images = images and images_accepted
     row = store.add_model(
         name,
         base_url=base_url,
@@ -107,13 +113,17 @@ def add_model(
         max_concurrency=max_concurrency,
         timeout_s=timeout_s,
         metadata=metadata,
+        accepts_images=images,
     )
     row["notes"] = notes
     return row
 
 
-def probe_endpoint(base_url: str, api_model: str, api_style: str, api_key_env: str | None, timeout_s: float) -> list[str]:
-    """List the endpoint's models and send one tiny request; raise a one-line error if it fails."""
+def probe_endpoint(base_url: str, api_model: str, api_style: str, api_key_env: str | None, timeout_s: float,
+                   *, images: bool = True) -> tuple[list[str], bool]:
+    """List the endpoint's models and send one tiny request; raise a one-line error if it fails.
+    With ``images``, also send a tiny image: (notes, False) when the endpoint refuses it (HTTP
+    4xx), so that the model is registered as text-only."""
     from lrcal.endpoints import EndpointClient, EndpointConfig
 
     config = EndpointConfig(
@@ -125,11 +135,31 @@ def probe_endpoint(base_url: str, api_model: str, api_style: str, api_key_env: s
         max_retries=1,
     )
 
-    async def go() -> list[str]:
+    async def go() -> tuple[list[str], bool]:
         async with EndpointClient(config) as client:
-            return list(await client.probe() or [])
+            notes = list(await client.probe() or [])
+            if not images:
+                return notes, False
+            call = await client.complete("What colour is this image? One word.", _probe_image(), "image/png",
+                                         max_retries=0)  # fmt: skip
+            if call.error_kind == "http_4xx":
+                notes.append(f"the endpoint refused a tiny image (HTTP {call.http_status}: {call.error_message}); "
+                             "registered as text-only: `lrcal serve` never sends it an image")  # fmt: skip
+                return notes, False
+            return notes, True
 
     return asyncio.run(go())
+
+
+def _probe_image() -> bytes:
+    """A 4×4 grey PNG."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (128, 128, 128)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]:
@@ -163,6 +193,7 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
                 "token_fitted": token == TOKEN_FITTED,
                 "token_router_version": version,
                 "enabled": model["status"] == lifecycle.ENABLED,
+                "accepts_images": bool(model["accepts_images"]),
             }
         )
     return rows
@@ -173,7 +204,7 @@ CHANGEABLE = dict(
     price_in=("price_in_per_mtok", "price in (USD/Mtok)"), price_out=("price_out_per_mtok", "price out (USD/Mtok)"),
     base_url=("base_url", "base URL"), api_model=("api_model", "API model"), api_style=("api_style", "API style"),
     api_key_env=("api_key_env", "API key variable"), max_concurrency=("max_concurrency", "max concurrency"),
-    timeout_s=("timeout_s", "timeout (s)"),
+    timeout_s=("timeout_s", "timeout (s)"), images=("accepts_images", "image input"),
 )
 
 
@@ -205,6 +236,8 @@ def change_model(store: Store, name: str, **values) -> dict:
         raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {given['api_style']!r}")
     if "api_key_env" in given:
         given["api_key_env"] = check_api_key_env(given["api_key_env"])  # "" clears it
+    if "images" in given:
+        given["images"] = int(bool(given["images"]))
     if "base_url" in given:
         if model["source"] != "endpoint":
             raise LrcalError(f"model '{name}' was imported from outcome logs and has no endpoint")

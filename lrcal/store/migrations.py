@@ -271,3 +271,93 @@ def m005_i19_routing_policy(db: Database) -> None:
         pk="id",
         not_null={"lambda_cost", "lambda_latency", "created_at"},
     )
+
+
+@migrations(name="m006_i24_gateway_traffic")
+def m006_i24_gateway_traffic(db: Database) -> None:
+    # A model registered with --no-images (or refused an image by the probe) is never sent one.
+    db["models"].add_column("accepts_images", int, not_null_default=1)
+    # One row per request `lrcal serve` answered (or refused after routing), written by the
+    # gateway's log queue; request_id is unique, so a row is never written twice.
+    db["traffic"].create(
+        {
+            "id": int,
+            "request_id": str,
+            "created_at": str,
+            "worker_pid": int,
+            "requested_model": str,  # the alias (lrcal/auto) or the concrete name the client sent
+            "routed": int,  # 1: the router chose; 0: a concrete model was named
+            "router_version": str,
+            "features_hash": str,  # sha256 of the query's feature vector (same query, same hash)
+            "task": str,  # X-Lrcal-Task, when the client sent one
+            "lambda_cost": float,
+            "lambda_latency": float,
+            "first_choice": str,  # the router's choice (or the model named)
+            "utility": float,  # the first choice's utility
+            "runner_up": str,
+            "runner_up_utility": float,
+            "served_model": str,  # the model whose answer the client got; null when none did
+            "stream": int,
+            "n_images": int,
+            "status_code": int,
+            "error_kind": str,
+            "error_message": str,
+            "attempts": int,
+            "routing_ms": float,
+            "latency_ms": float,
+            "ttft_ms": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+        },
+        pk="id",
+        not_null={"request_id", "created_at"},
+    )
+    db["traffic"].create_index(["request_id"], unique=True)
+    db["traffic"].create_index(["served_model", "created_at"])
+    # Every upstream attempt of a request: the first choice and each fallback, with why it was tried.
+    db["traffic_attempts"].create(
+        {
+            "id": int,
+            "request_id": str,
+            "attempt": int,
+            "model": str,
+            "reason": str,
+            "utility": float,
+            "status_code": int,
+            "error_kind": str,
+            "error_message": str,
+            "latency_ms": float,
+            "ttft_ms": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"request_id", "attempt", "model"},
+    )
+    db["traffic_attempts"].create_index(["request_id", "attempt"], unique=True)
+    # Shadow calls: a copy of a request sent to a candidate; never returned, spend kept apart.
+    db["traffic_shadow"].create(
+        {
+            "id": int,
+            "request_id": str,
+            "model": str,
+            "served_model": str,
+            "predicted_mu": float,
+            "served_predicted_mu": float,
+            "latency_ms": float,
+            "ttft_ms": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "error_kind": str,
+            "error_message": str,
+            "agrees": int,  # 1: same normalized answer as the served one; null when either failed
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"request_id", "model"},
+    )
+    db["traffic_shadow"].create_index(["request_id", "model"], unique=True)

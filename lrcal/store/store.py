@@ -5,8 +5,9 @@ processes can share one home. Outcomes are written one per example as they finis
 ``UNIQUE(run_id, example_id)`` makes a resumed run idempotent.
 
 No SQL lives outside ``lrcal/store`` (tests/test_architecture.py checks it): the queries of
-router versions and tokens, of outcome aggregates, of imported logs and of the routing policy are
-mixins beside this module (``routers``, ``aggregates``, ``outcome_logs``, ``policies``).
+router versions and tokens, of outcome aggregates, of imported logs, of the routing policy and of the
+gateway's traffic log are mixins beside this module (``routers``, ``aggregates``, ``outcome_logs``,
+``policies``, ``traffic``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from lrcal.store.policies import PolicyQueries
 from lrcal.store.reserve import ensure_reserve, release_reserve
 from lrcal.store.review_queries import ReviewQueries
 from lrcal.store.routers import RouterQueries
+from lrcal.store.traffic import TrafficQueries
 
 MIME_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
@@ -63,7 +65,8 @@ def decoded(table: str, row: dict) -> dict:
     return row
 
 
-class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, OutcomeBrowsing, ModelAdmin, PolicyQueries):
+class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, OutcomeBrowsing, ModelAdmin, PolicyQueries,
+            TrafficQueries):
     """The lrcal database of one home directory."""
 
     def __init__(self, db: Database, home: Path | None = None):
@@ -183,6 +186,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         metadata: dict | None = None,
         source: str = "endpoint",
         status: str = lifecycle.REGISTERED,
+        accepts_images: bool = True,
     ) -> dict:
         now = utcnow()
         with self.write():
@@ -206,6 +210,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
                         "created_at": now,
                         "updated_at": now,
                         "metadata": dumps(metadata or {}),
+                        "accepts_images": int(bool(accepts_images)),
                     }
                 )
                 .last_pk

@@ -1,0 +1,65 @@
+"""Command: traffic (what `lrcal serve` served, per model and task; shadow comparisons)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from lrcal.cli._app import app, state
+from lrcal.cli.help_text import examples
+from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
+
+_RIGHT = {"justify": "right"}
+TRAFFIC_COLUMNS = [
+    Column("model", "model"), Column("task", "task"), Column("requests", "requests", **_RIGHT),
+    Column("share", "share", **_RIGHT), Column("p50_latency_ms", "p50 ms", **_RIGHT),
+    Column("p95_latency_ms", "p95 ms", drop=3, **_RIGHT), Column("errors", "errors", drop=4, **_RIGHT),
+    Column("fallbacks", "fallbacks", drop=5, **_RIGHT), Column("cost_usd", "cost $", drop=2, **_RIGHT),
+    Column("p50_ttft_ms", "p50 TTFT ms", drop=6, **_RIGHT), Column("p50_routing_ms", "routing ms", drop=7, **_RIGHT),
+]
+SHADOW_COLUMNS = [
+    Column("model", "candidate"), Column("requests", "requests", **_RIGHT), Column("agreement", "agrees", **_RIGHT),
+    Column("p50_latency_ms", "p50 ms", **_RIGHT), Column("served_p50_latency_ms", "served p50 ms", drop=2, **_RIGHT),
+    Column("shadow_cost_usd", "shadow $", drop=3, **_RIGHT), Column("served_cost_usd", "served $", drop=4, **_RIGHT),
+    Column("mean_predicted_mu", "μ", drop=5, **_RIGHT), Column("served_mean_predicted_mu", "served μ", drop=6, **_RIGHT),
+    Column("errors", "errors", drop=7, **_RIGHT),
+]
+
+
+@app.command("traffic", epilog=examples("lrcal traffic", "lrcal traffic --json", "lrcal traffic --shadow",
+                                        "lrcal traffic --since 2026-01-31T00:00"))  # fmt: skip
+def traffic_command(
+    ctx: typer.Context,
+    shadow: bool = typer.Option(False, "--shadow", help="Shadowed candidates beside the routed models instead."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only requests at or after this UTC time (ISO 8601)."),
+    table: bool = table_option(),
+    as_json: bool = json_option(),
+    as_csv: bool = csv_option(),
+) -> None:
+    """What `lrcal serve` served: requests per model and task, share, p50/p95 latency, errors,
+    fallbacks and cost; with --shadow, each shadowed candidate against the routed model."""
+    from lrcal.services.traffic import shadow_summary, traffic_summary
+
+    fmt = output_format(table, as_json, as_csv)
+    store = state(ctx).store()
+    rows = shadow_summary(store, since) if shadow else traffic_summary(store, since)
+    if not rows and fmt == "table":
+        typer.echo("No shadow traffic yet: `lrcal serve --shadow MODEL`." if shadow
+                   else "No traffic yet: start the gateway with `lrcal serve`.")  # fmt: skip
+        return
+    columns = SHADOW_COLUMNS if shadow else TRAFFIC_COLUMNS
+    table_rows = [{c.key: _shown(c.key, row.get(c.key)) for c in columns} for row in rows]
+    print_rows(rows, fmt, columns, title="Shadow traffic" if shadow else "Traffic", table_rows=table_rows)
+
+
+def _shown(key: str, value) -> str:
+    if value is None:
+        return ""
+    if key in ("share", "agreement"):
+        return f"{100 * value:.1f}%"
+    if key.endswith("_ms"):
+        return f"{value:.1f}"
+    if key.endswith("cost_usd"):
+        return f"{value:.4f}"
+    return cell(value)

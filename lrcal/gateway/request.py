@@ -1,0 +1,170 @@
+"""A chat request as the gateway reads it: checked OpenAI-style (a 400 with a message for
+anything malformed), its routing inputs (the last user message's text and images) and what it
+needs from a model (image input).
+
+Images come as ``image_url`` parts: a base64 ``data:`` URL (decoded here, its pixels feed the
+router's features) or an http(s) URL (forwarded unchanged; the router sees an image whose pixels
+it does not know). Nothing is dropped: the body is forwarded as the client sent it, with only
+``model`` replaced.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from lrcal.gateway.errors import ApiError, bad_request
+from lrcal.serve import decode_data_url
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+TEXT_PART = "text"
+IMAGE_PART = "image_url"
+LAMBDA_HEADERS = {"lambda_cost": "x-lrcal-lambda-cost", "lambda_latency": "x-lrcal-lambda-latency"}
+TASK_HEADER = "x-lrcal-task"
+MAX_TASK_CHARS = 64
+
+
+@dataclass
+class ChatCall:
+    body: dict  # the client's JSON object, forwarded with ``model`` replaced
+    model: str
+    stream: bool
+    include_usage: bool  # the client asked for the usage chunk of a stream
+    question: str  # the last user message's text: what the router reads
+    images: list[Any] = field(default_factory=list)  # the last user message's images for the router (file-like)
+    n_images: int = 0  # image parts in the whole conversation: a model without image input gets none
+
+    @property
+    def needs_images(self) -> bool:
+        return self.n_images > 0
+
+    def upstream_body(self, api_model: str, *, stream: bool) -> dict:
+        body = dict(self.body)
+        body["model"] = api_model
+        body["stream"] = stream
+        if stream:  # token counts for the log, whether or not the client asked for them
+            options = body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        else:
+            body.pop("stream_options", None)
+        return body
+
+
+def parse_chat(raw: bytes) -> ChatCall:
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise bad_request("request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise bad_request("request body must be a JSON object")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise bad_request("'model' is required: a model name, or the routing alias", "model")
+    stream = payload.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise bad_request("'stream' must be a boolean", "stream")
+    options = payload.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise bad_request("'stream_options' must be an object", "stream_options")
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' must be a non-empty list", "messages")
+    n_images = 0
+    last_user: tuple[str, list[Any]] | None = None
+    for i, message in enumerate(messages):
+        text, images, count = _read_message(message, f"messages[{i}]")
+        n_images += count
+        if message.get("role") == "user":
+            last_user = (text, images)
+    if last_user is None:
+        raise bad_request("'messages' has no user message", "messages")
+    return ChatCall(body=payload, model=model.strip(), stream=stream,
+                    include_usage=bool((options or {}).get("include_usage")), question=last_user[0],
+                    images=last_user[1], n_images=n_images)  # fmt: skip
+
+
+def _read_message(message: Any, where: str) -> tuple[str, list[Any], int]:
+    """(text, images for the router, image parts) of one message."""
+    if not isinstance(message, dict):
+        raise bad_request(f"{where} must be an object", "messages")
+    role = message.get("role")
+    if role not in ROLES:
+        raise bad_request(f"{where}.role must be one of {', '.join(ROLES)}", "messages")
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content or "", [], 0
+    if not isinstance(content, list):
+        raise bad_request(f"{where}.content must be a string or a list of content parts", "messages")
+    texts: list[str] = []
+    images: list[Any] = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict):
+            raise bad_request(f"{where}.content[{j}] must be an object", "messages")
+        kind = part.get("type")
+        if kind == TEXT_PART:
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise bad_request(f"{where}.content[{j}].text must be a string", "messages")
+            texts.append(text)
+        elif kind == IMAGE_PART:
+            images.append(_image(part.get("image_url"), f"{where}.content[{j}]"))
+        else:
+            raise bad_request(f"{where}.content[{j}] has type {kind!r}: lrcal serve routes text and image_url "
+                              "parts only", "messages")  # fmt: skip
+    return "\n".join(texts), images, len(images)
+
+
+def _image(ref: Any, where: str) -> Any:
+    """What the router reads for one image part: its decoded bytes (a data: URL), or an empty
+    stream for a remote URL (the features then say: an image, pixels unknown)."""
+    url = ref.get("url") if isinstance(ref, dict) else ref
+    if not isinstance(url, str) or not url:
+        raise bad_request(f"{where}.image_url.url must be a string", "messages")
+    if url.startswith(("http://", "https://")):
+        return io.BytesIO(b"")
+    if not url.startswith("data:"):
+        raise bad_request(f"{where}.image_url.url must be a data: URL or an http(s) URL", "messages")
+    try:
+        data, _mime = decode_data_url(url)
+    except Exception as exc:  # serve's BadRequest: not base64, not a data URL
+        raise bad_request(f"{where}.image_url: {getattr(exc, 'message', None) or exc}", "messages") from None
+    if not data:
+        raise bad_request(f"{where}.image_url holds an empty image", "messages")
+    return io.BytesIO(data)
+
+
+def lambda_overrides(headers: Mapping[str, str]) -> dict[str, float]:
+    """λ given by ``X-Lrcal-Lambda-Cost`` / ``X-Lrcal-Lambda-Latency`` (a finite number ≥ 0)."""
+    out: dict[str, float] = {}
+    for name, header in LAMBDA_HEADERS.items():
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise bad_request(f"header {header} must be a finite number >= 0 (got {value[:40]!r})")
+        out[name] = number
+    return out
+
+
+def task_label(headers: Mapping[str, str]) -> str | None:
+    """``X-Lrcal-Task``: the query's task group when the client knows it (a router input, as in `lrcal route --task`)."""
+    value = headers.get(TASK_HEADER)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_TASK_CHARS or not value.isprintable():
+        raise bad_request(f"header {TASK_HEADER} must be a short printable label")
+    return value
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"request body is larger than the limit of {limit:,} bytes", code="request_too_large")

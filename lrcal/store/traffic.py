@@ -1,0 +1,67 @@
+"""The gateway's traffic log (mixed into `Store`): requests `lrcal serve` answered, every
+upstream attempt, shadow calls; and the fingerprint the gateway polls to hot-reload.
+
+Rows are written in batches by the gateway's log writer thread (one transaction per batch);
+``request_id`` is unique in each table, so a batch written twice (a retry after a failed
+commit) adds nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from lrcal.store.encoding import utcnow
+
+TRAFFIC_TABLES = ("traffic", "traffic_attempts", "traffic_shadow")
+
+
+class TrafficQueries:
+    def record_traffic(self, requests: Sequence[dict], attempts: Sequence[dict] = (), shadows: Sequence[dict] = ()) -> None:
+        """Write one batch of request, attempt and shadow rows in one transaction."""
+        now = utcnow()
+        with self.write():
+            for table, rows in zip(TRAFFIC_TABLES, (requests, attempts, shadows)):
+                if rows:
+                    self.db[table].insert_all(({"created_at": now, **row} for row in rows), ignore=True,
+                                              batch_size=500)  # fmt: skip
+
+    def traffic_requests(self, since: str | None = None) -> list[dict]:
+        """Request rows, oldest first (``since``: an ISO time; rows at or after it)."""
+        sql, params = "select * from traffic", []
+        if since:
+            sql += " where created_at >= ?"
+            params.append(since)
+        return self.query(sql + " order by id", params)
+
+    def traffic_attempts(self, request_id: str | None = None) -> list[dict]:
+        if request_id is None:
+            return self.query("select * from traffic_attempts order by id")
+        return self.query("select * from traffic_attempts where request_id = ? order by attempt", [request_id])
+
+    def traffic_shadow(self, since: str | None = None) -> list[dict]:
+        """Shadow rows with the served call's latency and cost beside them (the same request)."""
+        sql = ("select s.*, t.latency_ms as served_latency_ms, t.cost_usd as served_cost_usd, t.task as task "
+               "from traffic_shadow s left join traffic t on t.request_id = s.request_id")
+        params: list[Any] = []
+        if since:
+            sql += " where s.created_at >= ?"
+            params.append(since)
+        return self.query(sql + " order by s.id", params)
+
+    def traffic_counts(self) -> dict[str, int]:
+        """Rows per traffic table (the load test checks nothing is lost or doubled)."""
+        row = self.query_one("select (select count(*) from traffic) as traffic, (select count(distinct request_id) "
+                             "from traffic) as traffic_ids, (select count(*) from traffic_attempts) as attempts, "
+                             "(select count(*) from traffic_shadow) as shadow")  # fmt: skip
+        return dict(row)
+
+    def gateway_fingerprint(self) -> tuple:
+        """Changes whenever what the gateway routes with may have changed: a model enabled,
+        disabled, changed or removed (each writes an event), a router trained or pinned, a token
+        fitted, a routing policy set. One cheap read the gateway polls."""
+        row = self.query_one(
+            "select (select max(id) from events) as events, (select max(id) from router_versions) as routers, "
+            "(select group_concat(id) from router_versions where pinned = 1) as pinned, "
+            "(select max(id) from model_tokens) as tokens, (select max(id) from routing_policies) as policies"
+        )
+        return tuple(row.values())

@@ -114,16 +114,15 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 #            overall   task deviation   query deviation
 #
 # (a_m: the model's smoothed overall accuracy from its card; A_tm: its smoothed accuracy on the
-# query's task, the `prior` of a prediction). A `DecisionRule` weights the query level (the
-# overall and task levels always count fully: the per-task default, the smoothed per-task
-# accuracies of every model, including a specialist onboarded later from 64 rows). The weight is
-# chosen by the decisions it makes on rows the networks never saw (out-of-fold predictions
-# inside the training rows), not by how well the level predicts outcomes: a level can predict
-# outcomes and still lose as an argmax over many models. The best per-query weight on a grid
-# replaces the per-task default only when its routed accuracy beats the default's credibly
-# (paired over rows: mean - z * SE > 0); otherwise the router reduces exactly to the per-task
-# default. The same levels exist for a model onboarded after training (its card's accuracies
-# and the network's score of its token), so incumbents and newcomers are weighed alike.
+# query's task, the `prior` of a prediction). A `DecisionRule` weights each level by how much it
+# predicted outcomes on rows the networks never saw: out-of-fold predictions inside the training
+# rows, a regression of each row's outcomes on the three levels (differences between the models
+# of a row only: the query's difficulty cancels), and a level enters only when its weight is
+# credibly positive (weight - z * SE > 0). With no credible query deviation the router reduces
+# exactly to the per-task default; with no credible task deviation either, to the best single
+# model. Each model's decision score depends on its own levels only, so a choice among any
+# subset of the pool is the same choice. The same levels exist for a model onboarded after training (its card's accuracies and
+# the network's score of its token), so incumbents and newcomers are weighed alike.
 
 RULE_LEVELS = ("overall", "task", "query")
 
@@ -136,6 +135,9 @@ class DecisionRule:
     overall: float = 1.0
     task: float = 1.0
     query: float = 1.0
+    # what a model's overall level is shrunk toward (the training pool's mean accuracy): a
+    # constant, so each model's decision score depends on its own levels only
+    centre: float = 0.0
     evidence: dict | None = None
 
     @property
@@ -155,7 +157,8 @@ class DecisionRule:
         return "best single model; no credible per-task or per-query signal"
 
     def to_dict(self) -> dict:
-        return {"overall": self.overall, "task": self.task, "query": self.query, "evidence": self.evidence}
+        return {"overall": self.overall, "task": self.task, "query": self.query, "centre": self.centre,
+                "evidence": self.evidence}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "DecisionRule":
@@ -167,7 +170,13 @@ class DecisionRule:
             raise UsageError("decision rule: expected numeric 'overall', 'task' and 'query' weights") from None
         if not all(np.isfinite(w) and 0.0 <= w <= 1.0 for w in weights):
             raise UsageError(f"decision rule: weights must lie in [0, 1] (got {weights})")
-        return cls(*weights, evidence=data.get("evidence"))
+        try:
+            centre = float(data.get("centre", 0.0))
+        except (TypeError, ValueError):
+            raise UsageError("decision rule: 'centre' must be a number") from None
+        if not (np.isfinite(centre) and 0.0 <= centre <= 1.0):
+            raise UsageError(f"decision rule: centre must lie in [0, 1] (got {centre})")
+        return cls(*weights, centre=centre, evidence=data.get("evidence"))
 
 
 def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> list[np.ndarray]:
@@ -179,67 +188,73 @@ def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> li
 
 
 def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, rule: DecisionRule) -> np.ndarray:
-    """[N, K] quality estimates a decision uses: the rule's weighted sum of the levels, clipped
-    to [0, 1]. Each model's estimate depends on its own levels only, so a choice among any
-    subset of the pool is the same choice (with task weight 1 it is the convex combination
-    (1 - w_query) * prior + w_query * score)."""
+    """[N, K] quality estimates a decision uses: centre + the rule's weighted levels (the
+    overall one as a deviation from the centre), clipped to [0, 1]. Each model's estimate
+    depends on its own levels only, so a choice among any subset of the pool is the same
+    choice; with every weight 1 it is the network's score."""
     score = np.asarray(score, dtype=np.float64)
     if rule.is_identity() or score.size == 0:
         return score
     # a tiny weight on the overall level breaks ties toward the best single model
     weights = (max(rule.overall, 1e-3), rule.task, rule.query)
-    q = sum(w * level for w, level in zip(weights, rule_levels(score, prior, overall)))
+    levels = rule_levels(score, prior, overall)
+    levels[0] = levels[0] - rule.centre
+    q = rule.centre + sum(w * level for w, level in zip(weights, levels))
     return np.clip(q, 0.0, 1.0)
 
 
-RULE_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)  # task and query weights the rule chooses among
+@dataclass(frozen=True)
+class LevelFit:
+    """Least squares of each row's outcome differences on the levels' differences."""
+
+    coefficients: np.ndarray
+    standard_errors: np.ndarray  # clustered by row
+    rows: int
+    pairs: int
 
 
-def routed_outcomes(decision: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-    """[n] the outcome of the model ``decision`` [n, K] ranks first among those with an outcome
-    (NaN for a row without any)."""
+def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30) -> LevelFit | None:
+    """Within-row least squares of ``outcome`` [n, K] (NaN: not run) on ``levels`` ([n, K]
+    each); None when fewer than ``min_rows`` rows have two outcomes or the levels cannot be
+    told apart."""
+    outcome = np.asarray(outcome, dtype=np.float64)
     have = np.isfinite(outcome)
-    pick = np.where(have, decision, -np.inf).argmax(axis=1)
-    return np.where(have.any(axis=1), outcome[np.arange(len(outcome)), pick], np.nan)
+    usable = have.sum(axis=1) >= 2
+    if int(usable.sum()) < min_rows:
+        return None
 
+    def centred(values: np.ndarray) -> np.ndarray:
+        v = np.where(have, values, np.nan)[usable]
+        return v - np.nanmean(v, axis=1, keepdims=True)
 
-def paired_gain(new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
-    """Mean and standard error of the per-row difference ``new - old`` (rows with both)."""
-    diff = (new - old)[np.isfinite(new) & np.isfinite(old)]
-    if len(diff) < 2:
-        return 0.0, float("inf")
-    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    y = centred(outcome)
+    mask = np.isfinite(y)
+    design = np.stack([centred(level)[mask] for level in levels], axis=1)
+    gram = design.T @ design
+    if np.linalg.matrix_rank(gram) < design.shape[1]:
+        return None
+    inverse = np.linalg.inv(gram)
+    beta = inverse @ design.T @ y[mask]
+    residual = y[mask] - design @ beta
+    per_row = np.zeros((y.shape[0], design.shape[1]))
+    np.add.at(per_row, np.nonzero(mask)[0], design * residual[:, None])
+    se = np.sqrt(np.clip(np.diag(inverse @ (per_row.T @ per_row) @ inverse), 0.0, None))
+    return LevelFit(beta, se, int(usable.sum()), int(mask.sum()))
 
 
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
                       z: float = 2.0, min_rows: int = 30) -> DecisionRule:
-    """Choose the rule from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
-    ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run) by the decisions it
-    makes: the per-task default, left for a per-query weight only on a credible gain in routed
-    accuracy (see the comment above). Too few rows: the per-task default."""
-    outcome = np.asarray(outcome, dtype=np.float64)
-    score = np.asarray(score, dtype=np.float64)
-    usable = np.isfinite(outcome).sum(axis=1) >= 2
-    if int(usable.sum()) < min_rows:
-        return DecisionRule(1.0, 1.0, 0.0, evidence={"note": f"fewer than {min_rows} rows: the per-task default"})
-    score, prior, outcome = score[usable], np.asarray(prior, dtype=np.float64)[usable], outcome[usable]
-    overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), (len(usable), score.shape[1]))[usable]
-
-    def accuracy_rows(weights: tuple[float, float, float]) -> np.ndarray:
-        return routed_outcomes(decision_scores(score, prior, overall, DecisionRule(*weights)), outcome)
-
-    chosen = (1.0, 1.0, 0.0)  # the pool's default: each model's smoothed accuracy on the query's task
-    chosen_rows = accuracy_rows(chosen)
-    steps = []
-    family = [(1.0, 1.0, q) for q in RULE_GRID if q > 0]
-    scored = [(float(np.nanmean(rows)), weights, rows) for weights in family for rows in [accuracy_rows(weights)]]
-    best_acc, best, best_rows = max(scored, key=lambda item: item[0])
-    gain, se = paired_gain(best_rows, chosen_rows)
-    taken = gain - z * se > 0
-    steps.append({"step": "per-query", "candidate": list(best), "accuracy": best_acc,
-                  "from_accuracy": float(np.nanmean(chosen_rows)), "gain": gain, "se": se, "taken": bool(taken)})
-    if taken:
-        chosen, chosen_rows = best, best_rows
-    evidence = {"rows": int(usable.sum()), "z": z, "grid": list(RULE_GRID), "steps": steps,
-                "accuracy": float(np.nanmean(chosen_rows))}
-    return DecisionRule(*chosen, evidence=evidence)
+    """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
+    ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
+    when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
+    Too few rows to tell: the network's own scores."""
+    fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
+    if fit is None:
+        return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
+    credible = fit.coefficients - z * fit.standard_errors > 0
+    weights = [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
+    evidence = {"rows": fit.rows, "pairs": fit.pairs, "z": z,
+                "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
+                "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
+    centre = float(np.clip(np.nanmean(np.asarray(overall, dtype=np.float64)), 0.0, 1.0))
+    return DecisionRule(*weights, centre=centre, evidence=evidence)

@@ -220,7 +220,7 @@ def test_pool_scorer_gives_router_predict_numbers(served_home, builtin_sets):
     examples = [example_of(builtin_sets, task) for task in ("document", "chart", "math", "vqa")]
     X = table.router.featurize([Query(question=e.question, images=[str(e.image_path)]) for e in examples])
     fast, slow = table.scorer.predict(X), table.router.predict(X, table.routed)
-    for key in ("mu", "sigma", "delta", "score"):
+    for key in ("mu", "sigma", "delta", "score", "prior", "network_score"):
         np.testing.assert_allclose(fast[key], getattr(slow, key), atol=1e-6)
 
 

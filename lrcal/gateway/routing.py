@@ -88,12 +88,15 @@ class PoolScorer:
             self.task_accuracy = torch.as_tensor(np.stack([router.cards[n].task_accuracy for n in self.names]),
                                                  dtype=torch.float32)  # fmt: skip
             self.bias = router.task_bias(self.names)
+        self.overall = np.asarray([router.cards[n].task_accuracy[-1] for n in self.names], dtype=np.float64)
         for net in router.members:
             net.eval()
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """{"mu", "sigma", "delta", "score"}: [N, K] ensemble means, every model of the pool available."""
+        """{"mu", "sigma", "delta", "score", "prior", "network_score"}: [N, K] ensemble means, every
+        model of the pool available; "score" is the decision score (`Prediction.score`)."""
         from lrcal.router.network import with_task_bias
+        from lrcal.router.policy import decision_scores
 
         torch = self._torch
         x = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -104,10 +107,14 @@ class PoolScorer:
                 out = self.router.forward(member, x, tokens, self.task_accuracy, available)
                 if self.bias is not None:
                     out["mu"], out["score"] = with_task_bias(out["mu_logit"], out["delta"], out["p_task"], self.bias)
-                for key in ("mu", "sigma", "delta", "score"):
+                for key in ("mu", "sigma", "delta", "score", "prior"):
                     value = out[key].numpy().astype(np.float64)
                     sums[key] = sums[key] + value if key in sums else value
-        return {key: value / len(self.tokens) for key, value in sums.items()}
+        means = {key: value / len(self.tokens) for key, value in sums.items()}
+        # the router's decision rule, as in `Router.predict`: "score" is what decisions use
+        means["network_score"] = means["score"]
+        means["score"] = decision_scores(means["score"], means["prior"], self.overall, self.router.decision_rule)
+        return means
 
 
 @dataclass

@@ -26,7 +26,7 @@ class ModelCard:
     n_rows: int
     residuals: list[np.ndarray] | None = None
     source: str = "trained"  # trained | profile | onboarded
-    # [V + 1] per-task offsets on the quality logit (onboarding's margin calibration; None = zeros)
+    # [V + 1] per-task offsets on the quality logit (onboarding's level calibration; None = zeros)
     task_bias: np.ndarray | None = None
     expected_output_tokens: float | None = None
     expected_latency_ms: float | None = None

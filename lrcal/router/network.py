@@ -350,7 +350,7 @@ class LatentRouterNet(nn.Module):
 def with_task_bias(mu_logit: torch.Tensor, delta: torch.Tensor, p_task: torch.Tensor,
                    task_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu, score) after a per-model, per-task offset on the quality logit: mu_logit [.., B, K],
-    delta like it, p_task [B, V + 1], task_bias [K, V + 1] (an onboarded model's margin
+    delta like it, p_task [B, V + 1], task_bias [K, V + 1] (an onboarded model's level
     calibration, zeros for the others)."""
     mu = torch.sigmoid(mu_logit + p_task @ task_bias.t())
     return mu, (mu + delta).clamp(0.0, 1.0)

@@ -105,6 +105,21 @@ def _kill_trials(
     assert sum(r["before"] < r["killed_at"] < expected for r in results) >= 5, killed
 
 
+def _drain(server, quiet_s: float = 0.5, limit_s: float = 15.0) -> None:
+    """Wait until the killed run's requests have all reached the server and finished: requests
+    still in a socket backlog at the kill are handled (and counted) after it."""
+    deadline = time.monotonic() + limit_s
+    last, quiet_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        stats = server.stats()
+        now = (stats["total_requests"], sum(stats["in_flight"].values()))
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif not now[1] and time.monotonic() - quiet_since >= quiet_s:
+            return
+        time.sleep(0.05)
+
+
 def _kill_then_resume(
     home, args: list[str], kind: str, expected: int, kill: Callable[[subprocess.Popen], None], server=None,
     exit_code: int = 0,
@@ -115,6 +130,7 @@ def _kill_then_resume(
     proc.wait()
     at_kill = _outcome_ids(home, kind)
     if server is not None:
+        _drain(server)
         server.reset_stats()
     started = time.monotonic()
     done = subprocess.run(LRCAL + args, env=_env(home), capture_output=True, text=True, timeout=300)

@@ -88,7 +88,7 @@ class PoolScorer:
             self.task_accuracy = torch.as_tensor(np.stack([router.cards[n].task_accuracy for n in self.names]),
                                                  dtype=torch.float32)  # fmt: skip
             self.bias = router.task_bias(self.names)
-        self.overall = np.asarray([router.cards[n].task_accuracy[-1] for n in self.names], dtype=np.float64)
+        self.overall = router.overall_accuracy(self.names)
         for net in router.members:
             net.eval()
 
@@ -96,7 +96,6 @@ class PoolScorer:
         """{"mu", "sigma", "delta", "score", "prior", "network_score"}: [N, K] ensemble means, every
         model of the pool available; "score" is the decision score (`Prediction.score`)."""
         from lrcal.router.network import with_task_bias
-        from lrcal.router.policy import decision_scores
 
         torch = self._torch
         x = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -111,10 +110,7 @@ class PoolScorer:
                     value = out[key].numpy().astype(np.float64)
                     sums[key] = sums[key] + value if key in sums else value
         means = {key: value / len(self.tokens) for key, value in sums.items()}
-        # the router's decision rule, as in `Router.predict`: "score" is what decisions use
-        means["network_score"] = means["score"]
-        means["score"] = decision_scores(means["score"], means["prior"], self.overall, self.router.decision_rule)
-        return means
+        return self.router.with_decision_scores(means, self.overall)  # as `Router.predict`
 
 
 @dataclass

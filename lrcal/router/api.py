@@ -203,10 +203,19 @@ class Router:
                     sums[key][sl] += out[key].numpy()
         e = float(len(self.members))
         means = {k_: v / e for k_, v in sums.items()}
-        overall = np.asarray([c.task_accuracy[-1] for c in cards], dtype=np.float64)
+        names = [c.name for c in cards]
+        return Prediction(models=names, available=avail, **self.with_decision_scores(means, self.overall_accuracy(names)))
+
+    def overall_accuracy(self, names: Sequence[str]) -> np.ndarray:
+        """[K] each model's smoothed overall accuracy (its card), the decision rule's overall level."""
+        return np.asarray([self.cards[n].task_accuracy[-1] for n in names], dtype=np.float64)
+
+    def with_decision_scores(self, means: dict[str, np.ndarray], overall: np.ndarray) -> dict[str, np.ndarray]:
+        """``means`` (ensemble means with "score" = μ̃ and "prior") with "network_score" = μ̃ and
+        "score" = the decision rule's score, what every decision uses."""
         means["network_score"] = means["score"]
         means["score"] = decision_scores(means["score"], means["prior"], overall, self.decision_rule)
-        return Prediction(models=[c.name for c in cards], available=avail, **means)
+        return means
 
     def route(
         self,

@@ -38,6 +38,10 @@ def serve_command(
     cooldown_s: float = typer.Option(30.0, "--cooldown-s", min=0.0, help="Seconds a failing model is left out."),
     reload_s: float = typer.Option(1.0, "--reload-s", min=0.05, help="How often enable/disable, router and policy changes are looked for."),
     max_body_mb: float = typer.Option(20.0, "--max-body-mb", min=0.001, help="Largest request body accepted, MB."),
+    image_fetch_s: float = typer.Option(
+        2.0, "--image-fetch-s", min=0.0, max=60.0,
+        help="Seconds to fetch a request's http(s) images for the router's features (0: never; the model gets the URL either way).",
+    ),
 ) -> None:
     """Serve an OpenAI-compatible API that routes each request with the router: model
     'lrcal/auto' is routed, a model's own name goes to it. See docs/serve.md."""
@@ -49,7 +53,8 @@ def serve_command(
     config = GatewayConfig(home=str(cli_state.home), host=host, port=port, workers=workers, alias=alias,
                            api_key_env=api_key_env or None, shadow=shadow, shadow_rate=shadow_rate,
                            max_attempts=max_attempts, cooldown_failures=cooldown_failures, cooldown_s=cooldown_s,
-                           reload_s=reload_s, max_body_bytes=int(max_body_mb * 1024 * 1024))  # fmt: skip
+                           reload_s=reload_s, max_body_bytes=int(max_body_mb * 1024 * 1024),
+                           image_fetch_s=image_fetch_s)  # fmt: skip
     info = check_config(config)
     shown_host = f"[{host}]" if ":" in host else host
     lines = [

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from lrcal.gateway.config import GatewayConfig
 from lrcal.gateway.errors import ApiError, bad_request
 from lrcal.gateway.health import ModelHealth
+from lrcal.gateway.images import ImageFetcher
 from lrcal.gateway.relay import RelayResponse
 from lrcal.gateway.request import ChatCall, lambda_overrides, parse_chat, task_label, too_large
 from lrcal.gateway.routing import Ranking, RoutingTable, load_table, rank, shadow_mu
@@ -54,6 +55,7 @@ class Gateway:
         self._expected_key = (config.api_key() or "").encode("utf-8") or None
         self._transport = transport
         self.forwarder: Forwarder | None = None
+        self.images: ImageFetcher | None = None
         self.traffic = TrafficLog(config.home)
         self.table: RoutingTable | None = None
         self.reloads = 0
@@ -75,6 +77,7 @@ class Gateway:
         self._store = await self._in_store(Store.open, self.config.home)
         self.table = await self._in_store(load_table, self._store, self.config)
         self.forwarder = Forwarder(self._transport)
+        self.images = ImageFetcher(self.config.image_fetch_s, self.config.max_image_bytes)
         self.traffic.start()
         self._spawn(self._reload_loop())
 
@@ -84,6 +87,8 @@ class Gateway:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.forwarder is not None:
             await self.forwarder.aclose()
+        if self.images is not None:
+            await self.images.aclose()
         await asyncio.get_running_loop().run_in_executor(None, self.traffic.close)
         if self._store is not None:
             await self._in_store(self._store.close)
@@ -162,6 +167,8 @@ class Gateway:
             return exc.response()
         except ClientDisconnect:
             return Response(status_code=499)
+        if call.remote_images and call.model == self.config.alias:  # only a routed request reads pixels
+            await self.images.fill(call)
         exchange = Exchange(self, self.table, call, overrides, task, started)
         try:
             return await exchange.run()

@@ -27,6 +27,9 @@ class GatewayConfig:
     shadow_rate: float = 0.1
     reload_s: float = 1.0  # how often the store is polled for enable/disable, a new router, a new policy
     max_body_bytes: int = 20 * 1024 * 1024
+    # http(s) images are fetched for the router's features within this many seconds (0: never)
+    image_fetch_s: float = 2.0
+    max_image_bytes: int = 20 * 1024 * 1024
     max_attempts: int = 3  # the first choice and at most two fallbacks
     cooldown_failures: int = 3  # consecutive failed attempts that take a model out of routing...
     cooldown_s: float = 30.0  # ...for this long
@@ -42,6 +45,8 @@ class GatewayConfig:
              f"--shadow-rate must be between 0 and 1 (got {self.shadow_rate})"),
             (0.05 <= self.reload_s <= 3600, f"--reload-s must be between 0.05 and 3600 (got {self.reload_s})"),
             (1024 <= self.max_body_bytes <= 1 << 30, "--max-body-mb must be between 0.001 and 1024"),
+            (0.0 <= self.image_fetch_s <= 60 and math.isfinite(self.image_fetch_s),
+             f"--image-fetch-s must be between 0 and 60 (got {self.image_fetch_s})"),
             (1 <= self.max_attempts <= 20, f"--max-attempts must be between 1 and 20 (got {self.max_attempts})"),
             (1 <= self.cooldown_failures <= 1000, f"--cooldown-failures must be at least 1 (got {self.cooldown_failures})"),
             (0.0 <= self.cooldown_s <= 86400 and math.isfinite(self.cooldown_s),

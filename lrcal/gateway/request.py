@@ -3,9 +3,10 @@ anything malformed), its routing inputs (the last user message's text and images
 needs from a model (image input).
 
 Images come as ``image_url`` parts: a base64 ``data:`` URL (decoded here, its pixels feed the
-router's features) or an http(s) URL (forwarded unchanged; the router sees an image whose pixels
-it does not know). Nothing is dropped: the body is forwarded as the client sent it, with only
-``model`` replaced.
+router's features) or an http(s) URL (forwarded unchanged; the gateway fetches a copy for the
+router's features, `lrcal.gateway.images`, and where that fails the router sees an image whose
+pixels it does not know). Nothing is dropped: the body is forwarded as the client sent it, with
+only ``model`` replaced.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class ChatCall:
     question: str  # the last user message's text: what the router reads
     images: list[Any] = field(default_factory=list)  # the last user message's images for the router (file-like)
     n_images: int = 0  # image parts in the whole conversation: a model without image input gets none
+    # (index in ``images``, URL) of the last user message's http(s) images: fetched for the router
+    remote_images: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def needs_images(self) -> bool:
@@ -83,13 +86,15 @@ def parse_chat(raw: bytes) -> ChatCall:
             last_user = (text, images)
     if last_user is None:
         raise bad_request("'messages' has no user message", "messages")
+    images = [image for image, _url in last_user[1]]
+    remote = [(i, url) for i, (_image, url) in enumerate(last_user[1]) if url is not None]
     return ChatCall(body=payload, model=model.strip(), stream=stream,
                     include_usage=bool((options or {}).get("include_usage")), question=last_user[0],
-                    images=last_user[1], n_images=n_images)  # fmt: skip
+                    images=images, n_images=n_images, remote_images=remote)  # fmt: skip
 
 
-def _read_message(message: Any, where: str) -> tuple[str, list[Any], int]:
-    """(text, images for the router, image parts) of one message."""
+def _read_message(message: Any, where: str) -> tuple[str, list[tuple[Any, str | None]], int]:
+    """(text, images for the router with their URL where remote, image parts) of one message."""
     if not isinstance(message, dict):
         raise bad_request(f"{where} must be an object", "messages")
     role = message.get("role")
@@ -119,14 +124,15 @@ def _read_message(message: Any, where: str) -> tuple[str, list[Any], int]:
     return "\n".join(texts), images, len(images)
 
 
-def _image(ref: Any, where: str) -> Any:
-    """What the router reads for one image part: its decoded bytes (a data: URL), or an empty
-    stream for a remote URL (the features then say: an image, pixels unknown)."""
+def _image(ref: Any, where: str) -> tuple[Any, str | None]:
+    """What the router reads for one image part, and its URL where remote: the decoded bytes of
+    a data: URL; for an http(s) URL an empty stream until the gateway has fetched it (left
+    empty, the features say: an image, pixels unknown)."""
     url = ref.get("url") if isinstance(ref, dict) else ref
     if not isinstance(url, str) or not url:
         raise bad_request(f"{where}.image_url.url must be a string", "messages")
     if url.startswith(("http://", "https://")):
-        return io.BytesIO(b"")
+        return io.BytesIO(b""), url
     if not url.startswith("data:"):
         raise bad_request(f"{where}.image_url.url must be a data: URL or an http(s) URL", "messages")
     try:
@@ -135,7 +141,7 @@ def _image(ref: Any, where: str) -> Any:
         raise bad_request(f"{where}.image_url: {getattr(exc, 'message', None) or exc}", "messages") from None
     if not data:
         raise bad_request(f"{where}.image_url holds an empty image", "messages")
-    return io.BytesIO(data)
+    return io.BytesIO(data), None
 
 
 def lambda_overrides(headers: Mapping[str, str]) -> dict[str, float]:

@@ -39,17 +39,11 @@ def features_of(home, messages, fetch_s: float = 2.0, max_bytes: int = 1 << 24):
     """The router's features for a request after the gateway's fetch, and how many images stayed unread."""
     import json
 
-    from lrcal.gateway.config import GatewayConfig
     from lrcal.gateway.images import ImageFetcher
     from lrcal.gateway.request import parse_chat
-    from lrcal.gateway.routing import featurize, load_table
-    from lrcal.store import Store
+    from lrcal.gateway.routing import featurize, table_of_home
 
-    store = Store.open(home)
-    try:
-        table = load_table(store, GatewayConfig(home=str(home)))
-    finally:
-        store.close()
+    table = table_of_home(home)
     call = parse_chat(json.dumps({"model": "lrcal/auto", "messages": messages}).encode())
 
     async def fill() -> int:

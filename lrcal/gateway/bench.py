@@ -65,20 +65,14 @@ def routing_overhead(home: Path, messages: list[dict], reps: int) -> dict:
     """p50/p95 (ms) of featurize, forward, policy and the whole decision for one request."""
     import torch
 
-    from lrcal.gateway.config import GatewayConfig
     from lrcal.gateway.request import parse_chat
-    from lrcal.gateway.routing import featurize, load_table, rank
+    from lrcal.gateway.routing import featurize, rank, table_of_home
     from lrcal.router.policy import policy_choice
-    from lrcal.store import Store
 
     import json
 
     torch.set_num_threads(1)
-    store = Store.open(home)
-    try:
-        table = load_table(store, GatewayConfig(home=str(home)))
-    finally:
-        store.close()
+    table = table_of_home(home)
     call = parse_chat(json.dumps({"model": "lrcal/auto", "messages": messages}).encode())
     pool = np.ones((1, len(table.routed)), dtype=bool)
     parts: dict[str, list[float]] = {"featurize": [], "forward": [], "policy": [], "total": []}

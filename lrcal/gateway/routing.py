@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -167,6 +168,15 @@ def load_table(store: Store, config: GatewayConfig) -> RoutingTable:
         policy=current_policy(store), fingerprint=fingerprint, shadow=shadow,
         scorer=PoolScorer(routing.router, routed) if routed else None,
     )  # fmt: skip
+
+
+def table_of_home(home: str | Path) -> RoutingTable:
+    """`load_table` for a home with the default gateway settings (benchmarks, tests)."""
+    store = Store.open(home)
+    try:
+        return load_table(store, GatewayConfig(home=str(home)))
+    finally:
+        store.close()
 
 
 @dataclass

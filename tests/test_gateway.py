@@ -211,17 +211,27 @@ def test_pool_scorer_gives_router_predict_numbers(served_home, builtin_sets):
 
     from lrcal.features import Query
     from lrcal.gateway.config import GatewayConfig
-    from lrcal.gateway.routing import load_table
+    from lrcal.gateway.routing import PoolScorer, load_table
     from lrcal.store import Store
 
     store = Store.open(served_home)
     table = load_table(store, GatewayConfig(home=str(served_home)))
+    # a reload that changes nothing the networks compute keeps the traced members; a smaller pool retraces
+    assert load_table(store, GatewayConfig(home=str(served_home)), table).scorer.single_row is table.scorer.single_row
+    smaller = PoolScorer(table.router, table.routed[:-1], table.version, table.scorer)
+    assert smaller.single_row is not table.scorer.single_row
     store.close()
     examples = [example_of(builtin_sets, task) for task in ("document", "chart", "math", "vqa")]
     X = table.router.featurize([Query(question=e.question, images=[str(e.image_path)]) for e in examples])
     fast, slow = table.scorer.predict(X), table.router.predict(X, table.routed)
     for key in ("mu", "sigma", "delta", "score", "prior", "network_score"):
         np.testing.assert_allclose(fast[key], getattr(slow, key), atol=1e-6)
+    # one row (a request) goes through the traced members: the same numbers but float rounding
+    assert all(traced is not None for traced in table.scorer.single_row)
+    rows = [table.scorer.predict(X[i : i + 1]) for i in range(len(X))]
+    for key in ("mu", "sigma", "delta", "score", "prior", "network_score"):
+        np.testing.assert_allclose(np.concatenate([row[key] for row in rows]), getattr(slow, key), atol=1e-5)
+    assert [int(row["score"].argmax()) for row in rows] == list(slow.score.argmax(axis=1))
 
 
 def test_lrcal_cli_does_not_import_the_gateway_stack():

@@ -107,7 +107,7 @@ class Gateway:
             try:
                 fingerprint = await self._in_store(self._store.gateway_fingerprint)
                 if self.table is None or fingerprint != self.table.fingerprint:
-                    self.table = await self._in_store(load_table, self._store, self.config)
+                    self.table = await self._in_store(load_table, self._store, self.config, self.table)
                     self.reloads += 1
             except asyncio.CancelledError:
                 raise

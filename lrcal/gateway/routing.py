@@ -14,6 +14,7 @@ out. The fallback order is the rest of the models by utility.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from lrcal.gateway.errors import ApiError, bad_request
 from lrcal.gateway.request import ChatCall
 from lrcal.router.policy import Policy, policy_choice
 from lrcal.store import Store
+
+log = logging.getLogger("lrcal.gateway")
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,17 @@ def upstream_of(row: Mapping[str, Any], endpoint_url: str | None = None) -> Upst
     )  # fmt: skip
 
 
+# what a member's forward gives that a prediction reads
+MEMBER_OUTPUTS = ("mu", "mu_logit", "sigma", "delta", "score", "prior", "p_task")
+
+
 class PoolScorer:
     """`Router.predict` over one fixed pool, with what does not depend on the query (each member's
     capability tokens, the task accuracies and biases, eval mode) computed once per snapshot: the
     per-request forward then costs the networks' arithmetic only. Gives the same numbers as
     ``router.predict(X, names)`` (a test holds it to that)."""
 
-    def __init__(self, router: Any, names: list[str]) -> None:
+    def __init__(self, router: Any, names: list[str], version: str = "", previous: "PoolScorer | None" = None) -> None:
         import torch
 
         self.router, self.names = router, list(names)
@@ -92,6 +99,55 @@ class PoolScorer:
         self.overall = router.overall_accuracy(self.names)
         for net in router.members:
             net.eval()
+        # one request is one row: each member traced and frozen for a [1, D] input with this
+        # pool (TorchScript drops the per-module Python overhead, about half of a batch-1
+        # forward); anything else, or a member that cannot be traced, runs eagerly
+        self.version = version
+        if previous is not None and self._same_members(previous):
+            self.single_row = previous.single_row  # a reload that changed no network input: no retrace
+        else:
+            self.single_row = [self._traced(member, tokens) for member, tokens in enumerate(self.tokens)]
+
+    def _same_members(self, other: "PoolScorer") -> bool:
+        """Whether ``other``'s traced members compute what this scorer's would: the same router
+        version (its networks), pool, capability tokens and task accuracies."""
+        torch = self._torch
+        return (bool(self.version) and other.version == self.version and other.names == self.names
+                and len(other.tokens) == len(self.tokens)
+                and all(torch.equal(a, b) for a, b in zip(other.tokens, self.tokens))
+                and torch.equal(other.task_accuracy, self.task_accuracy))  # fmt: skip
+
+    def _traced(self, member: int, tokens: Any) -> Any:
+        torch = self._torch
+        net, task_accuracy = self.router.members[member], self.task_accuracy
+
+        class OneRow(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, x, available):
+                out = self.net(x, tokens, task_accuracy, available)
+                return tuple(out[key] for key in MEMBER_OUTPUTS)
+
+        x = torch.zeros((1, self.router.spec.dim), dtype=torch.float32)
+        available = torch.ones((1, len(self.names)), dtype=torch.bool)
+        try:
+            import warnings
+
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # shape checks fixed by the trace: the pool is fixed per snapshot
+                traced = torch.jit.trace(OneRow().eval(), (x, available), check_trace=False)
+                return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+        except Exception as exc:  # noqa: BLE001 - the eager forward gives the same numbers
+            log.warning("lrcal serve: member %d not traced (%s); it runs eagerly", member, type(exc).__name__)
+            return None
+
+    def _member(self, member: int, x: Any, available: Any) -> dict:
+        traced = self.single_row[member] if x.shape[0] == 1 else None
+        if traced is None:
+            return self.router.forward(member, x, self.tokens[member], self.task_accuracy, available)
+        return dict(zip(MEMBER_OUTPUTS, traced(x, available)))
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """{"mu", "sigma", "delta", "score", "prior", "network_score"}: [N, K] ensemble means, every
@@ -103,8 +159,8 @@ class PoolScorer:
         available = torch.ones((x.shape[0], len(self.names)), dtype=torch.bool)
         sums: dict[str, np.ndarray] = {}
         with torch.inference_mode():
-            for member, tokens in enumerate(self.tokens):
-                out = self.router.forward(member, x, tokens, self.task_accuracy, available)
+            for member in range(len(self.tokens)):
+                out = self._member(member, x, available)
                 if self.bias is not None:
                     out["mu"], out["score"] = with_task_bias(out["mu_logit"], out["delta"], out["p_task"], self.bias)
                 for key in ("mu", "sigma", "delta", "score", "prior"):
@@ -137,9 +193,10 @@ class RoutingTable:
         return name in self.router.cards
 
 
-def load_table(store: Store, config: GatewayConfig) -> RoutingTable:
+def load_table(store: Store, config: GatewayConfig, previous: RoutingTable | None = None) -> RoutingTable:
     """A snapshot of what to route with; a one-line `LrcalError` when there is no router or the
-    shadow candidate cannot shadow."""
+    shadow candidate cannot shadow. ``previous``: the snapshot it replaces, whose traced
+    networks are reused when nothing they compute changed (a new base URL, price or policy)."""
     from lrcal.errors import LrcalError
     from lrcal.services.router_context import load_routing
     from lrcal.services.routing_policy import current_policy
@@ -166,7 +223,8 @@ def load_table(store: Store, config: GatewayConfig) -> RoutingTable:
         expected_cost=routing.expected_costs(routed) if routed else np.zeros(0),
         expected_latency=routing.expected_latencies(routed) if routed else np.zeros(0),
         policy=current_policy(store), fingerprint=fingerprint, shadow=shadow,
-        scorer=PoolScorer(routing.router, routed) if routed else None,
+        scorer=(PoolScorer(routing.router, routed, routing.version, previous.scorer if previous else None)
+                if routed else None),
     )  # fmt: skip
 
 

@@ -302,9 +302,7 @@ def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, rout
         }
     current = Policy(lambda_cost=gate.lambda_cost, lambda_latency=gate.lambda_latency)
     recommended = recommend_lambda(live, router.predicted[rows], router.expected_cost, router.expected_latency,
-                                   router.with_mask, current, quality_tolerance=gate.quality_tolerance,
-                                   max_p95_increase=gate.max_p95_increase, alpha=gate.error_rate,
-                                   n_boot=gate.bootstrap, seed=gate.seed)  # fmt: skip
+                                   router.with_mask, current, gate)  # fmt: skip
     rules = decision.rules_by_key()
     return {
         "model": candidate["name"],

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -325,7 +325,7 @@ def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, rout
             "paired_queries": paired_outcomes(live, router.with_choice[rows], router.without_choice[rows])[0].n,
             "prediction_rows": decision.prediction_rows,
         },
-        "parameters": gate.as_dict(),
+        "parameters": asdict(gate),
         "policies": {name: p.as_dict() for name, p in policies.items()},
         "strongest_incumbent": names[strongest],
         "cheapest_incumbent": names[cheapest],

@@ -10,7 +10,7 @@ import pytest
 from rich.text import Text
 
 from lrcal.services.review import ReviewService
-from lrcal.store import Store
+from lrcal.store import ModelEndpoint, Store
 from tests.fixtures.tui import CANDIDATES, DEMO_INCUMBENTS, VALIDATION_LIMIT
 
 SPECIALIST, DOMINATED = CANDIDATES
@@ -494,7 +494,7 @@ async def test_a_damaged_database_is_a_message_not_a_traceback(home):
 
 async def test_home_without_a_router_explains_it(home):
     store = Store.open(home)
-    store.add_model("only-model", base_url="http://127.0.0.1:9/v1")
+    store.add_model("only-model", ModelEndpoint("http://127.0.0.1:9/v1"))
     store.close()
     async with running(home, size=(80, 24)) as (app, pilot):
         message = shown(app.query_one("#routing-message"))

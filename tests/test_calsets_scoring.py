@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from unittest.mock import ANY
 
 import pytest
 
@@ -12,38 +13,123 @@ from lrcal.calsets.scoring import anls_similarity, extract_number, levenshtein, 
 MC = {"answer": "dog", "answer_type": "multiple_choice", "choices": ["cat", "dog", "cow", "hen"]}
 
 
-@pytest.mark.parametrize(
-    "raw, parsed, correct",
-    [
-        ("The answer is (B).", "B", True),
-        ("B", "B", True),
-        ("b", "B", True),
-        ("(b)", "B", True),
-        ("B) dog", "B", True),
-        ("B. dog", "B", True),
-        ("Answer: B", "B", True),
-        ("Answer: C", "C", False),
-        ("**B**", "B", True),
-        ("dog", "B", True),
-        ("Dog.", "B", True),
-        ("The dog", "B", True),
-        ("It is a dog.", "B", True),
-        ("I would say option b", "B", True),
-        ("Looking at (A) and (C), the right one is (B)", "B", True),
-        ("The answer is B because the animal barks.", "B", True),
-        ("<think>maybe (A) cat?</think>B", "B", True),
-        ("A cat", "A", False),  # 'A' here is an article: the option text decides
-        ("(E)", None, False),  # out of range
-        ("cat or dog", None, False),  # ambiguous
-        ("a bird", None, False),
-        ("", None, False),
-        ("   \n ", None, False),
-    ],
-)
-def test_multiple_choice(raw, parsed, correct):
-    score = score_answer(MC, raw)
-    assert (score.parsed, score.correct) == (parsed, correct)
-    assert score.score == (1.0 if correct else 0.0)
+def ref(answer_type: str, answer: str, tolerance: float | None = None) -> dict:
+    return {"answer": answer, "answer_type": answer_type, "tolerance": tolerance}
+
+
+YES, NO = ref("yes_no", "yes"), ref("yes_no", "no")
+
+
+def case(reference: dict, raw: str, correct: bool, *, parsed=ANY, score: float | None = None):
+    """``score_answer(reference, raw)`` is ``correct``, has this ``parsed`` answer (ANY: not
+    checked) and this ``score`` (None: all or nothing, 1.0 when correct and 0.0 when not)."""
+    return pytest.param(reference, raw, correct, parsed, score, id=f"{reference['answer_type']}-{raw}")
+
+
+SCORING_CASES = [
+    # multiple choice: the option's letter or its text, wherever the answer puts it
+    case(MC, "The answer is (B).", True, parsed="B"),
+    case(MC, "B", True, parsed="B"),
+    case(MC, "b", True, parsed="B"),
+    case(MC, "(b)", True, parsed="B"),
+    case(MC, "B) dog", True, parsed="B"),
+    case(MC, "B. dog", True, parsed="B"),
+    case(MC, "Answer: B", True, parsed="B"),
+    case(MC, "Answer: C", False, parsed="C"),
+    case(MC, "**B**", True, parsed="B"),
+    case(MC, "dog", True, parsed="B"),
+    case(MC, "Dog.", True, parsed="B"),
+    case(MC, "The dog", True, parsed="B"),
+    case(MC, "It is a dog.", True, parsed="B"),
+    case(MC, "I would say option b", True, parsed="B"),
+    case(MC, "Looking at (A) and (C), the right one is (B)", True, parsed="B"),
+    case(MC, "The answer is B because the animal barks.", True, parsed="B"),
+    case(MC, "<think>maybe (A) cat?</think>B", True, parsed="B"),
+    case(MC, "A cat", False, parsed="A"),  # 'A' here is an article: the option text decides
+    case(MC, "(E)", False, parsed=None),  # out of range
+    case(MC, "cat or dog", False, parsed=None),  # ambiguous
+    case(MC, "a bird", False, parsed=None),
+    case(MC, "", False, parsed=None),
+    case(MC, "   \n ", False, parsed=None),
+    # exact: case, spacing, quotes, markdown and NFKC forms do not count
+    case(ref("exact", "HELLO"), "hello", True),
+    case(ref("exact", "HELLO"), "  Hello.  ", True),
+    case(ref("exact", "HELLO"), "\"hello\"", True),
+    case(ref("exact", "HELLO"), "The word is \"HELLO\".", True),
+    case(ref("exact", "HELLO"), "Answer: hello!", True),
+    case(ref("exact", "HELLO"), "**Hello**", True),
+    case(ref("exact", "HELLO"), "hallo", False),
+    case(ref("exact", "HELLO"), "hello world", False),
+    case(ref("exact", "red"), "The red", True),
+    case(ref("exact", "New York"), "new   york", True),
+    case(ref("exact", "X7K-29Q"), "x7k-29q", True),
+    case(ref("exact", "X7K-29Q"), "X7K29Q", False),
+    case(ref("exact", "2024-01-18"), "2024-01-18.", True),
+    case(ref("exact", "Ångström"), "ångström", True),
+    case(ref("exact", "ｆｕｌｌ"), "full", True),  # NFKC
+    case(ref("exact", "The"), "the", True),  # an article alone is kept, not dropped
+    case(ref("exact", "sun"), "(sun)", True),
+    # number: separators, currency, percentages, fractions, words; a relative tolerance when given
+    case(ref("number", "1234"), "1,234", True),
+    case(ref("number", "1234"), "The answer is 1,234.", True),
+    case(ref("number", "1234"), "1234.0", True),
+    case(ref("number", "1234"), "1234.5", False),
+    case(ref("number", "12"), "12.0 %", True),
+    case(ref("number", "0.12"), "12%", True),  # a percentage may mean the fraction
+    case(ref("number", "3.5"), "$3.50", True),
+    case(ref("number", "3.5"), "It costs $3.50 in total.", True),
+    case(ref("number", "-0.5"), "-0.5", True),
+    case(ref("number", "-0.5"), "\u22120.5", True),
+    case(ref("number", "-3"), "x = -3", True),
+    case(ref("number", "1"), "7 - 6 = 1", True),
+    case(ref("number", "0.75"), "3/4", True),
+    case(ref("number", "0.375"), "It is 3 / 8 of the grid", True),
+    case(ref("number", "1500"), "1.5e3", True),
+    case(ref("number", "3"), "There are three circles.", True),
+    case(ref("number", "42"), "In 2019 the value was 42", True),
+    case(ref("number", "42"), "The answer is 42, see 2019", True),
+    case(ref("number", "42"), "**42** (2019 data)", True),
+    case(ref("number", "42"), "forty-ish", False),
+    case(ref("number", "100", tolerance=0.05), "105", True),
+    case(ref("number", "100", tolerance=0.05), "106", False),
+    case(ref("number", "0"), "0.0000001", True),
+    case(ref("number", "0"), "0.01", False),
+    case(ref("number", "28.3", tolerance=0.01), "28.27", True),
+    case(ref("number", "7"), "no number here", False),
+    # anls: partial credit; correct above the threshold
+    case(ref("anls", "John Smith"), "John Smith", True, score=1.0),
+    case(ref("anls", "John Smith"), "john smith.", True, score=1.0),
+    case(ref("anls", "John Smith"), "Jon Smith", True, score=0.9),
+    case(ref("anls", "John Smith"), "The answer is: John Smith.", True, score=1.0),
+    case(ref("anls", "John Smith"), "Jane Doe", False, score=0.0),
+    case(ref("anls", "Bridge Avenue"), "Bridge Ave", True, score=0.769231),
+    case(ref("anls", "sun"), "moon", False, score=0.0),
+    case(ref("anls", "abcdefghij"), "abcde", False, score=0.0),  # NL = 0.5 exactly: below threshold
+    case(ref("anls", "abcdefghij"), "abcdef", True, score=0.6),
+    # yes/no: the first yes or no word
+    case(YES, "Yes", True, parsed="yes"),
+    case(YES, "yes.", True, parsed="yes"),
+    case(YES, "Yes, there is a red circle.", True, parsed="yes"),
+    case(YES, "True", True, parsed="yes"),
+    case(YES, "Correct", True, parsed="yes"),
+    case(YES, "y", True, parsed="yes"),
+    case(NO, "No", True, parsed="no"),
+    case(NO, "no, it is not there", True, parsed="no"),
+    case(NO, "There is no red square.", True, parsed="no"),
+    case(NO, "False.", True, parsed="no"),
+    case(NO, "Answer: No", True, parsed="no"),
+    case(NO, "<think>yes? no.</think>No", True, parsed="no"),
+    case(YES, "I cannot tell", False, parsed=None),
+    case(ref("yes_no", "YES"), "**yes**", True, parsed="yes"),
+]
+
+
+@pytest.mark.parametrize("reference, raw, correct, parsed, expected_score", SCORING_CASES)
+def test_scoring(reference, raw, correct, parsed, expected_score):
+    score = score_answer(reference, raw)
+    assert score.correct is correct
+    assert score.parsed == parsed
+    assert score.score == pytest.approx(float(correct) if expected_score is None else expected_score, abs=1e-6)
 
 
 def test_multiple_choice_reference_may_be_a_letter_and_choices_may_be_absent():
@@ -65,73 +151,11 @@ def test_multiple_choice_with_overlapping_or_numeric_options():
 
 
 def test_none_and_empty_answers_score_zero_for_every_type():
-    for ref in (MC, {"answer": "x", "answer_type": "exact"}, {"answer": "1", "answer_type": "number"},
+    for reference in (MC, {"answer": "x", "answer_type": "exact"}, {"answer": "1", "answer_type": "number"},
                 {"answer": "x", "answer_type": "anls"}, {"answer": "yes", "answer_type": "yes_no"}):  # fmt: skip
         for raw in (None, "", "  "):
-            score = score_answer(ref, raw)
+            score = score_answer(reference, raw)
             assert (score.parsed, score.score, score.correct) == (None, 0.0, False)
-
-
-@pytest.mark.parametrize(
-    "answer, raw, correct",
-    [
-        ("HELLO", "hello", True),
-        ("HELLO", "  Hello.  ", True),
-        ("HELLO", '"hello"', True),
-        ("HELLO", "The word is \"HELLO\".", True),
-        ("HELLO", "Answer: hello!", True),
-        ("HELLO", "**Hello**", True),
-        ("HELLO", "hallo", False),
-        ("HELLO", "hello world", False),
-        ("red", "The red", True),
-        ("New York", "new   york", True),
-        ("X7K-29Q", "x7k-29q", True),
-        ("X7K-29Q", "X7K29Q", False),
-        ("2024-01-18", "2024-01-18.", True),
-        ("Ångström", "ångström", True),
-        ("ｆｕｌｌ", "full", True),  # NFKC
-        ("The", "the", True),  # an article alone is kept, not dropped
-        ("sun", "(sun)", True),
-    ],
-)
-def test_exact(answer, raw, correct):
-    assert score_answer({"answer": answer, "answer_type": "exact"}, raw).correct is correct
-
-
-@pytest.mark.parametrize(
-    "answer, raw, tolerance, correct",
-    [
-        ("1234", "1,234", None, True),
-        ("1234", "The answer is 1,234.", None, True),
-        ("1234", "1234.0", None, True),
-        ("1234", "1234.5", None, False),
-        ("12", "12.0 %", None, True),
-        ("0.12", "12%", None, True),  # a percentage may mean the fraction
-        ("3.5", "$3.50", None, True),
-        ("3.5", "It costs $3.50 in total.", None, True),
-        ("-0.5", "-0.5", None, True),
-        ("-0.5", "\u22120.5", None, True),
-        ("-3", "x = -3", None, True),
-        ("1", "7 - 6 = 1", None, True),
-        ("0.75", "3/4", None, True),
-        ("0.375", "It is 3 / 8 of the grid", None, True),
-        ("1500", "1.5e3", None, True),
-        ("3", "There are three circles.", None, True),
-        ("42", "In 2019 the value was 42", None, True),
-        ("42", "The answer is 42, see 2019", None, True),
-        ("42", "**42** (2019 data)", None, True),
-        ("42", "forty-ish", None, False),
-        ("100", "105", 0.05, True),
-        ("100", "106", 0.05, False),
-        ("0", "0.0000001", None, True),
-        ("0", "0.01", None, False),
-        ("28.3", "28.27", 0.01, True),
-        ("7", "no number here", None, False),
-    ],
-)
-def test_number(answer, raw, tolerance, correct):
-    ref = {"answer": answer, "answer_type": "number", "tolerance": tolerance}
-    assert score_answer(ref, raw).correct is correct
 
 
 def test_number_parsed_value_is_canonical():
@@ -140,57 +164,12 @@ def test_number_parsed_value_is_canonical():
     assert extract_number("nothing") is None
 
 
-@pytest.mark.parametrize(
-    "answer, raw, score, correct",
-    [
-        ("John Smith", "John Smith", 1.0, True),
-        ("John Smith", "john smith.", 1.0, True),
-        ("John Smith", "Jon Smith", 0.9, True),
-        ("John Smith", "The answer is: John Smith.", 1.0, True),
-        ("John Smith", "Jane Doe", 0.0, False),
-        ("Bridge Avenue", "Bridge Ave", 0.769231, True),
-        ("sun", "moon", 0.0, False),
-        ("abcdefghij", "abcde", 0.0, False),  # NL = 0.5 exactly: below threshold
-        ("abcdefghij", "abcdef", 0.6, True),
-    ],
-)
-def test_anls(answer, raw, score, correct):
-    result = score_answer({"answer": answer, "answer_type": "anls"}, raw)
-    assert result.score == pytest.approx(score, abs=1e-6)
-    assert result.correct is correct
-
-
 def test_anls_and_levenshtein_helpers():
     assert levenshtein("kitten", "sitting") == 3
     assert levenshtein("", "abc") == 3
     assert levenshtein("abc", "xyz", bound=1) == 2  # stops early beyond the bound
     assert anls_similarity("ABC", "abc") == 1.0
     assert anls_similarity("", "") == 0.0 or anls_similarity("", "") == 1.0
-
-
-@pytest.mark.parametrize(
-    "answer, raw, parsed",
-    [
-        ("yes", "Yes", "yes"),
-        ("yes", "yes.", "yes"),
-        ("yes", "Yes, there is a red circle.", "yes"),
-        ("yes", "True", "yes"),
-        ("yes", "Correct", "yes"),
-        ("yes", "y", "yes"),
-        ("no", "No", "no"),
-        ("no", "no, it is not there", "no"),
-        ("no", "There is no red square.", "no"),
-        ("no", "False.", "no"),
-        ("no", "Answer: No", "no"),
-        ("no", "<think>yes? no.</think>No", "no"),
-        ("yes", "I cannot tell", None),
-        ("YES", "**yes**", "yes"),
-    ],
-)
-def test_yes_no(answer, raw, parsed):
-    result = score_answer({"answer": answer, "answer_type": "yes_no"}, raw)
-    assert result.parsed == parsed
-    assert result.correct is (parsed == answer.lower())
 
 
 def test_accepts_example_objects_and_rejects_unknown_types():
@@ -211,8 +190,8 @@ def test_normalize_text():
 def test_hostile_answers_are_bounded_in_time():
     started = time.perf_counter()
     for raw in ("a" * 1_000_000, "1," * 200_000, "(" * 100_000, "answer is " * 50_000, "**" * 100_000):
-        for ref in (MC, {"answer": "John Smith", "answer_type": "anls"}, {"answer": "5", "answer_type": "number"},
+        for reference in (MC, {"answer": "John Smith", "answer_type": "anls"}, {"answer": "5", "answer_type": "number"},
                     {"answer": "x", "answer_type": "exact"}, {"answer": "no", "answer_type": "yes_no"}):  # fmt: skip
-            score = score_answer(ref, raw)
+            score = score_answer(reference, raw)
             assert 0.0 <= score.score <= 1.0
     assert time.perf_counter() - started < 10  # a generous bound: quadratic code would take minutes

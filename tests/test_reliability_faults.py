@@ -217,6 +217,7 @@ def test_errors_never_count_as_wrong_answers_in_training_or_onboarding(store):
     fit's calibration rows and from accuracy; an outcome log's own error flag keeps its score."""
     from lrcal.services.onboarding import calibration_error_rate, calibration_rows
     from lrcal.services.tables import model_row_counts, outcome_table
+    from lrcal.store import ModelEndpoint
 
     cset = store.insert_imported_set("s", "v1", "-", ["ocr"], [
         {"example_id": f"e{i}", "task_group": "ocr", "question": "q", "answer": "a", "image_sha256": None}
@@ -224,7 +225,7 @@ def test_errors_never_count_as_wrong_answers_in_training_or_onboarding(store):
     pks = store.example_pks(cset["id"])
     ids = {}
     for name in ("m1", "m2"):
-        ids[name] = store.add_model(name, base_url="http://127.0.0.1:9/v1")["id"]
+        ids[name] = store.add_model(name, ModelEndpoint("http://127.0.0.1:9/v1"))["id"]
     run1 = store.create_run(ids["m1"], cset["id"], "calibration")
     run2 = store.create_run(ids["m2"], cset["id"], "calibration")
     # e0: an error as stored now (no score); e1: as an older lrcal stored it (scored 0); e2, e3: answers

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from lrcal.errors import LrcalError, NotFound
-from lrcal.store import Store
+from lrcal.store import ModelEndpoint, Store
 
 
 def test_migrations_create_schema_once(home):
@@ -31,9 +31,9 @@ def test_pragmas(store):
 
 
 def test_model_lifecycle_is_checked_and_audited(store):
-    store.add_model("m", base_url="http://127.0.0.1:1/v1", api_key_env="MY_KEY")
+    store.add_model("m", ModelEndpoint("http://127.0.0.1:1/v1", api_key_env="MY_KEY"))
     with pytest.raises(LrcalError, match="already exists"):
-        store.add_model("m", base_url="http://127.0.0.1:1/v1")
+        store.add_model("m", ModelEndpoint("http://127.0.0.1:1/v1"))
     with pytest.raises(LrcalError, match="live-validate"):
         store.set_status("m", "enabled")
     store.set_status("m", "calibrated")
@@ -45,14 +45,14 @@ def test_model_lifecycle_is_checked_and_audited(store):
 
 
 def test_forced_transition_is_recorded(store):
-    store.add_model("m", base_url="http://127.0.0.1:1/v1")
+    store.add_model("m", ModelEndpoint("http://127.0.0.1:1/v1"))
     store.set_status("m", "enabled", force=True, reason="initial pool")
     event = store.events("m")[0]
     assert event["data"]["forced"] is True and "FORCED" in event["message"]
 
 
 def test_unknown_model_names_known_ones(store):
-    store.add_model("alpha", base_url="http://127.0.0.1:1/v1")
+    store.add_model("alpha", ModelEndpoint("http://127.0.0.1:1/v1"))
     with pytest.raises(NotFound, match="known: alpha"):
         store.get_model("beta")
 
@@ -74,7 +74,7 @@ def _one_example_set(store):
 
 
 def test_outcomes_unique_per_run_and_example(store):
-    model = store.add_model("m", base_url="http://127.0.0.1:1/v1")
+    model = store.add_model("m", ModelEndpoint("http://127.0.0.1:1/v1"))
     cset = _one_example_set(store)
     example_pk = store.set_examples(cset["id"])[0]["id"]
     run_id = store.create_run(model["id"], cset["id"], "calibration")
@@ -131,7 +131,7 @@ def _token(store, model_id: int, version: str) -> None:
 
 
 def test_router_versions_pin_and_token_staleness(store):
-    model = store.add_model("m", base_url="http://127.0.0.1:1/v1")
+    model = store.add_model("m", ModelEndpoint("http://127.0.0.1:1/v1"))
     assert store.current_router_version() is None and store.router_version_count() == 0
     store.register_router_version("r1-aaaa", path="/r1", models=["a", "b"], data_hash="aaaa", config={}, metrics={})
     _token(store, model["id"], "r1-aaaa")
@@ -150,7 +150,7 @@ def test_router_versions_pin_and_token_staleness(store):
 
 
 def test_outcome_aggregates(store):
-    model = store.add_model("m", base_url="http://127.0.0.1:1/v1")
+    model = store.add_model("m", ModelEndpoint("http://127.0.0.1:1/v1"))
     cset = store.insert_imported_set(
         "s", "v1", "-", ["ocr", "count"],
         [{"example_id": f"e{i}", "task_group": "ocr" if i < 2 else "count", "question": "q", "answer": "a",

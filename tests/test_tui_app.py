@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 
@@ -9,7 +10,7 @@ import pytest
 from rich.text import Text
 
 from lrcal.services.review import ReviewService
-from lrcal.store import Store
+from lrcal.store import ModelEndpoint, Store
 from tests.fixtures.tui import CANDIDATES, DEMO_INCUMBENTS, VALIDATION_LIMIT
 
 SPECIALIST, DOMINATED = CANDIDATES
@@ -67,6 +68,15 @@ def app_for(home, **kwargs):
     return LrcalApp(ReviewService(home), **kwargs)
 
 
+@contextlib.asynccontextmanager
+async def running(home, size=(100, 30), notifications=False, **app_options):
+    """The app on ``home`` under Textual's Pilot, after its first load: yields (app, pilot)."""
+    app = app_for(home, **app_options)
+    async with app.run_test(size=size, notifications=notifications) as pilot:
+        await started(pilot)
+        yield app, pilot
+
+
 def expected_routing(home, lambda_cost=0.0, lambda_latency=0.0, included=None):
     with ReviewService(home).connect() as review:
         snap = review.snapshot()
@@ -80,9 +90,7 @@ async def test_routing_table_shows_shares_quality_latency_and_winners(tui_demo_h
     from lrcal.tui.routing_view import RoutingPane, TOTAL_ROW
 
     snap, expected = expected_routing(tui_demo_home)
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         table = app.query_one("#routing-table")
         assert app.focused is table
         rows = table_rows(table)
@@ -113,9 +121,7 @@ async def test_lambda_keys_and_inputs_reroute_instantly(tui_demo_home):
     from lrcal.tui.routing_view import RoutingPane, lambda_ladder
 
     snap, before = expected_routing(tui_demo_home)
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         pane = app.query_one(RoutingPane)
         table = app.query_one("#routing-table")
         rows_before = table_rows(table)
@@ -162,9 +168,7 @@ async def test_toggling_the_candidate_shows_the_diff(tui_demo_home):
     from lrcal.tui.routing_view import RoutingPane
 
     snap, with_specialist = expected_routing(tui_demo_home)
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         pane = app.query_one(RoutingPane)
         table = app.query_one("#routing-table")
         assert pane.candidate == SPECIALIST and pane.with_candidate
@@ -214,9 +218,7 @@ async def test_drill_into_the_examples_of_a_cell(tui_demo_home):
 
     snap, routed = expected_routing(tui_demo_home)
     task = next(t for t in routed.tasks if routed.winners[t] == SPECIALIST)
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         table = app.query_one("#routing-table")
         assert table.cursor_coordinate == (0, 1)  # starts on the first model's cell
         columns = app.query_one("#routing-pane").column_models
@@ -252,9 +254,7 @@ async def test_model_detail_from_the_routing_view(tui_demo_home):
     from lrcal.tui.detail_view import ModelDetailScreen
 
     snap, _ = expected_routing(tui_demo_home)
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         columns = app.query_one("#routing-pane").column_models
         await pilot.press(*["right"] * columns.index(SPECIALIST), "d")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelDetailScreen), what="the detail screen")
@@ -279,9 +279,7 @@ async def test_six_quick_lambda_presses_move_six_steps_and_reroutes_coalesce(tui
     from lrcal.tui.routing_view import RoutingPane, lambda_ladder
 
     ladder = sorted(lambda_ladder())
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         pane = app.query_one(RoutingPane)
         await pilot.press(*["right_square_bracket"] * 6)
         await pilot.pause()
@@ -304,9 +302,7 @@ async def test_six_quick_lambda_presses_move_six_steps_and_reroutes_coalesce(tui
 async def test_question_mark_lists_every_key(tui_demo_home):
     from lrcal.tui.help_view import HelpScreen
 
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home, size=(80, 24)) as (app, pilot):
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the keys screen")
         text = shown(app.screen.query_one("#help-keys"))
@@ -322,9 +318,7 @@ async def test_question_mark_lists_every_key(tui_demo_home):
 
 
 async def test_footer_labels_are_separate_words(tui_demo_home):
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home, size=(120, 36)) as (app, pilot):
         labels = [key.description for key in app.screen.query("FooterKey")]
         assert {"λcost−", "λcost+", "λlat−", "λlat+", "in/out", "keys", "quit"} <= set(labels)
 
@@ -338,9 +332,7 @@ async def test_example_filters_failures_disagreement_and_task_group(tui_demo_hom
     opened: list[str] = []
     monkeypatch.setattr(examples_view, "open_in_viewer", lambda path: opened.append(path))
     snap, routed = expected_routing(tui_demo_home)
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         pane = app.query_one(RoutingPane)
         # The all row of the task column: every query of every group.
         await pilot.press(*["down"] * len(routed.tasks), "home", "enter")
@@ -377,9 +369,7 @@ async def test_example_filters_failures_disagreement_and_task_group(tui_demo_hom
 async def test_incumbents_show_their_live_numbers(tui_demo_home):
     from lrcal.tui.detail_view import ModelDetailScreen
 
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home, size=(120, 36)) as (app, pilot):
         await pilot.press("2", "enter")  # the first model: an incumbent, never a candidate
         await wait_for(pilot, lambda: isinstance(app.screen, ModelDetailScreen), what="the detail screen")
         screen = app.screen
@@ -399,9 +389,7 @@ async def test_disable_and_enable_are_confirmed_and_persisted(tui_home_copy):
     from lrcal.tui.widgets import ConfirmScreen, ReasonScreen
 
     home = tui_home_copy
-    app = app_for(home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(home) as (app, pilot):
         await pilot.press("2")
         await pilot.pause()
         table = app.query_one("#models-table")
@@ -468,9 +456,7 @@ async def test_enable_refusals_are_notifications_not_crashes(tui_home_copy):
     from lrcal.tui.models_view import ModelsPane
     from lrcal.tui.widgets import ConfirmScreen
 
-    app = app_for(tui_home_copy)
-    async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await started(pilot)
+    async with running(tui_home_copy, notifications=True) as (app, pilot):
         await pilot.press("2", "e")  # first row: an enabled incumbent
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
@@ -486,9 +472,7 @@ async def test_enable_refusals_are_notifications_not_crashes(tui_home_copy):
 
 
 async def test_empty_home_shows_what_to_run_first(home):
-    app = app_for(home)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(home, size=(80, 24)) as (app, pilot):
         empty = app.query_one("#empty-state")
         assert empty.display and not app.query_one("#tabs").display
         text = str(empty.render())
@@ -500,9 +484,7 @@ async def test_empty_home_shows_what_to_run_first(home):
 
 async def test_a_damaged_database_is_a_message_not_a_traceback(home):
     (home / "lrcal.db").write_bytes(b"this is not a database" * 100)
-    app = app_for(home)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(home, size=(80, 24)) as (app, pilot):
         message = shown(app.query_one("#routing-message"))
         assert "cannot open database" in message
         await pilot.press("q")
@@ -512,11 +494,9 @@ async def test_a_damaged_database_is_a_message_not_a_traceback(home):
 
 async def test_home_without_a_router_explains_it(home):
     store = Store.open(home)
-    store.add_model("only-model", base_url="http://127.0.0.1:9/v1")
+    store.add_model("only-model", ModelEndpoint("http://127.0.0.1:9/v1"))
     store.close()
-    app = app_for(home)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(home, size=(80, 24)) as (app, pilot):
         message = shown(app.query_one("#routing-message"))
         assert "lrcal router train" in message or "lrcal calibrate" in message
         await pilot.press("2")
@@ -529,9 +509,7 @@ async def test_every_view_works_at_80x24_with_mouse_and_keys(tui_demo_home):
     from lrcal.tui.detail_view import ModelDetailScreen
     from lrcal.tui.examples_view import ExamplesScreen
 
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home, size=(80, 24)) as (app, pilot):
         table = app.query_one("#routing-table")
         assert table.size.height >= 5 and table.size.width > 0
         await pilot.click("#--content-tab-charts")  # mouse on the tab
@@ -555,9 +533,7 @@ async def test_every_view_works_at_80x24_with_mouse_and_keys(tui_demo_home):
 async def test_theme_change_recolours_and_q_quits_from_an_input(tui_demo_home):
     from lrcal.tui.routing_view import RoutingPane
 
-    app = app_for(tui_demo_home)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home) as (app, pilot):
         pane = app.query_one(RoutingPane)
         task = pane.routed.tasks[0]
         winner = pane.routed.winners[task]
@@ -578,9 +554,7 @@ async def test_theme_change_recolours_and_q_quits_from_an_input(tui_demo_home):
 async def test_initial_lambdas_and_set_from_the_command_line(tui_demo_home):
     from lrcal.tui.routing_view import RoutingPane
 
-    app = app_for(tui_demo_home, set_ref="builtin-v1", lambda_cost=0.5)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot)
+    async with running(tui_demo_home, set_ref="builtin-v1", lambda_cost=0.5) as (app, pilot):
         pane = app.query_one(RoutingPane)
         assert pane.snap.set_name == "builtin-v1" and pane.lambda_cost == 0.5
         assert app.query_one("#lambda-cost").value == "0.5"

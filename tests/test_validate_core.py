@@ -219,8 +219,8 @@ def test_recommended_lambda_is_cheaper_and_quality_safe():
     p[:, 2] = p[:, 0] - 0.001  # the cheap model is predicted almost as good: λ > 0 moves traffic to it
     live.score[:, 2] = live.score[:, 0]  # ...and it is, live
     point = recommend_lambda(live, p, live.cost_usd.mean(axis=0), np.median(live.latency_ms, axis=0),
-                             np.ones(3, bool), Policy(), quality_tolerance=0.02, max_p95_increase=0.1,
-                             alpha=0.05, n_boot=500)  # fmt: skip
+                             np.ones(3, bool), Policy(),
+                             GateConfig(quality_tolerance=0.02, max_p95_increase=0.1, error_rate=0.05, bootstrap=500))  # fmt: skip
     assert point["lambda_cost"] > 0 and point["cost_usd_mean"] < point["current_cost_usd_mean"]
     assert point["versus_current"]["quality"]["low"] >= -0.02
 

@@ -107,7 +107,7 @@ class Example:
         return value if isinstance(value, str) else None
 
     def to_manifest_dict(self) -> dict[str, Any]:
-        """The manifest record (field order is the one the generator writes)."""
+        """The manifest record, fields in manifest order (the generator writes its lines with it)."""
         record: dict[str, Any] = {
             "id": self.id,
             "task_group": self.task_group,

@@ -143,20 +143,18 @@ def generate_examples(
                 break
         else:  # pragma: no cover - would need 20 identical images in a row
             raise SetError(f"could not draw a unique image for example {example_id}")
-        record: dict = {
-            "id": example_id,
-            "task_group": group,
-            "question": item.question,
-            "answer": item.answer,
-            "answer_type": item.answer_type,
-        }
-        if item.choices is not None:
-            record["choices"] = list(item.choices)
-        if item.tolerance is not None:
-            record["tolerance"] = float(item.tolerance)
-        record["image"] = f"images/{example_id}.png"
-        record["meta"] = {"difficulty": item.difficulty, "subtype": subtype}
-        yield GeneratedExample(record, png)
+        example = Example(
+            example_id,
+            group,
+            item.question,
+            item.answer,
+            item.answer_type,
+            choices=None if item.choices is None else tuple(item.choices),
+            image=f"images/{example_id}.png",
+            tolerance=None if item.tolerance is None else float(item.tolerance),
+            meta={"difficulty": item.difficulty, "subtype": subtype},
+        )
+        yield GeneratedExample(example.to_manifest_dict(), png)
 
 
 def manifest_line(record: dict) -> bytes:

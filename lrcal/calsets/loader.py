@@ -13,38 +13,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import stat
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from lrcal.calsets import images as _images
 from lrcal.calsets.format import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
-    MAX_SET_INFO_BYTES,
-    SET_INFO_NAME,
     TASK_GROUPS,
     CalibrationSet,
     Example,
     Problem,
     SetError,
     ordered_groups,
-    set_name_problem,
 )
-from lrcal.calsets.manifest import encodable, iter_lines, json_type, parse_record, show
+from lrcal.calsets.manifest import iter_lines, parse_record, show
+from lrcal.calsets.set_info import SetInfo, read_set_info
 
 VERSION_PREFIX = b"lrcal-calibration-set-v1\n"
-
-
-@dataclass
-class _SetInfo:
-    name: str | None = None
-    description: str | None = None
-    task_groups: tuple[str, ...] = ()
 
 
 @dataclass
@@ -52,7 +40,7 @@ class _Scan:
     shown_dir: Path
     problems: list[Problem] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
-    info: _SetInfo = field(default_factory=_SetInfo)
+    info: SetInfo = field(default_factory=SetInfo)
     real_dir: Path | None = None
     manifest_sha256: bytes | None = None
     image_digests: dict[str, bytes] = field(default_factory=dict)  # normalized path -> sha256 digest
@@ -165,7 +153,7 @@ def _scan(path: Path) -> _Scan:
         return scan
     scan.real_dir = real_dir
 
-    _read_set_info(scan, path)
+    scan.info = read_set_info(real_dir, path, scan.problems)
     known_groups = set(TASK_GROUPS) | set(scan.info.task_groups)
 
     manifest = real_dir / MANIFEST_NAME
@@ -273,59 +261,3 @@ def compute_version(manifest_sha256: bytes, image_digests: dict[str, bytes]) -> 
     for key in sorted(image_digests):
         h.update(key.encode("utf-8") + b"\0" + image_digests[key])
     return h.hexdigest()
-
-
-def _read_set_info(scan: _Scan, path: Path) -> None:
-    assert scan.real_dir is not None
-    info_path = scan.real_dir / SET_INFO_NAME
-    shown = str(path / SET_INFO_NAME)
-
-    def problem(kind: str, message: str) -> None:
-        scan.problems.append(Problem(shown, None, None, kind, message))
-
-    try:
-        st = os.stat(info_path)
-    except OSError:
-        return  # optional
-    if not stat.S_ISREG(st.st_mode):
-        problem("bad_set_info", "set.json is not a regular file")
-        return
-    if st.st_size > MAX_SET_INFO_BYTES:
-        problem("bad_set_info", f"set.json is larger than {MAX_SET_INFO_BYTES >> 20} MiB")
-        return
-    try:
-        obj: Any = json.loads(info_path.read_bytes().decode("utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        problem("bad_set_info", f"set.json is not valid UTF-8 JSON ({' '.join(str(exc).split())[:160]})")
-        return
-    if not isinstance(obj, dict):
-        problem("bad_set_info", f"set.json must be a JSON object, got {json_type(obj)}")
-        return
-    name = obj.get("name")
-    if name is not None:
-        name_problem = set_name_problem(name) if isinstance(name, str) else "set.json 'name' must be a string"
-        if name_problem:
-            problem("bad_set_info", f"set.json 'name': {name_problem}")
-        else:
-            scan.info.name = name
-    description = obj.get("description")
-    if description is not None:
-        if not isinstance(description, str) or not encodable(description):
-            problem("bad_set_info", "set.json 'description' must be a string")
-        else:
-            scan.info.description = description
-    groups = obj.get("task_groups")
-    if groups is not None:
-        if not isinstance(groups, list) or not all(isinstance(g, str) and _clean_label(g, 64) for g in groups):
-            problem("bad_set_info", "set.json 'task_groups' must be a list of non-empty strings (<= 64 characters)")
-        else:
-            scan.info.task_groups = tuple(groups)
-
-
-def _clean_label(text: str, limit: int) -> bool:
-    return (
-        bool(text.strip())
-        and len(text) <= limit
-        and encodable(text)
-        and not any(unicodedata.category(ch)[0] == "C" for ch in text)
-    )

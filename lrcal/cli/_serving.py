@@ -1,5 +1,5 @@
-"""What `lrcal sim serve` and `lrcal local serve` share: the port check, the API key option
-and the foreground serve loop with its banner."""
+"""What `lrcal sim serve` and `lrcal local serve` share: the checks of their options, the API key
+option and the foreground serve loop with its banner."""
 
 from __future__ import annotations
 
@@ -20,10 +20,14 @@ def api_key_env_option() -> Any:
                         help="Require 'Authorization: Bearer <key>' with the key held by this environment variable.")  # fmt: skip
 
 
-def check_port(port: int) -> None:
-    """A one-line error for a ``--port`` no socket can bind (0 asks for a free one)."""
+def check_serve_options(port: int, at_least: dict[str, tuple[Optional[float], float]]) -> None:
+    """One-line errors, before anything loads: a ``--port`` no socket can bind (0 asks for a free
+    one), then each ``{"--flag": (value, minimum)}`` below its minimum (a None value was not given)."""
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
+    for flag, (value, minimum) in at_least.items():
+        if value is not None and value < minimum:
+            raise UsageError(f"{flag} must be >= {minimum}")
 
 
 def api_key_from_env(api_key_env: Optional[str]) -> Optional[str]:

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from lrcal.cli._app import app, print_json
-from lrcal.cli._serving import api_key_env_option, api_key_from_env, check_port, serve_in_foreground
+from lrcal.cli._serving import api_key_env_option, api_key_from_env, check_serve_options, serve_in_foreground
 from lrcal.errors import UsageError
 
 local_app = typer.Typer(
@@ -28,9 +28,7 @@ def serve_command(
     """Serve the REAL local OCR model (OpenAI /v1 and Ollama /api) until Ctrl-C."""
     import time
 
-    check_port(port)
-    if workers < 1:
-        raise UsageError("--workers must be >= 1")
+    check_serve_options(port, {"--workers": (workers, 1)})
     api_key = api_key_from_env(api_key_env)
     from lrcal.local import LOCAL_MODELS, LocalServer, require_ocr
 

@@ -75,6 +75,14 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=json_default, ensure_ascii=False) + "\n")
 
 
+def print_json_or_text(value: Any, as_json: bool, print_text: Callable[[Any], None]) -> None:
+    """What a command shows: ``value`` as JSON with ``--json``, else as ``print_text`` writes it."""
+    if as_json:
+        print_json(value)
+    else:
+        print_text(value)
+
+
 def print_csv(rows: Sequence[dict], fields: Sequence[str] | None = None) -> None:
     """Every field of every row (nested values as JSON); ``fields`` fixes the header when there are no rows."""
     fields = list(fields or (rows[0].keys() if rows else []))

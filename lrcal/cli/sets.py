@@ -10,7 +10,7 @@ import typer
 
 from lrcal.cli._app import app, print_json, state
 from lrcal.cli.help_text import examples as example_lines_epilog
-from lrcal.cli.output import Column, cell, print_rows, print_table, with_output_format
+from lrcal.cli.output import Column, cell, print_json_or_text, print_rows, print_table, with_output_format
 from lrcal.errors import LrcalError, UsageError
 
 sets_app = typer.Typer(
@@ -146,10 +146,10 @@ def show_command(
     """Show a set: version, counts per task group, subtype and answer type, and a few examples."""
     from lrcal.services.sets import describe_set
 
-    info = describe_set(state(ctx).store(), name, n_examples=examples)
-    if as_json:
-        print_json(info)
-        return
+    print_json_or_text(describe_set(state(ctx).store(), name, n_examples=examples), as_json, _print_set)
+
+
+def _print_set(info: dict) -> None:
     from rich.console import Console
 
     console = Console()
@@ -174,9 +174,9 @@ def import_command(
     """Validate a set, copy it into the home (so it can be used by name) and register it."""
     from lrcal.services.sets import import_set
 
-    row = import_set(state(ctx).store(), path, name=name)
-    if as_json:
-        print_json(row)
-        return
+    print_json_or_text(import_set(state(ctx).store(), path, name=name), as_json, _print_imported)
+
+
+def _print_imported(row: dict) -> None:
     typer.echo(f"Imported {row['name']}: {row['size']} examples, version {row['version'][:12]} ({row['path']}).")
     typer.echo(f"Use it with: lrcal calibrate MODEL --set {row['name']}")

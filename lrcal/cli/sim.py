@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from lrcal.cli._app import app, print_json, state
-from lrcal.cli._serving import api_key_env_option, api_key_from_env, check_port, serve_in_foreground
+from lrcal.cli._serving import api_key_env_option, api_key_from_env, check_serve_options, serve_in_foreground
 from lrcal.errors import UsageError
 
 sim_app = typer.Typer(
@@ -97,11 +97,7 @@ def serve_command(
     """Serve the SIMULATED zoo (OpenAI /v1 and Ollama /api) until Ctrl-C."""
     from lrcal.sim import ChaosConfig, SimServer, load_zoo
 
-    check_port(port)
-    if latency_scale < 0:
-        raise UsageError("--latency-scale must be >= 0")
-    if fixed_latency_ms is not None and fixed_latency_ms < 0:
-        raise UsageError("--fixed-latency-ms must be >= 0")
+    check_serve_options(port, {"--latency-scale": (latency_scale, 0), "--fixed-latency-ms": (fixed_latency_ms, 0)})
     permanent = {k: v for k, v in _pairs(permanent_fault, "--permanent-fault", "EXAMPLE_ID=KIND").items()}
     zoo_obj = load_zoo(zoo)
     unknown = sorted(set(chaos_model) - set(zoo_obj.names))

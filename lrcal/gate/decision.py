@@ -21,7 +21,7 @@ with probability at most ``error_rate`` over the whole run.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from lrcal.gate.intervals import Interval, PairedOutcomes, mean_cost_ratio, p95_ratio, quality_difference, wilson
 from lrcal.gate.policies import PolicyResult
@@ -60,9 +60,6 @@ class GateConfig:
     min_share: float = 0.05
     bootstrap: int = 2000
     seed: int = 0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lrcal.gate.decision import GateConfig
 from lrcal.gate.frontier import LAMBDA_GRID
 from lrcal.gate.intervals import mean_cost_ratio, p95_ratio, quality_difference, upper_quantile
 from lrcal.gate.policies import LiveOutcomes, measure, paired_outcomes
@@ -26,14 +27,12 @@ def recommend_lambda(
     expected_latency: np.ndarray,
     available: np.ndarray,
     current: Policy,
-    *,
-    quality_tolerance: float,
-    max_p95_increase: float,
-    alpha: float,
-    n_boot: int = 2000,
-    seed: int = 0,
+    gate: GateConfig,
     grid: tuple[float, ...] = LAMBDA_GRID,
 ) -> dict:
+    """The recommended point; ``gate`` gives the quality tolerance, the p95 bound, the error
+    rate α and the bootstrap (size and seed)."""
+
     def choice(lambda_cost: float) -> np.ndarray:
         policy = Policy(lambda_cost=lambda_cost, lambda_latency=current.lambda_latency, risk_kappa=current.risk_kappa)
         return policy_choice(predicted, available, policy, expected_cost=expected_cost,
@@ -42,17 +41,17 @@ def recommend_lambda(
     base = choice(current.lambda_cost)
     base_result = measure("current", base, live, with_tasks=False)
     tried = [lam for lam in grid if lam > current.lambda_cost]
-    z = upper_quantile(alpha / max(1, len(tried)))
+    z = upper_quantile(gate.error_rate / max(1, len(tried)))
     best = _point(current.lambda_cost, base_result, None)
     for lam in tried:
         routed = choice(lam)
         paired, _ = paired_outcomes(live, routed, base)
         if paired.n == 0:
             continue
-        rows = paired.resampled_rows(n_boot, seed)
+        rows = paired.resampled_rows(gate.bootstrap, gate.seed)
         quality, p95 = quality_difference(paired, rows, z), p95_ratio(paired, rows, z)
         result = measure("lambda", routed, live, with_tasks=False)
-        safe = quality.low >= -quality_tolerance and p95.high <= 1 + max_p95_increase
+        safe = quality.low >= -gate.quality_tolerance and p95.high <= 1 + gate.max_p95_increase
         if safe and result.cost_usd_mean < best["cost_usd_mean"] - 1e-15:
             best = _point(lam, result, {"quality": quality.as_dict(), "p95_ratio": p95.as_dict(),
                                         "cost_ratio": mean_cost_ratio(paired, rows, z).as_dict()})  # fmt: skip

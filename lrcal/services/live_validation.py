@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -302,9 +302,7 @@ def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, rout
         }
     current = Policy(lambda_cost=gate.lambda_cost, lambda_latency=gate.lambda_latency)
     recommended = recommend_lambda(live, router.predicted[rows], router.expected_cost, router.expected_latency,
-                                   router.with_mask, current, quality_tolerance=gate.quality_tolerance,
-                                   max_p95_increase=gate.max_p95_increase, alpha=gate.error_rate,
-                                   n_boot=gate.bootstrap, seed=gate.seed)  # fmt: skip
+                                   router.with_mask, current, gate)  # fmt: skip
     rules = decision.rules_by_key()
     return {
         "model": candidate["name"],
@@ -327,7 +325,7 @@ def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, rout
             "paired_queries": paired_outcomes(live, router.with_choice[rows], router.without_choice[rows])[0].n,
             "prediction_rows": decision.prediction_rows,
         },
-        "parameters": gate.as_dict(),
+        "parameters": asdict(gate),
         "policies": {name: p.as_dict() for name, p in policies.items()},
         "strongest_incumbent": names[strongest],
         "cheapest_incumbent": names[cheapest],

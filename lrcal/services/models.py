@@ -6,10 +6,11 @@ import asyncio
 import math
 import os
 import re
+from dataclasses import replace
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError, UsageError
-from lrcal.store import Store
+from lrcal.store import ModelEndpoint, Store
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
@@ -87,6 +88,17 @@ def add_model(
         base_url = validate_base_url(base_url)
     except LrcalError as exc:
         raise UsageError(str(exc)) from None
+    endpoint = ModelEndpoint(
+        base_url=base_url,
+        api_model=api_model or name,
+        api_style=api_style,
+        api_key_env=api_key_env,
+        price_in_per_mtok=price_in,
+        price_out_per_mtok=price_out,
+        max_concurrency=max_concurrency,
+        timeout_s=timeout_s,
+        accepts_images=images,
+    )
     existing = store.find_model(name)
     if existing is not None and existing["status"] == lifecycle.REMOVED:
         raise LrcalError(
@@ -98,47 +110,33 @@ def add_model(
     if api_key_env and not os.environ.get(api_key_env):
         notes.append(f"environment variable {api_key_env} is not set; requests will be sent without a key")
     if probe:
-        probe_notes, images_accepted = probe_endpoint(base_url, api_model or name, api_style, api_key_env, timeout_s,
-                                                      images=images)  # fmt: skip
+        probe_notes, images_accepted = probe_endpoint(endpoint)
         notes.extend(probe_notes)
-        images = images and images_accepted
-    row = store.add_model(
-        name,
-        base_url=base_url,
-        api_model=api_model or name,
-        api_style=api_style,
-        api_key_env=api_key_env,
-        price_in_per_mtok=price_in,
-        price_out_per_mtok=price_out,
-        max_concurrency=max_concurrency,
-        timeout_s=timeout_s,
-        metadata=metadata,
-        accepts_images=images,
-    )
+        endpoint = replace(endpoint, accepts_images=endpoint.accepts_images and images_accepted)
+    row = store.add_model(name, endpoint, metadata=metadata)
     row["notes"] = notes
     return row
 
 
-def probe_endpoint(base_url: str, api_model: str, api_style: str, api_key_env: str | None, timeout_s: float,
-                   *, images: bool = True) -> tuple[list[str], bool]:
+def probe_endpoint(endpoint: ModelEndpoint) -> tuple[list[str], bool]:
     """List the endpoint's models and send one tiny request; raise a one-line error if it fails.
-    With ``images``, also send a tiny image: (notes, False) when the endpoint refuses it (HTTP
-    4xx), so that the model is registered as text-only."""
+    When the endpoint ``accepts_images``, also send a tiny image: (notes, False) when it refuses
+    it (HTTP 4xx), so that the model is registered as text-only."""
     from lrcal.endpoints import EndpointClient, EndpointConfig
 
     config = EndpointConfig(
-        base_url=base_url,
-        api_model=api_model,
-        api_style=api_style,
-        api_key_env=api_key_env,
-        timeout_s=min(timeout_s, 30.0),
+        base_url=endpoint.base_url,
+        api_model=endpoint.api_model,
+        api_style=endpoint.api_style,
+        api_key_env=endpoint.api_key_env,
+        timeout_s=min(endpoint.timeout_s, 30.0),
         max_retries=1,
     )
 
     async def go() -> tuple[list[str], bool]:
         async with EndpointClient(config) as client:
             notes = list(await client.probe() or [])
-            if not images:
+            if not endpoint.accepts_images:
                 return notes, False
             call = await client.complete("What colour is this image? One word.", _probe_image(), "image/png",
                                          max_retries=0)  # fmt: skip

@@ -1,6 +1,8 @@
 """Numbered, additive schema migrations (sqlite-utils ``Migrations``).
 
-Never edit a migration that has shipped: add a new one.
+Never edit a migration that has shipped: add a new one. A migration's name is its function's
+name (``m0NN_...``), so never rename one either: tests/test_migrations.py checks the shipped
+names and the schema each one leaves.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from sqlite_utils import Database, Migrations
 migrations = Migrations("lrcal")
 
 
-@migrations(name="m001_initial")
+@migrations()
 def m001_initial(db: Database) -> None:
     db["models"].create(
         {
@@ -160,7 +162,7 @@ def m001_initial(db: Database) -> None:
     )
 
 
-@migrations(name="m002_router")
+@migrations()
 def m002_router(db: Database) -> None:
     db["router_versions"].create(
         {
@@ -202,7 +204,7 @@ def m002_router(db: Database) -> None:
     db["model_tokens"].create_index(["model_id", "router_version"])
 
 
-@migrations(name="m003_validations")
+@migrations()
 def m003_validations(db: Database) -> None:
     db["validations"].create(
         {
@@ -223,7 +225,7 @@ def m003_validations(db: Database) -> None:
     db["validations"].create_index(["model_id", "id"])
 
 
-@migrations(name="m004_i20_relative_paths")
+@migrations()
 def m004_i20_relative_paths(db: Database) -> None:
     """Absolute paths inside the home become relative to it (a moved home keeps working).
 
@@ -255,7 +257,7 @@ def m004_i20_relative_paths(db: Database) -> None:
                 break
 
 
-@migrations(name="m005_i19_routing_policy")
+@migrations()
 def m005_i19_routing_policy(db: Database) -> None:
     # Append-only history: the newest row is the routing policy `route`, `live-validate` and
     # the TUI start from; older rows say who changed it when.
@@ -273,7 +275,7 @@ def m005_i19_routing_policy(db: Database) -> None:
     )
 
 
-@migrations(name="m006_i24_gateway_traffic")
+@migrations()
 def m006_i24_gateway_traffic(db: Database) -> None:
     # A model registered with --no-images (or refused an image by the probe) is never sent one.
     db["models"].add_column("accepts_images", int, not_null_default=1)

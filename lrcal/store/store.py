@@ -39,6 +39,7 @@ from lrcal.store.db import (
 )
 from lrcal.store.encoding import dumps, loads, utcnow
 from lrcal.store.model_admin import ModelAdmin
+from lrcal.store.model_endpoint import ModelEndpoint
 from lrcal.store.outcome_logs import OutcomeLogWrites
 from lrcal.store.paths import from_stored, to_stored
 from lrcal.store.policies import PolicyQueries
@@ -174,19 +175,11 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
     def add_model(
         self,
         name: str,
+        endpoint: ModelEndpoint,
         *,
-        base_url: str | None,
-        api_model: str | None = None,
-        api_style: str = "openai",
-        api_key_env: str | None = None,
-        price_in_per_mtok: float = 0.0,
-        price_out_per_mtok: float = 0.0,
-        max_concurrency: int = 4,
-        timeout_s: float = 60.0,
         metadata: dict | None = None,
         source: str = "endpoint",
         status: str = lifecycle.REGISTERED,
-        accepts_images: bool = True,
     ) -> dict:
         now = utcnow()
         with self.write():
@@ -197,20 +190,12 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
                 .insert(
                     {
                         "name": name,
-                        "base_url": base_url,
-                        "api_model": api_model or name,
-                        "api_style": api_style,
-                        "api_key_env": api_key_env,
-                        "price_in_per_mtok": float(price_in_per_mtok),
-                        "price_out_per_mtok": float(price_out_per_mtok),
-                        "max_concurrency": int(max_concurrency),
-                        "timeout_s": float(timeout_s),
+                        **endpoint.columns(name),
                         "status": status,
                         "source": source,
                         "created_at": now,
                         "updated_at": now,
                         "metadata": dumps(metadata or {}),
-                        "accepts_images": int(bool(accepts_images)),
                     }
                 )
                 .last_pk
@@ -220,8 +205,8 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
                     "ts": now,
                     "model_id": model_id,
                     "kind": "added" if source == "endpoint" else "imported",
-                    "message": f"{name} added ({base_url or source})",
-                    "data": dumps({"api_style": api_style, "api_key_env": api_key_env}),
+                    "message": f"{name} added ({endpoint.base_url or source})",
+                    "data": dumps({"api_style": endpoint.api_style, "api_key_env": endpoint.api_key_env}),
                 }
             )
         return self.get_model(name)

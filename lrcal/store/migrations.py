@@ -12,6 +12,14 @@ from sqlite_utils import Database, Migrations
 migrations = Migrations("lrcal")
 
 
+def _create_keyed_table(db: Database, name: str, columns: dict, *, foreign_keys: list, not_null: set,
+                        unique: list[str], index: list[str]) -> None:  # fmt: skip
+    """A table with an integer ``id`` key, its foreign keys, one unique and one plain index."""
+    db[name].create({"id": int, **columns}, pk="id", foreign_keys=foreign_keys, not_null=not_null)
+    db[name].create_index(unique, unique=True)
+    db[name].create_index(index)
+
+
 @migrations()
 def m001_initial(db: Database) -> None:
     db["models"].create(
@@ -65,26 +73,21 @@ def m001_initial(db: Database) -> None:
         pk="sha256",
     )
 
-    db["examples"].create(
-        {
-            "id": int,
-            "set_id": int,
-            "example_id": str,
-            "task_group": str,
-            "question": str,
-            "answer": str,
-            "answer_type": str,
-            "choices": str,  # JSON list or null
-            "tolerance": float,
-            "image_sha256": str,
-            "metadata": str,  # JSON
-        },
-        pk="id",
-        foreign_keys=[("set_id", "calibration_sets", "id"), ("image_sha256", "images", "sha256")],
-        not_null={"set_id", "example_id"},
-    )
-    db["examples"].create_index(["set_id", "example_id"], unique=True)
-    db["examples"].create_index(["image_sha256"])
+    columns = {
+        "set_id": int,
+        "example_id": str,
+        "task_group": str,
+        "question": str,
+        "answer": str,
+        "answer_type": str,
+        "choices": str,  # JSON list or null
+        "tolerance": float,
+        "image_sha256": str,
+        "metadata": str,  # JSON
+    }
+    foreign_keys = [("set_id", "calibration_sets", "id"), ("image_sha256", "images", "sha256")]
+    _create_keyed_table(db, "examples", columns, foreign_keys=foreign_keys, not_null={"set_id", "example_id"},
+                        unique=["set_id", "example_id"], index=["image_sha256"])  # fmt: skip
 
     db["runs"].create(
         {
@@ -103,35 +106,29 @@ def m001_initial(db: Database) -> None:
     )
     db["runs"].create_index(["model_id", "set_id", "kind"])
 
-    db["outcomes"].create(
-        {
-            "id": int,
-            "run_id": int,
-            "example_id": int,  # examples.id
-            "raw_answer": str,
-            "parsed_answer": str,
-            "score": float,
-            "correct": int,
-            "latency_ms": float,
-            "ttft_ms": float,
-            "total_ms": float,
-            "input_tokens": int,
-            "output_tokens": int,
-            "tokens_estimated": int,
-            "cost_usd": float,
-            "error_kind": str,
-            "error_message": str,
-            "attempts": int,
-            "retried_errors": str,  # JSON list of error kinds of failed attempts
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("run_id", "runs", "id"), ("example_id", "examples", "id")],
-        not_null={"run_id", "example_id"},
-    )
-    # One outcome per run × example: a resumed run can only fill gaps.
-    db["outcomes"].create_index(["run_id", "example_id"], unique=True)
-    db["outcomes"].create_index(["example_id"])
+    columns = {
+        "run_id": int,
+        "example_id": int,  # examples.id
+        "raw_answer": str,
+        "parsed_answer": str,
+        "score": float,
+        "correct": int,
+        "latency_ms": float,
+        "ttft_ms": float,
+        "total_ms": float,
+        "input_tokens": int,
+        "output_tokens": int,
+        "tokens_estimated": int,
+        "cost_usd": float,
+        "error_kind": str,
+        "error_message": str,
+        "attempts": int,
+        "retried_errors": str,  # JSON list of error kinds of failed attempts
+        "created_at": str,
+    }
+    # One outcome per run × example (the unique index): a resumed run can only fill gaps.
+    _create_keyed_table(db, "outcomes", columns, foreign_keys=[("run_id", "runs", "id"), ("example_id", "examples", "id")],
+                        not_null={"run_id", "example_id"}, unique=["run_id", "example_id"], index=["example_id"])  # fmt: skip
 
     db["events"].create(
         {

@@ -8,7 +8,7 @@ import typer
 
 from lrcal.cli._app import app, state
 from lrcal.cli.help_text import examples
-from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option
+from lrcal.cli.output import Column, cell, print_rows, with_output_format
 
 _RIGHT = {"justify": "right"}
 TRAFFIC_COLUMNS = [
@@ -29,19 +29,18 @@ SHADOW_COLUMNS = [
 
 @app.command("traffic", epilog=examples("lrcal traffic", "lrcal traffic --json", "lrcal traffic --shadow",
                                         "lrcal traffic --since 2026-01-31T00:00"))  # fmt: skip
+@with_output_format
 def traffic_command(
     ctx: typer.Context,
     shadow: bool = typer.Option(False, "--shadow", help="Shadowed candidates beside the routed models instead."),
     since: Optional[str] = typer.Option(None, "--since", help="Only requests at or after this UTC time (ISO 8601)."),
-    table: bool = table_option(),
-    as_json: bool = json_option(),
-    as_csv: bool = csv_option(),
+    *,
+    fmt: str,
 ) -> None:
     """What `lrcal serve` served: requests per model and task, share, p50/p95 latency, errors,
     fallbacks and cost; with --shadow, each shadowed candidate against the routed model."""
     from lrcal.services.traffic import shadow_summary, traffic_summary
 
-    fmt = output_format(table, as_json, as_csv)
     store = state(ctx).store()
     rows = shadow_summary(store, since) if shadow else traffic_summary(store, since)
     if not rows and fmt == "table":

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from tests.fixtures.gateway import example_of, image_messages, logged, wait_for
+from tests.fixtures.gateway import example_of, image_messages, wait_for
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

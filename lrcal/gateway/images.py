@@ -22,10 +22,10 @@ log = logging.getLogger("lrcal.gateway")
 
 
 class ImageFetcher:
-    def __init__(self, timeout_s: float, max_bytes: int, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, timeout_s: float, max_bytes: int) -> None:
         self.timeout_s, self.max_bytes = timeout_s, max_bytes
         self.http = httpx.AsyncClient(
-            transport=transport, timeout=httpx.Timeout(timeout_s or None), follow_redirects=True,
+            timeout=httpx.Timeout(timeout_s or None), follow_redirects=True,
             headers={"User-Agent": "lrcal-gateway"}, limits=httpx.Limits(max_connections=64),
         )  # fmt: skip
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -133,8 +134,6 @@ class PoolScorer:
         x = torch.zeros((1, self.router.spec.dim), dtype=torch.float32)
         available = torch.ones((1, len(self.names)), dtype=torch.bool)
         try:
-            import warnings
-
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # shape checks fixed by the trace: the pool is fixed per snapshot
                 traced = torch.jit.trace(OneRow().eval(), (x, available), check_trace=False)

@@ -55,14 +55,15 @@ def default_incumbents(store: Store, model_name: str, router=None) -> list[str]:
 
 
 def sampler_for(store: Store, model_name: str, examples: list[dict], plan: AdaptivePlan,
-                incumbents: list[str] | None = None):
+                incumbents: list[str] | None = None, routing=None):
     """(sampler, router version, incumbents) on ``examples`` (the candidate pool, in set order).
     ``incumbents``: those a run started with (a resumed run keeps them); default the enabled
-    models with a token, else every model in the router's bank."""
+    models with a token, else every model in the router's bank. ``routing``: the loaded
+    `RoutingContext` when the caller has it (default: loaded here)."""
     from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig
     from lrcal.services.router_context import load_routing
 
-    routing = load_routing(store)
+    routing = routing or load_routing(store)
     router = routing.router
     if incumbents is not None:
         gone = [m for m in incumbents if m not in router.cards]
@@ -109,10 +110,11 @@ def run_adaptive(
     on_outcome: ProgressCallback | None = None,
     transport=None,
     breaker=None,
+    routing=None,
 ):
     """Ask the sampler's batches until it stops; returns (final sampler state, pool index of
     every example asked, router version, incumbents). Resumes from the run's stored outcomes."""
-    sampler, version, incumbents = sampler_for(store, model["name"], examples, plan, incumbents)
+    sampler, version, incumbents = sampler_for(store, model["name"], examples, plan, incumbents, routing)
     index = {ex["id"]: i for i, ex in enumerate(examples)}
     while True:
         state = sampler.replay(stored_outcomes(store, run_id, index))

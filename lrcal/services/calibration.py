@@ -129,7 +129,7 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
                         breaker) -> dict:
     """`lrcal calibrate --adaptive`: batches chosen by `lrcal.services.adaptive_calibration`."""
     from lrcal.services.adaptive_calibration import default_incumbents, run_adaptive, summary
-    from lrcal.services.router_context import router_version_row
+    from lrcal.services.router_context import load_routing, router_version_row
 
     plan = request.adaptive
     if request.limit is not None or request.retry_errors:
@@ -158,7 +158,8 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         parameters = {"set_ref": request.set_ref, "concurrency": request.concurrency, "adaptive": plan.to_dict(),
                       "router_version": current["version"],
                       "incumbents": run["parameters"].get("incumbents") if run is not None else None}
-        parameters["incumbents"] = parameters["incumbents"] or default_incumbents(store, model["name"])
+        routing = load_routing(store)  # once: the incumbents and the sampler read the same router
+        parameters["incumbents"] = parameters["incumbents"] or default_incumbents(store, model["name"], routing.router)
         if run is None:
             run_id, resumed = store.create_run(model["id"], rset.id, RUN_KIND, {**parameters, "fresh": request.fresh}), False
         else:
@@ -169,7 +170,8 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         try:
             state, sampler, version, incumbents = run_adaptive(
                 store, model, run_id, rset.examples, plan, concurrency=request.concurrency,
-                incumbents=parameters["incumbents"], on_outcome=on_outcome, transport=transport, breaker=breaker)
+                incumbents=parameters["incumbents"], on_outcome=on_outcome, transport=transport, breaker=breaker,
+                routing=routing)
         except BaseException as exc:
             _mark_interrupted(store, run_id)
             if isinstance(exc, CircuitOpen):

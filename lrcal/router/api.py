@@ -404,7 +404,7 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
                              cards=cards_from_data(data, inner, cfg, spec, [fitted], prior), profile_prior=prior)
         pred = fold_router.predict(data.X[rows[held]], models=data.models)
         score[held], level[held] = pred.network_score, pred.prior
-        overall[held] = [fold_router.cards[m].task_accuracy[-1] for m in data.models]
+        overall[held] = fold_router.overall_accuracy(data.models)
     done = np.isfinite(score).all(axis=1)
     rule = fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z)
     if rule.evidence is not None:

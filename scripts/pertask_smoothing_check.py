@@ -13,37 +13,29 @@ the test rows never choose). Prints the routed accuracy of each per seed. numpy 
 from __future__ import annotations
 
 import argparse
-import csv
 
 import numpy as np
 
+from lrcal.evaluation.baselines import per_task_best, routed
+from lrcal.outcome_table import read_outcome_table
 from lrcal.router.profiles import compute_profiles, fit_profile_prior
-
-
-def read_wide(path: str) -> tuple[np.ndarray, np.ndarray, int]:
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    columns = [c for c in rows[0] if c.endswith("_correct")]
-    scores = np.array([[float(r[c]) if r[c] != "" else np.nan for c in columns] for r in rows])
-    names = sorted({r["task"] for r in rows})
-    tasks = np.array([names.index(r["task"]) for r in rows])
-    return scores, tasks, len(names)
-
 
 DECISION_STRENGTHS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 
 
-def smoothed_table(scores, tasks, n_tasks, rows, strength, prior) -> np.ndarray:
-    """[V, K] per-task accuracies from ``rows`` smoothed with ``strength`` toward the prior's centre."""
+def task_quality(scores, tasks, n_tasks, fit, rows, strength, prior) -> np.ndarray:
+    """[len(rows), K] each model's accuracy on the row's task, from the ``fit`` rows: raw means
+    (the per-task best baseline) at ``strength`` 0, else smoothed toward the prior's centre."""
     if strength == 0:
-        return np.stack([np.nanmean(scores[rows & (tasks == t)], axis=0) for t in range(n_tasks)])
-    return compute_profiles(tasks, n_tasks, scores, rows, smoothing=strength,
-                            task_offsets=prior.offsets(n_tasks)).task_accuracy[:, :n_tasks].T  # fmt: skip
+        return per_task_best(scores[fit], tasks[fit], tasks[rows])
+    table = compute_profiles(tasks, n_tasks, scores, fit, smoothing=strength,
+                             task_offsets=prior.offsets(n_tasks)).task_accuracy[:, :n_tasks].T  # fmt: skip
+    return table[tasks[rows]]
 
 
-def routed_scores(table: np.ndarray, scores: np.ndarray, tasks: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    pick = np.nan_to_num(table[tasks[rows]], nan=-1.0).argmax(axis=1)
-    return scores[rows, pick]
+def routed_scores(quality: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    y = scores[rows]
+    return y[np.arange(len(rows)), routed(quality, y)]
 
 
 def nested_strength(scores, tasks, n_tasks, train, prior, folds: int, seed: int) -> float:
@@ -54,8 +46,8 @@ def nested_strength(scores, tasks, n_tasks, train, prior, folds: int, seed: int)
     for g in range(folds):
         fit, held = train & (inner != g), np.flatnonzero(inner == g)
         for i, strength in enumerate(DECISION_STRENGTHS):
-            totals[i] += np.nansum(routed_scores(smoothed_table(scores, tasks, n_tasks, fit, strength, prior),
-                                                 scores, tasks, held))  # fmt: skip
+            quality = task_quality(scores, tasks, n_tasks, fit, held, strength, prior)
+            totals[i] += np.nansum(routed_scores(quality, scores, held))
     return DECISION_STRENGTHS[int(np.argmax(totals))]
 
 
@@ -65,23 +57,23 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=2)
     args = parser.parse_args()
-    scores, tasks, n_tasks = read_wide(args.outcomes)
+    table = read_outcome_table(args.outcomes)
+    names = sorted({t or "" for t in table.tasks})
+    scores, tasks, n_tasks = table.scores, np.array([names.index(t or "") for t in table.tasks]), len(names)
     for seed in range(args.seeds):
         fold = np.random.default_rng(seed).permutation(len(scores)) % args.folds
-        names = ("raw per-task means", "profile-prior smoothed", "decision strength chosen nested")
-        routed: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        labels = ("raw per-task means", "profile-prior smoothed", "decision strength chosen nested")
+        picked: dict[str, list[np.ndarray]] = {label: [] for label in labels}
         strengths, chosen = [], []
         for f in range(args.folds):
             train, test = fold != f, np.flatnonzero(fold == f)
             prior = fit_profile_prior(tasks, n_tasks, scores, np.flatnonzero(train))
             strengths.append(prior.strength)
             chosen.append(nested_strength(scores, tasks, n_tasks, train, prior, args.folds, seed * 100 + f))
-            tables = (smoothed_table(scores, tasks, n_tasks, train, 0.0, prior),
-                      smoothed_table(scores, tasks, n_tasks, train, prior.strength, prior),
-                      smoothed_table(scores, tasks, n_tasks, train, chosen[-1], prior))  # fmt: skip
-            for name, table in zip(names, tables):
-                routed[name].append(routed_scores(table, scores, tasks, test))
-        figures = ", ".join(f"{name} {100 * np.nanmean(np.concatenate(v)):.2f}%" for name, v in routed.items())
+            for label, strength in zip(labels, (0.0, prior.strength, chosen[-1])):
+                quality = task_quality(scores, tasks, n_tasks, train, test, strength, prior)
+                picked[label].append(routed_scores(quality, scores, test))
+        figures = ", ".join(f"{label} {100 * np.nanmean(np.concatenate(v)):.2f}%" for label, v in picked.items())
         print(f"seed {seed}: {figures} (prior strengths {', '.join(f'{s:g}' for s in strengths)}; "
               f"decision strengths chosen {', '.join(f'{s:g}' for s in chosen)})")
 

@@ -232,6 +232,18 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     eligible = tr[np.isfinite(y_h[tr])]
     sampler_view = _adaptive_view(router_h, other_names, X, Y, data.task_ids, eligible, others) \
         if ADAPTIVE in plan.samplers else None
+
+    def fit(cal: np.ndarray, **options):
+        return fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config, pool=other_names,
+                         pool_scores=Y[cal][:, others], seed=seed, **options)  # fmt: skip
+
+    def route_with(card) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, routed outcomes, picks) on the test rows with ``card`` added to the pool."""
+        router_h.add_model(card)
+        pred = router_h.predict(X[te], other_names + [h], available=np.isfinite(y_pool)).score
+        router_h.remove_model(h)
+        return (pred, *routed_scores(pred, y_pool))
+
     for k in ks:
         for r in range(repeats):
             # every draw from its own seed: the rows for (seed, fold, model, k, draw) do not
@@ -239,30 +251,19 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
             if sampler_view is not None:
                 state = AdaptiveSampler(sampler_view[0], sampler_view[1], SamplerConfig(budget=k, batch=ADAPTIVE_BATCH),
                                         seed=[seed, f, hi, k, r]).run(lambda rows: y_h[eligible[rows]])
-                cal = np.sort(eligible[state.asked])
-                res = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config,
-                                pool=other_names, pool_scores=Y[cal][:, others], seed=seed)
-                router_h.add_model(res.card)
-                pred = router_h.predict(X[te], other_names + [h], available=np.isfinite(y_pool)).score
-                router_h.remove_model(h)
-                out.routed[ADAPTIVE][k].append(float(routed_scores(pred, y_pool)[0].sum()) / repeats)
+                _, routed, _ = route_with(fit(np.sort(eligible[state.asked])).card)
+                out.routed[ADAPTIVE][k].append(float(routed.sum()) / repeats)
                 out.adaptive_used.setdefault(k, []).append(state.used)
                 out.adaptive_stops.setdefault(k, []).append(state.stop)
             cal = draw_calibration(eligible, tasks, k, np.random.default_rng([seed, f, hi, k, r]))
-            kw = dict(pool=other_names, pool_scores=Y[cal][:, others], seed=seed)
-            res = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], config=onboard_config, **kw)
+            res = fit(cal)
             out.fit_seconds.append(res.seconds)
             out.chosen_lambdas.append(res.prior_strength)
             variants = {"onboard": res.card}
             variants["profile_only"] = _copy_card(res.card, residuals=None, task_bias=None)
-            free = fit_token(router_h, h, X[cal], y_h[cal], data.task_ids[cal], free=True,
-                             config=onboard_config, **kw)
-            variants["free_token"] = free.card
+            variants["free_token"] = fit(cal, free=True).card
             for method, card in variants.items():
-                router_h.add_model(card)
-                pred = router_h.predict(X[te], other_names + [h], available=np.isfinite(y_pool)).score
-                router_h.remove_model(h)
-                routed, pick = routed_scores(pred, y_pool)
+                pred, routed, pick = route_with(card)
                 out.routed[method][k].append(float(routed.sum()) / repeats)
                 if method == "onboard":
                     picked = pick == len(others)

@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from lrcal.evaluation.baselines import per_task_best, routed
+from lrcal.evaluation.baselines import per_task_best, picked_outcomes, routed
 from lrcal.outcome_table import read_outcome_table
 from lrcal.router.profiles import compute_profiles, fit_profile_prior
 
@@ -35,7 +35,7 @@ def task_quality(scores, tasks, n_tasks, fit, rows, strength, prior) -> np.ndarr
 
 def routed_scores(quality: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
     y = scores[rows]
-    return y[np.arange(len(rows)), routed(quality, y)]
+    return picked_outcomes(routed(quality, y), y)
 
 
 def nested_strength(scores, tasks, n_tasks, train, prior, folds: int, seed: int) -> float:

@@ -30,11 +30,18 @@ def routed(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     return pick
 
 
-def accuracy_of(pick: np.ndarray, y: np.ndarray) -> float:
+def picked_outcomes(pick: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[N] outcome of the picked model per row (NaN where no model has an outcome: pick -1)."""
+    out = np.full(len(pick), np.nan)
     ok = pick >= 0
-    if not ok.any():
+    out[ok] = y[np.flatnonzero(ok), pick[ok]]
+    return out
+
+
+def accuracy_of(pick: np.ndarray, y: np.ndarray) -> float:
+    if not (pick >= 0).any():
         return float("nan")
-    return float(y[np.flatnonzero(ok), pick[ok]].mean())
+    return float(np.nanmean(picked_outcomes(pick, y)))
 
 
 def best_single(y_train: np.ndarray, n_test: int) -> np.ndarray:

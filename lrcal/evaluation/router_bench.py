@@ -110,18 +110,6 @@ def null_table(table, seed: int):
     )
 
 
-def _picks(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return B.routed(pred, y)
-
-
-def _correct(pick: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-row outcome of the picked model (NaN where no model has an outcome)."""
-    out = np.full(len(pick), np.nan)
-    ok = pick >= 0
-    out[ok] = y[np.flatnonzero(ok), pick[ok]]
-    return out
-
-
 def run_unit(table, unit: Unit, *, config: RouterConfig | None, ensemble: int, ablate: Sequence[str],
              say: Callable[[str], None]) -> dict:
     tr, va, te = unit.train, unit.val, unit.test
@@ -142,8 +130,8 @@ def run_unit(table, unit: Unit, *, config: RouterConfig | None, ensemble: int, a
                           progress=lambda m: say(f"{label}: {m}"))
     train_s = time.perf_counter() - t0
     pred = router.predict(X[te], models=table.models, available=np.isfinite(y_te))
-    pick = _picks(pred.score, y_te)
-    rows["router"] = _correct(pick, y_te)
+    pick = B.routed(pred.score, y_te)
+    rows["router"] = B.picked_outcomes(pick, y_te)
     ok = np.isfinite(y_te)
     result["router"] = {**pick_stats(pick, table.models), "train_seconds": round(train_s, 2),
                         "epochs": router.info["epochs"], "decision": router.info.get("decision_rule"),
@@ -162,8 +150,8 @@ def run_unit(table, unit: Unit, *, config: RouterConfig | None, ensemble: int, a
     preds["knn"] = B.knn_predict(X[fit_rows], Y[fit_rows], X[te], k)
     preds["logistic"], l2 = B.logistic_per_model(X[tr], Y[tr], X[va], Y[va], X[te])
     for name, p in preds.items():
-        bpick = _picks(p, y_te)
-        rows[name] = _correct(bpick, y_te)
+        bpick = B.routed(p, y_te)
+        rows[name] = B.picked_outcomes(bpick, y_te)
         result[name] = pick_stats(bpick, table.models)
     result["knn"]["k"] = int(k)
     result["logistic"]["l2"] = float(l2)
@@ -175,8 +163,8 @@ def run_unit(table, unit: Unit, *, config: RouterConfig | None, ensemble: int, a
         t1 = time.perf_counter()
         ablated = train_router(data, spec, ablated_config(config or RouterConfig(), variant), train_rows=tr,
                                val_rows=va, seed=unit.seed, ensemble=ensemble)
-        apick = _picks(ablated.predict(X[te], models=table.models, available=ok).score, y_te)
-        rows[f"ablate:{variant}"] = _correct(apick, y_te)
+        apick = B.routed(ablated.predict(X[te], models=table.models, available=ok).score, y_te)
+        rows[f"ablate:{variant}"] = B.picked_outcomes(apick, y_te)
         result[f"ablate:{variant}"] = {**pick_stats(apick, table.models), "train_seconds": round(time.perf_counter() - t1, 2)}
 
     if table.cost_usd is not None and np.isfinite(table.cost_usd).any():

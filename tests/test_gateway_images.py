@@ -91,3 +91,16 @@ def test_the_gateway_routes_an_http_image_on_its_pixels_and_forwards_the_url(gat
     ordered = [hashes[r.headers["x-request-id"]] for r in (inline, remote, unreadable)]
     assert ordered[0] == ordered[1] != ordered[2]
     assert any("gone.png not read for routing (HTTP 404)" in message for message in caplog.messages)
+
+
+def test_image_fetch_seconds_out_of_range_is_a_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+    from lrcal.errors import UsageError
+    from lrcal.gateway.config import GatewayConfig
+
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "serve", "--image-fetch-s", "100"])
+    assert result.exit_code == 2 and "--image-fetch-s" in result.output
+    with pytest.raises(UsageError, match="--image-fetch-s must be between 0 and 60"):
+        GatewayConfig(home=str(tmp_path), image_fetch_s=float("nan"))

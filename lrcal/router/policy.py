@@ -119,8 +119,9 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 # rows, a regression of each row's outcomes on the three levels (differences between the models
 # of a row only: the query's difficulty cancels), and a level enters only when its weight is
 # credibly positive (weight - z * SE > 0). With no credible query deviation the router reduces
-# exactly to the per-task default; with no credible task deviation either, to the best single
-# model. Each model's decision score depends on its own levels only, so a choice among any
+# exactly to the per-task default -- if that default routed better than the best single model
+# on the same out-of-fold rows; otherwise, or with no credible task deviation either, to the
+# best single model. Each model's decision score depends on its own levels only, so a choice among any
 # subset of the pool is the same choice. The same levels exist for a model onboarded after training (its card's accuracies and
 # the network's score of its token), so incumbents and newcomers are weighed alike.
 
@@ -154,6 +155,10 @@ class DecisionRule:
             return f"per-query deviations weighted {self.query:.2f}, task deviations {self.task:.2f}"
         if self.task > 0:
             return f"per-task default (task deviations weighted {self.task:.2f}); no credible per-query signal"
+        gain = (self.evidence or {}).get("task_decision_gain")
+        if gain is not None:
+            return (f"best single model; no credible per-query signal, and the per-task default did not route "
+                    f"better out of fold ({100 * gain['mean']:+.1f} points)")
         return "best single model; no credible per-task or per-query signal"
 
     def to_dict(self) -> dict:
@@ -257,4 +262,35 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
                 "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
                 "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
     centre = float(np.clip(np.nanmean(np.asarray(overall, dtype=np.float64)), 0.0, 1.0))
+    if weights[2] == 0.0 and weights[1] > 0.0:
+        # the default is a choice between the per-task best and the best single model. A task
+        # level can predict outcomes credibly (weak models' task strengths are real) and still
+        # lose decisions: among the few models that contend for the top, per-task estimates can
+        # be mostly noise that an argmax chases. So the per-task default must win out of fold.
+        with_task = DecisionRule(weights[0], weights[1], 0.0, centre=centre)
+        without = DecisionRule(weights[0], 0.0, 0.0, centre=centre)
+        gain = decision_gain(score, prior, overall, outcome, with_task, without)
+        evidence["task_decision_gain"] = gain
+        if not gain["mean"] > 0:
+            weights[1] = 0.0
     return DecisionRule(*weights, centre=centre, evidence=evidence)
+
+
+def decision_gain(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
+                  rule: DecisionRule, baseline: DecisionRule) -> dict:
+    """Routed accuracy of ``rule`` minus ``baseline`` on the rows of ``outcome`` [n, K] (NaN:
+    not run; each row routes among the models it has an outcome for): the mean per-row
+    difference, its standard error and 95 % interval (normal), and the rows used."""
+    outcome = np.asarray(outcome, dtype=np.float64)
+    have = np.isfinite(outcome)
+    rows = have.any(axis=1)
+
+    def routed_outcome(r: DecisionRule) -> np.ndarray:
+        pick = choose(utility(decision_scores(score, prior, overall, r)[rows], have[rows]))
+        return outcome[rows][np.arange(int(rows.sum())), pick]
+
+    diff = routed_outcome(rule) - routed_outcome(baseline)
+    n = len(diff)
+    mean = float(diff.mean()) if n else 0.0
+    se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    return {"mean": mean, "se": se, "ci95": [mean - 1.96 * se, mean + 1.96 * se], "rows": int(n)}

@@ -26,7 +26,8 @@ from lrcal.router.cards import ModelCard
 from lrcal.router.config import RouterConfig
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
-from lrcal.router.policy import DecisionRule, Policy, decision_scores, fit_decision_rule, policy_choice
+from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
+                                 policy_choice, summarize_gain)
 from lrcal.router.profiles import ProfilePrior, compute_profiles, fit_profile_prior, task_rows_from_profiles
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
@@ -386,12 +387,7 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
     folds = cfg.decision_folds
     if folds < 2 or len(rows) < 2 * folds:
         return DecisionRule()
-    rng = np.random.default_rng(seed + 104729)
-    fold_of = np.empty(len(rows), dtype=np.int64)
-    tasks = data.task_ids[rows]
-    for t in np.unique(tasks):
-        idx = rng.permutation(np.flatnonzero(tasks == t))
-        fold_of[idx] = (np.arange(len(idx)) + rng.integers(folds)) % folds
+    fold_of = task_folds(data.task_ids[rows], folds, np.random.default_rng(seed + 104729))
     n, k = len(rows), data.n_models
     score, level, overall = (np.full((n, k), np.nan) for _ in range(3))
     for f in range(folds):
@@ -406,10 +402,56 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
         score[held], level[held] = pred.network_score, pred.prior
         overall[held] = fold_router.overall_accuracy(data.models)
     done = np.isfinite(score).all(axis=1)
-    rule = fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z)
+    rule = fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z,
+                             default_gain=default_gain_by_repeated_folds(data, rows, prior, len(spec.task_vocab),
+                                                                         folds, seed))
     if rule.evidence is not None:
         rule.evidence["folds"] = folds
     return rule
+
+
+def task_folds(task_ids: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """[n] fold of each row, stratified by task (each task's rows dealt round the folds)."""
+    fold_of = np.empty(len(task_ids), dtype=np.int64)
+    for t in np.unique(task_ids):
+        idx = rng.permutation(np.flatnonzero(task_ids == t))
+        fold_of[idx] = (np.arange(len(idx)) + rng.integers(folds)) % folds
+    return fold_of
+
+
+DEFAULT_GAIN_REPEATS = 10
+
+
+def default_gain_by_repeated_folds(data: RouterData, rows: np.ndarray, prior: ProfilePrior, n_tasks: int, folds: int,
+                                   seed: int, repeats: int = DEFAULT_GAIN_REPEATS):
+    """``default_gain`` for `fit_decision_rule`: without a query level a decision reads only
+    the cards (smoothed overall and per-task accuracies), which outcomes alone give, so the
+    per-task default is compared with the best single model over ``repeats`` random K-fold
+    splits of ``rows`` instead of the one split the networks had: each row's difference is
+    averaged over the repeats before the mean and its standard error are taken."""
+    y = data.scores[rows]
+    task_ids = data.task_ids[rows]
+
+    def gain(per_task: DecisionRule, single: DecisionRule) -> dict:
+        rng = np.random.default_rng(seed + 7777)
+        total, count = np.zeros(len(rows)), np.zeros(len(rows))
+        for _ in range(repeats):
+            fold_of = task_folds(task_ids, folds, rng)
+            for f in range(folds):
+                held = np.flatnonzero(fold_of == f)
+                if not len(held):
+                    continue
+                accuracy = data.profiles(rows[fold_of != f], n_tasks, prior).task_accuracy  # [K, V + 1]
+                level = accuracy[:, task_ids[held]].T  # -1 (no task): the overall column
+                overall = np.broadcast_to(accuracy[:, -1], level.shape)
+                diff = decision_differences(level, level, overall, y[held], per_task, single)
+                ok = np.isfinite(diff)
+                total[held[ok]] += diff[ok]
+                count[held[ok]] += 1
+        per_row = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return {**summarize_gain(per_row), "repeats": repeats, "folds": folds}
+
+    return gain
 
 
 def train_router_from_table(table, config: RouterConfig | None = None, *, seed: int = 0, ensemble: int = DEFAULT_ENSEMBLE,

@@ -16,6 +16,7 @@ Imports numpy only (no torch): the TUI re-routes cached predictions with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -248,11 +249,16 @@ def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30
 
 
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
-                      z: float = 2.0, min_rows: int = 30) -> DecisionRule:
+                      z: float = 2.0, min_rows: int = 30,
+                      default_gain: Callable[[DecisionRule, DecisionRule], dict] | None = None) -> DecisionRule:
     """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
     ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
     when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
-    Too few rows to tell: the network's own scores."""
+    Too few rows to tell: the network's own scores.
+
+    Without a query level, the per-task default is kept only when it routes better than the
+    best single model out of fold: ``default_gain(per_task, best_single)`` (`summarize_gain`'s
+    dict; default: `decision_gain` on these rows)."""
     fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
     if fit is None:
         return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
@@ -267,30 +273,46 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
         # level can predict outcomes credibly (weak models' task strengths are real) and still
         # lose decisions: among the few models that contend for the top, per-task estimates can
         # be mostly noise that an argmax chases. So the per-task default must win out of fold.
-        with_task = DecisionRule(weights[0], weights[1], 0.0, centre=centre)
-        without = DecisionRule(weights[0], 0.0, 0.0, centre=centre)
-        gain = decision_gain(score, prior, overall, outcome, with_task, without)
+        per_task = DecisionRule(weights[0], weights[1], 0.0, centre=centre)
+        single = DecisionRule(weights[0], 0.0, 0.0, centre=centre)
+        if default_gain is None:
+            gain = decision_gain(score, prior, overall, outcome, per_task, single)
+        else:
+            gain = default_gain(per_task, single)
         evidence["task_decision_gain"] = gain
         if not gain["mean"] > 0:
             weights[1] = 0.0
     return DecisionRule(*weights, centre=centre, evidence=evidence)
 
 
-def decision_gain(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
-                  rule: DecisionRule, baseline: DecisionRule) -> dict:
-    """Routed accuracy of ``rule`` minus ``baseline`` on the rows of ``outcome`` [n, K] (NaN:
-    not run; each row routes among the models it has an outcome for): the mean per-row
-    difference, its standard error and 95 % interval (normal), and the rows used."""
+def decision_differences(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
+                         rule: DecisionRule, baseline: DecisionRule) -> np.ndarray:
+    """[n] routed outcome of ``rule`` minus ``baseline`` per row of ``outcome`` [n, K] (NaN: not
+    run; each row routes among the models it has an outcome for; NaN for a row with none)."""
     outcome = np.asarray(outcome, dtype=np.float64)
     have = np.isfinite(outcome)
     rows = have.any(axis=1)
+    diff = np.full(outcome.shape[0], np.nan)
 
     def routed_outcome(r: DecisionRule) -> np.ndarray:
         pick = choose(utility(decision_scores(score, prior, overall, r)[rows], have[rows]))
         return outcome[rows][np.arange(int(rows.sum())), pick]
 
-    diff = routed_outcome(rule) - routed_outcome(baseline)
-    n = len(diff)
-    mean = float(diff.mean()) if n else 0.0
-    se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    diff[rows] = routed_outcome(rule) - routed_outcome(baseline)
+    return diff
+
+
+def summarize_gain(diff: np.ndarray) -> dict:
+    """Mean of per-row differences, its standard error and normal 95 % interval, rows used."""
+    d = np.asarray(diff, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    mean = float(d.mean()) if n else 0.0
+    se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     return {"mean": mean, "se": se, "ci95": [mean - 1.96 * se, mean + 1.96 * se], "rows": int(n)}
+
+
+def decision_gain(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
+                  rule: DecisionRule, baseline: DecisionRule) -> dict:
+    """`summarize_gain` of `decision_differences`: how much better ``rule`` routes these rows."""
+    return summarize_gain(decision_differences(score, prior, overall, outcome, rule, baseline))

@@ -585,3 +585,11 @@ def test_the_per_task_default_is_checked_over_repeated_folds_of_the_outcomes():
     runners_up[:, 0] = 0.22
     noise = gain_in(runners_up)
     assert noise["mean"] < 0, noise
+
+
+def test_a_decision_gain_without_spread_has_no_interval():
+    from lrcal.router.policy import summarize_gain
+
+    assert summarize_gain(np.array([0.5, np.nan])) == {"mean": 0.5, "se": None, "ci95": None, "rows": 1}
+    both = summarize_gain(np.array([0.0, 1.0]))
+    assert both["mean"] == 0.5 and both["ci95"][0] < 0.5 < both["ci95"][1]

@@ -308,7 +308,9 @@ def summarize_gain(diff: np.ndarray) -> dict:
     d = d[np.isfinite(d)]
     n = len(d)
     mean = float(d.mean()) if n else 0.0
-    se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    if n < 2:  # no spread to measure (None keeps the artifact's JSON strict)
+        return {"mean": mean, "se": None, "ci95": None, "rows": int(n)}
+    se = float(d.std(ddof=1) / np.sqrt(n))
     return {"mean": mean, "se": se, "ci95": [mean - 1.96 * se, mean + 1.96 * se], "rows": int(n)}
 
 

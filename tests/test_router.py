@@ -593,3 +593,38 @@ def test_a_decision_gain_without_spread_has_no_interval():
     assert summarize_gain(np.array([0.5, np.nan])) == {"mean": 0.5, "se": None, "ci95": None, "rows": 1}
     both = summarize_gain(np.array([0.0, 1.0]))
     assert both["mean"] == 0.5 and both["ci95"][0] < 0.5 < both["ci95"][1]
+
+
+def test_a_query_level_whose_decisions_lose_is_dropped():
+    """25 models: per-query deviations that predict outcomes (20 weak models' real per-query
+    strengths, which never reach the top) beside pure noise on the five contenders for the top
+    (the best 4 points ahead): least squares finds the level credible, an argmax over the
+    contenders chases their noise. The rule must drop the level and route like the best single
+    model. (Passes on seeds 0-9.)"""
+    from lrcal.router.policy import DecisionRule, decision_gain, decision_scores, fit_decision_rule
+
+    rng = np.random.default_rng(4)
+    k, n_tasks = 25, 4
+
+    def world(n: int):
+        tasks = rng.integers(0, n_tasks, n)
+        truth = np.empty((n, k))
+        truth[:, 0], truth[:, 1:5] = 0.22, 0.18
+        task_shift = np.array([-0.02, 0.0, 0.01, 0.02])[tasks][:, None]
+        truth[:, 5:] = np.clip(0.07 + task_shift + 0.04 * rng.normal(size=(n, k - 5)), 0.01, 0.16)
+        overall = np.broadcast_to(np.r_[0.22, [0.18] * 4, [0.075] * (k - 5)], (n, k))
+        prior = overall.copy()
+        prior[:, 5:] = 0.075 + task_shift
+        score = prior + np.where(np.arange(k) < 5, rng.normal(0, 0.08, (n, k)), truth - prior)
+        y = (rng.random((n, k)) < truth).astype(float)
+        return score, prior, overall, y
+
+    score, prior, overall, y = world(4000)
+    rule = fit_decision_rule(score, prior, overall, y)
+    evidence = rule.evidence
+    assert evidence["coefficients"]["query"] - 2 * evidence["standard_errors"]["query"] > 0, evidence  # credible...
+    assert evidence["query_decision_gain"]["ci95"][1] < 0, evidence  # ...but its decisions lose
+    assert rule.query == 0.0, evidence
+    score, prior, overall, y = world(20000)
+    assert np.all(decision_scores(score, prior, overall, rule).argmax(axis=1) == 0)
+    assert decision_gain(score, prior, overall, y, rule, DecisionRule())["mean"] > 0.01  # the network's own scores lose

@@ -119,7 +119,8 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 # predicted outcomes on rows the networks never saw: out-of-fold predictions inside the training
 # rows, a regression of each row's outcomes on the three levels (differences between the models
 # of a row only: the query's difficulty cancels), and a level enters only when its weight is
-# credibly positive (weight - z * SE > 0). With no credible query deviation the router reduces
+# credibly positive (weight - z * SE > 0) and, for the query level, its out-of-fold decisions
+# are not credibly worse than the default's. With no credible query deviation the router reduces
 # exactly to the per-task default -- if that default routed better than the best single model
 # on the same out-of-fold rows; otherwise, or with no credible task deviation either, to the
 # best single model. Each model's decision score depends on its own levels only, so a choice among any
@@ -256,9 +257,11 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
     when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
     Too few rows to tell: the network's own scores.
 
-    Without a query level, the per-task default is kept only when it routes better than the
-    best single model out of fold: ``default_gain(per_task, best_single)`` (`summarize_gain`'s
-    dict; default: `decision_gain` on these rows)."""
+    A kept query level is dropped when its decisions on these rows were credibly worse than the
+    default's (`decision_gain`'s 95 % interval below 0). Without a query level, the per-task
+    default is kept only when it routes better than the best single model out of fold:
+    ``default_gain(per_task, best_single)`` (`summarize_gain`'s dict; default: `decision_gain`
+    on these rows)."""
     fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
     if fit is None:
         return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
@@ -268,6 +271,17 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
                 "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
                 "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
     centre = float(np.clip(np.nanmean(np.asarray(overall, dtype=np.float64)), 0.0, 1.0))
+    if weights[2] > 0.0:
+        # a query level enters on predicting outcomes; it stays unless its decisions were
+        # credibly worse than the default's on the same rows (the 95 % interval of the gain
+        # below 0). One-sided: the out-of-fold networks saw fewer rows than the final ones, so
+        # a merely uncertain gain keeps the level.
+        full = DecisionRule(*weights, centre=centre)
+        default = DecisionRule(weights[0], weights[1], 0.0, centre=centre)
+        gain = decision_gain(score, prior, overall, outcome, full, default)
+        evidence["query_decision_gain"] = gain
+        if gain["ci95"] is not None and gain["ci95"][1] < 0:
+            weights[2] = 0.0
     if weights[2] == 0.0 and weights[1] > 0.0:
         # the default is a choice between the per-task best and the best single model. A task
         # level can predict outcomes credibly (weak models' task strengths are real) and still

@@ -625,6 +625,7 @@ def test_a_query_level_whose_decisions_lose_is_dropped():
     assert evidence["coefficients"]["query"] - 2 * evidence["standard_errors"]["query"] > 0, evidence  # credible...
     assert evidence["query_decision_gain"]["ci95"][1] < 0, evidence  # ...but its decisions lose
     assert rule.query == 0.0, evidence
+    assert "per-query deviations routed worse out of fold" in rule.describe()
     score, prior, overall, y = world(20000)
     assert np.all(decision_scores(score, prior, overall, rule).argmax(axis=1) == 0)
     assert decision_gain(score, prior, overall, y, rule, DecisionRule())["mean"] > 0.01  # the network's own scores lose

@@ -155,11 +155,15 @@ class DecisionRule:
             return "the network's own scores"
         if self.query > 0:
             return f"per-query deviations weighted {self.query:.2f}, task deviations {self.task:.2f}"
+        evidence = self.evidence or {}
+        lost = evidence.get("query_decision_gain")
+        no_query = (f"per-query deviations routed worse out of fold ({100 * lost['mean']:+.1f} points)"
+                    if lost is not None else "no credible per-query signal")
         if self.task > 0:
-            return f"per-task default (task deviations weighted {self.task:.2f}); no credible per-query signal"
-        gain = (self.evidence or {}).get("task_decision_gain")
+            return f"per-task default (task deviations weighted {self.task:.2f}); {no_query}"
+        gain = evidence.get("task_decision_gain")
         if gain is not None:
-            return (f"best single model; no credible per-query signal, and the per-task default did not route "
+            return (f"best single model; {no_query}, and the per-task default did not route "
                     f"better out of fold ({100 * gain['mean']:+.1f} points)")
         return "best single model; no credible per-task or per-query signal"
 

@@ -80,7 +80,7 @@ def unit_variants(table, unit) -> dict[str, np.ndarray]:
     logistic_in = np.full((len(rows), Y.shape[1]), np.nan)
     for f in range(router.config.decision_folds):
         held = fold_of == f
-        logistic_in[held] = B._fit_logistic(X[rows[~held]], Y[rows[~held]], l2)(X[rows[held]])
+        logistic_in[held] = B.fit_logistic(X[rows[~held]], Y[rows[~held]], l2)(X[rows[held]])
     c = captured
     centre = float(np.clip(np.nanmean(c["overall"]), 0, 1))
     lv_in = [c["overall"], c["prior"] - c["overall"], c["score"] - c["prior"]]

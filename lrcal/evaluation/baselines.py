@@ -85,7 +85,9 @@ def knn_choose_k(X_train, y_train, X_val, y_val, ks: Sequence[int] = KNN_KS) -> 
     return best, scores
 
 
-def _fit_logistic(X: np.ndarray, y: np.ndarray, l2: float, iters: int = 200):
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float, iters: int = 200):
+    """One L2-regularized logistic regression per model (column of ``y``, NaN: not run), fitted
+    jointly by L-BFGS; returns the predictor X -> [n, K] probabilities."""
     Xt = torch.as_tensor(X, dtype=torch.float32)
     mask = torch.as_tensor(np.isfinite(y), dtype=torch.float32)
     yt = torch.as_tensor(np.nan_to_num(y), dtype=torch.float32)
@@ -116,9 +118,9 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
 def logistic_per_model(X_train, y_train, X_val, y_val, X_test, l2s: Sequence[float] = LOGISTIC_L2) -> tuple[np.ndarray, float]:
     """One L2-regularized logistic regression per model on the same features; the L2
     strength is chosen by validation log-loss, then refit on train + validation."""
-    losses = {l2: _log_loss(_fit_logistic(X_train, y_train, l2)(X_val), y_val) for l2 in l2s}
+    losses = {l2: _log_loss(fit_logistic(X_train, y_train, l2)(X_val), y_val) for l2 in l2s}
     best = min(l2s, key=lambda l2: losses[l2])
-    model = _fit_logistic(np.concatenate([X_train, X_val]), np.concatenate([y_train, y_val]), best)
+    model = fit_logistic(np.concatenate([X_train, X_val]), np.concatenate([y_train, y_val]), best)
     return model(X_test), best
 
 

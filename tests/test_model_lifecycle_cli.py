@@ -256,20 +256,26 @@ def test_help_reads_plainly_and_has_examples(command):
 def test_ctrl_c_during_calibrate_says_how_far_it_got_and_exits_130(cli, home, sim_server, builtin_sets):
     slow = sim_server(sets=builtin_sets, latency_scale=0.3)  # slow enough to interrupt mid-run
     assert cli("add-model", MODEL, "--base-url", slow.url, "--max-concurrency", "4", "--no-probe").exit_code == 0
+    # SIGINT at its default in the child: a disposition of "ignored" is inherited across exec
+    # (a background job of a non-interactive shell starts that way), and then Ctrl-C never arrives
     proc = subprocess.Popen([sys.executable, "-m", "lrcal", "--home", str(home), "calibrate", MODEL],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     count = "select count(*) as n from outcomes"
     deadline = time.time() + 60
-    while time.time() < deadline:
+    seen = 0
+    while time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
         try:
-            if rows(home, count)[0]["n"] >= 10:
-                break
+            seen = rows(home, count)[0]["n"]
         except sqlite3.OperationalError:
-            pass  # tables not there yet
+            continue  # tables not there yet
+        if seen >= 10:
+            break
+    assert proc.poll() is None, f"calibrate ended before it could be interrupted ({seen} rows seen)"
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    out, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stderr, out[-2000:])
     stored = rows(home, count)[0]["n"]
     assert 0 < stored < 128
     assert f"{stored} of 128 stored; run the same command to resume." in stderr

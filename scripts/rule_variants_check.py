@@ -24,7 +24,7 @@ from lrcal.evaluation import router_bench as RB
 from lrcal.features import featurize_table, fit_feature_spec
 from lrcal.outcome_table import read_outcome_table
 from lrcal.router import api
-from lrcal.router.policy import fit_levels
+from lrcal.router.policy import credible_weights, fit_levels
 from lrcal.router.train import RouterData
 
 
@@ -33,9 +33,8 @@ def routed_mean(score: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def weights_ls(levels, y, z=2.0) -> list[float]:
-    fit = fit_levels(levels, y)
-    credible = fit.coefficients - z * fit.standard_errors > 0
-    return [float(np.clip(b, 0, 1)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
+    """The rule's least-squares weights alone (without its checks by decisions), any number of levels."""
+    return credible_weights(fit_levels(levels, y), z)
 
 
 def combine(levels, weights, centre) -> np.ndarray:
@@ -98,7 +97,7 @@ def unit_variants(table, unit) -> dict[str, np.ndarray]:
         "per-task best": routed_mean(B.per_task_best(Y[rows], [table.tasks[i] for i in rows],
                                                      [table.tasks[i] for i in te]), y_te),
         "best single": routed_mean(B.best_single(Y[rows], len(te)), y_te),
-        "least squares, no default check": routed_mean(combine(lv_te, w, centre), y_te),
+        "least squares alone (no checks)": routed_mean(combine(lv_te, w, centre), y_te),
         "task weight 1": routed_mean(combine(lv_te, [w[0], 1.0, w[2]], centre), y_te),
         "de-attenuated weights": routed_mean(combine(lv_te, [deattenuate(x, fraction) for x in w], centre), y_te),
         "logistic as a 4th level": routed_mean(combine(four_te, w4, centre), y_te),

@@ -253,6 +253,13 @@ def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30
     return LevelFit(beta, se, int(usable.sum()), int(mask.sum()))
 
 
+def credible_weights(fit: LevelFit, z: float) -> list[float]:
+    """Each level's weight clipped to [0, 1], or 0 unless credibly positive (weight - z * SE > 0);
+    the first (overall) level is always kept."""
+    credible = fit.coefficients - z * fit.standard_errors > 0
+    return [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
+
+
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
                       z: float = 2.0, min_rows: int = 30,
                       default_gain: Callable[[DecisionRule, DecisionRule], dict] | None = None) -> DecisionRule:
@@ -269,8 +276,7 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
     fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
     if fit is None:
         return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
-    credible = fit.coefficients - z * fit.standard_errors > 0
-    weights = [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
+    weights = credible_weights(fit, z)
     evidence = {"rows": fit.rows, "pairs": fit.pairs, "z": z,
                 "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
                 "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}

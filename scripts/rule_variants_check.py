@@ -15,6 +15,7 @@ accuracy of each per seed. Training dominates: ~1 min a unit on this machine.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,7 +52,9 @@ def deattenuate(w: float, fraction: float) -> float:
     return r / (r + fraction)
 
 
-def unit_variants(table, unit) -> dict[str, np.ndarray]:
+def unit_capture(table, unit) -> dict[str, np.ndarray]:
+    """Train the unit's router as the benchmark does; keep the rule's inner out-of-fold inputs,
+    the test rows' levels and the logistic regression's predictions (inner and test)."""
     captured: dict = {}
     original = api.fit_decision_rule
 
@@ -71,8 +74,6 @@ def unit_variants(table, unit) -> dict[str, np.ndarray]:
         api.fit_decision_rule = original
     rows = np.sort(np.concatenate([tr, va]))
     pred = router.predict(X[te], models=table.models, available=np.isfinite(Y[te]))
-    y_te = Y[te]
-    overall_te = np.broadcast_to(router.overall_accuracy(table.models), y_te.shape)
     logistic_te, l2 = B.logistic_per_model(X[tr], Y[tr], X[va], Y[va], X[te])
     # the logistic regression out of fold on the rule's own inner folds
     fold_of = api.task_folds(data.task_ids[rows], router.config.decision_folds, np.random.default_rng(unit.seed + 104729))
@@ -81,28 +82,51 @@ def unit_variants(table, unit) -> dict[str, np.ndarray]:
         held = fold_of == f
         logistic_in[held] = B.fit_logistic(X[rows[~held]], Y[rows[~held]], l2)(X[rows[held]])
     c = captured
-    centre = float(np.clip(np.nanmean(c["overall"]), 0, 1))
-    lv_in = [c["overall"], c["prior"] - c["overall"], c["score"] - c["prior"]]
-    lv_te = [overall_te, pred.prior - overall_te, pred.network_score - pred.prior]
-    w = weights_ls(lv_in, c["y"])
-    fraction = (router.config.decision_folds - 1) / router.config.decision_folds
-    blend_in = [lv_in[0], lv_in[1], (c["score"] + logistic_in) / 2 - c["prior"]]
-    blend_te = [lv_te[0], lv_te[1], (pred.network_score + logistic_te) / 2 - pred.prior]
-    four_in, four_te = [*lv_in, logistic_in - c["prior"]], [*lv_te, logistic_te - pred.prior]
-    w4 = weights_ls(four_in, c["y"])
+    assert len(c["y"]) == len(rows), "inner rows with missing out-of-fold scores"
     return {
-        "shipped rule": routed_mean(pred.score, y_te),
-        "network alone": routed_mean(pred.network_score, y_te),
-        "per-model logistic": routed_mean(logistic_te, y_te),
-        "per-task best": routed_mean(B.per_task_best(Y[rows], [table.tasks[i] for i in rows],
-                                                     [table.tasks[i] for i in te]), y_te),
-        "best single": routed_mean(B.best_single(Y[rows], len(te)), y_te),
+        "in_score": c["score"], "in_prior": c["prior"], "in_overall": c["overall"], "in_y": c["y"],
+        "in_logistic": logistic_in, "in_task": data.task_ids[rows], "in_fold": fold_of,
+        "te_score": pred.score, "te_network": pred.network_score, "te_prior": pred.prior,
+        "te_overall": np.broadcast_to(router.overall_accuracy(table.models), Y[te].shape).copy(),
+        "te_logistic": logistic_te, "te_y": Y[te], "te_task": data.task_ids[te],
+        "te_per_task": B.per_task_best(Y[rows], [table.tasks[i] for i in rows], [table.tasks[i] for i in te]),
+        "te_single": B.best_single(Y[rows], len(te)),
+        "rule": np.array(router.decision_rule.weights + (router.decision_rule.centre,)),
+    }
+
+
+def unit_variants(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    y_te = c["te_y"]
+    centre = float(np.clip(np.nanmean(c["in_overall"]), 0, 1))
+    lv_in = [c["in_overall"], c["in_prior"] - c["in_overall"], c["in_score"] - c["in_prior"]]
+    lv_te = [c["te_overall"], c["te_prior"] - c["te_overall"], c["te_network"] - c["te_prior"]]
+    w = weights_ls(lv_in, c["in_y"])
+    folds = int(c["in_fold"].max()) + 1
+    fraction = (folds - 1) / folds
+    blend_in = [lv_in[0], lv_in[1], (c["in_score"] + c["in_logistic"]) / 2 - c["in_prior"]]
+    blend_te = [lv_te[0], lv_te[1], (c["te_network"] + c["te_logistic"]) / 2 - c["te_prior"]]
+    four_in = [*lv_in, c["in_logistic"] - c["in_prior"]]
+    four_te = [*lv_te, c["te_logistic"] - c["te_prior"]]
+    w4 = weights_ls(four_in, c["in_y"])
+    out = {
+        "shipped rule": routed_mean(c["te_score"], y_te),
+        "network alone": routed_mean(c["te_network"], y_te),
+        "per-model logistic": routed_mean(c["te_logistic"], y_te),
+        "per-task best": routed_mean(c["te_per_task"], y_te),
+        "best single": routed_mean(c["te_single"], y_te),
         "least squares alone (no checks)": routed_mean(combine(lv_te, w, centre), y_te),
         "task weight 1": routed_mean(combine(lv_te, [w[0], 1.0, w[2]], centre), y_te),
         "de-attenuated weights": routed_mean(combine(lv_te, [deattenuate(x, fraction) for x in w], centre), y_te),
         "logistic as a 4th level": routed_mean(combine(four_te, w4, centre), y_te),
-        "network+logistic average": routed_mean(combine(blend_te, weights_ls(blend_in, c["y"]), centre), y_te),
+        "network+logistic average": routed_mean(combine(blend_te, weights_ls(blend_in, c["in_y"]), centre), y_te),
     }
+    out.update(extra_variants(c, lv_in, lv_te, centre))
+    return out
+
+
+def extra_variants(c, lv_in, lv_te, centre) -> dict[str, np.ndarray]:
+    """Place for variants under study (none by default)."""
+    return {}
 
 
 def main() -> None:
@@ -111,13 +135,24 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--null", action="store_true", help="query columns permuted within tasks (as --null)")
+    parser.add_argument("--cache", help="folder for each unit's trained outputs (npz): a re-run reads them "
+                                        "instead of training, so new variants take seconds")
     args = parser.parse_args()
     torch.set_num_threads(1)
     table = read_outcome_table(args.outcomes)
     per_seed: dict[str, list[list[np.ndarray]]] = {}
     for unit in RB.units_for(table.tasks, list(range(args.seeds)), args.folds):
-        source = RB.null_table(table, unit.seed) if args.null else table
-        for name, values in unit_variants(source, unit).items():
+        cached = (Path(args.cache) / f"{Path(args.outcomes).stem}{'-null' if args.null else ''}"
+                  f"-f{args.folds}-s{unit.seed}-u{unit.fold}.npz") if args.cache else None
+        if cached is not None and cached.exists():
+            with np.load(cached) as z:
+                captured = dict(z)
+        else:
+            captured = unit_capture(RB.null_table(table, unit.seed) if args.null else table, unit)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(cached, **captured)
+        for name, values in unit_variants(captured).items():
             per_seed.setdefault(name, [[] for _ in range(args.seeds)])[unit.seed].append(values)
         print(f"seed {unit.seed} fold {unit.fold} done", flush=True)
     print(f"{'variant':34s}" + "".join(f" seed {s:<3d}" for s in range(args.seeds)) + "   mean")

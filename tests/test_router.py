@@ -519,7 +519,7 @@ def test_decision_rule_falls_back_to_the_best_single_model_when_per_task_picks_c
     real, so the task level predicts outcomes credibly, but of the five models that contend for
     the top, the best is 4 points ahead on every task. Per-task estimates from ~90 rows a task
     pick a runner-up on many tasks; the rule must route like the best single model. (The check
-    out of fold is itself noisy: with this world it falls back on 9 of seeds 0-9.)"""
+    out of fold is itself noisy; with this world it falls back on each of seeds 0-9.)"""
     from lrcal.router.policy import DecisionRule, decision_gain, decision_scores, fit_decision_rule
 
     rng = np.random.default_rng(8)
@@ -541,8 +541,10 @@ def test_decision_rule_falls_back_to_the_best_single_model_when_per_task_picks_c
     score, prior, overall, y = world(1500)
     rule = fit_decision_rule(score, prior, overall, y)
     evidence = rule.evidence
-    assert evidence["coefficients"]["task"] - 2 * evidence["standard_errors"]["task"] > 0, evidence  # credible...
-    assert evidence["task_decision_gain"]["mean"] <= 0, evidence  # ...but it loses decisions
+    pooled = evidence.get("pooled", evidence)  # over every model (the weights are refitted on the contenders)
+    assert pooled["coefficients"]["task"] - 2 * pooled["standard_errors"]["task"] > 0, evidence  # credible...
+    # ...but among the contenders it is noise (weight 0) or it loses decisions out of fold
+    assert evidence["coefficients"]["task"] <= 0 or evidence["task_decision_gain"]["mean"] <= 0, evidence
     assert rule.query == 0.0 and rule.task == 0.0, evidence
     assert "best single model" in rule.describe()
     # on fresh rows it routes like the best single model and does not lose to the per-task picks
@@ -629,3 +631,83 @@ def test_a_query_level_whose_decisions_lose_is_dropped():
     score, prior, overall, y = world(20000)
     assert np.all(decision_scores(score, prior, overall, rule).argmax(axis=1) == 0)
     assert decision_gain(score, prior, overall, y, rule, DecisionRule())["mean"] > 0.01  # the network's own scores lose
+
+
+def _oof_world(seed: int, *, k: int, query_sd: float, n_train: int = 2400, n_tasks: int = 16):
+    """A weak-signal world fitted as `fit_rule_by_cross_fitting` fits: the best model 4 points
+    ahead of four contenders on every task, weak models with real per-task strengths, a small
+    real per-query deviation for every model. Per-task levels come from the other folds'
+    outcomes (smoothed), so out-of-fold and final levels share their rows as in training.
+    Returns the out-of-fold inputs and a function routing fresh rows with a rule."""
+    rng = np.random.default_rng(seed)
+    truth = np.empty((n_tasks, k))
+    truth[:, 0], truth[:, 1:5] = 0.22, 0.18
+    truth[:, 5:] = rng.uniform(0.02, 0.15, (n_tasks, k - 5))
+
+    def rows(n):
+        tasks = rng.integers(0, n_tasks, n)
+        deviation = rng.normal(0, query_sd, (n, k))
+        y = (rng.random((n, k)) < np.clip(truth[tasks] + deviation, 0, 1)).astype(float)
+        return tasks, deviation, y
+
+    def levels(tasks, y):
+        overall = y.mean(axis=0)
+        onehot = np.eye(n_tasks)[tasks]
+        return (onehot.T @ y + 5.0 * overall) / (onehot.sum(axis=0)[:, None] + 5.0), overall
+
+    tasks, deviation, y = rows(n_train)
+    fold = rng.permutation(n_train) % 4
+    score, prior, overall = (np.empty((n_train, k)) for _ in range(3))
+    for f in range(4):
+        held = fold == f
+        accuracy, overall[held] = levels(tasks[~held], y[~held])
+        prior[held] = accuracy[tasks[held]]
+        score[held] = prior[held] + deviation[held] + rng.normal(0, 0.02, (int(held.sum()), k))
+    accuracy, final_overall = levels(tasks, y)
+    fresh_tasks, fresh_deviation, fresh_y = rows(20000)
+    fresh_prior = accuracy[fresh_tasks]
+    fresh_score = fresh_prior + fresh_deviation + rng.normal(0, 0.02, fresh_prior.shape)
+
+    def routed_accuracy(rule) -> float:
+        from lrcal.router.policy import decision_scores
+
+        pick = decision_scores(fresh_score, fresh_prior, final_overall, rule).argmax(axis=1)
+        return float(fresh_y[np.arange(len(pick)), pick].mean())
+
+    return (score, prior, overall, y), routed_accuracy, float(fresh_y[:, final_overall.argmax()].mean())
+
+
+@pytest.mark.parametrize("k,query_sd", [(15, 0.01), (25, 0.01), (15, 0.02)])
+def test_weights_fitted_on_the_contenders_route_better_in_weak_signal_worlds(k, query_sd):
+    """Pooled over every model, the weak models' real strengths lend weight to levels that are
+    mostly noise among the five contenders. Fitted on the contenders (and the query level
+    checked against the best single model too), the rule routes better on fresh rows and stays
+    close to the best single model. Means over seeds 0-9 (differences of 0.2-0.7 points)."""
+    from lrcal.router.policy import fit_decision_rule
+
+    contenders, pooled, single = [], [], []
+    for seed in range(10):
+        oof, routed_accuracy, single_accuracy = _oof_world(seed, k=k, query_sd=query_sd)
+        rule = fit_decision_rule(*oof)
+        assert 2 <= len(rule.evidence["contenders"]) < k, rule.evidence["contenders"]
+        contenders.append(routed_accuracy(rule))
+        pooled.append(routed_accuracy(fit_decision_rule(*oof, on_contenders=False)))
+        single.append(single_accuracy)
+    assert np.mean(contenders) > np.mean(pooled), (np.mean(contenders), np.mean(pooled))
+    assert np.mean(contenders) >= np.mean(single) - 0.005, (np.mean(contenders), np.mean(single))
+
+
+def test_contenders_are_the_best_single_model_and_the_models_a_rule_picks():
+    from lrcal.router.policy import contender_columns
+
+    rng = np.random.default_rng(0)
+    n, k = 1000, 6
+    overall = np.broadcast_to(np.array([0.5, 0.45, 0.2, 0.1, 0.1, 0.05]), (n, k))
+    prior = overall.copy()
+    score = prior + np.where(np.arange(k) < 2, rng.normal(0, 0.05, (n, k)), 0.0)
+    y = (rng.random((n, k)) < prior).astype(float)
+    y[:, 5] = np.nan  # a model with no outcomes here is never a contender
+    columns = contender_columns(score, prior, overall, y, [1.0, 1.0, 1.0], centre=0.3)
+    assert columns.tolist() == [0, 1]
+    only_overall = contender_columns(score, prior, overall, y, [1.0, 0.0, 0.0], centre=0.3)
+    assert 0 in only_overall.tolist()

@@ -119,13 +119,17 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 # predicted outcomes on rows the networks never saw: out-of-fold predictions inside the training
 # rows, a regression of each row's outcomes on the three levels (differences between the models
 # of a row only: the query's difficulty cancels), and a level enters only when its weight is
-# credibly positive (weight - z * SE > 0) and, for the query level, its out-of-fold decisions
-# are not credibly worse than the default's. With no credible query deviation the router reduces
-# exactly to the per-task default -- if that default routed better than the best single model
-# on the same out-of-fold rows; otherwise, or with no credible task deviation either, to the
-# best single model. Each model's decision score depends on its own levels only, so a choice among any
-# subset of the pool is the same choice. The same levels exist for a model onboarded after training (its card's accuracies and
-# the network's score of its token), so incumbents and newcomers are weighed alike.
+# credibly positive (weight - z * SE > 0). The regression is refitted on the models that
+# contend for the top (`contender_columns`): decisions are made among them, and weak models'
+# real task and query strengths would otherwise lend weight to what is noise among the
+# contenders. A kept query level must not have routed credibly worse out of fold than the
+# default, nor than the best single model. With no credible query deviation the router
+# reduces exactly to the per-task default -- if that default routed better than the best single
+# model on the same out-of-fold rows; otherwise, or with no credible task deviation either, to
+# the best single model. Each model's decision score depends on its own levels only, so a
+# choice among any subset of the pool is the same choice. The same levels exist for a model
+# onboarded after training (its card's accuracies and the network's score of its token), so
+# incumbents and newcomers are weighed alike.
 
 RULE_LEVELS = ("overall", "task", "query")
 
@@ -151,14 +155,24 @@ class DecisionRule:
         return self.weights == (1.0, 1.0, 1.0)
 
     def describe(self) -> str:
+        evidence = self.evidence or {}
+        contenders, models = evidence.get("contenders"), evidence.get("models")
+        narrowed = (f" (weights fitted on the {len(contenders)} of {models} models contending for the top)"
+                    if contenders is not None and models and 2 <= len(contenders) < models else "")
+        return self._decision() + narrowed
+
+    def _decision(self) -> str:
         if self.is_identity():
             return "the network's own scores"
         if self.query > 0:
             return f"per-query deviations weighted {self.query:.2f}, task deviations {self.task:.2f}"
         evidence = self.evidence or {}
-        lost = evidence.get("query_decision_gain")
-        no_query = (f"per-query deviations routed worse out of fold ({100 * lost['mean']:+.1f} points)"
-                    if lost is not None else "no credible per-query signal")
+        no_query = "no credible per-query signal"
+        for key, than in (("query_decision_gain", ""), ("query_vs_single_gain", " than the best single model")):
+            lost = evidence.get(key)
+            if lost is not None and lost["ci95"] is not None and lost["ci95"][1] < 0:
+                no_query = f"per-query deviations routed worse{than} out of fold ({100 * lost['mean']:+.1f} points)"
+                break
         if self.task > 0:
             return f"per-task default (task deviations weighted {self.task:.2f}); {no_query}"
         gain = evidence.get("task_decision_gain")
@@ -260,37 +274,73 @@ def credible_weights(fit: LevelFit, z: float) -> list[float]:
     return [float(np.clip(b, 0.0, 1.0)) if (credible[i] or i == 0) else 0.0 for i, b in enumerate(fit.coefficients)]
 
 
+def _fit_evidence(fit: LevelFit) -> dict:
+    return {"rows": fit.rows, "pairs": fit.pairs,
+            "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
+            "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
+
+
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
                       z: float = 2.0, min_rows: int = 30,
-                      default_gain: Callable[[DecisionRule, DecisionRule], dict] | None = None) -> DecisionRule:
+                      default_gain: Callable[[DecisionRule, DecisionRule], dict] | None = None,
+                      on_contenders: bool = True) -> DecisionRule:
     """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
     ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
     when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
     Too few rows to tell: the network's own scores.
 
-    A kept query level is dropped when its decisions on these rows were credibly worse than the
-    default's (`decision_gain`'s 95 % interval below 0). Without a query level, the per-task
-    default is kept only when it routes better than the best single model out of fold:
+    With ``on_contenders`` the fit is repeated on the `contender_columns` only (when they are
+    at least two and not every model): the query level must be credible there, and a task
+    level credible in the pooled fit keeps the contenders' weight (the pooled fit is kept in
+    the evidence as "pooled"). A kept query level is dropped when its decisions on
+    these rows were credibly worse than the default's or the best single model's
+    (`decision_gain`'s 95 % interval below 0). Without a query level, the per-task default is
+    kept only when it routes better than the best single model out of fold:
     ``default_gain(per_task, best_single)`` (`summarize_gain`'s dict; default: `decision_gain`
     on these rows)."""
-    fit = fit_levels(rule_levels(score, prior, overall), outcome, min_rows)
+    levels = rule_levels(score, prior, overall)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    fit = fit_levels(levels, outcome, min_rows)
     if fit is None:
         return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
     weights = credible_weights(fit, z)
-    evidence = {"rows": fit.rows, "pairs": fit.pairs, "z": z,
-                "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
-                "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
     centre = float(np.clip(np.nanmean(np.asarray(overall, dtype=np.float64)), 0.0, 1.0))
+    # Weights are estimated where decisions are made. Pooled over every model, real task and
+    # query strengths of weak models that never reach the top lend a weight to levels that,
+    # among the few models contending for the top, are mostly noise an argmax would chase. So
+    # the weights are refitted on the contenders: the models some candidate rule picks. The
+    # query level must be credible there. A task level credible in the pooled fit keeps the
+    # contenders' weight even when that is not credible on its own (fewer pairs): the per-task
+    # default is then judged by its decisions (below).
+    evidence: dict = {"z": z, "models": int(outcome.shape[1])}
+    columns = contender_columns(score, prior, overall, outcome, weights, centre) if on_contenders \
+        else np.arange(outcome.shape[1])
+    narrow = fit_levels([level[:, columns] for level in levels], outcome[:, columns], min_rows) \
+        if 2 <= len(columns) < outcome.shape[1] else None
+    if narrow is not None:
+        evidence["pooled"] = _fit_evidence(fit)
+        pooled_weights, fit = weights, narrow
+        weights = credible_weights(narrow, z)
+        # the overall level ranks every model; among contenders close to each other its
+        # weight is barely identified, so it keeps the pooled fit's
+        weights[0] = pooled_weights[0]
+        if pooled_weights[1] > 0.0 and weights[1] == 0.0:
+            weights[1] = float(np.clip(narrow.coefficients[1], 0.0, 1.0))
+    evidence.update(_fit_evidence(fit), contenders=[int(c) for c in columns])
     if weights[2] > 0.0:
         # a query level enters on predicting outcomes; it stays unless its decisions were
         # credibly worse than the default's on the same rows (the 95 % interval of the gain
-        # below 0). One-sided: the out-of-fold networks saw fewer rows than the final ones, so
-        # a merely uncertain gain keeps the level.
+        # below 0), or than the best single model's: when the per-task default itself chases
+        # noise, a query level can beat it and still lose to sending everything to one model.
+        # One-sided: the out-of-fold networks saw fewer rows than the final ones, so a merely
+        # uncertain gain keeps the level.
         full = DecisionRule(*weights, centre=centre)
         default = DecisionRule(weights[0], weights[1], 0.0, centre=centre)
-        gain = decision_gain(score, prior, overall, outcome, full, default)
-        evidence["query_decision_gain"] = gain
-        if gain["ci95"] is not None and gain["ci95"][1] < 0:
+        best_single = DecisionRule(weights[0], 0.0, 0.0, centre=centre)
+        gains = {"query_decision_gain": decision_gain(score, prior, overall, outcome, full, default),
+                 "query_vs_single_gain": decision_gain(score, prior, overall, outcome, full, best_single)}
+        evidence.update(gains)
+        if any(g["ci95"] is not None and g["ci95"][1] < 0 for g in gains.values()):
             weights[2] = 0.0
     if weights[2] == 0.0 and weights[1] > 0.0:
         # the default is a choice between the per-task best and the best single model. A task
@@ -307,6 +357,27 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
         if not gain["mean"] > 0:
             weights[1] = 0.0
     return DecisionRule(*weights, centre=centre, evidence=evidence)
+
+
+CONTENDER_SHARE = 0.01
+
+
+def contender_columns(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
+                      weights: list[float], centre: float, share: float = CONTENDER_SHARE) -> np.ndarray:
+    """Sorted columns of the models that contend for the top: the best single model and every
+    model that ``weights``' rule or its per-task default picks on at least ``share`` of the rows
+    (among the models each row has an outcome for)."""
+    outcome = np.asarray(outcome, dtype=np.float64)
+    have = np.isfinite(outcome)
+    rows = have.any(axis=1)
+    k = outcome.shape[1]
+    overall_mean = np.nanmean(np.broadcast_to(np.asarray(overall, dtype=np.float64), outcome.shape), axis=0)
+    columns = {int(np.nanargmax(overall_mean))} if np.isfinite(overall_mean).any() else set()
+    for rule in (DecisionRule(*weights, centre=centre), DecisionRule(weights[0], weights[1], 0.0, centre=centre)):
+        pick = choose(utility(decision_scores(score, prior, overall, rule)[rows], have[rows]))
+        counts = np.bincount(pick[pick >= 0], minlength=k)
+        columns |= set(np.flatnonzero(counts >= share * max(int(rows.sum()), 1)).tolist())
+    return np.array(sorted(columns), dtype=np.int64)
 
 
 def decision_differences(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,

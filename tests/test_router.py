@@ -633,66 +633,23 @@ def test_a_query_level_whose_decisions_lose_is_dropped():
     assert decision_gain(score, prior, overall, y, rule, DecisionRule())["mean"] > 0.01  # the network's own scores lose
 
 
-def _oof_world(seed: int, *, k: int, query_sd: float, n_train: int = 2400, n_tasks: int = 16):
-    """A weak-signal world fitted as `fit_rule_by_cross_fitting` fits: the best model 4 points
-    ahead of four contenders on every task, weak models with real per-task strengths, a small
-    real per-query deviation for every model. Per-task levels come from the other folds'
-    outcomes (smoothed), so out-of-fold and final levels share their rows as in training.
-    Returns the out-of-fold inputs and a function routing fresh rows with a rule."""
-    rng = np.random.default_rng(seed)
-    truth = np.empty((n_tasks, k))
-    truth[:, 0], truth[:, 1:5] = 0.22, 0.18
-    truth[:, 5:] = rng.uniform(0.02, 0.15, (n_tasks, k - 5))
-
-    def rows(n):
-        tasks = rng.integers(0, n_tasks, n)
-        deviation = rng.normal(0, query_sd, (n, k))
-        y = (rng.random((n, k)) < np.clip(truth[tasks] + deviation, 0, 1)).astype(float)
-        return tasks, deviation, y
-
-    def levels(tasks, y):
-        overall = y.mean(axis=0)
-        onehot = np.eye(n_tasks)[tasks]
-        return (onehot.T @ y + 5.0 * overall) / (onehot.sum(axis=0)[:, None] + 5.0), overall
-
-    tasks, deviation, y = rows(n_train)
-    fold = rng.permutation(n_train) % 4
-    score, prior, overall = (np.empty((n_train, k)) for _ in range(3))
-    for f in range(4):
-        held = fold == f
-        accuracy, overall[held] = levels(tasks[~held], y[~held])
-        prior[held] = accuracy[tasks[held]]
-        score[held] = prior[held] + deviation[held] + rng.normal(0, 0.02, (int(held.sum()), k))
-    accuracy, final_overall = levels(tasks, y)
-    fresh_tasks, fresh_deviation, fresh_y = rows(20000)
-    fresh_prior = accuracy[fresh_tasks]
-    fresh_score = fresh_prior + fresh_deviation + rng.normal(0, 0.02, fresh_prior.shape)
-
-    def routed_accuracy(rule) -> float:
-        from lrcal.router.policy import decision_scores
-
-        pick = decision_scores(fresh_score, fresh_prior, final_overall, rule).argmax(axis=1)
-        return float(fresh_y[np.arange(len(pick)), pick].mean())
-
-    return (score, prior, overall, y), routed_accuracy, float(fresh_y[:, final_overall.argmax()].mean())
-
-
 @pytest.mark.parametrize("k,query_sd", [(15, 0.01), (25, 0.01), (15, 0.02)])
 def test_weights_fitted_on_the_contenders_route_better_in_weak_signal_worlds(k, query_sd):
     """Pooled over every model, the weak models' real strengths lend weight to levels that are
     mostly noise among the five contenders. Fitted on the contenders (and the query level
     checked against the best single model too), the rule routes better on fresh rows and stays
     close to the best single model. Means over seeds 0-9 (differences of 0.2-0.7 points)."""
+    from lrcal.evaluation.synthetic import DecisionWorld
     from lrcal.router.policy import fit_decision_rule
 
     contenders, pooled, single = [], [], []
     for seed in range(10):
-        oof, routed_accuracy, single_accuracy = _oof_world(seed, k=k, query_sd=query_sd)
-        rule = fit_decision_rule(*oof)
+        world = DecisionWorld(seed, k=k, query_sd=query_sd)
+        rule = fit_decision_rule(*world.oof)
         assert 2 <= len(rule.evidence["contenders"]) < k, rule.evidence["contenders"]
-        contenders.append(routed_accuracy(rule))
-        pooled.append(routed_accuracy(fit_decision_rule(*oof, on_contenders=False)))
-        single.append(single_accuracy)
+        contenders.append(world.routed_accuracy(rule))
+        pooled.append(world.routed_accuracy(fit_decision_rule(*world.oof, on_contenders=False)))
+        single.append(world.single_accuracy())
     assert np.mean(contenders) > np.mean(pooled), (np.mean(contenders), np.mean(pooled))
     assert np.mean(contenders) >= np.mean(single) - 0.005, (np.mean(contenders), np.mean(single))
 

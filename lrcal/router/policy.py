@@ -305,13 +305,11 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
         return DecisionRule(evidence={"note": "too few rows, or levels not separable: the network's own scores"})
     weights = credible_weights(fit, z)
     centre = float(np.clip(np.nanmean(np.asarray(overall, dtype=np.float64)), 0.0, 1.0))
-    # Weights are estimated where decisions are made. Pooled over every model, real task and
-    # query strengths of weak models that never reach the top lend a weight to levels that,
-    # among the few models contending for the top, are mostly noise an argmax would chase. So
-    # the weights are refitted on the contenders: the models some candidate rule picks. The
-    # query level must be credible there. A task level credible in the pooled fit keeps the
-    # contenders' weight even when that is not credible on its own (fewer pairs): the per-task
-    # default is then judged by its decisions (below).
+    # Weights are estimated where decisions are made: pooled over every model, real task and
+    # query strengths of weak models that never reach the top lend a weight to levels that are
+    # mostly noise among the few contenders, which an argmax would chase. A task level the
+    # pooled fit found keeps the contenders' weight even when not credible on fewer pairs: the
+    # per-task default is then judged by its decisions (below).
     evidence: dict = {"z": z, "models": int(outcome.shape[1])}
     columns = contender_columns(score, prior, overall, outcome, weights, centre) if on_contenders \
         else np.arange(outcome.shape[1])

@@ -125,8 +125,21 @@ def unit_variants(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def extra_variants(c, lv_in, lv_te, centre) -> dict[str, np.ndarray]:
-    """Place for variants under study (none by default)."""
-    return {}
+    """One weight for the task and query deviations together; weights chosen on a 5 x 5 grid by
+    the inner rows' routed accuracy."""
+    y_in, y_te = c["in_y"], c["te_y"]
+    merged_in = [lv_in[0], lv_in[1] + lv_in[2]]
+    merged_te = [lv_te[0], lv_te[1] + lv_te[2]]
+    best, best_weights = -1.0, None
+    for task in np.linspace(0, 1, 5):
+        for query in np.linspace(0, 1, 5):
+            accuracy = float(np.nanmean(routed_mean(combine(lv_in, [1.0, task, query], centre), y_in)))
+            if accuracy > best + 1e-12:
+                best, best_weights = accuracy, [1.0, task, query]
+    return {
+        "task and query deviations merged": routed_mean(combine(merged_te, weights_ls(merged_in, y_in), centre), y_te),
+        "weights by inner decisions (grid)": routed_mean(combine(lv_te, best_weights, centre), y_te),
+    }
 
 
 def main() -> None:

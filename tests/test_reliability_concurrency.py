@@ -46,8 +46,10 @@ def test_second_calibration_of_the_same_model_refuses(home, sim_server, builtin_
     first = subprocess.Popen(LRCAL + ["calibrate", "sim-docreader-m"], env=_env(home),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:  # wait until it holds the lock
+        # wait until it holds the lock (generous: on a loaded 2-core machine starting the
+        # first process alone took over 30 s, and a second run started before it then ran alone)
+        deadline, held = time.time() + 120, 0
+        while time.time() < deadline and first.poll() is None:
             try:
                 conn = sqlite3.connect(home / "lrcal.db")
                 held = conn.execute("select count(*) from locks").fetchone()[0]
@@ -57,6 +59,7 @@ def test_second_calibration_of_the_same_model_refuses(home, sim_server, builtin_
             except sqlite3.OperationalError:
                 pass
             time.sleep(0.05)
+        assert held and first.poll() is None, "the first calibrate never held its lock while running"
         second = subprocess.run(LRCAL + ["calibrate", "sim-docreader-m"], env=_env(home), capture_output=True,
                                 text=True, timeout=60)  # fmt: skip
         assert second.returncode == 1

@@ -51,10 +51,9 @@ def poststratified(task_ids, n_tasks, scores, row_mask=None, **options):
 
 def main() -> None:
     api.compute_profiles = poststratified
-    from lrcal.cli import app
+    from lrcal.cli import main as lrcal_main
 
-    sys.argv = ["lrcal", *sys.argv[1:]]
-    app()
+    lrcal_main(sys.argv[1:])
 
 
 if __name__ == "__main__":

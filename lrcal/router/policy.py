@@ -366,16 +366,23 @@ def contender_columns(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
     model that ``weights``' rule or its per-task default picks on at least ``share`` of the rows
     (among the models each row has an outcome for)."""
     outcome = np.asarray(outcome, dtype=np.float64)
-    have = np.isfinite(outcome)
-    rows = have.any(axis=1)
     k = outcome.shape[1]
     overall_mean = np.nanmean(np.broadcast_to(np.asarray(overall, dtype=np.float64), outcome.shape), axis=0)
     columns = {int(np.nanargmax(overall_mean))} if np.isfinite(overall_mean).any() else set()
     for rule in (DecisionRule(*weights, centre=centre), DecisionRule(weights[0], weights[1], 0.0, centre=centre)):
-        pick = choose(utility(decision_scores(score, prior, overall, rule)[rows], have[rows]))
+        pick = routed_picks(score, prior, overall, outcome, rule)
         counts = np.bincount(pick[pick >= 0], minlength=k)
-        columns |= set(np.flatnonzero(counts >= share * max(int(rows.sum()), 1)).tolist())
+        columns |= set(np.flatnonzero(counts >= share * max(len(pick), 1)).tolist())
     return np.array(sorted(columns), dtype=np.int64)
+
+
+def routed_picks(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
+                 rule: DecisionRule) -> np.ndarray:
+    """Column ``rule`` picks on each row of ``outcome`` [n, K] that has an outcome (NaN: not
+    run), among the models that row has outcomes for."""
+    have = np.isfinite(outcome)
+    rows = have.any(axis=1)
+    return choose(utility(decision_scores(score, prior, overall, rule)[rows], have[rows]))
 
 
 def decision_differences(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
@@ -383,13 +390,11 @@ def decision_differences(score: np.ndarray, prior: np.ndarray, overall: np.ndarr
     """[n] routed outcome of ``rule`` minus ``baseline`` per row of ``outcome`` [n, K] (NaN: not
     run; each row routes among the models it has an outcome for; NaN for a row with none)."""
     outcome = np.asarray(outcome, dtype=np.float64)
-    have = np.isfinite(outcome)
-    rows = have.any(axis=1)
+    rows = np.isfinite(outcome).any(axis=1)
     diff = np.full(outcome.shape[0], np.nan)
 
     def routed_outcome(r: DecisionRule) -> np.ndarray:
-        pick = choose(utility(decision_scores(score, prior, overall, r)[rows], have[rows]))
-        return outcome[rows][np.arange(int(rows.sum())), pick]
+        return outcome[rows][np.arange(int(rows.sum())), routed_picks(score, prior, overall, outcome, r)]
 
     diff[rows] = routed_outcome(rule) - routed_outcome(baseline)
     return diff

@@ -54,9 +54,15 @@ def test_demo_flow_enables_the_specialist_and_rejects_the_dominated_model(flow_h
     dominated = {r["key"]: r for r in results[DOMINATED]["rules"]}
     assert results[DOMINATED]["path"] == "both" and dominated["saving"]["verdict"] == "fail"
     assert "fail" in (dominated["quality_gain"]["verdict"], dominated["share"]["verdict"])  # no gain, or no traffic
-    # Sequential: the specialist is decided on fewer live examples than the held-out set, and says so.
-    assert specialist["n"] < HOLDOUT and specialist["sequential"]["examples_used"] == specialist["n"]
-    assert specialist["sequential"]["stopped"] == "decided"
+    # Sequential: each model is decided at one of the planned looks and says so. The dominated
+    # model never takes traffic, so its share fails as soon as the interval allows (before the
+    # held-out set runs out) whatever the machine's load; the specialist's margins ride on
+    # measured p95 latency, so where it stops depends on the load and is not asserted.
+    for result in (specialist, results[DOMINATED]):
+        run = result["sequential"]
+        assert run["stopped"] == "decided" and run["examples_used"] == result["n"]
+        assert result["n"] == run["looks"][run["looks_taken"] - 1]
+    assert results[DOMINATED]["n"] < HOLDOUT
     kinds = _events(home, SPECIALIST)
     assert kinds[:2] == ["added", "calibrated"] and "token_fitted" in kinds
     assert kinds[-2:] == ["validated", "enabled"]
@@ -235,7 +241,9 @@ def test_overlapping_holdout_is_refused(flow_home):
 
 def test_failures_count_against_the_failing_model_only(flow_home, sim_server, builtin_sets):
     home, _ = flow_home
-    limit = "96"  # 48 queries are stored already; the other 48 go live, under faults
+    # Every outcome requested again (--fresh), under faults, and judged at one look: how many the
+    # onboarding run stored depends on where its sequential gate stopped.
+    limit = "96"
     clean = sim_server(sets=builtin_sets, latency_scale=0.01)
     chaotic = sim_server(sets=builtin_sets, latency_scale=0.01, fail_rate=0.2, retry_after_s=0.02)
     point_models_at(home, chaotic.url)
@@ -243,7 +251,7 @@ def test_failures_count_against_the_failing_model_only(flow_home, sim_server, bu
     conn = sqlite3.connect(home / "lrcal.db")
     conn.execute("update models set metadata = json_set(coalesce(metadata, '{}'), '$.max_retries', 0)")
     conn.commit()
-    result = _cli(home)("live-validate", SPECIALIST, "--limit", limit, "--json")
+    result = _cli(home)("live-validate", SPECIALIST, "--limit", limit, "--fresh", "--no-sequential", "--json")
     assert result.exit_code in (0, 3, 4), result.output  # decided or not: the point is who failed
     rows = conn.execute(
         "select m.name, e.example_id, o.score, o.error_kind, o.raw_answer from outcomes o "

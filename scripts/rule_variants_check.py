@@ -29,6 +29,11 @@ from lrcal.router.policy import credible_weights, fit_levels
 from lrcal.router.train import RouterData
 
 
+def unit_cache_path(cache: str, stem: str, folds: int, seed: int, fold: int) -> Path:
+    """Where ``--cache`` keeps one unit's trained outputs (``stem``: the outcome file's, -null for --null)."""
+    return Path(cache) / f"{stem}-f{folds}-s{seed}-u{fold}.npz"
+
+
 def routed_mean(score: np.ndarray, y: np.ndarray) -> np.ndarray:
     return B.picked_outcomes(B.routed(score, y), y)
 
@@ -155,8 +160,8 @@ def main() -> None:
     table = read_outcome_table(args.outcomes)
     per_seed: dict[str, list[list[np.ndarray]]] = {}
     for unit in RB.units_for(table.tasks, list(range(args.seeds)), args.folds):
-        cached = (Path(args.cache) / f"{Path(args.outcomes).stem}{'-null' if args.null else ''}"
-                  f"-f{args.folds}-s{unit.seed}-u{unit.fold}.npz") if args.cache else None
+        stem = f"{Path(args.outcomes).stem}{'-null' if args.null else ''}"
+        cached = unit_cache_path(args.cache, stem, args.folds, unit.seed, unit.fold) if args.cache else None
         if cached is not None and cached.exists():
             with np.load(cached) as z:
                 captured = dict(z)

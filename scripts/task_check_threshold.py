@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lrcal.evaluation import baselines as B
 from lrcal.evaluation.synthetic import DecisionWorld
 from lrcal.router.policy import DecisionRule, decision_scores, fit_decision_rule
 
@@ -60,17 +59,18 @@ def worlds(seeds: int, zs: list[float]) -> None:
 
 
 def files(bench_json: str, cache: str, stem: str, folds: int, zs: list[float]) -> None:
+    from rule_variants_check import routed_mean, unit_cache_path  # trains nothing here; imports torch
+
     units = json.loads(Path(bench_json).read_text())["per_unit"]
     totals = np.zeros(len(zs))
     count = 0
     for i, unit in enumerate(units):
-        seed, fold = divmod(i, folds)
-        with np.load(Path(cache) / f"{stem}-f{folds}-s{seed}-u{fold}.npz") as z:
+        seed, fold = unit["seed"], unit["fold"]
+        with np.load(unit_cache_path(cache, stem, folds, seed, fold)) as z:
             c = dict(z)
         rule = DecisionRule.from_dict(unit["router"]["decision"])
-        y = c["te_y"]
-        accs = [B.picked_outcomes(B.routed(decision_scores(c["te_network"], c["te_prior"], c["te_overall"],
-                                                           stricter(rule, zz)), y), y) for zz in zs]
+        accs = [routed_mean(decision_scores(c["te_network"], c["te_prior"], c["te_overall"], stricter(rule, zz)),
+                            c["te_y"]) for zz in zs]
         totals += [np.nansum(a) for a in accs]
         count += int(np.isfinite(accs[0]).sum())
         gain = (rule.evidence or {}).get("task_decision_gain")

@@ -58,10 +58,10 @@ def test_demo_flow_enables_the_specialist_and_rejects_the_dominated_model(flow_h
     # model never takes traffic, so its share fails as soon as the interval allows (before the
     # held-out set runs out) whatever the machine's load; the specialist's margins ride on
     # measured p95 latency, so where it stops depends on the load and is not asserted.
-    for result in (specialist, results[DOMINATED]):
-        run = result["sequential"]
-        assert run["stopped"] == "decided" and run["examples_used"] == result["n"]
-        assert result["n"] == run["looks"][run["looks_taken"] - 1]
+    for validation in (specialist, results[DOMINATED]):
+        run = validation["sequential"]
+        assert run["stopped"] == "decided" and run["examples_used"] == validation["n"]
+        assert validation["n"] == run["looks"][run["looks_taken"] - 1]
     assert results[DOMINATED]["n"] < HOLDOUT
     kinds = _events(home, SPECIALIST)
     assert kinds[:2] == ["added", "calibrated"] and "token_fitted" in kinds

@@ -97,7 +97,6 @@ class PoolScorer:
             self.task_accuracy = torch.as_tensor(np.stack([router.cards[n].task_accuracy for n in self.names]),
                                                  dtype=torch.float32)  # fmt: skip
             self.bias = router.task_bias(self.names)
-        self.overall = router.overall_accuracy(self.names)
         for net in router.members:
             net.eval()
         # one request is one row: each member traced and frozen for a [1, D] input with this
@@ -162,11 +161,11 @@ class PoolScorer:
                 out = self._member(member, x, available)
                 if self.bias is not None:
                     out["mu"], out["score"] = with_task_bias(out["mu_logit"], out["delta"], out["p_task"], self.bias)
-                for key in ("mu", "sigma", "delta", "score", "prior"):
+                for key in ("mu", "sigma", "delta", "score", "prior", "p_task"):
                     value = out[key].numpy().astype(np.float64)
                     sums[key] = sums[key] + value if key in sums else value
         means = {key: value / len(self.tokens) for key, value in sums.items()}
-        return self.router.with_decision_scores(means, self.overall)  # as `Router.predict`
+        return self.router.with_decision_scores(means, self.names)  # as `Router.predict`
 
 
 @dataclass

@@ -28,7 +28,8 @@ from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
                                  policy_choice, summarize_gain)
-from lrcal.router.profiles import ProfilePrior, compute_profiles, fit_profile_prior, task_rows_from_profiles
+from lrcal.router.profiles import (ProfilePrior, compute_profiles, fit_profile_prior, outcome_task_accuracy,
+                                   task_rows_from_profiles)
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
 
@@ -134,6 +135,8 @@ class Router:
             raise LrcalError(f"model card '{card.name}' has {len(card.residuals)} residuals, router has {len(self.members)} members")
         if card.task_bias is not None and np.shape(card.task_bias) != card.task_accuracy.shape:
             raise LrcalError(f"model card '{card.name}' has a task bias of the wrong shape for this router")
+        if card.decision_accuracy is not None and np.shape(card.decision_accuracy) != card.task_accuracy.shape:
+            raise LrcalError(f"model card '{card.name}' has per-task outcomes of the wrong shape for this router")
         self.cards[card.name] = card
 
     def remove_model(self, name: str) -> None:
@@ -192,6 +195,7 @@ class Router:
         ta = torch.as_tensor(np.stack([c.task_accuracy for c in cards]), dtype=torch.float32)
         bias = self.task_bias([c.name for c in cards])
         sums = {key: np.zeros((n, k), dtype=np.float64) for key in ("mu", "sigma", "delta", "score", "prior")}
+        sums["p_task"] = np.zeros((n, len(self.spec.task_vocab) + 1), dtype=np.float64)
         for member, net in enumerate(self.members):
             net.eval()
             tokens = self.tokens([c.name for c in cards], member)
@@ -205,17 +209,24 @@ class Router:
         e = float(len(self.members))
         means = {k_: v / e for k_, v in sums.items()}
         names = [c.name for c in cards]
-        return Prediction(models=names, available=avail, **self.with_decision_scores(means, self.overall_accuracy(names)))
+        return Prediction(models=names, available=avail, **self.with_decision_scores(means, names))
 
     def overall_accuracy(self, names: Sequence[str]) -> np.ndarray:
         """[K] each model's smoothed overall accuracy (its card), the decision rule's overall level."""
         return np.asarray([self.cards[n].task_accuracy[-1] for n in names], dtype=np.float64)
 
-    def with_decision_scores(self, means: dict[str, np.ndarray], overall: np.ndarray) -> dict[str, np.ndarray]:
-        """``means`` (ensemble means with "score" = μ̃ and "prior") with "network_score" = μ̃ and
-        "score" = the decision rule's score, what every decision uses."""
+    def decision_levels(self, names: Sequence[str]) -> np.ndarray:
+        """[K, V + 1] each model's per-task default level (`ModelCard.decision_level`)."""
+        return np.stack([np.asarray(self.cards[n].decision_level(), dtype=np.float64) for n in names])
+
+    def with_decision_scores(self, means: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+        """``means`` (ensemble means with "score" = μ̃, "prior" and "p_task", the task
+        distribution the prior used) with "network_score" = μ̃ and "score" = the decision rule's
+        score, what every decision uses ("p_task" is consumed)."""
+        p_task = means.pop("p_task")
         means["network_score"] = means["score"]
-        means["score"] = decision_scores(means["score"], means["prior"], overall, self.decision_rule)
+        means["score"] = decision_scores(means["score"], means["prior"], self.overall_accuracy(names),
+                                         self.decision_rule, task_level=p_task @ self.decision_levels(names).T)
         return means
 
     def route(
@@ -261,6 +272,7 @@ DEFAULT_VAL_FRACTION = 0.125
 def cards_from_data(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec: FeatureSpec,
                 fitted: Sequence[FittedNet] | None, prior: ProfilePrior | None = None) -> dict[str, ModelCard]:
     prof = data.profiles(rows, len(spec.task_vocab), prior or ProfilePrior(strength=cfg.profile_smoothing))
+    outcomes = outcome_task_accuracy(data.task_ids, len(spec.task_vocab), data.scores, rows)
     cards = {}
     for i, m in enumerate(data.models):
         have = rows[np.isfinite(data.scores[rows, i])]
@@ -268,6 +280,7 @@ def cards_from_data(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec:
             name=m,
             profile=prof.vectors[i].copy(),
             task_accuracy=prof.task_accuracy[i].copy(),
+            decision_accuracy=outcomes[i].copy(),
             n_rows=int(prof.rows[i]),
             residuals=[f.residuals[m].astype(np.float32) for f in fitted] if fitted else None,
             source="trained" if fitted else "profile",
@@ -403,6 +416,7 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
         overall[held] = fold_router.overall_accuracy(data.models)
     done = np.isfinite(score).all(axis=1)
     rule = fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z,
+                             default_z=cfg.decision_default_z,
                              default_gain=default_gain_by_repeated_folds(data, rows, prior, len(spec.task_vocab),
                                                                          folds, seed))
     if rule.evidence is not None:
@@ -425,7 +439,7 @@ DEFAULT_GAIN_REPEATS = 10
 def default_gain_by_repeated_folds(data: RouterData, rows: np.ndarray, prior: ProfilePrior, n_tasks: int, folds: int,
                                    seed: int, repeats: int = DEFAULT_GAIN_REPEATS):
     """``default_gain`` for `fit_decision_rule`: without a query level a decision reads only
-    the cards (smoothed overall and per-task accuracies), which outcomes alone give, so the
+    the cards (overall accuracy, per-task outcomes), which outcomes alone give, so the
     per-task default is compared with the best single model over ``repeats`` random K-fold
     splits of ``rows`` instead of the one split the networks had: each row's difference is
     averaged over the repeats before the mean and its standard error are taken."""
@@ -441,8 +455,11 @@ def default_gain_by_repeated_folds(data: RouterData, rows: np.ndarray, prior: Pr
                 held = np.flatnonzero(fold_of == f)
                 if not len(held):
                     continue
-                accuracy = data.profiles(rows[fold_of != f], n_tasks, prior).task_accuracy  # [K, V + 1]
-                level = accuracy[:, task_ids[held]].T  # -1 (no task): the overall column
+                fit = rows[fold_of != f]
+                # the cards' overall accuracy (the best single model) and the unsmoothed per-task
+                # outcomes (the per-task best), as the final cards give them
+                accuracy = data.profiles(fit, n_tasks, prior).task_accuracy  # [K, V + 1]
+                level = outcome_task_accuracy(data.task_ids, n_tasks, data.scores, fit)[:, task_ids[held]].T
                 overall = np.broadcast_to(accuracy[:, -1], level.shape)
                 diff = decision_differences(level, level, overall, y[held], per_task, single)
                 ok = np.isfinite(diff)

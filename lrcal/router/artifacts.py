@@ -202,7 +202,8 @@ def load_router(path: str | Path, expected_spec: FeatureSpec | None = None) -> R
         if card.profile.shape != (p_dim,) or card.task_accuracy.shape != (len(spec.task_vocab) + 1,) or (
             card.residuals is not None
             and (len(card.residuals) != len(members) or any(r.shape != (config.hidden,) for r in card.residuals))
-        ) or (card.task_bias is not None and card.task_bias.shape != card.task_accuracy.shape):
+        ) or any(extra is not None and extra.shape != card.task_accuracy.shape
+                 for extra in (card.task_bias, card.decision_accuracy)):
             raise LrcalError(f"{weights_path}: token bank entry for '{name}' has the wrong shape")
         cards[name] = card
     # artifacts written before the profile prior was fitted smoothed toward the overall accuracy

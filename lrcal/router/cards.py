@@ -31,6 +31,15 @@ class ModelCard:
     expected_output_tokens: float | None = None
     expected_latency_ms: float | None = None
     expected_cost_usd: float | None = None
+    # [V + 1] unsmoothed per-task mean outcomes from the router's training rows: the per-task
+    # default's level (`DecisionRule.per_task_from_outcomes`). None (a model onboarded from a
+    # few calibration rows): its smoothed ``task_accuracy``, which is what the profile prior's
+    # strength was chosen for.
+    decision_accuracy: np.ndarray | None = None
+
+    def decision_level(self) -> np.ndarray:
+        """[V + 1] the per-task default's level of this model."""
+        return self.task_accuracy if self.decision_accuracy is None else self.decision_accuracy
 
     def summary(self) -> dict:
         return {
@@ -56,6 +65,8 @@ def card_to_tensors(card: ModelCard) -> dict:
                       if card.residuals is not None else None),
         "task_bias": (torch.as_tensor(card.task_bias, dtype=torch.float32)
                       if card.task_bias is not None else None),
+        "decision_accuracy": (torch.as_tensor(card.decision_accuracy, dtype=torch.float64)
+                              if card.decision_accuracy is not None else None),
     }
 
 
@@ -66,6 +77,7 @@ def card_from_tensors(name: str, entry: dict, summary: dict) -> ModelCard:
     task_accuracy = entry["task_accuracy"].numpy().astype(np.float32)
     residuals = entry["residuals"]
     bias = entry.get("task_bias")  # absent in artifacts written before the margin calibration
+    decision = entry.get("decision_accuracy")  # absent before the exact per-task default
     return ModelCard(
         name=name,
         profile=profile,
@@ -73,6 +85,7 @@ def card_from_tensors(name: str, entry: dict, summary: dict) -> ModelCard:
         n_rows=int(summary.get("n_rows", 0)),
         residuals=[r.numpy().astype(np.float32) for r in residuals] if residuals is not None else None,
         task_bias=bias.numpy().astype(np.float32) if bias is not None else None,
+        decision_accuracy=decision.numpy().astype(np.float64) if decision is not None else None,
         source=str(summary.get("source", "trained")),
         expected_output_tokens=summary.get("expected_output_tokens"),
         expected_latency_ms=summary.get("expected_latency_ms"),
@@ -91,6 +104,8 @@ def card_to_json(card: ModelCard) -> str:
             "n_rows": int(card.n_rows),
             "residuals": None if card.residuals is None else [np.asarray(r).tolist() for r in card.residuals],
             "task_bias": None if card.task_bias is None else np.asarray(card.task_bias).tolist(),
+            "decision_accuracy": (None if card.decision_accuracy is None
+                                  else np.asarray(card.decision_accuracy, dtype=np.float64).tolist()),
             "source": card.source,
             "expected_output_tokens": card.expected_output_tokens,
             "expected_latency_ms": card.expected_latency_ms,
@@ -108,6 +123,8 @@ def card_from_json(name: str, text: str) -> ModelCard:
         n_rows=int(data["n_rows"]),
         residuals=None if data["residuals"] is None else [np.asarray(r, dtype=np.float32) for r in data["residuals"]],
         task_bias=None if data.get("task_bias") is None else np.asarray(data["task_bias"], dtype=np.float32),
+        decision_accuracy=(None if data.get("decision_accuracy") is None
+                           else np.asarray(data["decision_accuracy"], dtype=np.float64)),
         source=data.get("source", "onboarded"),
         expected_output_tokens=data.get("expected_output_tokens"),
         expected_latency_ms=data.get("expected_latency_ms"),

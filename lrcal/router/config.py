@@ -47,6 +47,9 @@ class RouterConfig:
     # of the score enters a decision only when its weight exceeds decision_z standard errors
     decision_folds: int = 4
     decision_z: float = 2.0
+    # without a query level, the per-task best model is kept over the best single model only when
+    # its repeated-fold gain exceeds this many standard errors (docs/router.md, step 6)
+    decision_default_z: float = 0.5
     # training
     lr: float = 5e-3  # warm-up phase (no latent path)
     latent_lr: float = 1e-3  # full network

@@ -145,6 +145,11 @@ class DecisionRule:
     # what a model's overall level is shrunk toward (the training pool's mean accuracy): a
     # constant, so each model's decision score depends on its own levels only
     centre: float = 0.0
+    # True: with no query level, the per-task default is exactly the per-task best model of the
+    # training rows (each incumbent's unsmoothed per-task mean outcome, `ModelCard.decision_level`;
+    # ties to the best single model) rather than the task level weighted ``task``. False: rules
+    # written before it.
+    per_task_from_outcomes: bool = False
     evidence: dict | None = None
 
     @property
@@ -153,6 +158,10 @@ class DecisionRule:
 
     def is_identity(self) -> bool:
         return self.weights == (1.0, 1.0, 1.0)
+
+    def is_exact_per_task(self) -> bool:
+        """Decisions are the per-task best of the training rows (see ``per_task_from_outcomes``)."""
+        return self.per_task_from_outcomes and self.query == 0.0 and self.task > 0.0
 
     def describe(self) -> str:
         evidence = self.evidence or {}
@@ -173,6 +182,8 @@ class DecisionRule:
             if lost is not None and lost["ci95"] is not None and lost["ci95"][1] < 0:
                 no_query = f"per-query deviations routed worse{than} out of fold ({100 * lost['mean']:+.1f} points)"
                 break
+        if self.is_exact_per_task():
+            return f"per-task best model of the training rows; {no_query}"
         if self.task > 0:
             return f"per-task default (task deviations weighted {self.task:.2f}); {no_query}"
         gain = evidence.get("task_decision_gain")
@@ -183,7 +194,7 @@ class DecisionRule:
 
     def to_dict(self) -> dict:
         return {"overall": self.overall, "task": self.task, "query": self.query, "centre": self.centre,
-                "evidence": self.evidence}
+                "per_task_from_outcomes": self.per_task_from_outcomes, "evidence": self.evidence}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "DecisionRule":
@@ -201,7 +212,10 @@ class DecisionRule:
             raise UsageError("decision rule: 'centre' must be a number") from None
         if not (np.isfinite(centre) and 0.0 <= centre <= 1.0):
             raise UsageError(f"decision rule: centre must lie in [0, 1] (got {centre})")
-        return cls(*weights, centre=centre, evidence=data.get("evidence"))
+        exact = data.get("per_task_from_outcomes", False)
+        if not isinstance(exact, bool):
+            raise UsageError("decision rule: 'per_task_from_outcomes' must be true or false")
+        return cls(*weights, centre=centre, per_task_from_outcomes=exact, evidence=data.get("evidence"))
 
 
 def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> list[np.ndarray]:
@@ -212,20 +226,34 @@ def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> li
     return [overall, prior - overall, score - prior]
 
 
-def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, rule: DecisionRule) -> np.ndarray:
+def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, rule: DecisionRule,
+                    task_level: np.ndarray | None = None) -> np.ndarray:
     """[N, K] quality estimates a decision uses: centre + the rule's weighted levels (the
     overall one as a deviation from the centre), clipped to [0, 1]. Each model's estimate
     depends on its own levels only, so a choice among any subset of the pool is the same
-    choice; with every weight 1 it is the network's score."""
+    choice; with every weight 1 it is the network's score. An exact per-task rule
+    (`DecisionRule.is_exact_per_task`) decides on ``task_level`` [N, K] (each model's per-task
+    default level on the query's task; None: ``prior``), ties to the best overall level."""
     score = np.asarray(score, dtype=np.float64)
     if rule.is_identity() or score.size == 0:
         return score
+    if rule.is_exact_per_task():
+        level = np.asarray(prior if task_level is None else task_level, dtype=np.float64)
+        overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), level.shape)
+        return np.clip((1.0 - TIE_BREAK) * level + TIE_BREAK * overall, 0.0, 1.0)
     # a tiny weight on the overall level breaks ties toward the best single model
     weights = (max(rule.overall, 1e-3), rule.task, rule.query)
     levels = rule_levels(score, prior, overall)
     levels[0] = levels[0] - rule.centre
     q = rule.centre + sum(w * level for w, level in zip(weights, levels))
     return np.clip(q, 0.0, 1.0)
+
+
+# the weight of the overall level in an exact per-task decision: it only breaks ties
+TIE_BREAK = 1e-6
+# the per-task best model replaces the best single model only on a repeated-fold gain above this
+# many standard errors (`RouterConfig.decision_default_z`; docs/router.md, step 6)
+DEFAULT_CHECK_Z = 0.5
 
 
 @dataclass(frozen=True)
@@ -283,7 +311,7 @@ def _fit_evidence(fit: LevelFit) -> dict:
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
                       z: float = 2.0, min_rows: int = 30,
                       default_gain: Callable[[DecisionRule, DecisionRule], dict] | None = None,
-                      on_contenders: bool = True) -> DecisionRule:
+                      default_z: float = DEFAULT_CHECK_Z, on_contenders: bool = True) -> DecisionRule:
     """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
     ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
     when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
@@ -295,9 +323,10 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
     the evidence as "pooled"). A kept query level is dropped when its decisions on
     these rows were credibly worse than the default's or the best single model's
     (`decision_gain`'s 95 % interval below 0). Without a query level, the per-task default is
-    kept only when it routes better than the best single model out of fold:
-    ``default_gain(per_task, best_single)`` (`summarize_gain`'s dict; default: `decision_gain`
-    on these rows)."""
+    kept only when it routes better than the best single model out of fold, by more than
+    ``default_z`` standard errors: ``default_gain(per_task, best_single)`` (`summarize_gain`'s
+    dict; default: `decision_gain` on these rows). A default that stays is the per-task best
+    model exactly (``per_task_from_outcomes``)."""
     levels = rule_levels(score, prior, overall)
     outcome = np.asarray(outcome, dtype=np.float64)
     fit = fit_levels(levels, outcome, min_rows)
@@ -345,16 +374,22 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
         # level can predict outcomes credibly (weak models' task strengths are real) and still
         # lose decisions: among the few models that contend for the top, per-task estimates can
         # be mostly noise that an argmax chases. So the per-task default must win out of fold.
-        per_task = DecisionRule(weights[0], weights[1], 0.0, centre=centre)
+        # The default is then the per-task best model itself, read from each model's unsmoothed
+        # per-task outcomes (task weight 1): smoothing an incumbent's hundred-odd rows a task,
+        # or shrinking its task deviation by a least-squares weight, only moves it off the
+        # per-task best (on BLINK 61.39 % against 61.49 %, `bench router --folds 5 --seeds 2`).
+        weights[1] = 1.0
+        per_task = DecisionRule(weights[0], 1.0, 0.0, centre=centre, per_task_from_outcomes=True)
         single = DecisionRule(weights[0], 0.0, 0.0, centre=centre)
         if default_gain is None:
             gain = decision_gain(score, prior, overall, outcome, per_task, single)
         else:
             gain = default_gain(per_task, single)
         evidence["task_decision_gain"] = gain
-        if not gain["mean"] > 0:
+        evidence["default_z"] = default_z
+        if not gain["mean"] > default_z * (gain["se"] or 0.0):
             weights[1] = 0.0
-    return DecisionRule(*weights, centre=centre, evidence=evidence)
+    return DecisionRule(*weights, centre=centre, per_task_from_outcomes=True, evidence=evidence)
 
 
 CONTENDER_SHARE = 0.01

@@ -219,6 +219,26 @@ def compute_profiles(
     return Profiles(vectors=vectors, task_accuracy=task_accuracy, rows=rows)
 
 
+def outcome_task_accuracy(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """[K, V + 1] each model's mean outcome per task over ``rows`` (last column: over all of
+    them), unsmoothed: what the per-task best model is read from. A task the model has no row
+    of takes its overall mean; a model with no row at all, 0."""
+    scores = np.asarray(scores, dtype=np.float64)[np.asarray(rows, dtype=np.int64)]
+    task_ids = np.asarray(task_ids, dtype=np.int64)[np.asarray(rows, dtype=np.int64)]
+    have = np.isfinite(scores).T  # [K, R]
+    y = np.where(have, np.nan_to_num(scores).T, 0.0)
+    counts, sums = have.sum(1).astype(np.float64), y.sum(1)
+    overall = np.where(counts > 0, sums / np.maximum(counts, 1.0), 0.0)
+    out = np.repeat(overall[:, None], n_tasks + 1, axis=1)
+    if n_tasks > 0:
+        known = task_ids >= 0
+        onehot = np.zeros((len(task_ids), n_tasks))
+        onehot[np.flatnonzero(known), task_ids[known]] = 1.0
+        t_counts, t_sums = have.astype(np.float64) @ onehot, y @ onehot  # [K, V]
+        out[:, :n_tasks] = np.where(t_counts > 0, t_sums / np.maximum(t_counts, 1.0), overall[:, None])
+    return out
+
+
 def draw_profile_masks(
     candidate: np.ndarray,
     rng: np.random.Generator,

@@ -188,8 +188,10 @@ class DecisionRule:
             return f"per-task default (task deviations weighted {self.task:.2f}); {no_query}"
         gain = evidence.get("task_decision_gain")
         if gain is not None:
-            return (f"best single model; {no_query}, and the per-task default did not route "
-                    f"better out of fold ({100 * gain['mean']:+.1f} points)")
+            z = evidence.get("default_z", 0.0)
+            spread = f", {gain['mean'] / gain['se']:+.1f} SE against the {z:g} asked" if gain.get("se") else ""
+            return (f"best single model; {no_query}, and the per-task best did not route credibly "
+                    f"better out of fold ({100 * gain['mean']:+.1f} points{spread})")
         return "best single model; no credible per-task or per-query signal"
 
     def to_dict(self) -> dict:

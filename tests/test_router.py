@@ -499,24 +499,36 @@ def test_decision_rule_round_trips_and_refuses_bad_weights():
         DecisionRule.from_dict({"overall": 2.0, "task": 0.0, "query": 0.0})
 
 
+def _task_table(name: str, tasks: np.ndarray, y: np.ndarray, questions: list[str]):
+    """An outcome table of task-labelled text queries (tasks t0.., models m0.., no images or
+    metadata) with outcomes ``y`` [n, K]."""
+    from lrcal.outcome_table import OutcomeTable
+
+    n, k = y.shape
+    return OutcomeTable(name=name, sample_ids=[f"s{i}" for i in range(n)], tasks=[f"t{t}" for t in tasks],
+                        questions=questions, answers=["x"] * n, images=[[] for _ in range(n)],
+                        metadata=[{} for _ in range(n)], models=[f"m{i}" for i in range(k)], scores=y)
+
+
+def _trained_on_split(table):
+    """(split, data, router): a FAST one-network router trained on the table's stratified split 0."""
+    split = stratified_split(table.tasks, 0)
+    spec = fit_feature_spec([table.tasks[i] for i in split.train], [table.metadata[i] for i in split.train])
+    data = RouterData.from_table(table, spec)
+    router = train_router(data, spec, FAST, train_rows=split.train, val_rows=split.val, seed=0, ensemble=1)
+    return split, data, router
+
+
 def test_equal_models_route_like_the_best_single_model():
     """15 models with the same per-task accuracy and independent outcomes: nothing to route on,
     so the router must not lose to sending everything to one model."""
-    from lrcal.outcome_table import OutcomeTable
-
     rng = np.random.default_rng(5)
     n, k = 1500, 15
     tasks = rng.integers(0, 6, n)
     acc = rng.uniform(0.3, 0.7, 6)
     y = (rng.random((n, k)) < acc[tasks][:, None]).astype(float)
-    table = OutcomeTable(name="equal", sample_ids=[f"s{i}" for i in range(n)], tasks=[f"t{t}" for t in tasks],
-                         questions=[f"question {rng.integers(0, 10**6)} on topic {t}" for t in tasks],
-                         answers=["x"] * n, images=[[] for _ in range(n)], metadata=[{} for _ in range(n)],
-                         models=[f"m{i}" for i in range(k)], scores=y)
-    split = stratified_split(table.tasks, 0)
-    spec = fit_feature_spec([table.tasks[i] for i in split.train], [table.metadata[i] for i in split.train])
-    data = RouterData.from_table(table, spec)
-    router = train_router(data, spec, FAST, train_rows=split.train, val_rows=split.val, seed=0, ensemble=1)
+    table = _task_table("equal", tasks, y, [f"question {rng.integers(0, 10**6)} on topic {t}" for t in tasks])
+    split, data, router = _trained_on_split(table)
     rule = router.decision_rule
     assert rule.query == 0.0 and rule.task == 0.0, rule
     # every model is as good as any other, so the realized accuracy of two models differs by
@@ -535,7 +547,6 @@ def test_without_per_query_signal_the_router_is_exactly_the_per_task_best():
     beyond the task: the router must route every test query exactly as the per-task best
     baseline of the same training rows does. The smoothed cards' task level (what the rule read
     before) routes differently here: shrinkage pulls the strong model up on task 0."""
-    from lrcal.outcome_table import OutcomeTable
     from lrcal.router.policy import DecisionRule, decision_scores
 
     rng = np.random.default_rng(14)
@@ -545,14 +556,8 @@ def test_without_per_query_signal_the_router_is_exactly_the_per_task_best():
     truth[:, 0], truth[0, 0], truth[0, 1] = 0.6, 0.45, 0.49
     truth[np.arange(2, n_tasks), np.arange(2, n_tasks)] = 0.62
     y = (rng.random((n, k)) < truth[tasks]).astype(float)
-    table = OutcomeTable(name="winners", sample_ids=[f"s{i}" for i in range(n)], tasks=[f"t{t}" for t in tasks],
-                         questions=[f"question {rng.integers(0, 10**6)}" for _ in tasks],
-                         answers=["x"] * n, images=[[] for _ in range(n)], metadata=[{} for _ in range(n)],
-                         models=[f"m{i}" for i in range(k)], scores=y)
-    split = stratified_split(table.tasks, 0)
-    spec = fit_feature_spec([table.tasks[i] for i in split.train], [table.metadata[i] for i in split.train])
-    data = RouterData.from_table(table, spec)
-    router = train_router(data, spec, FAST, train_rows=split.train, val_rows=split.val, seed=0, ensemble=1)
+    table = _task_table("winners", tasks, y, [f"question {rng.integers(0, 10**6)}" for _ in tasks])
+    split, data, router = _trained_on_split(table)
     rule = router.decision_rule
     assert rule.is_exact_per_task(), rule
     assert "per-task best model of the training rows" in rule.describe()
@@ -613,7 +618,6 @@ def test_the_per_task_default_is_checked_over_repeated_folds_of_the_outcomes():
     """`default_gain_by_repeated_folds` (what `train_router` gives the rule): per-task winners
     that are real (a different model best on each task) gain; per-task estimates of models
     equal on every task (14 runners-up) lose to the best single model, 4 points ahead everywhere."""
-    from lrcal.outcome_table import OutcomeTable
     from lrcal.router.api import default_gain_by_repeated_folds, profile_prior_for
     from lrcal.router.policy import DecisionRule
 
@@ -623,9 +627,7 @@ def test_the_per_task_default_is_checked_over_repeated_folds_of_the_outcomes():
     def gain_in(truth: np.ndarray) -> dict:
         tasks = rng.integers(0, n_tasks, n)
         y = (rng.random((n, k)) < truth[tasks]).astype(float)
-        table = OutcomeTable(name="w", sample_ids=[f"s{i}" for i in range(n)], tasks=[f"t{t}" for t in tasks],
-                             questions=["q"] * n, answers=["x"] * n, images=[[] for _ in range(n)],
-                             metadata=[{} for _ in range(n)], models=[f"m{i}" for i in range(k)], scores=y)
+        table = _task_table("w", tasks, y, ["q"] * n)
         spec = fit_feature_spec(table.tasks, table.metadata)
         data = RouterData.from_table(table, spec)
         rows = np.arange(n)

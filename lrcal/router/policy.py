@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from lrcal.errors import UsageError
+from lrcal.router.config import RouterConfig
 
 
 @dataclass(frozen=True)
@@ -254,8 +255,8 @@ def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, r
 # the weight of the overall level in an exact per-task decision: it only breaks ties
 TIE_BREAK = 1e-6
 # the per-task best model replaces the best single model only on a repeated-fold gain above this
-# many standard errors (`RouterConfig.decision_default_z`; docs/router.md, step 6)
-DEFAULT_CHECK_Z = 0.5
+# many standard errors (docs/router.md, step 6)
+DEFAULT_CHECK_Z = RouterConfig.decision_default_z
 
 
 @dataclass(frozen=True)

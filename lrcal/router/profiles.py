@@ -157,6 +157,16 @@ def _masked_log_stats(values: np.ndarray | None, mask: np.ndarray, scale: float,
     return (mean / offset) * has, np.sqrt(var) / 4.0 * has, has
 
 
+def task_counts_and_sums(task_ids: np.ndarray, n_tasks: int, have: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[K, V] each model's rows and summed outcomes per task: ``task_ids`` [N] (-1: no task, in
+    no column), ``have`` [K, N] which rows count, ``y`` [K, N] outcomes (0 where not counted)."""
+    task_ids = np.asarray(task_ids, dtype=np.int64)
+    onehot = np.zeros((len(task_ids), n_tasks))
+    known = task_ids >= 0
+    onehot[np.flatnonzero(known), task_ids[known]] = 1.0
+    return np.asarray(have, dtype=np.float64) @ onehot, y @ onehot
+
+
 def compute_profiles(
     task_ids: np.ndarray,
     n_tasks: int,
@@ -179,20 +189,15 @@ def compute_profiles(
     None: centred on the overall accuracy) -- usually from a `ProfilePrior`.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    n, k = scores.shape
+    k = scores.shape[1]
     avail = np.isfinite(scores).T  # [K, N]
     mask = avail if row_mask is None else (avail & np.asarray(row_mask, dtype=bool))
     y = np.where(mask, np.nan_to_num(scores.T), 0.0)  # [K, N]
     rows = mask.sum(1).astype(np.float64)
     overall = (y.sum(1) + 1.0) / (rows + 2.0)
 
-    task_ids = np.asarray(task_ids, dtype=np.int64)
     if n_tasks > 0:
-        onehot = np.zeros((n, n_tasks))
-        known = task_ids >= 0
-        onehot[np.flatnonzero(known), task_ids[known]] = 1.0
-        counts = mask.astype(np.float64) @ onehot  # [K, V]
-        sums = y @ onehot
+        counts, sums = task_counts_and_sums(task_ids, n_tasks, mask, y)
         center = task_centers(overall, counts, task_offsets)
         per_task = (sums + smoothing * center) / (counts + smoothing)
         coverage = (counts > 0).mean(1)
@@ -231,10 +236,7 @@ def outcome_task_accuracy(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray
     overall = np.where(counts > 0, sums / np.maximum(counts, 1.0), 0.0)
     out = np.repeat(overall[:, None], n_tasks + 1, axis=1)
     if n_tasks > 0:
-        known = task_ids >= 0
-        onehot = np.zeros((len(task_ids), n_tasks))
-        onehot[np.flatnonzero(known), task_ids[known]] = 1.0
-        t_counts, t_sums = have.astype(np.float64) @ onehot, y @ onehot  # [K, V]
+        t_counts, t_sums = task_counts_and_sums(task_ids, n_tasks, have, y)
         out[:, :n_tasks] = np.where(t_counts > 0, t_sums / np.maximum(t_counts, 1.0), overall[:, None])
     return out
 
@@ -326,9 +328,7 @@ def fit_profile_prior(
     known = rows[task_ids[rows] >= 0]
     have = np.isfinite(scores[known]).T  # [K, R]
     y = np.where(have, np.nan_to_num(scores[known]).T, 0.0)
-    onehot = np.zeros((len(known), n_tasks))
-    onehot[np.arange(len(known)), task_ids[known]] = 1.0
-    counts, sums = have.astype(float) @ onehot, y @ onehot  # [K, V]
+    counts, sums = task_counts_and_sums(task_ids[known], n_tasks, have, y)  # [K, V]
     accuracy = np.where(counts > 0, (sums + 1.0) / (counts + 2.0), -np.inf)
     centers = ["overall"] + (["task"] if k_models >= 2 else [])
     candidates = [(center, float(c)) for center in centers for c in strengths]

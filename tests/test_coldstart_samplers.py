@@ -9,6 +9,7 @@ from lrcal.errors import UsageError
 from lrcal.evaluation.coldstart import GAIN_TARGETS, bench_coldstart, examples_to_gain
 from lrcal.evaluation.synthetic import synthetic_outcomes
 from lrcal.router import RouterConfig
+from lrcal.router.adaptive import SamplerConfig
 from lrcal.router.token_fit import OnboardConfig
 
 TINY = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=24,
@@ -72,3 +73,29 @@ def test_the_uniform_sampler_is_always_run(table):
         bench_coldstart(table, ["model1"], ks=[16], folds=2, samplers=("adaptive",))
     with pytest.raises(UsageError, match="--sampler"):
         bench_coldstart(table, ["model1"], ks=[16], folds=2, samplers=("uniform", "greedy"))
+
+
+def test_the_stop_value_sets_how_early_the_adaptive_sampler_stops(table):
+    """--stop-value: a threshold no run can reach stops every run once a token has its 16
+    outcomes; 0 stops only where no decision can move, so it never uses fewer examples than the
+    default; the value used is in the result."""
+    def run(stop_value):
+        return bench_coldstart(table, ["model1"], ks=[32], folds=2, repeats=1, config=TINY, onboard_config=ONBOARD,
+                               samplers=("uniform", "adaptive"), stop_value=stop_value)
+
+    eager, default, never = run(1.0), run(SamplerConfig.stop_value), run(0.0)
+    assert eager["adaptive_stop_value"] == 1.0 and never["adaptive_stop_value"] == 0.0
+    assert eager["samplers"]["adaptive"]["k"]["32"]["examples_used"] == 16
+    assert eager["samplers"]["adaptive"]["k"]["32"]["stops"] == {"settled": 2}
+    used = lambda result: result["samplers"]["adaptive"]["k"]["32"]["examples_used"]  # noqa: E731
+    assert used(eager) <= used(default) <= used(never)
+    with pytest.raises(UsageError, match="--stop-value"):
+        run(-1.0)
+
+
+def test_the_cli_stop_value_default_is_the_samplers():
+    import inspect
+
+    from lrcal.cli.bench import bench_coldstart_command
+
+    assert inspect.signature(bench_coldstart_command).parameters["stop_value"].default.default == SamplerConfig.stop_value

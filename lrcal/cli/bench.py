@@ -200,6 +200,9 @@ def bench_coldstart_command(
     repeats: int = typer.Option(1, "--repeats", min=1, max=20, help="Calibration draws per (fold, model, k)."),
     sampler: str = typer.Option("uniform", "--sampler", help="How calibration rows are chosen: uniform, or "
                                 "uniform,adaptive (both on the same folds and draws)."),
+    stop_value: float = typer.Option(2e-4, "--stop-value", min=0.0, help="Adaptive sampler: stop once the "
+                                     "remaining budget cannot buy this much routed accuracy (0: spend it all "
+                                     "unless no decision can move)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (per process with --jobs)."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes: 1 runs in this process, 0 one per available core; "
@@ -239,7 +242,7 @@ def bench_coldstart_command(
     console = err_console()
     samplers = tuple(s.strip() for s in sampler.split(",") if s.strip())
     result = bench_coldstart(table, chosen, k_values, folds=folds, seeds=range(seeds), repeats=repeats, ensemble=ensemble,
-                             jobs=jobs, samplers=samplers,
+                             jobs=jobs, samplers=samplers, stop_value=stop_value,
                              progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if plot is not None:
         from lrcal.evaluation.coldstart import plot_coldstart

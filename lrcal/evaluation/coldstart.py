@@ -24,6 +24,7 @@ sums are merged in a fixed order, so the numbers are identical to ``jobs=1``.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import platform
@@ -135,6 +136,7 @@ class _Plan:
     config: RouterConfig | None
     onboard_config: OnboardConfig
     samplers: tuple[str, ...] = ("uniform",)
+    stop_value: float = SamplerConfig.stop_value  # the adaptive sampler's stopping threshold
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -249,7 +251,8 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
             # every draw from its own seed: the rows for (seed, fold, model, k, draw) do not
             # depend on which other k were asked
             if sampler_view is not None:
-                state = AdaptiveSampler(sampler_view[0], sampler_view[1], SamplerConfig(budget=k, batch=ADAPTIVE_BATCH),
+                state = AdaptiveSampler(sampler_view[0], sampler_view[1], SamplerConfig(budget=k, batch=ADAPTIVE_BATCH,
+                                                                                   stop_value=plan.stop_value),
                                         seed=[seed, f, hi, k, r]).run(lambda rows: y_h[eligible[rows]])
                 _, routed, _ = route_with(fit(np.sort(eligible[state.asked])).card)
                 out.routed[ADAPTIVE][k].append(float(routed.sum()) / repeats)
@@ -563,12 +566,14 @@ def bench_coldstart(
     onboard_config: OnboardConfig = OnboardConfig(),
     jobs: int = 1,
     samplers: Sequence[str] = ("uniform",),
+    stop_value: float = SamplerConfig.stop_value,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """``jobs``: worker processes (1: everything in this process; 0: one per available core).
     Results do not depend on ``jobs``: every unit is seeded by (seed, fold, model) and the
     partial sums are merged in a fixed order. ``samplers``: "uniform" (always) and optionally
-    "adaptive", on the same folds and draws."""
+    "adaptive", on the same folds and draws; ``stop_value``: the adaptive sampler's stopping
+    threshold (`SamplerConfig.stop_value`; 0 spends the budget unless no decision can move)."""
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     models = list(table.models)
@@ -582,10 +587,13 @@ def bench_coldstart(
     samplers = tuple(dict.fromkeys(samplers))
     if "uniform" not in samplers or any(name not in SAMPLERS for name in samplers):
         raise UsageError(f"--sampler: uniform (the reference, always run) or uniform,adaptive (got {','.join(samplers)})")
+    if not (math.isfinite(stop_value) and stop_value >= 0):
+        raise UsageError(f"--stop-value must be a finite number >= 0 (got {stop_value})")
     ks = sorted(set(int(k) for k in ks))
     seeds = list(seeds)
     n = len(table.tasks)
-    plan = _Plan(tuple(models), tuple(holdout), tuple(ks), folds, repeats, ensemble, config, onboard_config, samplers)
+    plan = _Plan(tuple(models), tuple(holdout), tuple(ks), folds, repeats, ensemble, config, onboard_config, samplers,
+                 float(stop_value))
     fold_units = [(si, seed, f, te) for si, seed in enumerate(seeds)
                   for f, te in enumerate(stratified_folds(table.tasks, folds, seed))]
     tracker = _Progress(say, started, plan, len(fold_units))
@@ -717,6 +725,7 @@ def bench_coldstart(
         # headroom model's own gain, examples used (adaptive: it may stop early), and the
         # smallest k reaching each gain target at harm <= HARM_LIMIT
         "samplers": sampler_report,
+        "adaptive_stop_value": plan.stop_value if ADAPTIVE in samplers else None,
         "interval_level": INTERVAL_LEVEL,
         "fit_seconds": {"mean": float(np.mean(fit_seconds)) if fit_seconds else None,
                         "max": float(np.max(fit_seconds)) if fit_seconds else None},

@@ -65,6 +65,29 @@ def test_rerun_resumes_without_new_requests(cli, home, zoo_server):
     assert len(_outcomes(home)) == 12
 
 
+def test_a_rerun_asking_fewer_examples_leaves_the_finished_run_as_it_was(cli, home, zoo_server):
+    """A completed run asked again for a smaller --limit sends nothing, stays completed (it was
+    left 'running'), and keeps the widest limit it holds outcomes for (it was overwritten)."""
+    register_zoo(cli, zoo_server, names={MODEL})
+    assert cli("calibrate", MODEL, "--limit", "12", "--no-fit").exit_code == 0
+    before = zoo_server.request_counts.get(MODEL, 0)
+    smaller = cli("calibrate", MODEL, "--limit", "6", "--no-fit", "--json")
+    assert smaller.exit_code == 0, smaller.output
+    assert json.loads(smaller.stdout)["completed"] == 6
+    assert zoo_server.request_counts.get(MODEL, 0) == before
+    conn = sqlite3.connect(home / "lrcal.db")
+    (status, parameters), = conn.execute("select status, parameters from runs").fetchall()
+    conn.close()
+    assert status == "completed" and json.loads(parameters)["limit"] == 12
+    wider = cli("calibrate", MODEL, "--limit", "18", "--no-fit", "--json")  # resumes: 6 more, limit 18
+    assert wider.exit_code == 0 and json.loads(wider.stdout)["completed"] == 18
+    conn = sqlite3.connect(home / "lrcal.db")
+    (status, parameters), = conn.execute("select status, parameters from runs").fetchall()
+    conn.close()
+    assert status == "completed" and json.loads(parameters)["limit"] == 18
+    assert len(_outcomes(home)) == 18
+
+
 def test_limit_is_stratified_by_task_group(cli, home, zoo_server):
     register_zoo(cli, zoo_server, names={MODEL})
     report = json.loads(cli("calibrate", MODEL, "--limit", "12", "--json").stdout)

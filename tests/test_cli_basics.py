@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -41,3 +42,79 @@ def test_usage_errors_are_one_line_exit_2():
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ")
+
+
+def _leaf_commands(command, path=()):
+    subcommands = getattr(command, "commands", None)
+    if subcommands:
+        for name, sub in subcommands.items():
+            yield from _leaf_commands(sub, path + (name,))
+    else:
+        yield " ".join(path), command
+
+
+def test_every_number_option_has_a_range_so_nan_and_inf_are_refused():
+    """The option parser accepts "nan", "inf" and 1e999 for a number without bounds (and NaN
+    passes a one-sided bound); either would end up stored as a price or threshold, or compared
+    as garbage. Every int and float option of every command therefore has a min and a max."""
+    import typer
+
+    from lrcal.cli import app
+
+    unbounded = []
+    for path, command in _leaf_commands(typer.main.get_command(app)):
+        for param in command.params:
+            descriptor = getattr(param, "type_descriptor", None)
+            if descriptor is None or descriptor.annotation not in (int, float) or getattr(param, "is_flag", False):
+                continue
+            if param.min is None or param.max is None:
+                unbounded.append(f"{path} {param.opts[0]}")
+    assert not unbounded, f"number options without both bounds: {unbounded}"
+
+
+def test_nan_and_inf_get_a_one_line_usage_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    for args in (["live-validate", "m", "--min-gain", "nan"], ["live-validate", "m", "--max-cost-increase", "inf"],
+                 ["policy", "set", "--lambda-cost", "inf"], ["serve", "--max-body-mb", "nan"],
+                 ["models", "set", "m", "--timeout", "1e999"]):
+        result = CliRunner().invoke(app, ["--home", str(tmp_path), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("Error: Invalid value") and len(result.output.strip().splitlines()) == 1
+
+
+def test_traffic_since_is_a_time_with_its_offset_honoured(tmp_path):
+    """--since was compared as a string: 'notadate' said "no traffic yet" (exit 0) and an offset
+    was ignored. It is parsed as a time, moved to UTC, and a bad one is a usage error."""
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+    from lrcal.services.traffic import parse_since
+    from lrcal.store import Store
+
+    assert parse_since("2026-12-06T20:00-05:00") == "2026-12-07T01:00:00.000+00:00"
+    assert parse_since("2026-01-31") == "2026-01-31T00:00:00.000+00:00"
+    assert parse_since("2026-01-31T08:30:00Z") == "2026-01-31T08:30:00.000+00:00"
+    store = Store.open(tmp_path)
+    with store.write():
+        store.db["traffic"].insert_all([
+            {"request_id": "a", "created_at": "2026-12-06T21:20:00.000+00:00", "requested_model": "m", "routed": 0,
+             "served_model": "m", "status_code": 200, "latency_ms": 10.0},
+            {"request_id": "b", "created_at": "2026-12-07T02:00:00.000+00:00", "requested_model": "m", "routed": 0,
+             "served_model": "m", "status_code": 200, "latency_ms": 10.0},
+        ])  # fmt: skip
+    store.close()
+
+    def requests(*args) -> int:
+        result = CliRunner().invoke(app, ["--home", str(tmp_path), "traffic", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return sum(row["requests"] for row in json.loads(result.stdout))
+
+    assert requests() == 2
+    assert requests("--since", "2026-12-06T20:00-05:00") == 1  # = 01:00 UTC on the 7th
+    assert requests("--since", "2026-12-06T21:00") == 2
+    for bad in ("notadate", "yesterday"):
+        result = CliRunner().invoke(app, ["--home", str(tmp_path), "traffic", "--since", bad])
+        assert result.exit_code == 2 and "--since: expected an ISO 8601 date or time" in result.output

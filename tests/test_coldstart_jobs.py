@@ -54,5 +54,5 @@ def test_negative_jobs_is_a_usage_error(cli, tmp_path):
     path.write_text("sample_id,task,question,a_correct,b_correct\n1,t,q,1,0\n2,t,q,0,1\n")
     out = cli("bench", "coldstart", "--outcomes", str(path), "--jobs", "-2")
     assert out.exit_code == 2
-    assert "Error: --jobs must be 0 (one per available core) or a positive number" in out.output
+    assert "Error: Invalid value for '--jobs': Input should be greater than or equal to 0" in out.output
     assert "Traceback" not in out.output

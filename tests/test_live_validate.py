@@ -239,6 +239,24 @@ def test_overlapping_holdout_is_refused(flow_home):
 
 
 
+def test_a_report_path_that_cannot_be_a_folder_is_refused_before_any_request(flow_home, tmp_path):
+    """It was found out after every look had run (and with --enable after the status changed)."""
+    home, _ = flow_home
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("hi")
+    status = _status(home, SPECIALIST)
+    with sqlite3.connect(home / "lrcal.db") as conn:
+        before = [conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("outcomes", "validations", "runs")]
+    for path in (in_the_way, in_the_way / "below"):
+        result = _cli(home)("live-validate", SPECIALIST, "--enable", "--report", str(path))
+        assert result.exit_code == 2 and "--report" in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+    with sqlite3.connect(home / "lrcal.db") as conn:
+        assert [conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("outcomes", "validations", "runs")] \
+            == before
+    assert _status(home, SPECIALIST) == status
+
+
 def test_failures_count_against_the_failing_model_only(flow_home, sim_server, builtin_sets):
     home, _ = flow_home
     # Every outcome requested again (--fresh), under faults, and judged at one look: how many the

@@ -277,7 +277,8 @@ def test_cli_serve_prints_the_real_model_and_serves_until_ctrl_c(tmp_path):
 
 
 def test_cli_serve_rejects_bad_options(cli):
-    for args, needle in [(["--port", "70000"], "--port must be between"), (["--workers", "0"], "--workers must be >= 1"),
+    for args, needle in [(["--port", "70000"], "'--port': Input should be less than or equal to 65535"),
+                         (["--workers", "0"], "'--workers': Input should be greater than or equal to 1"),
                          (["--model", "gpt-4o"], "unknown local model 'gpt-4o'")]:  # fmt: skip
         result = cli("local", "serve", *args)
         lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("loading")]

@@ -82,6 +82,13 @@ def test_models_set_refuses_bad_input_in_one_line(cli, home):
         result = cli("models", "set", MODEL, *args)
         assert result.exit_code == 2, (args, result.output)
         assert words in result.output and len(result.output.strip().splitlines()) == 1
+    for args in (["--price-in", "inf"], ["--price-out", "1e999"], ["--price-in", "nan"], ["--timeout", "inf"],
+                 ["--timeout", "nan"], ["--max-concurrency", "99999999999999999999"], ["--price-in", "2e6"]):
+        result = cli("models", "set", MODEL, *args)  # never stored: a price or limit that is not a number
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("Error:") and len(result.output.strip().splitlines()) == 1
+    model = rows(home, "select * from models where name = ?", [MODEL])[0]
+    assert (model["price_in_per_mtok"], model["price_out_per_mtok"], model["timeout_s"]) == (0.0, 0.0, 60.0)
     unknown = cli("models", "set", "nope", "--price-in", "1")
     assert unknown.exit_code == 1 and "unknown model 'nope'" in unknown.output
     same = cli("models", "set", MODEL, "--max-concurrency", "4")
@@ -124,6 +131,12 @@ def test_models_remove_keeps_outcomes_for_audit(fixed_copy):
     assert event["data"]["outcomes"] == held
     again = run("add-model", name, "--base-url", "http://127.0.0.1:9/v1", "--no-probe")
     assert again.exit_code == 1 and "--purge" in again.output
+    runs_before = rows(fixed_copy, "select count(*) as n from runs")[0]["n"]
+    for args in ([], ["--fresh"], ["--retry-errors"]):  # never asked again: nothing sent, nothing stored
+        calibrated = run("calibrate", name, "--limit", "4", "--no-fit", *args)
+        assert calibrated.exit_code == 1 and "was removed" in calibrated.output, calibrated.output
+    assert rows(fixed_copy, count, [name])[0]["n"] == held
+    assert rows(fixed_copy, "select count(*) as n from runs")[0]["n"] == runs_before
     enable = run("enable", name, "--force")
     assert enable.exit_code == 1 and "was removed" in enable.output
     # The review (TUI) does not show it any more.
@@ -131,6 +144,36 @@ def test_models_remove_keeps_outcomes_for_audit(fixed_copy):
 
     with ReviewService(fixed_copy).connect() as review:
         assert name not in [r.name for r in review.models_table()]
+
+
+def test_models_remove_waits_for_no_one_it_refuses_while_the_model_is_being_calibrated(fixed_copy):
+    """A calibration (or validation) of the model holds its lock: remove refuses in one line and
+    changes nothing, where it used to remove (or purge) the rows under the running command."""
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+    from lrcal.store import Store
+
+    name = CANDIDATES[1]
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for lock in (f"calibrate:{name}", f"validate:{name}"):
+            store = Store.open(fixed_copy)
+            with store.write():
+                store.db["locks"].insert({"name": lock, "pid": holder.pid, "host": __import__("socket").gethostname(),
+                                          "acquired_at": "2026-12-06T00:00:00Z", "purpose": "test"})
+            for args in ([], ["--purge"]):
+                result = CliRunner().invoke(app, ["--home", str(fixed_copy), "models", "remove", name, "--yes", *args])
+                assert result.exit_code == 1 and f"{lock} is already running in process {holder.pid}" in result.output
+                assert len(result.output.strip().splitlines()) == 1
+            assert rows(fixed_copy, "select status from models where name = ?", [name])[0]["status"] != "removed"
+            with store.write():
+                store.db["locks"].delete(lock)
+            store.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert CliRunner().invoke(app, ["--home", str(fixed_copy), "models", "remove", name, "--yes"]).exit_code == 0
 
 
 def test_models_remove_with_purge_deletes_outcomes_and_frees_the_name(fixed_copy):

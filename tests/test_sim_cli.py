@@ -37,12 +37,13 @@ def test_zoo_table(cli):
 @pytest.mark.parametrize(
     "args, code, needle",
     [
-        (["--fail-rate", "2"], 2, "--fail-rate must be a probability"),
+        (["--fail-rate", "2"], 2, "'--fail-rate': Input should be less than or equal to 1"),
+        (["--fail-rate", "nan"], 2, "'--fail-rate': Input should be"),
         (["--zoo", "/no/such/zoo.json"], 1, "zoo.json: no such file"),
         (["--chaos", "boom=0.1"], 2, "unknown fault kind 'boom'"),
         (["--chaos", "http_429"], 2, "--chaos takes KIND=RATE"),
         (["--chaos-model", "gpt-4o", "--fail-rate", "0.1"], 2, "not in the zoo: gpt-4o"),
-        (["--port", "70000"], 2, "--port must be between"),
+        (["--port", "70000"], 2, "'--port': Input should be less than or equal to 65535"),
         (["--api-key-env", "LRCAL_SIM_UNSET_KEY"], 2, "is not set"),
         (["--set", "/no/such/set"], 1, "unknown calibration set"),
     ],

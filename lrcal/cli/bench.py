@@ -166,7 +166,7 @@ def bench_features_command(
 def bench_calibrate_command(
     n: int = typer.Option(128, "--n", min=1, max=10_000, help="Examples per calibration run."),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=256, help="Concurrent requests."),
-    latency_ms: float = typer.Option(100.0, "--latency-ms", min=0.0, help="Fixed latency of the simulated endpoint."),
+    latency_ms: float = typer.Option(100.0, "--latency-ms", min=0.0, max=60000.0, help="Fixed latency of the simulated endpoint."),
     repeats: int = typer.Option(3, "--repeats", min=1, max=50, help="Timed runs after the first."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -200,12 +200,12 @@ def bench_coldstart_command(
     repeats: int = typer.Option(1, "--repeats", min=1, max=20, help="Calibration draws per (fold, model, k)."),
     sampler: str = typer.Option("uniform", "--sampler", help="How calibration rows are chosen: uniform, or "
                                 "uniform,adaptive (both on the same folds and draws)."),
-    stop_value: float = typer.Option(2e-4, "--stop-value", min=0.0, help="Adaptive sampler: stop once the "
+    stop_value: float = typer.Option(2e-4, "--stop-value", min=0.0, max=1.0, help="Adaptive sampler: stop once the "
                                      "remaining budget cannot buy this much routed accuracy (0: spend it all "
                                      "unless no decision can move)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (per process with --jobs)."),
-    jobs: int = typer.Option(1, "--jobs", help="Worker processes: 1 runs in this process, 0 one per available core; "
+    jobs: int = typer.Option(1, "--jobs", min=0, max=256, help="Worker processes: 1 runs in this process, 0 one per available core; "
                              "the numbers do not depend on it."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the gain/harm curves to this PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),

@@ -28,9 +28,9 @@ def calibrate_command(
         None, "--set", help="Calibration set: built-in name, set in the home, or path (default builtin-v1; with "
         "--adaptive the candidate pool builtin-v1-pool)."
     ),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use N examples, stratified by task group."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, max=1_000_000, help="Use N examples, stratified by task group."),
     concurrency: Optional[int] = typer.Option(
-        None, "--concurrency", min=1, help="Parallel requests (default: the model's max concurrency)."
+        None, "--concurrency", min=1, max=1024, help="Parallel requests (default: the model's max concurrency)."
     ),
     fresh: bool = typer.Option(
         False, "--fresh", help="Start a new run that asks every example again (stored outcomes are not reused)."
@@ -46,8 +46,8 @@ def calibrate_command(
         False, "--adaptive", help="Choose the examples batch by batch where the routing decision is still open, "
         "from a candidate pool larger than the budget; stop when it is settled."
     ),
-    budget: int = typer.Option(64, "--budget", min=16, help="With --adaptive: at most this many examples."),
-    batch: int = typer.Option(16, "--batch", min=1, help="With --adaptive: examples per batch (sent with the "
+    budget: int = typer.Option(64, "--budget", min=16, max=100_000, help="With --adaptive: at most this many examples."),
+    batch: int = typer.Option(16, "--batch", min=1, max=1024, help="With --adaptive: examples per batch (sent with the "
                               "endpoint's concurrency)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:

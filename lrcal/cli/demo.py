@@ -15,11 +15,11 @@ from lrcal.cli.output import Column, print_table
 def demo_command(
     ctx: typer.Context,
     fresh: bool = typer.Option(False, "--fresh", help="Delete a previous demo in this home first."),
-    train_size: int = typer.Option(1000, "--train-size", min=64, help="Examples in the generated training set."),
-    latency_scale: float = typer.Option(0.5, "--latency-scale", min=0.0, help="Scale of the simulated latencies."),
-    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0,
+    train_size: int = typer.Option(1000, "--train-size", min=64, max=1_000_000, help="Examples in the generated training set."),
+    latency_scale: float = typer.Option(0.5, "--latency-scale", min=0.0, max=100.0, help="Scale of the simulated latencies."),
+    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0, max=1000.0,
                                                 help="λ_cost used by the validation gate (default: the routing policy)."),  # fmt: skip
-    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
+    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0, max=1000.0,
                                                    help="λ_latency used by the gate (default: the routing policy)."),  # fmt: skip
     with_real_ocr: bool = typer.Option(
         False, "--with-real-ocr", help="Also onboard a real local OCR model (needs the ocr extra)."

@@ -20,9 +20,9 @@ app.add_typer(local_app, name="local")
 @local_app.command("serve")
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8766, "--port", help="Port to listen on (0 picks a free port, printed)."),
+    port: int = typer.Option(8766, "--port", min=0, max=65535, help="Port to listen on (0 picks a free port, printed)."),
     model: List[str] = typer.Option([], "--model", help="Model to serve; repeatable (default: rapidocr-ppocrv4)."),
-    workers: int = typer.Option(1, "--workers", help="OCR engines working at once; more requests wait (default 1: one engine already uses every core)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="OCR engines working at once; more requests wait (default 1: one engine already uses every core)."),
     api_key_env: Optional[str] = api_key_env_option(),
 ) -> None:
     """Serve the REAL local OCR model (OpenAI /v1 and Ollama /api) until Ctrl-C."""

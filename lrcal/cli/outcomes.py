@@ -52,7 +52,7 @@ def _table_row(row: dict) -> dict:
 def outcomes_command(
     ctx: typer.Context,
     model: Optional[str] = typer.Argument(None, help="Only this model's outcomes (a removed model's too)."),
-    limit: int = typer.Option(20, "--limit", "-n", min=0, help="Newest N outcomes (0: all)."),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, max=10_000_000, help="Newest N outcomes (0: all)."),
     set_name: Optional[str] = typer.Option(None, "--set", help="Only outcomes on this calibration set."),
     task: Optional[str] = typer.Option(None, "--task", help="Only this task group."),
     errors: bool = typer.Option(False, "--errors", help="Only failed calls (an error kind, no answer)."),

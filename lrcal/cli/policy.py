@@ -34,8 +34,8 @@ def show_command(
 @policy_app.command("set")
 def set_command(
     ctx: typer.Context,
-    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", help="Weight of pool-normalized expected cost."),
-    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", help="Weight of pool-normalized latency."),
+    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0, max=1000.0, help="Weight of pool-normalized expected cost."),
+    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0, max=1000.0, help="Weight of pool-normalized latency."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
 ) -> None:
     """Set the routing policy (a λ not given keeps its value)."""

@@ -54,8 +54,8 @@ def train_command(
     ),
     images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="Images of --outcomes."),
     models: Optional[str] = typer.Option(None, "--models", help="Comma-separated models to train on (default: see docs)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    ensemble: Optional[int] = typer.Option(None, "--ensemble", min=1, help="Networks in the ensemble (default 3)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Random seed."),
+    ensemble: Optional[int] = typer.Option(None, "--ensemble", min=1, max=20, help="Networks in the ensemble (default 3)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train the shared router on stored outcomes; then fit tokens for calibrated models it did not train on."""
@@ -154,11 +154,11 @@ def route_command(
     image: Optional[Path] = typer.Option(None, "--image", help="Image file sent with the question."),
     task: Optional[str] = typer.Option(None, "--task", help="Task group, when known (optional)."),
     models: Optional[str] = typer.Option(None, "--models", help="Comma-separated candidates (default: enabled models)."),
-    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0,
+    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0, max=1000.0,
                                                 help="Weight of pool-normalized expected cost (default: `lrcal policy show`)."),  # fmt: skip
-    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
+    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0, max=1000.0,
                                                    help="Weight of pool-normalized latency (default: the stored policy)."),  # fmt: skip
-    risk: float = typer.Option(0.0, "--risk", min=0.0, help="κ: rank by μ̃ − κσ (risk-averse)."),
+    risk: float = typer.Option(0.0, "--risk", min=0.0, max=100.0, help="κ: rank by μ̃ − κσ (risk-averse)."),
     *,
     fmt: str,
 ) -> None:

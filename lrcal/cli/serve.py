@@ -34,10 +34,10 @@ def serve_command(
     shadow: Optional[str] = typer.Option(None, "--shadow", help="A validated, not enabled model that gets copies."),
     shadow_rate: float = typer.Option(0.1, "--shadow-rate", min=0.0, max=1.0, help="Share of requests copied to it."),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, max=20, help="Models tried per request (fallbacks + 1)."),
-    cooldown_failures: int = typer.Option(3, "--cooldown-failures", min=1, help="Failures in a row that cool a model down."),
-    cooldown_s: float = typer.Option(30.0, "--cooldown-s", min=0.0, help="Seconds a failing model is left out."),
-    reload_s: float = typer.Option(1.0, "--reload-s", min=0.05, help="How often enable/disable, router and policy changes are looked for."),
-    max_body_mb: float = typer.Option(20.0, "--max-body-mb", min=0.001, help="Largest request body accepted, MB."),
+    cooldown_failures: int = typer.Option(3, "--cooldown-failures", min=1, max=1000, help="Failures in a row that cool a model down."),
+    cooldown_s: float = typer.Option(30.0, "--cooldown-s", min=0.0, max=86400.0, help="Seconds a failing model is left out."),
+    reload_s: float = typer.Option(1.0, "--reload-s", min=0.05, max=3600.0, help="How often enable/disable, router and policy changes are looked for."),
+    max_body_mb: float = typer.Option(20.0, "--max-body-mb", min=0.001, max=1024.0, help="Largest request body accepted, MB."),
     image_fetch_s: float = typer.Option(
         2.0, "--image-fetch-s", min=0.0, max=60.0,
         help="Seconds to fetch a request's http(s) images for the router's features (0: never; the model gets the URL either way).",
@@ -82,7 +82,7 @@ def bench_serve_command(
     workers: int = typer.Option(1, "--workers", min=1, max=16, help="Gateway worker processes."),
     duration: float = typer.Option(10.0, "--duration", min=0.5, max=3600, help="Seconds of load, direct and through the gateway."),
     reps: int = typer.Option(200, "--reps", min=10, max=100_000, help="Routing decisions timed for the overhead."),
-    sim_latency_ms: float = typer.Option(50.0, "--sim-latency-ms", min=0.0, help="Latency of every simulated answer."),
+    sim_latency_ms: float = typer.Option(50.0, "--sim-latency-ms", min=0.0, max=60000.0, help="Latency of every simulated answer."),
 ) -> None:
     """Routing overhead (featurize + forward + policy, one request with one image, one thread) and
     gateway throughput with concurrent clients against the simulator, vs direct calls in the same run."""

@@ -63,8 +63,8 @@ def validate_command(
 def generate_command(
     out_dir: Path = typer.Argument(..., help="Directory to write (must be empty or absent unless --force)."),
     name: Optional[str] = typer.Option(None, "--name", help="Set name, also the id prefix (default: the directory's name)."),
-    n: int = typer.Option(128, "--n", "-n", help="Number of examples."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (built-in sets use 1, 2 and 3)."),
+    n: int = typer.Option(128, "--n", "-n", min=1, max=1_000_000, help="Number of examples."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Random seed (built-in sets use 1, 2 and 3)."),
     groups: Optional[str] = typer.Option(
         None, "--groups", help="Comma-separated task groups (default: ocr,chart,document,spatial,vqa,math)."
     ),
@@ -140,7 +140,7 @@ def list_command(
 def show_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Set name (built-in, imported) or directory."),
-    examples: int = typer.Option(5, "--examples", min=0, help="How many example rows to show."),
+    examples: int = typer.Option(5, "--examples", min=0, max=1_000_000, help="How many example rows to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the set summary as JSON."),
 ) -> None:
     """Show a set: version, counts per task group, subtype and answer type, and a few examples."""

@@ -39,11 +39,15 @@ def traffic_command(
 ) -> None:
     """What `lrcal serve` served: requests per model and task, share, p50/p95 latency, errors,
     fallbacks and cost; with --shadow, each shadowed candidate against the routed model."""
-    from lrcal.services.traffic import shadow_summary, traffic_summary
+    from lrcal.services.traffic import parse_since, shadow_summary, traffic_summary
 
+    since = parse_since(since)
     store = state(ctx).store()
     rows = shadow_summary(store, since) if shadow else traffic_summary(store, since)
     if not rows and fmt == "table":
+        if since is not None:
+            typer.echo(f"No {'shadow ' if shadow else ''}traffic since {since}.")
+            return
         typer.echo("No shadow traffic yet: `lrcal serve --shadow MODEL`." if shadow
                    else "No traffic yet: start the gateway with `lrcal serve`.")  # fmt: skip
         return

@@ -18,10 +18,10 @@ def tui(
         None, "--set", help="Route this stored set's queries (default: the last validation's, else the last calibration's)."
     ),
     lambda_cost: Optional[float] = typer.Option(
-        None, "--lambda-cost", min=0.0, help="Initial λ_cost (default: the routing policy; change it live with [ and ])."
+        None, "--lambda-cost", min=0.0, max=1000.0, help="Initial λ_cost (default: the routing policy; change it live with [ and ])."
     ),
     lambda_latency: Optional[float] = typer.Option(
-        None, "--lambda-latency", min=0.0, help="Initial λ_latency (default: the routing policy; live with , and .)."
+        None, "--lambda-latency", min=0.0, max=1000.0, help="Initial λ_latency (default: the routing policy; live with , and .)."
     ),
 ) -> None:
     """Review per-task routing interactively: models, routing table, λ trade-offs, examples, charts."""

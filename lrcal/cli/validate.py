@@ -34,29 +34,29 @@ def live_validate_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Calibrated model to validate."),
     set_ref: str = typer.Option("builtin-v1-holdout", "--set", help="Held-out set (disjoint from the calibration set)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Plan at most N queries, stratified by task group."),
-    batch: int = typer.Option(24, "--batch", min=1, help="Queries per look of the sequential gate."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, max=1_000_000, help="Plan at most N queries, stratified by task group."),
+    batch: int = typer.Option(24, "--batch", min=1, max=100_000, help="Queries per look of the sequential gate."),
     sequential: bool = typer.Option(True, "--sequential/--no-sequential",
                                     help="Stop as soon as the rules are decided (else send every query, look once)."),  # fmt: skip
     error_rate: float = typer.Option(0.05, "--error-rate", min=0.001, max=0.49,
                                      help="Chance that a rule's verdict is wrong, over every look."),  # fmt: skip
-    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0,
+    lambda_cost: Optional[float] = typer.Option(None, "--lambda-cost", min=0.0, max=1000.0,
                                                 help="λ_cost of the routing policy judged (default: `lrcal policy show`)."),  # fmt: skip
-    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0,
+    lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0, max=1000.0,
                                                    help="λ_latency of the routing policy judged (default: the stored one)."),  # fmt: skip
-    min_gain: float = typer.Option(0.01, "--min-gain", help="Gain path: quality gain (absolute) the interval must clear."),
-    quality_tolerance: float = typer.Option(0.02, "--quality-tolerance", min=0.0,
+    min_gain: float = typer.Option(0.01, "--min-gain", min=0.0, max=1.0, help="Gain path: quality gain (absolute) the interval must clear."),
+    quality_tolerance: float = typer.Option(0.02, "--quality-tolerance", min=0.0, max=1.0,
                                             help="Saving path: quality loss the interval's lower bound may show."),  # fmt: skip
-    min_saving: float = typer.Option(0.15, "--min-saving", min=0.0, help="Saving path: relative cost or p95 cut."),
-    max_p95_increase: float = typer.Option(0.10, "--max-p95-increase", help="Both paths: allowed rise of p95 latency."),
-    max_cost_increase: float = typer.Option(0.10, "--max-cost-increase", help="Both paths: allowed rise of mean cost."),
+    min_saving: float = typer.Option(0.15, "--min-saving", min=0.0, max=1.0, help="Saving path: relative cost or p95 cut."),
+    max_p95_increase: float = typer.Option(0.10, "--max-p95-increase", min=0.0, max=100.0, help="Both paths: allowed rise of p95 latency."),
+    max_cost_increase: float = typer.Option(0.10, "--max-cost-increase", min=0.0, max=100.0, help="Both paths: allowed rise of mean cost."),
     max_error_rate: float = typer.Option(0.05, "--max-error-rate", min=0.0, max=1.0,
                                          help="Both paths: share of the candidate's requests that may fail."),  # fmt: skip
     min_share: float = typer.Option(0.05, "--min-share", min=0.0, max=1.0,
                                     help="Both paths: share of queries the router must send the candidate."),  # fmt: skip
-    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", min=0.0,
+    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", min=0.0, max=1e6,
                                                help="Stop before the estimated spend exceeds this."),  # fmt: skip
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Parallel requests per model."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=1024, help="Parallel requests per model."),
     fresh: bool = typer.Option(False, "--fresh", help="Request every outcome again (ignore the stored ones)."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Request again the stored failed requests."),
     enable: bool = typer.Option(False, "--enable", help="If it passes: enable it and save the recommended λ."),

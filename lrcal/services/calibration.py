@@ -28,6 +28,18 @@ class CalibrateRequest:
     adaptive: object | None = None  # an `AdaptivePlan`: choose the examples by value of information
 
 
+def _wider_limit(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else max(a, b)
+
+
+def _refuse_if_removed(store: Store, name: str) -> dict:
+    """The model's row; a removed model is never asked again (its outcomes are kept for audit)."""
+    model = store.get_model(name)
+    if model["status"] == lifecycle.REMOVED:
+        raise LrcalError(lifecycle.explain_refusal(model["name"], model["status"], lifecycle.CALIBRATED))
+    return model
+
+
 class NotCalibrated(LrcalError):
     """The run finished but its outcomes cannot calibrate the model (too many errors or non-answers)."""
 
@@ -45,7 +57,7 @@ def calibrate(
 
     The report's ``health`` says whether the outcomes can calibrate the model; when they cannot,
     ``not_calibrated`` says why in one sentence and the model's status does not change."""
-    model = store.get_model(request.model)
+    model = _refuse_if_removed(store, request.model)
     if model["source"] != "endpoint" or not model["base_url"]:
         raise LrcalError(f"model '{model['name']}' has no endpoint (it was imported from outcome logs)")
     if request.limit is not None and request.limit < 1:
@@ -56,6 +68,7 @@ def calibrate(
         return _calibrate_adaptive(store, model, request, on_start=on_start, on_outcome=on_outcome, transport=transport,
                                    breaker=breaker)
     with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
+        _refuse_if_removed(store, model["name"])  # removed between the check above and the lock
         rset = ensure_set(store, request.set_ref)
         selection = stratified_subset(rset.examples, request.limit)
         run = None if request.fresh else store.latest_run(model["id"], rset.id, RUN_KIND)
@@ -66,10 +79,14 @@ def calibrate(
         else:
             run_id = run["id"]
             resumed = True
-            store.update_run(run_id, status="running", pid=_pid(), parameters={**run["parameters"], **parameters})
         done = store.done_example_pks(run_id)
         retried = store.error_example_pks(run_id) if request.retry_errors else set()
         pending = [ex for ex in selection if ex["id"] not in done or ex["id"] in retried]
+        if run is not None and (pending or run["status"] != "completed"):
+            # the run's limit is the widest ever asked: its outcomes cover that selection
+            limit = _wider_limit(run["parameters"].get("limit"), request.limit) if "limit" in run["parameters"] else request.limit
+            store.update_run(run_id, status="running", pid=_pid(),
+                             parameters={**run["parameters"], **parameters, "limit": limit})
         if on_start is not None:
             on_start(len(selection), len(selection) - len(pending))
         if pending:
@@ -135,6 +152,7 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
     if request.limit is not None or request.retry_errors:
         raise UsageError("--adaptive chooses its own examples: --limit and --retry-errors do not apply (use --budget)")
     with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
+        _refuse_if_removed(store, model["name"])
         rset = ensure_set(store, request.set_ref)
         if len(rset.examples) <= plan.budget:
             raise UsageError(f"--adaptive needs a candidate pool larger than the budget: {rset.name} has "

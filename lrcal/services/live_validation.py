@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from lrcal import lifecycle
-from lrcal.errors import LrcalError
+from lrcal.errors import LrcalError, UsageError
 from lrcal.gate.decision import Decision, GateConfig, LookEvidence, decide
 from lrcal.gate.frontier import frontiers
 from lrcal.gate.operating_point import recommend_lambda
@@ -83,6 +83,7 @@ def live_validate(
 
     candidate = store.get_model(request.model)
     _check_request(candidate, request)
+    _prepare_report_dir(request.report_dir)  # a path that cannot hold the report fails before any request
     routing = load_routing(store)  # refuses clearly when no router / no token
     incumbents = _incumbents(store, candidate, routing)
     lambda_cost, lambda_latency = resolved(store, request.gate.lambda_cost, request.gate.lambda_latency)
@@ -119,6 +120,22 @@ def live_validate(
         paths = write_report(result, request.report_dir)
         result["report"] = {k: str(v) for k, v in paths.items()}
     return result
+
+
+def _prepare_report_dir(path: Path | None) -> None:
+    import os
+
+    if path is None:
+        return
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--report {path}: a file is in the way (the report is a folder)") from None
+    except OSError as exc:
+        raise UsageError(f"--report {path}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"--report {path}: the folder is not writable")
 
 
 @dataclass

@@ -70,18 +70,10 @@ def add_model(
     check_model_name(name)
     if api_style not in API_STYLES:
         raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {api_style!r}")
-    if price_in < 0 or price_out < 0:
-        raise UsageError("prices must be ≥ 0 (USD per million tokens)")
-    if max_concurrency < 1:
-        raise UsageError("--max-concurrency must be at least 1")
-    if not 0 < timeout_s <= 24 * 3600:  # also refuses inf and NaN
-        raise UsageError("--timeout must be a positive number of seconds, at most 86400")
-    if not (math.isfinite(price_in) and math.isfinite(price_out)):
-        raise UsageError("prices must be finite numbers (USD per million tokens)")
+    check_endpoint_numbers(price_in=price_in, price_out=price_out, max_concurrency=max_concurrency,
+                           timeout_s=timeout_s, max_retries=max_retries)
     metadata = dict(metadata or {})
     if max_retries is not None:
-        if max_retries < 0:
-            raise UsageError("--max-retries must be ≥ 0")
         metadata["max_retries"] = int(max_retries)
     api_key_env = check_api_key_env(api_key_env)
     try:
@@ -197,6 +189,29 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
     return rows
 
 
+MAX_PRICE_PER_MTOK = 1e6  # USD per million tokens: far above any real price, far below overflow
+MAX_CONCURRENCY = 1024
+MAX_RETRIES = 20
+MAX_TIMEOUT_S = 24 * 3600
+
+
+def check_endpoint_numbers(*, price_in: float | None = None, price_out: float | None = None,
+                           max_concurrency: int | None = None, timeout_s: float | None = None,
+                           max_retries: int | None = None) -> None:
+    """The one check of a model's prices and limits (`add-model` and `models set`): finite,
+    in range, or a usage error naming the option. None: not given."""
+    for value in (price_in, price_out):
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_PRICE_PER_MTOK):
+            raise UsageError(f"prices must be finite numbers from 0 to {MAX_PRICE_PER_MTOK:,.0f} "
+                             f"(USD per million tokens; got {value:g})")
+    if max_concurrency is not None and not 1 <= max_concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--max-concurrency must be from 1 to {MAX_CONCURRENCY} (got {max_concurrency})")
+    if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:  # also refuses inf and NaN
+        raise UsageError(f"--timeout must be a positive number of seconds, at most {MAX_TIMEOUT_S}")
+    if max_retries is not None and not 0 <= max_retries <= MAX_RETRIES:
+        raise UsageError(f"--max-retries must be from 0 to {MAX_RETRIES} (got {max_retries})")
+
+
 # What `lrcal models set` may change: option name -> (column, label in the event message).
 CHANGEABLE = dict(
     price_in=("price_in_per_mtok", "price in (USD/Mtok)"), price_out=("price_out_per_mtok", "price out (USD/Mtok)"),
@@ -223,13 +238,8 @@ def change_model(store: Store, name: str, **values) -> dict:
     if not given:
         options = ", ".join("--" + ("timeout" if key == "timeout_s" else key.replace("_", "-")) for key in CHANGEABLE)
         raise UsageError(f"nothing to change: give at least one of {options}")
-    for key in ("price_in", "price_out"):
-        if key in given and given[key] < 0:
-            raise UsageError("prices must be ≥ 0 (USD per million tokens)")
-    if "max_concurrency" in given and given["max_concurrency"] < 1:
-        raise UsageError("--max-concurrency must be at least 1")
-    if "timeout_s" in given and given["timeout_s"] <= 0:
-        raise UsageError("--timeout must be positive")
+    check_endpoint_numbers(**{key: given[key] for key in ("price_in", "price_out", "max_concurrency", "timeout_s")
+                              if key in given})
     if "api_style" in given and given["api_style"] not in API_STYLES:
         raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {given['api_style']!r}")
     if "api_key_env" in given:
@@ -266,7 +276,10 @@ def remove_model(store: Store, name: str, *, purge: bool = False, reason: str = 
     model = store.get_model(name)
     if model["status"] == lifecycle.REMOVED and not purge:
         raise LrcalError(f"model '{name}' is already removed (add --purge to delete its outcomes)")
-    return store.remove_model(name, purge=purge, reason=reason)
+    # never under a running calibration or validation of the model: it would keep writing
+    # outcomes for a removed model, or lose the rows it is writing to a purge
+    with store.lock(f"calibrate:{name}", purpose="remove"), store.lock(f"validate:{name}", purpose="remove"):
+        return store.remove_model(name, purge=purge, reason=reason)
 
 
 def enable(store: Store, name: str, *, force: bool = False, reason: str = "") -> dict:

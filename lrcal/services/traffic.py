@@ -14,6 +14,26 @@ import numpy as np
 
 from lrcal.store import Store
 
+def parse_since(text: str | None) -> str | None:
+    """``--since`` as the store writes times (UTC, ISO 8601, milliseconds), so that comparing
+    the strings compares the times: a date, a date and time (UTC unless it carries an offset,
+    which is honoured), or a one-line usage error."""
+    from datetime import datetime, timezone
+
+    from lrcal.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--since: expected an ISO 8601 date or time such as 2026-01-31 or "
+                         f"2026-01-31T08:00+01:00, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
 NO_TASK = "(none)"
 NOT_SERVED = "(none served)"
 
@@ -32,7 +52,7 @@ def _total(values: Iterable[float | None]) -> float:
     return float(sum(v for v in values if v is not None))
 
 
-def traffic_summary(store: Store, since: str | None = None) -> list[dict]:
+def traffic_summary(store: Store, since: str | None = None) -> list[dict]:  # since: `parse_since`
     """One row per (served model, task): requests, share of all requests, errors, fallbacks,
     latency and TTFT percentiles, served cost."""
     rows = store.traffic_requests(since)

@@ -250,7 +250,7 @@ class EndpointClient:
         if status >= 400:
             raise LrcalError(
                 f"endpoint {where} answered HTTP {status} to {url.rsplit('/', 1)[-1]}: "
-                f"{self._scrub(error_detail(text[:2000]))}"
+                f"{self._scrub(error_detail(self._redact(text)[:2000]))}"  # the key out before any cut
             )
         try:
             items = json.loads(text)[key]
@@ -365,7 +365,8 @@ class EndpointClient:
                 attempt.ended = time.monotonic()
                 kind = "http_5xx" if status >= 500 else "http_4xx"
                 retry_after = parse_retry_after(response.headers.get("retry-after"), cfg.backoff_max_s)
-                self._fail(attempt, kind, f"HTTP {status}: {error_detail(text)}", is_retryable_status(status))
+                # the key out before error_detail shortens the text: a cut key would not be recognised
+                self._fail(attempt, kind, f"HTTP {status}: {error_detail(self._redact(text))}", is_retryable_status(status))
                 attempt.retry_after_s = retry_after
                 return
             if status >= 300 or status < 200:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -56,6 +57,18 @@ class ChatCall:
         return body
 
 
+# a \uD800-\uDFFF escape: only then can the parsed strings hold a lone surrogate (checked fully)
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(payload: Any) -> bool:
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_chat(raw: bytes) -> ChatCall:
     try:
         payload = json.loads(raw.decode("utf-8"))
@@ -63,6 +76,9 @@ def parse_chat(raw: bytes) -> ChatCall:
         raise bad_request("request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise bad_request("request body must be a JSON object")
+    if _ESCAPED_SURROGATE.search(raw) and _has_lone_surrogate(payload):
+        # valid JSON, but not text: it could not be sent upstream, logged or echoed back
+        raise bad_request("request body holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff): not valid text")
     model = payload.get("model")
     if not isinstance(model, str) or not model.strip():
         raise bad_request("'model' is required: a model name, or the routing alias", "model")
@@ -141,7 +157,36 @@ def _image(ref: Any, where: str) -> tuple[Any, str | None]:
         raise bad_request(f"{where}.image_url: {getattr(exc, 'message', None) or exc}", "messages") from None
     if not data:
         raise bad_request(f"{where}.image_url holds an empty image", "messages")
+    _check_image_header(data, f"{where}.image_url")
     return io.BytesIO(data), None
+
+
+def _check_image_header(data: bytes, where: str) -> None:
+    """A data: URL image must be one the models accept, with a header that opens and a size under
+    the decompression-bomb limit (header only: a full decode would cost milliseconds a request;
+    a body truncated after its header reaches the router as an unreadable image)."""
+    import warnings
+
+    from lrcal.calsets.format import MAX_IMAGE_PIXELS
+    from lrcal.image_formats import sniff_format
+
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise bad_request(f"{where} is not a PNG, JPEG, WebP or GIF image", "messages")
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:
+        raise bad_request(f"{where} is larger than the {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx limit", "messages") from None
+    except Exception:  # noqa: BLE001 - a decoder on hostile bytes: any failure means unreadable
+        raise bad_request(f"{where} is not a readable {fmt} image", "messages") from None
+    if width < 1 or height < 1 or width * height > MAX_IMAGE_PIXELS:
+        raise bad_request(f"{where} is {width}x{height} pixels; the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx",
+                          "messages")
 
 
 def lambda_overrides(headers: Mapping[str, str]) -> dict[str, float]:

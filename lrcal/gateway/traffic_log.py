@@ -98,17 +98,40 @@ class TrafficLog:
         return False
 
     def _write(self, store, pending: list[Entry]) -> bool:
+        import sqlite3
+
         try:
-            store.record_traffic(
-                [e.request for e in pending if e.request is not None],
-                [row for e in pending for row in e.attempts],
-                [e.shadow for e in pending if e.shadow is not None],
-            )
-        except Exception as exc:  # noqa: BLE001 - keep the rows, try again
+            _record(store, pending)
+        except sqlite3.OperationalError as exc:  # busy, locked, disk full: keep the rows, try again
             self.failures += 1
             log.warning("traffic log: cannot write %d rows yet (%s); retrying", len(pending), exc)
             time.sleep(RETRY_S)
             return False
+        except Exception as exc:  # noqa: BLE001 - a row the database refuses: never retried forever
+            # one entry at a time, so that one bad row cannot hold back the others for good
+            log.warning("traffic log: a batch of %d rows was refused (%s); writing them one by one", len(pending), exc)
+            kept = []
+            for entry in pending:
+                try:
+                    _record(store, [entry])
+                except sqlite3.OperationalError:
+                    kept.append(entry)
+                except Exception as one:  # noqa: BLE001
+                    self.dropped += 1 if entry.request is not None else 0
+                    log.error("traffic log: dropped the rows of request %s (%s)",
+                              (entry.request or {}).get("request_id"), one)
+                else:
+                    self.written += 1 if entry.request is not None else 0
+            pending[:] = kept
+            return not kept
         self.written += sum(1 for e in pending if e.request is not None)
         pending.clear()
         return True
+
+
+def _record(store, entries: list[Entry]) -> None:
+    store.record_traffic(
+        [e.request for e in entries if e.request is not None],
+        [row for e in entries for row in e.attempts],
+        [e.shadow for e in entries if e.shadow is not None],
+    )

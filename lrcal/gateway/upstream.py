@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -81,8 +82,32 @@ def _scrub(text: str, up: Upstream) -> str:
     return redact(text, os.environ.get(up.api_key_env) if up.api_key_env else None)
 
 
-def _error_message(raw: bytes) -> str:
-    return error_detail(raw.decode("utf-8", errors="replace")[:2000])
+def _error_message(raw: bytes, up: Upstream) -> str:
+    # the key out before any cut: a key cut in two would no longer be recognised
+    return error_detail(_scrub(raw.decode("utf-8", errors="replace"), up)[:2000])
+
+
+# a \uD800-\uDFFF escape: only then can parsed JSON strings hold a lone surrogate
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _as_text(value: Any, raw: bytes | str) -> Any:
+    """Parsed JSON whose strings are all valid text: a lone surrogate (a legal JSON escape that
+    no UTF-8 encoder takes) becomes U+FFFD, so the answer can be re-sent and logged."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if not _ESCAPED_SURROGATE.search(text):
+        return value
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            return item.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        if isinstance(item, list):
+            return [clean(x) for x in item]
+        if isinstance(item, dict):
+            return {clean(k): clean(v) for k, v in item.items()}
+        return item
+
+    return clean(value)
 
 
 def _count(value: Any) -> int | None:
@@ -158,7 +183,7 @@ class Forwarder:
         status = response.status_code
         kind = "http_5xx" if status >= 500 else "http_4xx"
         fallback = is_retryable_status(status) or status in ENDPOINT_REFUSED
-        attempt.fail(kind, _scrub(f"HTTP {status}: {_error_message(raw)}", up), fallback=fallback, status=status)
+        attempt.fail(kind, _scrub(f"HTTP {status}: {_error_message(raw, up)}", up), fallback=fallback, status=status)
         return None
 
     async def complete(self, up: Upstream, call: ChatCall, attempt: Attempt) -> Attempt:
@@ -177,12 +202,16 @@ class Forwarder:
         finally:
             await response.aclose()
         try:
-            body = json.loads(raw)
+            body = _as_text(json.loads(raw), raw)
             message = body["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError):
             return attempt.fail("malformed_response", "the answer is not an OpenAI chat completion", fallback=True)
         if not isinstance(body, dict) or "error" in body:
-            return attempt.fail("malformed_response", _scrub(_error_message(raw), up), fallback=True)
+            return attempt.fail("malformed_response", _scrub(_error_message(raw, up), up), fallback=True)
+        if not isinstance(message, dict):
+            return attempt.fail("malformed_response", "the answer's message is not an object", fallback=True)
+        if isinstance(message.get("content"), str):  # an endpoint that echoes the key: not to the client either
+            message["content"] = _scrub(message["content"], up)
         attempt.answer = _scrub(_content(message), up)
         _usage(attempt, body.get("usage"), up)
         body["model"] = up.name
@@ -261,15 +290,22 @@ class StreamRelay:
             self.done = True
             return SSE_DONE
         try:
-            obj = json.loads(data)
+            obj = _as_text(json.loads(data), data)
         except ValueError:
             raise StreamError("a stream event is not JSON") from None
         if not isinstance(obj, dict):
             raise StreamError("a stream event is not a JSON object")
         if "error" in obj:
-            raise StreamError(_scrub(_error_message(data.encode()), self.up))
+            raise StreamError(_scrub(_error_message(data.encode(), self.up), self.up))
+        choices = obj.get("choices")
+        if choices is not None and not (isinstance(choices, list) and all(
+                isinstance(c, dict) and isinstance(c.get("delta" if not self.json_answer else "message", {}), dict)
+                for c in choices)):  # fmt: skip
+            raise StreamError("a stream event is not a chat completion chunk")
         if self.json_answer:  # a whole completion: send it as one chunk
-            message = (obj.get("choices") or [{}])[0].get("message") or {}
+            if not choices or not isinstance(choices[0].get("message"), dict):
+                raise StreamError("the answer is not an OpenAI chat completion")
+            message = choices[0]["message"]
             obj = {**obj, "object": "chat.completion.chunk",
                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": _content(message)},
                                 "finish_reason": (obj.get("choices") or [{}])[0].get("finish_reason") or "stop"}]}  # fmt: skip
@@ -277,6 +313,9 @@ class StreamRelay:
         choices = obj.get("choices")
         for choice in choices if isinstance(choices, list) else []:
             delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                # a key echoed in one piece is removed (one split across pieces cannot be seen here)
+                delta["content"] = _scrub(delta["content"], self.up)
             piece = _content(delta)
             if piece:
                 self.attempt.mark_first_token()

@@ -15,6 +15,20 @@ from lrcal.store.encoding import utcnow
 TRAFFIC_TABLES = ("traffic", "traffic_attempts", "traffic_shadow")
 
 
+def _storable(row: dict) -> dict:
+    """A traffic row as SQLite takes it: text that came from a client or an endpoint may hold
+    lone surrogates (valid JSON escapes, not encodable as UTF-8), and an endpoint's usage block
+    may report integers beyond SQLite's range; either would make the whole batch fail."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, str):
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            value = None
+        out[key] = value
+    return out
+
+
 class TrafficQueries:
     def record_traffic(self, requests: Sequence[dict], attempts: Sequence[dict] = (), shadows: Sequence[dict] = ()) -> None:
         """Write one batch of request, attempt and shadow rows in one transaction."""
@@ -22,7 +36,7 @@ class TrafficQueries:
         with self.write():
             for table, rows in zip(TRAFFIC_TABLES, (requests, attempts, shadows)):
                 if rows:
-                    self.db[table].insert_all(({"created_at": now, **row} for row in rows), ignore=True,
+                    self.db[table].insert_all(({"created_at": now, **_storable(row)} for row in rows), ignore=True,
                                               batch_size=500)  # fmt: skip
 
     def traffic_requests(self, since: str | None = None) -> list[dict]:

@@ -41,6 +41,17 @@ def test_adaptive_calibration_then_live_validation_enables_it(flow_home, sim_ser
     home, _ = flow_home
     server = sim_server(sets=builtin_sets, latency_scale=0.01)
     cli = _fresh_specialist(home, server)
+    import sqlite3
+
+    def stored_sets() -> list[tuple]:
+        with sqlite3.connect(home / "lrcal.db") as conn:
+            return conn.execute("select name, (select count(*) from examples) from calibration_sets order by id").fetchall()
+
+    before = stored_sets()
+    assert "builtin-v1-pool" not in [name for name, _ in before]
+    too_big = cli("calibrate", SPECIALIST, "--adaptive", "--budget", "600")  # the pool has 512
+    assert too_big.exit_code == 2 and "larger than the budget" in too_big.output
+    assert stored_sets() == before  # a usage error stores nothing (the 512-example pool was imported first)
     result = cli("calibrate", SPECIALIST, "--adaptive", "--budget", "64", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

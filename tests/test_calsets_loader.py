@@ -268,7 +268,7 @@ def test_multiple_choice_letter_answers_without_choices_are_valid(tmp_path):
     assert validate_set(root) == []
 
 
-@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1" + "0" * 400, "-1" + "0" * 400])
 def test_non_finite_numbers_are_refused(tmp_path, literal):
     line = json.dumps(record(0, answer_type="number", answer="3")).replace('"answer_type"', f'"tolerance": {literal}, "answer_type"')
     root = make_set(tmp_path / "s", [line])

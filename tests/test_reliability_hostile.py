@@ -87,6 +87,7 @@ WIDE_CASES = {
     "overflowing score": ("s1,ocr,q,a,,1e999,,1\n", ["'m1_correct'", "not finite"]),
     "nan cost": ("s1,ocr,q,a,,1,nan,1\n", ["'m1_cost'", "finite number >= 0"]),
     "negative cost": ("s1,ocr,q,a,,1,-0.5,1\n", ["'m1_cost'", ">= 0"]),
+    "cost beyond one call": ("s1,ocr,q,a,,1,1e300,1\n", ["'m1_cost'", "more than one call can have"]),
     "score out of range": ("s1,ocr,q,a,,1,,1.01\n", ["'m2_correct'", "outside [0, 1]"]),
     "score of the wrong type": ("s1,ocr,q,a,,[1],,1\n", ["'m1_correct'", "not a number"]),
     "duplicate ids": ("s1,ocr,q,a,,1,,1\ns2,ocr,q,a,,1,,1\ns1,ocr,q,a,,0,,0\n",
@@ -155,6 +156,10 @@ def test_undecodable_bytes_nul_and_empty_files(cli, home, tmp_path, seeded):
 LONG_CASES = {
     "nan score": ("sample_id,model_id,score\na,m1,nan\n", ["outcomes.csv", "row 1", "'score'", "not finite"]),
     "inf cost": ("sample_id,model_id,score,cost\na,m1,1,inf\n", ["'cost'", "finite number >= 0"]),
+    # past SQLite's integer range: was a traceback (OverflowError)
+    "huge token count": ("sample_id,model_id,score,tokens\na,m1,1,1e30\n", ["'tokens'", "more than one call"]),
+    "fractional token count": ("sample_id,model_id,score,tokens\na,m1,1,5.5\n", ["'tokens'", "not a whole number"]),
+    "latency beyond one call": ("sample_id,model_id,score,latency_ms\na,m1,1,1e300\n", ["more than one call"]),
     "duplicate pair": ("sample_id,model_id,score\na,m1,1\nb,m1,1\na,m1,0\n", ["row 3", "duplicate outcome"]),
     "unknown sample": ("sample_id,model_id,score\nzz,m1,1\n", ["row 1", "'sample_id'", "not in samples.csv"]),
     "empty model": ("sample_id,model_id,score\na, ,1\n", ["row 1", "'model_id'", "empty model name"]),

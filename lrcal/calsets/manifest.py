@@ -145,7 +145,7 @@ def _validate_fields(obj: dict, record: Record, known_groups: set[str]) -> None:
     if tolerance is not None:
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
             issues.append(("wrong_type", f"tolerance must be a number, got {json_type(tolerance)}"))
-        elif not math.isfinite(tolerance) or tolerance < 0:
+        elif not _finite(tolerance) or tolerance < 0:
             issues.append(("bad_tolerance", f"tolerance must be a finite number >= 0, got {tolerance!r}"))
         else:
             out["tolerance"] = float(tolerance)
@@ -291,16 +291,26 @@ def _required_str(obj: dict, key: str, issues: list[tuple[str, str]]) -> str | N
     return value
 
 
+def _finite(number: int | float) -> bool:
+    """A JSON number that is a finite float (an integer literal of 400 digits is not: it has no float)."""
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
+
+
 def _scan_values(obj: Any) -> Iterator[tuple[str, str]]:
     """Non-finite numbers and unpaired surrogates anywhere in the record (iterative: no recursion)."""
     stack: list[tuple[str, Any]] = [("", obj)]
     reported: set[str] = set()
     while stack:
         where, value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
             if "non_finite" not in reported:
                 reported.add("non_finite")
-                yield ("non_finite", f"{show(where or 'value')} is {value!r}; NaN and Infinity are not allowed")
+                shown_value = repr(value) if isinstance(value, float) else f"an integer of {value.bit_length()} bits"
+                yield ("non_finite", f"{show(where or 'value')} is {shown_value}; NaN, Infinity and numbers "
+                                     "beyond a float's range are not allowed")
         elif isinstance(value, str):
             if "surrogate" not in reported and not encodable(value):
                 reported.add("surrogate")

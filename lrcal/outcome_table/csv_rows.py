@@ -129,6 +129,11 @@ def parse_score(rows: CsvRows, row: int, line: int, column: str, cell: str) -> f
     return value
 
 
+# The largest value one call can plausibly have: beyond it a cell is a unit or export mistake
+# (and a token count past SQLite's integer range made the import fail with a traceback).
+PER_CALL_LIMITS = {"token count": 1e9, "cost": 1e6, "latency": 1e8}  # tokens, USD, ms (~28 h)
+
+
 def parse_nonnegative(rows: CsvRows, row: int, line: int, column: str, cell: str, what: str) -> float:
     text = cell.strip()
     if not text:
@@ -139,6 +144,12 @@ def parse_nonnegative(rows: CsvRows, row: int, line: int, column: str, cell: str
         raise LrcalError(f"{rows.where(row, line, column)}: {what} {shown(text)} is not a number") from None
     if not math.isfinite(value) or value < 0:
         raise LrcalError(f"{rows.where(row, line, column)}: {what} {shown(text)} must be a finite number >= 0")
+    limit = PER_CALL_LIMITS.get(what)
+    if limit is not None and value > limit:
+        raise LrcalError(f"{rows.where(row, line, column)}: {what} {shown(text)} is more than one call can have "
+                         f"(at most {limit:g})")
+    if what == "token count" and value != int(value):
+        raise LrcalError(f"{rows.where(row, line, column)}: {what} {shown(text)} is not a whole number")
     return value
 
 

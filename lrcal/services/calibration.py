@@ -153,10 +153,12 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         raise UsageError("--adaptive chooses its own examples: --limit and --retry-errors do not apply (use --budget)")
     with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
         _refuse_if_removed(store, model["name"])
-        rset = ensure_set(store, request.set_ref)
-        if len(rset.examples) <= plan.budget:
-            raise UsageError(f"--adaptive needs a candidate pool larger than the budget: {rset.name} has "
-                             f"{len(rset.examples)} examples, --budget is {plan.budget}")
+        def pool_larger_than_the_budget(cset) -> None:  # checked before the set is stored
+            if len(cset.examples) <= plan.budget:
+                raise UsageError(f"--adaptive needs a candidate pool larger than the budget: {cset.name} has "
+                                 f"{len(cset.examples)} examples, --budget is {plan.budget}")
+
+        rset = ensure_set(store, request.set_ref, check=pool_larger_than_the_budget)
         run = None if request.fresh else store.latest_run(model["id"], rset.id, RUN_KIND)
         if run is not None and (run["parameters"] or {}).get("adaptive") is None:
             run = None  # a plain calibration on this set: the adaptive sequence starts its own run

@@ -25,15 +25,18 @@ class RegisteredSet:
         return self.row["version"]
 
 
-def ensure_set(store: Store, name_or_path: str) -> RegisteredSet:
+def ensure_set(store: Store, name_or_path: str, check=None) -> RegisteredSet:
     """Load a calibration set from disk (built-in name, home set or path) and register it.
 
-    A set already in the store under that name with the same content is reused.
+    A set already in the store under that name with the same content is reused. ``check``: called
+    with the loaded set before anything is stored (a usage error there stores nothing).
     """
     from lrcal.calsets import load_set, resolve_set
 
     path = resolve_set(name_or_path, store.home)
     cset = load_set(path)
+    if check is not None:
+        check(cset)
     row = store.register_set(cset)
     return RegisteredSet(row=row, examples=store.set_examples(row["id"]))
 

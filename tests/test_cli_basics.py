@@ -118,3 +118,14 @@ def test_traffic_since_is_a_time_with_its_offset_honoured(tmp_path):
     for bad in ("notadate", "yesterday"):
         result = CliRunner().invoke(app, ["--home", str(tmp_path), "traffic", "--since", bad])
         assert result.exit_code == 2 and "--since: expected an ISO 8601 date or time" in result.output
+
+
+def test_a_models_list_that_names_nothing_is_a_usage_error(tmp_path):
+    """`--models ,,` silently meant every model (the default set)."""
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    for args in (["router", "train", "--models", ",,"], ["route", "-q", "hi", "--models", " , "]):
+        result = CliRunner().invoke(app, ["--home", str(tmp_path), *args])
+        assert result.exit_code == 2 and "--models: no model names" in result.output, result.output

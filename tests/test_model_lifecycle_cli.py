@@ -78,6 +78,9 @@ def test_models_set_refuses_bad_input_in_one_line(cli, home):
         (["--api-style", "grpc"], "--api-style must be one of"),
         (["--api-key-env", "sk-abcdefghijklmnopqrstuvwxyz0123456789"], "NAME of an environment variable"),
         (["--base-url", "ftp://x"], "base"),
+        (["--api-model", "a\nb"], "--api-model must be one line"),
+        (["--api-model", "m" * 300], "--api-model must be one line"),
+        (["--api-key-env", "K" * 5000], "at most 128 characters"),
     ):
         result = cli("models", "set", MODEL, *args)
         assert result.exit_code == 2, (args, result.output)
@@ -89,6 +92,8 @@ def test_models_set_refuses_bad_input_in_one_line(cli, home):
         assert result.output.startswith("Error:") and len(result.output.strip().splitlines()) == 1
     model = rows(home, "select * from models where name = ?", [MODEL])[0]
     assert (model["price_in_per_mtok"], model["price_out_per_mtok"], model["timeout_s"]) == (0.0, 0.0, 60.0)
+    alias = cli("add-model", "lrcal/auto", "--base-url", "http://127.0.0.1:9/v1", "--no-probe")
+    assert alias.exit_code == 2 and "routing alias" in alias.output
     unknown = cli("models", "set", "nope", "--price-in", "1")
     assert unknown.exit_code == 1 and "unknown model 'nope'" in unknown.output
     same = cli("models", "set", MODEL, "--max-concurrency", "4")

@@ -40,7 +40,11 @@ def _split(value: Optional[str]) -> list[str] | None:
     if value is None:
         return None
     names = [v.strip() for v in value.split(",") if v.strip()]
-    return names or None
+    if not names:  # "--models ,," names nothing: never silently the default set
+        from lrcal.errors import UsageError
+
+        raise UsageError(f"--models: no model names in {value!r} (give MODEL,MODEL,... or leave the option out)")
+    return names
 
 
 @router_app.command(

@@ -33,10 +33,30 @@ def check_model_name(name: str, where: str = "") -> str:
     return name
 
 
+# the gateway's routing alias (`lrcal serve --alias`, its default): a model of that name could
+# never be asked for by name
+RESERVED_MODEL_NAMES = frozenset({"lrcal/auto"})
+MAX_API_MODEL_CHARS = 256
+
+
+def check_api_model(value: str | None) -> str | None:
+    """The id sent upstream as ``model``: one line of printable text, at most 256 characters."""
+    if value is None:
+        return None
+    if not value.strip() or len(value) > MAX_API_MODEL_CHARS or not value.isprintable():
+        shown = repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+        raise UsageError(f"--api-model must be one line of printable text, 1 to {MAX_API_MODEL_CHARS} characters "
+                         f"(got {shown}, {len(value):,} characters)")
+    return value
+
+
 def check_api_key_env(value: str | None) -> str | None:
     """Only the NAME of an environment variable is stored, never a key."""
     if value is None or value == "":
         return None
+    if len(value) > 128:
+        raise UsageError(f"--api-key-env takes the NAME of an environment variable: at most 128 characters "
+                         f"(got {len(value):,})")
     if not _ENV_NAME.match(value):
         raise UsageError(
             "--api-key-env takes the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself"
@@ -68,6 +88,10 @@ def add_model(
     from lrcal.endpoints import validate_base_url
 
     check_model_name(name)
+    if name in RESERVED_MODEL_NAMES:
+        raise UsageError(f"'{name}' is the routing alias of `lrcal serve`: a model of that name could not be "
+                         "asked for by name; choose another name")
+    api_model = check_api_model(api_model)
     if api_style not in API_STYLES:
         raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {api_style!r}")
     check_endpoint_numbers(price_in=price_in, price_out=price_out, max_concurrency=max_concurrency,
@@ -244,6 +268,8 @@ def change_model(store: Store, name: str, **values) -> dict:
         raise UsageError(f"--api-style must be one of {', '.join(API_STYLES)}, not {given['api_style']!r}")
     if "api_key_env" in given:
         given["api_key_env"] = check_api_key_env(given["api_key_env"])  # "" clears it
+    if "api_model" in given:
+        given["api_model"] = check_api_model(given["api_model"])
     if "images" in given:
         given["images"] = int(bool(given["images"]))
     if "base_url" in given:

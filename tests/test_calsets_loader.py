@@ -469,3 +469,10 @@ def test_resolve_builtin_names_paths_and_home_sets(tmp_path):
     assert "builtin-v1, builtin-v1-quick, builtin-v1-holdout, builtin-v1-pool, imported-a" in str(info.value)
     with pytest.raises(NotFound):
         resolve_set("../builtin-v1", home)
+
+
+def test_a_key_given_twice_in_a_record_is_a_problem(tmp_path):
+    """JSON keeps the last of two equal keys; which id (or answer) was meant is unknown."""
+    line = json.dumps(record(0)).replace('"id": ', '"id": "first", "id": ', 1)
+    root = make_set(tmp_path / "s", [line])
+    assert kinds(validate_set(root)) == ["duplicate_key"]

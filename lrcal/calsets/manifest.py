@@ -89,13 +89,26 @@ def parse_record(raw: RawLine, known_groups: set[str]) -> Record:
         record.issues.append(raw.problem)
         return record
     assert raw.text is not None
+    duplicates: list[str] = []
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                duplicates.append(key)
+            seen[key] = value
+        return seen
+
     try:
-        obj = json.loads(raw.text)
+        obj = json.loads(raw.text, object_pairs_hook=keep_pairs)
     except RecursionError:
         record.issues.append(("invalid_json", "JSON is nested too deeply"))
         return record
     except ValueError as exc:  # JSONDecodeError and int-size limits
         record.issues.append(("invalid_json", f"invalid JSON ({_one_line(exc)})"))
+        return record
+    if duplicates:  # JSON would keep the last silently: which one was meant is unknown
+        record.issues.append(("duplicate_key", f"key {show(duplicates[0])} appears more than once in the record"))
         return record
     if not isinstance(obj, dict):
         record.issues.append(("not_an_object", f"each line must be a JSON object, got {json_type(obj)}"))

@@ -65,6 +65,10 @@ def train_command(
     """Train the shared router on stored outcomes; then fit tokens for calibrated models it did not train on."""
     from lrcal.services.training import train_router
 
+    if images_dir is not None and outcomes is None:
+        from lrcal.errors import UsageError
+
+        raise UsageError("--images-dir goes with --outcomes (the images of that file)")
     store = state(ctx).store()
     if outcomes is not None:
         from lrcal.services.imports import import_outcomes
@@ -131,6 +135,8 @@ def pin_command(
     from lrcal.errors import UsageError
     from lrcal.services.router_context import router_version_row
 
+    if unpin and version:
+        raise UsageError("give a VERSION to pin, or --unpin, not both")
     store = state(ctx).store()
     if unpin:
         store.unpin_router_versions()

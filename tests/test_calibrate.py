@@ -86,6 +86,17 @@ def test_a_rerun_asking_fewer_examples_leaves_the_finished_run_as_it_was(cli, ho
     conn.close()
     assert status == "completed" and json.loads(parameters)["limit"] == 18
     assert len(_outcomes(home)) == 18
+    # an unfinished run is judged (and finished) on the selection asked now, not a wider one
+    conn = sqlite3.connect(home / "lrcal.db")
+    conn.execute("update runs set status = 'interrupted', parameters = json_set(parameters, '$.limit', 30)")
+    conn.commit()
+    conn.close()
+    again = cli("calibrate", MODEL, "--limit", "12", "--no-fit", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["completed"] == 12
+    conn = sqlite3.connect(home / "lrcal.db")
+    (status, parameters), = conn.execute("select status, parameters from runs").fetchall()
+    conn.close()
+    assert status == "completed" and json.loads(parameters)["limit"] == 12
 
 
 def test_limit_is_stratified_by_task_group(cli, home, zoo_server):

@@ -115,7 +115,7 @@ def test_traffic_since_is_a_time_with_its_offset_honoured(tmp_path):
     assert requests() == 2
     assert requests("--since", "2026-12-06T20:00-05:00") == 1  # = 01:00 UTC on the 7th
     assert requests("--since", "2026-12-06T21:00") == 2
-    for bad in ("notadate", "yesterday"):
+    for bad in ("notadate", "yesterday", "9999-12-31T23:00-05:00"):  # the last leaves the calendar in UTC
         result = CliRunner().invoke(app, ["--home", str(tmp_path), "traffic", "--since", bad])
         assert result.exit_code == 2 and "--since: expected an ISO 8601 date or time" in result.output
 

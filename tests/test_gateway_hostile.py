@@ -22,6 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MODEL = "sim-lite-s"
 KEY_ENV, KEY = "LRCAL_TEST_HOSTILE_KEY", "sk-SECRETVALUE-0123456789abcdef"
+ORDINARY = "He was the standard bearer of the party. Authorization: Bearer $TOKEN. The glass is empty."
 
 
 class ScriptedEndpoint:
@@ -73,6 +74,11 @@ class ScriptedEndpoint:
             return 200, "application/json", completion("your key is " + authorization)
         if mode == "echo-key-in-stream":
             return 200, "text/event-stream", sse(chunk % json.dumps({"index": 0, "delta": {"content": authorization}}))
+        if mode == "ordinary-words":
+            return 200, "application/json", completion(ORDINARY)
+        if mode == "null-delta":  # Azure's content filter sends chunks whose delta is null
+            return 200, "text/event-stream", sse(chunk % '{"index":0,"delta":null}',
+                                                 chunk % '{"index":0,"delta":{"content":"fine"}}')
         if mode == "choices-not-chunks":
             return 200, "text/event-stream", sse('{"id":"x","object":"chat.completion.chunk","choices":"abc"}')
         if mode == "delta-not-object":
@@ -208,3 +214,62 @@ def test_a_data_url_that_is_not_an_image_is_a_400(gateway, served_home, endpoint
         else:
             assert response.status_code == 400, (name, response.text)
             assert "image_url" in response.json()["error"]["message"]
+
+
+def test_a_row_sqlite_refuses_is_dropped_alone_and_a_busy_database_loses_nothing(served_home, monkeypatch):
+    """The batch fallback writes entry by entry: a row SQLite cannot bind is dropped alone, while
+    a database locked past its busy timeout (a storage failure) keeps every row for a retry."""
+    import sqlite3
+    import time
+
+    from lrcal.gateway.traffic_log import Entry, TrafficLog
+    from lrcal.store import Store
+
+    base = {"requested_model": "m", "routed": 0, "status_code": 200}
+    log = TrafficLog(served_home).start()
+    log.put(Entry(request={**base, "request_id": "unbindable", "task": {1, 2}}))  # a set: no SQLite type
+    log.put(Entry(request={**base, "request_id": "fine"}))
+    log.close()
+    assert (log.written, log.dropped) == (1, 1)
+
+    opened = Store.open.__func__
+
+    def impatient(cls, home):  # a 0.2 s busy timeout instead of 30 s
+        store = opened(cls, home)
+        store.db.conn.execute("PRAGMA busy_timeout=200")
+        return store
+
+    monkeypatch.setattr(Store, "open", classmethod(impatient))
+    blocker = sqlite3.connect(served_home / "lrcal.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    log = TrafficLog(served_home).start()
+    for i in range(3):
+        log.put(Entry(request={**base, "request_id": f"busy-{i}"}))
+    time.sleep(1.0)
+    blocker.execute("COMMIT")
+    blocker.close()
+    log.close()
+    assert (log.written, log.dropped) == (3, 0) and log.failures >= 1
+    store = opened(Store, served_home)
+    ids = {r["request_id"] for r in store.traffic_requests()}
+    store.close()
+    assert ids == {"fine", "busy-0", "busy-1", "busy-2"}
+
+
+@pytest.mark.parametrize("key", [KEY, "EMPTY"])
+def test_answers_reach_the_client_word_for_word_unless_they_hold_the_key(gateway, served_home, endpoint, key,
+                                                                         monkeypatch):  # fmt: skip
+    """Only the configured key itself is taken out of a forwarded answer: not "bearer" phrases,
+    and not the words a placeholder key ("EMPTY", "ollama") happens to spell."""
+    monkeypatch.setenv(KEY_ENV, key)
+    gw = gateway()
+    endpoint.mode = "ordinary-words"
+    response = _post(gw, {"model": MODEL, "messages": [{"role": "user", "content": "hello"}]})
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == ORDINARY
+
+
+def test_a_chunk_whose_delta_is_null_is_not_a_failure(gateway, served_home, endpoint):
+    gw = gateway()
+    endpoint.mode = "null-delta"
+    status, text = _stream_text(gw, {"model": MODEL, "messages": [{"role": "user", "content": "hello"}]})
+    assert status == 200 and '"content":"fine"' in text and text.rstrip().endswith("data: [DONE]")

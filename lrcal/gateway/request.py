@@ -57,8 +57,12 @@ class ChatCall:
         return body
 
 
-# a \uD800-\uDFFF escape: only then can the parsed strings hold a lone surrogate (checked fully)
-_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# an escaped high surrogate not followed by a low one, or a low one not preceded by a high one:
+# only then can the parsed strings hold a lone surrogate (an escaped pair, as json.dumps writes
+# every emoji, is fine and costs no second look at a large body)
+_ESCAPED_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 def _has_lone_surrogate(payload: Any) -> bool:

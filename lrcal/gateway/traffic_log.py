@@ -98,35 +98,49 @@ class TrafficLog:
         return False
 
     def _write(self, store, pending: list[Entry]) -> bool:
-        import sqlite3
-
         try:
             _record(store, pending)
-        except sqlite3.OperationalError as exc:  # busy, locked, disk full: keep the rows, try again
-            self.failures += 1
-            log.warning("traffic log: cannot write %d rows yet (%s); retrying", len(pending), exc)
-            time.sleep(RETRY_S)
-            return False
+        except _STORAGE_FAILURES as exc:  # busy, locked, disk full: keep the rows, try again
+            return self._retry_later(pending, exc)
         except Exception as exc:  # noqa: BLE001 - a row the database refuses: never retried forever
             # one entry at a time, so that one bad row cannot hold back the others for good
             log.warning("traffic log: a batch of %d rows was refused (%s); writing them one by one", len(pending), exc)
-            kept = []
-            for entry in pending:
+            while pending:
+                entry = pending[0]
                 try:
                     _record(store, [entry])
-                except sqlite3.OperationalError:
-                    kept.append(entry)
+                except _STORAGE_FAILURES as again:  # the database itself: this entry and the rest wait
+                    return self._retry_later(pending, again)
                 except Exception as one:  # noqa: BLE001
                     self.dropped += 1 if entry.request is not None else 0
                     log.error("traffic log: dropped the rows of request %s (%s)",
                               (entry.request or {}).get("request_id"), one)
                 else:
                     self.written += 1 if entry.request is not None else 0
-            pending[:] = kept
-            return not kept
+                pending.pop(0)
+            return True
         self.written += sum(1 for e in pending if e.request is not None)
         pending.clear()
         return True
+
+    def _retry_later(self, pending: list[Entry], exc: BaseException) -> bool:
+        self.failures += 1
+        log.warning("traffic log: cannot write %d rows yet (%s); retrying", len(pending), exc)
+        time.sleep(RETRY_S)
+        return False
+
+
+def _storage_failures() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    from lrcal.store.db import StoreWriteError
+
+    return (StoreWriteError, sqlite3.OperationalError)
+
+
+# the database file refusing (busy past its timeout, full disk, I/O): transient, retried; the
+# store's write transaction reports these as StoreWriteError
+_STORAGE_FAILURES = _storage_failures()
 
 
 def _record(store, entries: list[Entry]) -> None:

@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator
 import httpx
 
 from lrcal.endpoints.client import check_api_key_value, error_detail
-from lrcal.endpoints.redact import redact
+from lrcal.endpoints.redact import REDACTED, redact
 from lrcal.endpoints.retry import is_retryable_status
 from lrcal.gateway.request import ChatCall
 from lrcal.gateway.routing import Upstream
@@ -82,6 +82,21 @@ def _scrub(text: str, up: Upstream) -> str:
     return redact(text, os.environ.get(up.api_key_env) if up.api_key_env else None)
 
 
+# a configured key this short is a placeholder ("EMPTY", "ollama"), not a secret: replacing it
+# in an answer would only garble ordinary words
+MIN_ANSWER_SECRET_CHARS = 16
+
+
+def _scrub_answer(text: str, up: Upstream) -> str:
+    """An answer on its way to the client, without the model's key if the endpoint echoed it: the
+    exact key only (the logs get `_scrub`, which also takes encoded forms and any bearer token,
+    and would change ordinary text such as "the standard bearer of")."""
+    key = os.environ.get(up.api_key_env) if up.api_key_env else None
+    if not key or len(key.strip()) < MIN_ANSWER_SECRET_CHARS:
+        return text
+    return text.replace(key.strip(), REDACTED)
+
+
 def _error_message(raw: bytes, up: Upstream) -> str:
     # the key out before any cut: a key cut in two would no longer be recognised
     return error_detail(_scrub(raw.decode("utf-8", errors="replace"), up)[:2000])
@@ -107,7 +122,10 @@ def _as_text(value: Any, raw: bytes | str) -> Any:
             return {clean(k): clean(v) for k, v in item.items()}
         return item
 
-    return clean(value)
+    try:
+        return clean(value)
+    except RecursionError:  # nested deeper than any answer: treated like JSON that does not parse
+        raise ValueError("the answer is nested too deeply") from None
 
 
 def _count(value: Any) -> int | None:
@@ -211,7 +229,7 @@ class Forwarder:
         if not isinstance(message, dict):
             return attempt.fail("malformed_response", "the answer's message is not an object", fallback=True)
         if isinstance(message.get("content"), str):  # an endpoint that echoes the key: not to the client either
-            message["content"] = _scrub(message["content"], up)
+            message["content"] = _scrub_answer(message["content"], up)
         attempt.answer = _scrub(_content(message), up)
         _usage(attempt, body.get("usage"), up)
         body["model"] = up.name
@@ -299,7 +317,7 @@ class StreamRelay:
             raise StreamError(_scrub(_error_message(data.encode(), self.up), self.up))
         choices = obj.get("choices")
         if choices is not None and not (isinstance(choices, list) and all(
-                isinstance(c, dict) and isinstance(c.get("delta" if not self.json_answer else "message", {}), dict)
+                isinstance(c, dict) and isinstance(c.get("delta" if not self.json_answer else "message") or {}, dict)
                 for c in choices)):  # fmt: skip
             raise StreamError("a stream event is not a chat completion chunk")
         if self.json_answer:  # a whole completion: send it as one chunk
@@ -315,7 +333,7 @@ class StreamRelay:
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict) and isinstance(delta.get("content"), str):
                 # a key echoed in one piece is removed (one split across pieces cannot be seen here)
-                delta["content"] = _scrub(delta["content"], self.up)
+                delta["content"] = _scrub_answer(delta["content"], self.up)
             piece = _content(delta)
             if piece:
                 self.attempt.mark_first_token()

@@ -83,8 +83,10 @@ def calibrate(
         retried = store.error_example_pks(run_id) if request.retry_errors else set()
         pending = [ex for ex in selection if ex["id"] not in done or ex["id"] in retried]
         if run is not None and (pending or run["status"] != "completed"):
-            # the run's limit is the widest ever asked: its outcomes cover that selection
-            limit = _wider_limit(run["parameters"].get("limit"), request.limit) if "limit" in run["parameters"] else request.limit
+            # a completed run keeps the widest limit it was asked (its outcomes cover that selection);
+            # an unfinished one is judged, and finished, on this request's selection
+            widen = run["status"] == "completed" and "limit" in run["parameters"]
+            limit = _wider_limit(run["parameters"]["limit"], request.limit) if widen else request.limit
             store.update_run(run_id, status="running", pid=_pid(),
                              parameters={**run["parameters"], **parameters, "limit": limit})
         if on_start is not None:

@@ -24,14 +24,17 @@ def parse_since(text: str | None) -> str | None:
 
     if text is None:
         return None
+    given = text.strip()
+    if given[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat does not read the Z suffix
+        given = given[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        moment = datetime.fromisoformat(given)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError):  # not a time; or one that leaves the calendar in UTC
         raise UsageError(f"--since: expected an ISO 8601 date or time such as 2026-01-31 or "
                          f"2026-01-31T08:00+01:00, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 NO_TASK = "(none)"

@@ -273,3 +273,20 @@ def test_a_chunk_whose_delta_is_null_is_not_a_failure(gateway, served_home, endp
     endpoint.mode = "null-delta"
     status, text = _stream_text(gw, {"model": MODEL, "messages": [{"role": "user", "content": "hello"}]})
     assert status == 200 and '"content":"fine"' in text and text.rstrip().endswith("data: [DONE]")
+
+
+@pytest.mark.parametrize("text, lone", [
+    (r"\ud800", True), (r"\udc00 x", True), (r"x \ud83d", True), (r"\ud83d\ud83d\ude00", True),
+    (r"\ude00\ud83d", True), (r"a \ud83d\ude00 b \uD83D\uDE00", False), ("plain text", False),
+])  # fmt: skip
+def test_only_unpaired_surrogate_escapes_are_refused(text, lone):
+    """Escaped pairs (how json.dumps writes every emoji) are text; any unpaired escape is not."""
+    from lrcal.gateway.errors import ApiError
+    from lrcal.gateway.request import parse_chat
+
+    raw = b'{"model":"m","messages":[{"role":"user","content":"' + text.encode() + b'"}]}'
+    if lone:
+        with pytest.raises(ApiError, match="unpaired UTF-16 surrogate"):
+            parse_chat(raw)
+    else:
+        assert parse_chat(raw).question == json.loads(raw)["messages"][0]["content"]

@@ -57,12 +57,26 @@ class ChatCall:
         return body
 
 
-# an escaped high surrogate not followed by a low one, or a low one not preceded by a high one:
-# only then can the parsed strings hold a lone surrogate (an escaped pair, as json.dumps writes
-# every emoji, is fine and costs no second look at a large body)
-_ESCAPED_SURROGATE = re.compile(
-    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+# a \uD800-\uDFFF escape (the regex starts with a literal, so a large body is scanned at C speed)
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
+
+
+def _unpaired_surrogate_escape(raw: bytes) -> bool:
+    """True when an escaped high surrogate is not followed by a low one, or a low one is not
+    preceded by a high one: only then can the parsed strings hold a lone surrogate (an escaped
+    pair, as json.dumps writes every emoji, needs no second look at a large body)."""
+    expect_low_at = -1
+    for match in _ESCAPED_SURROGATE.finditer(raw):
+        high = match.group(1) in b"89abAB"
+        if high:
+            if expect_low_at != -1:  # a high one after a high one
+                return True
+            expect_low_at = match.end()
+        else:
+            if match.start() != expect_low_at:
+                return True
+            expect_low_at = -1
+    return expect_low_at != -1
 
 
 def _has_lone_surrogate(payload: Any) -> bool:
@@ -80,7 +94,7 @@ def parse_chat(raw: bytes) -> ChatCall:
         raise bad_request("request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise bad_request("request body must be a JSON object")
-    if _ESCAPED_SURROGATE.search(raw) and _has_lone_surrogate(payload):
+    if _unpaired_surrogate_escape(raw) and _has_lone_surrogate(payload):
         # valid JSON, but not text: it could not be sent upstream, logged or echoed back
         raise bad_request("request body holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff): not valid text")
     model = payload.get("model")

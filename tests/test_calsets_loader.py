@@ -476,3 +476,12 @@ def test_a_key_given_twice_in_a_record_is_a_problem(tmp_path):
     line = json.dumps(record(0)).replace('"id": ', '"id": "first", "id": ', 1)
     root = make_set(tmp_path / "s", [line])
     assert kinds(validate_set(root)) == ["duplicate_key"]
+
+
+def test_ids_that_only_spaces_or_unicode_normalisation_tell_apart_are_refused(tmp_path):
+    root = make_set(tmp_path / "s", [record(0, id=" ex-0")])
+    assert kinds(validate_set(root)) == ["bad_value"]  # a leading space
+    composed, decomposed = record(0), record(1)
+    composed["id"], decomposed["id"] = "caf\u00e9", "cafe\u0301"
+    root = make_set(tmp_path / "t", [composed, decomposed])
+    assert kinds(validate_set(root)) == ["duplicate_id"]

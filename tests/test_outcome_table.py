@@ -238,3 +238,13 @@ def test_table_selection_and_hash():
     assert changed.content_hash() != table.content_hash()
     with pytest.raises(LrcalError, match="unknown model"):
         table.select_models(["nope"])
+
+
+def test_an_error_column_saying_ok_is_not_an_error():
+    """`OK` in a long-format error column counted the call as failed (it left the training table)."""
+    from lrcal.outcome_table.csv_rows import parse_error_flag
+
+    for cell in ("", " ", "0", "false", "No", "none", "null", "OK", "success", "n/a", "-"):
+        assert not parse_error_flag(cell), cell
+    for cell in ("1", "true", "timeout", "HTTP 500: upstream", "error"):
+        assert parse_error_flag(cell), cell

@@ -150,7 +150,7 @@ def test_undecodable_bytes_nul_and_empty_files(cli, home, tmp_path, seeded):
     _refused(cli, home, [str(_write(tmp_path, GOOD, "header.csv"))], ["no data rows"])
     _refused(cli, home, [str(_write(tmp_path, "sample_id,question\ns1,q\n", "nomodel.csv"))], ["'<model>_correct'"])
     _refused(cli, home, [str(tmp_path / "absent.csv")], ["no such file"])
-    _refused(cli, home, [str(tmp_path)], ["no such file"])
+    _refused(cli, home, [str(tmp_path)], ["is a directory, expected an outcome CSV file"])
 
 
 LONG_CASES = {

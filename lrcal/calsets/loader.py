@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -204,10 +205,12 @@ def _scan_line(
     issues = list(record.issues)
     ident = record.example_id
     if ident is not None:
-        if ident in first_line_of:
-            issues.append(("duplicate_id", f"duplicate id {show(ident)} (first on line {first_line_of[ident]})"))
+        # ids equal once Unicode-normalised ("é" composed or not) are the same id to a reader
+        key = unicodedata.normalize("NFC", ident)
+        if key in first_line_of:
+            issues.append(("duplicate_id", f"duplicate id {show(ident)} (first on line {first_line_of[key]})"))
         else:
-            first_line_of[ident] = record.line
+            first_line_of[key] = record.line
 
     info: _images.ImageInfo | None = None
     relative = record.fields.get("image")

@@ -189,6 +189,8 @@ def _id_problem(ident: str) -> tuple[str, str] | None:
         return ("bad_value", f"id is longer than {MAX_ID_CHARS} characters")
     if any(unicodedata.category(ch)[0] == "C" for ch in ident):
         return ("bad_value", f"id {show(ident)} contains control or invisible format characters")
+    if ident != ident.strip():  # "a" and "a " would be two examples no one can tell apart
+        return ("bad_value", f"id {show(ident)} has leading or trailing spaces")
     return None
 
 

@@ -153,6 +153,10 @@ def parse_nonnegative(rows: CsvRows, row: int, line: int, column: str, cell: str
     return value
 
 
+# what an error column holds for a call that did not fail (anything else: the error's text or a flag)
+NO_ERROR = frozenset({"0", "false", "no", "none", "null", "ok", "success", "n/a", "-"})
+
+
 def parse_error_flag(cell: str) -> bool:
     text = cell.strip().lower()
-    return bool(text) and text not in {"0", "false", "no", "none", "null"}
+    return bool(text) and text not in NO_ERROR

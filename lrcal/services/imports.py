@@ -37,6 +37,8 @@ def import_outcomes(
     from lrcal.outcome_table import read_outcome_table
 
     path = Path(path)
+    if path.is_dir():
+        raise LrcalError(f"{path}: is a directory, expected an outcome CSV file")
     if not path.is_file():
         raise LrcalError(f"{path}: no such file")
     files = [path] if samples_path is None else [path, Path(samples_path)]

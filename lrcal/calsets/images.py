@@ -101,6 +101,33 @@ def read_checked_bytes(path: Path, shown: str) -> bytes:
     return data
 
 
+def inspect_image_header(data: bytes, label: str) -> tuple[str, int, int]:
+    """(format, width, height) from the header alone, or ImageProblem naming ``label`` (e.g.
+    "image 'a.png'"): a PNG/JPEG/WebP/GIF whose header opens, with 1 to MAX_IMAGE_PIXELS pixels.
+    A decompression bomb costs nothing; a body truncated after its header is not detected (the
+    featurizer flags images it cannot decode). Shared by `import-outcomes` and `lrcal serve`."""
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageProblem("unsupported_image", f"{label} is not a PNG, JPEG, WebP or GIF file")
+    from PIL import Image
+
+    over_limit = f"{label} has more than {MAX_IMAGE_PIXELS:,} pixels"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:  # pillow refused it from the header alone
+        raise ImageProblem("image_too_large", f"{over_limit} (pillow's decompression-bomb guard)") from None
+    except Exception as exc:  # noqa: BLE001 - a third-party decoder on hostile bytes
+        raise ImageProblem("corrupt_image", f"{label} is corrupt ({exception_line(exc)[:120]})") from None
+    if width < 1 or height < 1:
+        raise ImageProblem("corrupt_image", f"{label} has no pixels ({width}x{height})")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageProblem("image_too_large", f"{over_limit} ({width}x{height}; decompression-bomb guard)")
+    return fmt, width, height
+
+
 def inspect_image_bytes(data: bytes, shown: str) -> tuple[str, int, int]:
     """(format, width, height) after a full decode, or ImageProblem.
 

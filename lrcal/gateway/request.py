@@ -183,28 +183,12 @@ def _check_image_header(data: bytes, where: str) -> None:
     """A data: URL image must be one the models accept, with a header that opens and a size under
     the decompression-bomb limit (header only: a full decode would cost milliseconds a request;
     a body truncated after its header reaches the router as an unreadable image)."""
-    import warnings
-
-    from lrcal.calsets.format import MAX_IMAGE_PIXELS
-    from lrcal.image_formats import sniff_format
-
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise bad_request(f"{where} is not a PNG, JPEG, WebP or GIF image", "messages")
-    from PIL import Image
+    from lrcal.calsets.images import ImageProblem, inspect_image_header
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-                width, height = img.size
-    except Image.DecompressionBombError:
-        raise bad_request(f"{where} is larger than the {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx limit", "messages") from None
-    except Exception:  # noqa: BLE001 - a decoder on hostile bytes: any failure means unreadable
-        raise bad_request(f"{where} is not a readable {fmt} image", "messages") from None
-    if width < 1 or height < 1 or width * height > MAX_IMAGE_PIXELS:
-        raise bad_request(f"{where} is {width}x{height} pixels; the limit is {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx",
-                          "messages")
+        inspect_image_header(data, where)
+    except ImageProblem as exc:
+        raise bad_request(exc.message, "messages") from None
 
 
 def lambda_overrides(headers: Mapping[str, str]) -> dict[str, float]:

@@ -110,36 +110,13 @@ def check_image_header(image: Path) -> None:
     Only the header is read: a decompression bomb costs nothing, and importing thousands of
     logged images stays fast. (A truncated image body is caught later: the featurizer flags
     images it cannot decode.)"""
-    import io
-    import warnings
-
-    from PIL import Image
-
-    from lrcal.calsets.format import MAX_IMAGE_PIXELS
-    from lrcal.calsets.images import ImageProblem, exception_line, read_checked_bytes
-    from lrcal.image_formats import sniff_format
+    from lrcal.calsets.images import ImageProblem, inspect_image_header, read_checked_bytes
 
     shown = image.name
-    over_limit = f"image {shown!r} has more than {MAX_IMAGE_PIXELS:,} pixels"
     try:
-        data = read_checked_bytes(image, shown)
-        fmt = sniff_format(data)
-        if fmt is None:
-            raise ImageProblem("unsupported_image", f"image {shown!r} is not a PNG, JPEG, WebP or GIF file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-                width, height = img.size
+        inspect_image_header(read_checked_bytes(image, shown), f"image {shown!r}")
     except ImageProblem as exc:
         raise LrcalError(exc.message) from None
-    except Image.DecompressionBombError:  # pillow refused it from the header alone
-        raise LrcalError(f"{over_limit} (pillow's decompression-bomb guard)") from None
-    except Exception as exc:  # noqa: BLE001 - a third-party decoder on hostile bytes
-        raise LrcalError(f"image {shown!r} is corrupt ({exception_line(exc)[:120]})") from None
-    if width < 1 or height < 1:
-        raise LrcalError(f"image {shown!r} has no pixels ({width}x{height})")
-    if width * height > MAX_IMAGE_PIXELS:
-        raise LrcalError(f"{over_limit} ({width}x{height}; decompression-bomb guard)")
 
 
 def _cell(array, i: int, k: int) -> float | None:

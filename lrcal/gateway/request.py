@@ -61,10 +61,11 @@ class ChatCall:
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
 
 
-def _unpaired_surrogate_escape(raw: bytes) -> bool:
+def has_unpaired_surrogate_escape(raw: bytes) -> bool:
     """True when an escaped high surrogate is not followed by a low one, or a low one is not
     preceded by a high one: only then can the parsed strings hold a lone surrogate (an escaped
-    pair, as json.dumps writes every emoji, needs no second look at a large body)."""
+    pair, as json.dumps writes every emoji, needs no second look at a large body). Requests
+    here; answers in `lrcal.gateway.upstream`."""
     expect_low_at = -1
     for match in _ESCAPED_SURROGATE.finditer(raw):
         high = match.group(1) in b"89abAB"
@@ -94,7 +95,7 @@ def parse_chat(raw: bytes) -> ChatCall:
         raise bad_request("request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise bad_request("request body must be a JSON object")
-    if _unpaired_surrogate_escape(raw) and _has_lone_surrogate(payload):
+    if has_unpaired_surrogate_escape(raw) and _has_lone_surrogate(payload):
         # valid JSON, but not text: it could not be sent upstream, logged or echoed back
         raise bad_request("request body holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff): not valid text")
     model = payload.get("model")

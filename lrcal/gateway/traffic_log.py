@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lrcal.store.db import StoreWriteError
 
 log = logging.getLogger("lrcal.gateway")
 
@@ -130,17 +133,9 @@ class TrafficLog:
         return False
 
 
-def _storage_failures() -> tuple[type[BaseException], ...]:
-    import sqlite3
-
-    from lrcal.store.db import StoreWriteError
-
-    return (StoreWriteError, sqlite3.OperationalError)
-
-
 # the database file refusing (busy past its timeout, full disk, I/O): transient, retried; the
 # store's write transaction reports these as StoreWriteError
-_STORAGE_FAILURES = _storage_failures()
+_STORAGE_FAILURES = (StoreWriteError, sqlite3.OperationalError)
 
 
 def _record(store, entries: list[Entry]) -> None:

@@ -16,17 +16,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 import httpx
 
-from lrcal.endpoints.client import check_api_key_value, error_detail
+from lrcal.endpoints.client import check_api_key_value, clean_text, error_detail
 from lrcal.endpoints.redact import REDACTED, redact
 from lrcal.endpoints.retry import is_retryable_status
-from lrcal.gateway.request import ChatCall
+from lrcal.gateway.request import ChatCall, has_unpaired_surrogate_escape
 from lrcal.gateway.routing import Upstream
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -102,20 +101,15 @@ def _error_message(raw: bytes, up: Upstream) -> str:
     return error_detail(_scrub(raw.decode("utf-8", errors="replace"), up)[:2000])
 
 
-# a \uD800-\uDFFF escape: only then can parsed JSON strings hold a lone surrogate
-_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
 def _as_text(value: Any, raw: bytes | str) -> Any:
     """Parsed JSON whose strings are all valid text: a lone surrogate (a legal JSON escape that
-    no UTF-8 encoder takes) becomes U+FFFD, so the answer can be re-sent and logged."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    if not _ESCAPED_SURROGATE.search(text):
+    no UTF-8 encoder takes) becomes U+FFFD (`clean_text`), so the answer can be re-sent and logged."""
+    if not has_unpaired_surrogate_escape(raw if isinstance(raw, bytes) else raw.encode("utf-8", "replace")):
         return value
 
     def clean(item: Any) -> Any:
         if isinstance(item, str):
-            return item.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            return clean_text(item)
         if isinstance(item, list):
             return [clean(x) for x in item]
         if isinstance(item, dict):
@@ -326,7 +320,7 @@ class StreamRelay:
             message = choices[0]["message"]
             obj = {**obj, "object": "chat.completion.chunk",
                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": _content(message)},
-                                "finish_reason": (obj.get("choices") or [{}])[0].get("finish_reason") or "stop"}]}  # fmt: skip
+                                "finish_reason": choices[0].get("finish_reason") or "stop"}]}  # fmt: skip
         _usage(self.attempt, obj.get("usage"), self.up) if obj.get("usage") else None
         choices = obj.get("choices")
         for choice in choices if isinstance(choices, list) else []:

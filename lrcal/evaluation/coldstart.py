@@ -314,17 +314,14 @@ class TaskDecisions:
     """Routed outcome sums of the per-task decision rules (``DECISION_RULES``) on one fold."""
 
     def __init__(self, router_h, pool_names, task_ids, tr, te, Y, hi, others, without_routed) -> None:
-        from lrcal.router.profiles import logit_task_offsets
+        from lrcal.router.profiles import logit_task_offsets, task_counts_and_sums
 
         self.task_ids, self.Y, self.hi = task_ids, Y, hi
         self.n_tasks = len(router_h.spec.task_vocab)
         V = self.n_tasks
         t_tr = task_ids[tr]
         have = np.isfinite(Y[tr][:, others])
-        onehot = np.zeros((len(tr), V))
-        onehot[t_tr >= 0, t_tr[t_tr >= 0]] = 1.0
-        counts = have.T.astype(float) @ onehot  # [K-1, V]
-        sums = np.where(have, np.nan_to_num(Y[tr][:, others]), 0.0).T @ onehot
+        counts, sums = task_counts_and_sums(t_tr, V, have.T, np.where(have, np.nan_to_num(Y[tr][:, others]), 0.0).T)
         self.best = np.where(counts.max(0) > 0, (sums / np.maximum(counts, 1)).max(0), np.inf)  # [V]
         self.offsets = logit_task_offsets(counts, sums, np.arange(len(others))) if V else np.zeros(0)
         # the incumbents' card accuracies: what onboarding's difficulty adjustment measures rows against

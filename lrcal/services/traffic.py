@@ -14,6 +14,7 @@ import numpy as np
 
 from lrcal.store import Store
 
+
 def parse_since(text: str | None) -> str | None:
     """``--since`` as the store writes times (UTC, ISO 8601, milliseconds), so that comparing
     the strings compares the times: a date, a date and time (UTC unless it carries an offset,

@@ -10,6 +10,7 @@ import typer
 from lrcal.cli._app import app, err_console, print_json, state
 from lrcal.cli.help_text import examples
 from lrcal.cli.output import Column, cell, csv_option, json_option, output_format, print_rows, table_option, with_output_format
+from lrcal.model_limits import MAX_CONCURRENCY, MAX_PRICE_PER_MTOK, MAX_RETRIES, MAX_TIMEOUT_S
 
 # The table's columns; `--all` adds ALL_MODEL_COLUMNS. Narrow terminals hide the highest drop rank first.
 MODEL_COLUMNS = [
@@ -66,12 +67,12 @@ def add_model_command(
     api_key_env: Optional[str] = typer.Option(
         None, "--api-key-env", help="NAME of the environment variable holding the API key (the key is never stored)."
     ),
-    price_in: float = typer.Option(0.0, "--price-in", min=0.0, max=1e6, help="USD per million input tokens."),
-    price_out: float = typer.Option(0.0, "--price-out", min=0.0, max=1e6, help="USD per million output tokens."),
-    max_concurrency: int = typer.Option(4, "--max-concurrency", min=1, max=1024, help="Parallel requests at most."),
-    timeout: float = typer.Option(60.0, "--timeout", min=0.001, max=86400.0, help="Per-request timeout in seconds."),
+    price_in: float = typer.Option(0.0, "--price-in", min=0.0, max=MAX_PRICE_PER_MTOK, help="USD per million input tokens."),
+    price_out: float = typer.Option(0.0, "--price-out", min=0.0, max=MAX_PRICE_PER_MTOK, help="USD per million output tokens."),
+    max_concurrency: int = typer.Option(4, "--max-concurrency", min=1, max=MAX_CONCURRENCY, help="Parallel requests at most."),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.001, max=float(MAX_TIMEOUT_S), help="Per-request timeout in seconds."),
     max_retries: Optional[int] = typer.Option(
-        None, "--max-retries", min=0, max=20, help="Retries per request on transient faults (default 4)."
+        None, "--max-retries", min=0, max=MAX_RETRIES, help="Retries per request on transient faults (default 4)."
     ),
     no_probe: bool = typer.Option(False, "--no-probe", help="Do not contact the endpoint before registering."),
     no_images: bool = typer.Option(
@@ -147,16 +148,16 @@ def models_callback(
 def set_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Registered model to change."),
-    price_in: Optional[float] = typer.Option(None, "--price-in", min=0.0, max=1e6, help="USD per million input tokens."),
-    price_out: Optional[float] = typer.Option(None, "--price-out", min=0.0, max=1e6, help="USD per million output tokens."),
+    price_in: Optional[float] = typer.Option(None, "--price-in", min=0.0, max=MAX_PRICE_PER_MTOK, help="USD per million input tokens."),
+    price_out: Optional[float] = typer.Option(None, "--price-out", min=0.0, max=MAX_PRICE_PER_MTOK, help="USD per million output tokens."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible base URL."),
     api_model: Optional[str] = typer.Option(None, "--api-model", help="Model id sent to the API."),
     api_style: Optional[str] = typer.Option(None, "--api-style", help="openai or ollama."),
     api_key_env: Optional[str] = typer.Option(
         None, "--api-key-env", help="NAME of the environment variable holding the API key ('' for none)."
     ),
-    max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency", min=1, max=1024, help="Parallel requests at most."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.001, max=86400.0, help="Per-request timeout in seconds."),
+    max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency", min=1, max=MAX_CONCURRENCY, help="Parallel requests at most."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.001, max=float(MAX_TIMEOUT_S), help="Per-request timeout in seconds."),
     images: Optional[bool] = typer.Option(
         None, "--images/--no-images", help="Whether it takes image input (`lrcal serve` sends images only if so)."
     ),

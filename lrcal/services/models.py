@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError, UsageError
+from lrcal.model_limits import MAX_CONCURRENCY, MAX_PRICE_PER_MTOK, MAX_RETRIES, MAX_TIMEOUT_S
 from lrcal.store import ModelEndpoint, Store
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -211,12 +212,6 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
             }
         )
     return rows
-
-
-MAX_PRICE_PER_MTOK = 1e6  # USD per million tokens: far above any real price, far below overflow
-MAX_CONCURRENCY = 1024
-MAX_RETRIES = 20
-MAX_TIMEOUT_S = 24 * 3600
 
 
 def check_endpoint_numbers(*, price_in: float | None = None, price_out: float | None = None,

@@ -37,7 +37,7 @@ def run(tui_fixed_home):
     from tests.conftest import REPO_ROOT
     from tests.fixtures.tui import copy_home
 
-    root = Path(tempfile.mkdtemp(prefix="lrcal-tables-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="lrcal-tables-copy-", dir="/tmp"))
     home = copy_home(tui_fixed_home, root / "home")
 
     def invoke(width: int, *args: str) -> str:

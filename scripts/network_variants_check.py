@@ -1,7 +1,8 @@
 """One router network per fold with one `RouterConfig` change, against the per-model logistic
 regression on the same folds: test log-loss of the network's mu and the accuracy of its raw
-argmax (no decision rule). The diagnostic behind docs/benchmarks.md ("why the logistic
-regression leads on MathVista"); ~20 s a network on this machine.
+argmax (no decision rule, no linear heads), and the same for the two blended half and half.
+The diagnostic behind docs/benchmarks.md ("why the logistic regression leads on MathVista")
+and docs/router.md ("per-model linear heads"); ~20 s a network on this machine.
 
     python scripts/network_variants_check.py ../shared/data/mathvista_testmini_outcomes.csv \\
         '{}' '{"query_l2": 1e-4}' '{"input_dropout": 0.35}' --seeds 0
@@ -24,6 +25,7 @@ from lrcal.features import featurize_table, fit_feature_spec
 from lrcal.outcome_table import read_outcome_table
 from lrcal.router import api
 from lrcal.router.config import RouterConfig
+from lrcal.router.linear_head import blend
 from lrcal.router.train import RouterData
 
 
@@ -59,10 +61,16 @@ def main() -> None:
         logistic, _l2 = B.logistic_per_model(X[tr], Y[tr], X[va], Y[va], X[te])
         results.setdefault("logistic", []).append((log_loss(logistic, Y[te]), argmax_accuracy(logistic, Y[te])))
         for changes in variants:
+            # no decision folds: no rule and no linear heads, the network alone
             cfg = RouterConfig().replace(decision_folds=0, **changes)
             router = api.train_router(data, spec, cfg, train_rows=tr, val_rows=va, seed=unit.seed, ensemble=1)
             mu = router.predict(X[te], models=table.models, available=np.isfinite(Y[te])).network_score
             results.setdefault(json.dumps(changes), []).append((log_loss(mu, Y[te]), argmax_accuracy(mu, Y[te])))
+            # the two blended half and half in logit space (what lrcal.router.linear_head does
+            # with a weight chosen out of fold)
+            mixed = blend(mu, logistic, 0.5)
+            results.setdefault(json.dumps(changes) + " + logistic 50/50", []).append(
+                (log_loss(mixed, Y[te]), argmax_accuracy(mixed, Y[te])))
             print(f"seed {unit.seed} fold {unit.fold} {json.dumps(changes)}: log-loss "
                   f"{results[json.dumps(changes)][-1][0]:.4f} (logistic {results['logistic'][-1][0]:.4f})", flush=True)
     print(f"{'variant':50s} {'log-loss':>9s} {'accuracy':>9s}")

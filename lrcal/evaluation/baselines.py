@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from lrcal.router.linear_head import LINEAR_L2, fit_linear_heads, head_probabilities
 
 KNN_KS = (5, 10, 25, 50, 100)
-LOGISTIC_L2 = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+LOGISTIC_L2 = LINEAR_L2
 
 
 def nanmean_or_zero(a: np.ndarray) -> np.ndarray:
@@ -87,25 +86,10 @@ def knn_choose_k(X_train, y_train, X_val, y_val, ks: Sequence[int] = KNN_KS) -> 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float, iters: int = 200):
     """One L2-regularized logistic regression per model (column of ``y``, NaN: not run), fitted
-    jointly by L-BFGS; returns the predictor X -> [n, K] probabilities."""
-    Xt = torch.as_tensor(X, dtype=torch.float32)
-    mask = torch.as_tensor(np.isfinite(y), dtype=torch.float32)
-    yt = torch.as_tensor(np.nan_to_num(y), dtype=torch.float32)
-    W = torch.zeros(X.shape[1], y.shape[1], requires_grad=True)
-    b = torch.zeros(y.shape[1], requires_grad=True)
-    opt = torch.optim.LBFGS([W, b], max_iter=iters, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        z = Xt @ W + b
-        loss = (F.binary_cross_entropy_with_logits(z, yt, reduction="none") * mask).sum() / mask.sum().clamp_min(1) * y.shape[1]
-        loss = loss / y.shape[1] + l2 * W.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    W, b = W.detach(), b.detach()
-    return lambda Xq: torch.sigmoid(torch.as_tensor(Xq, dtype=torch.float32) @ W + b).numpy()
+    jointly by L-BFGS (the router's own linear heads, `lrcal.router.linear_head`); returns the
+    predictor X -> [n, K] probabilities."""
+    heads = fit_linear_heads(X, y, l2, iters)
+    return lambda Xq: head_probabilities(Xq, heads)
 
 
 def _log_loss(p: np.ndarray, y: np.ndarray) -> float:

@@ -50,6 +50,7 @@ ABLATIONS: dict[str, str] = {
     "capsules": "capsule_path",  # routing capsules and the latent layers
     "affinity": "affinity",  # the direct query x token affinity term
     "prior": "prior_logit",  # the profile prior's logit in mu
+    "linear": "linear_head",  # per-model linear heads blended with the network's score
 }
 
 

@@ -14,7 +14,7 @@ only; nothing depends on the training pool size.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,6 +28,7 @@ from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
                                  policy_choice, summarize_gain)
+from lrcal.router.linear_head import LINEAR_L2, blend, choose_blend, fit_linear_heads, head_probabilities
 from lrcal.router.profiles import (ProfilePrior, compute_profiles, fit_profile_prior, outcome_task_accuracy,
                                    task_rows_from_profiles)
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
@@ -137,6 +138,8 @@ class Router:
             raise LrcalError(f"model card '{card.name}' has a task bias of the wrong shape for this router")
         if card.decision_accuracy is not None and np.shape(card.decision_accuracy) != card.task_accuracy.shape:
             raise LrcalError(f"model card '{card.name}' has per-task outcomes of the wrong shape for this router")
+        if card.linear is not None and np.shape(card.linear) != (self.spec.dim + 1,):
+            raise LrcalError(f"model card '{card.name}' has a linear head of the wrong shape for this router")
         self.cards[card.name] = card
 
     def remove_model(self, name: str) -> None:
@@ -209,7 +212,7 @@ class Router:
         e = float(len(self.members))
         means = {k_: v / e for k_, v in sums.items()}
         names = [c.name for c in cards]
-        return Prediction(models=names, available=avail, **self.with_decision_scores(means, names))
+        return Prediction(models=names, available=avail, **self.with_decision_scores(means, names, X))
 
     def overall_accuracy(self, names: Sequence[str]) -> np.ndarray:
         """[K] each model's smoothed overall accuracy (its card), the decision rule's overall level."""
@@ -219,15 +222,41 @@ class Router:
         """[K, V + 1] each model's per-task default level (`ModelCard.decision_level`)."""
         return np.stack([np.asarray(self.cards[n].decision_level(), dtype=np.float64) for n in names])
 
-    def with_decision_scores(self, means: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    def with_decision_scores(self, means: dict[str, np.ndarray], names: Sequence[str], X: np.ndarray,
+                             heads: "tuple[np.ndarray, np.ndarray] | None" = None) -> dict[str, np.ndarray]:
         """``means`` (ensemble means with "score" = μ̃, "prior" and "p_task", the task
-        distribution the prior used) with "network_score" = μ̃ and "score" = the decision rule's
-        score, what every decision uses ("p_task" is consumed)."""
+        distribution the prior used) of the queries ``X`` [N, D] with "mu" and μ̃ blended with
+        the models' linear heads (`blend_linear_heads`; ``heads``: `linear_heads(names)` computed
+        once by a caller that scores one pool many times), "network_score" = that μ̃ and "score"
+        = the decision rule's score, what every decision uses ("p_task" is consumed)."""
         p_task = means.pop("p_task")
+        self.blend_linear_heads(means, names, X, heads)
         means["network_score"] = means["score"]
         means["score"] = decision_scores(means["score"], means["prior"], self.overall_accuracy(names),
                                          self.decision_rule, task_level=p_task @ self.decision_levels(names).T)
         return means
+
+    def linear_heads(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(columns, [D + 1, k] float64 heads) of the models of ``names`` whose card has a linear
+        head, or None when the rule does not blend or none has one."""
+        columns = [j for j, n in enumerate(names) if self.cards[n].linear is not None]
+        if self.decision_rule.linear_weight <= 0.0 or not columns:
+            return None
+        heads = np.stack([np.asarray(self.cards[names[j]].linear, dtype=np.float64) for j in columns], axis=1)
+        return np.asarray(columns, dtype=np.int64), heads
+
+    def blend_linear_heads(self, means: dict[str, np.ndarray], names: Sequence[str], X: np.ndarray,
+                           heads: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Blend "mu" and "score" [N, K] of the models whose card has a linear head with the
+        head's probability on ``X`` at the rule's ``linear_weight`` (in place; the others keep
+        the network's)."""
+        heads = self.linear_heads(names) if heads is None else heads
+        if heads is None:
+            return
+        columns, weights = heads
+        linear = head_probabilities(X, weights)
+        for key in ("mu", "score"):
+            means[key][:, columns] = blend(means[key][:, columns], linear, self.decision_rule.linear_weight)
 
     def route(
         self,
@@ -373,6 +402,7 @@ def train_router(
         rule_started = time.perf_counter()
         decision_rule = fit_rule_by_cross_fitting(data, spec, chosen, all_rows, epochs, prior, seed)
         say(f"decision rule: {decision_rule.describe()} ({time.perf_counter() - rule_started:.1f}s)")
+    attach_linear_heads(cards, data, all_rows, decision_rule)
     router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards, profile_prior=prior,
                     decision_rule=decision_rule)
     router.info = {
@@ -395,7 +425,10 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
                               epochs: tuple[int, int], prior: ProfilePrior, seed: int) -> DecisionRule:
     """The decision rule from out-of-fold predictions: ``cfg.decision_folds`` folds of ``rows``
     (stratified by task), one network per fold trained on the others with the router's own
-    schedule and profile prior, its scores on the held-out fold (`fit_decision_rule`).
+    schedule and profile prior, its scores on the held-out fold. With ``cfg.linear_head`` the
+    per-model linear heads are fitted on the same folds (one per L2 of `LINEAR_L2`), the blend
+    weight and L2 with the lowest out-of-fold log-loss are kept (`choose_blend`; weight 0: the
+    network alone), and the rule is fitted on the blended scores (`fit_decision_rule`).
     ``decision_folds`` < 2: the network's own scores."""
     folds = cfg.decision_folds
     if folds < 2 or len(rows) < 2 * folds:
@@ -403,6 +436,7 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
     fold_of = task_folds(data.task_ids[rows], folds, np.random.default_rng(seed + 104729))
     n, k = len(rows), data.n_models
     score, level, overall = (np.full((n, k), np.nan) for _ in range(3))
+    linear = {l2: np.full((n, k), np.nan) for l2 in (LINEAR_L2 if cfg.linear_head else ())}
     for f in range(folds):
         held = np.flatnonzero(fold_of == f)
         inner = rows[fold_of != f]
@@ -414,14 +448,37 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
         pred = fold_router.predict(data.X[rows[held]], models=data.models)
         score[held], level[held] = pred.network_score, pred.prior
         overall[held] = fold_router.overall_accuracy(data.models)
+        for l2, values in linear.items():
+            values[held] = head_probabilities(data.X[rows[held]], fit_linear_heads(data.X[inner], data.scores[inner], l2))
     done = np.isfinite(score).all(axis=1)
-    rule = fit_decision_rule(score[done], level[done], overall[done], data.scores[rows][done], z=cfg.decision_z,
-                             default_z=cfg.decision_default_z,
+    outcome = data.scores[rows][done]
+    blended = None
+    if linear:
+        choice = choose_blend(score[done], {l2: v[done] for l2, v in linear.items()}, outcome)
+        if choice.weight > 0.0:
+            blended = (choice, blend(score[done], linear[choice.l2][done], choice.weight))
+    rule = fit_decision_rule(score[done] if blended is None else blended[1], level[done], overall[done], outcome,
+                             z=cfg.decision_z, default_z=cfg.decision_default_z,
                              default_gain=default_gain_by_repeated_folds(data, rows, prior, len(spec.task_vocab),
                                                                          folds, seed))
     if rule.evidence is not None:
         rule.evidence["folds"] = folds
+        if linear:
+            rule.evidence["linear_head"] = (blended[0] if blended else choice).evidence
+    if blended is not None:
+        rule = replace(rule, linear_weight=blended[0].weight, linear_l2=blended[0].l2)
     return rule
+
+
+def attach_linear_heads(cards: dict[str, ModelCard], data: RouterData, rows: np.ndarray, rule: DecisionRule) -> None:
+    """Give every card of ``data``'s models its linear head fitted on ``rows`` at the rule's L2
+    (nothing when the rule does not blend)."""
+    if rule.linear_weight <= 0.0 or rule.linear_l2 is None:
+        return
+    heads = fit_linear_heads(data.X[rows], data.scores[rows], rule.linear_l2)
+    for j, name in enumerate(data.models):
+        if name in cards:
+            cards[name].linear = heads[:, j].copy()
 
 
 def task_folds(task_ids: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from lrcal import __version__
@@ -203,7 +204,9 @@ def load_router(path: str | Path, expected_spec: FeatureSpec | None = None) -> R
             card.residuals is not None
             and (len(card.residuals) != len(members) or any(r.shape != (config.hidden,) for r in card.residuals))
         ) or any(extra is not None and extra.shape != card.task_accuracy.shape
-                 for extra in (card.task_bias, card.decision_accuracy)):
+                 for extra in (card.task_bias, card.decision_accuracy)) or (
+            card.linear is not None and (card.linear.shape != (spec.dim + 1,) or not np.isfinite(card.linear).all())
+        ):
             raise LrcalError(f"{weights_path}: token bank entry for '{name}' has the wrong shape")
         cards[name] = card
     # artifacts written before the profile prior was fitted smoothed toward the overall accuracy

@@ -36,6 +36,10 @@ class ModelCard:
     # few calibration rows): its smoothed ``task_accuracy``, which is what the profile prior's
     # strength was chosen for.
     decision_accuracy: np.ndarray | None = None
+    # [D + 1] the model's linear head on the router's query features (last: bias), blended with
+    # the network's score at the decision rule's ``linear_weight`` (`lrcal.router.linear_head`).
+    # None: the network's score alone (a model onboarded from a few calibration rows).
+    linear: np.ndarray | None = None
 
     def decision_level(self) -> np.ndarray:
         """[V + 1] the per-task default's level of this model."""
@@ -67,6 +71,7 @@ def card_to_tensors(card: ModelCard) -> dict:
                       if card.task_bias is not None else None),
         "decision_accuracy": (torch.as_tensor(card.decision_accuracy, dtype=torch.float64)
                               if card.decision_accuracy is not None else None),
+        "linear": torch.as_tensor(card.linear, dtype=torch.float32) if card.linear is not None else None,
     }
 
 
@@ -78,6 +83,7 @@ def card_from_tensors(name: str, entry: dict, summary: dict) -> ModelCard:
     residuals = entry["residuals"]
     bias = entry.get("task_bias")  # absent in artifacts written before the margin calibration
     decision = entry.get("decision_accuracy")  # absent before the exact per-task default
+    linear = entry.get("linear")  # absent before the linear heads
     return ModelCard(
         name=name,
         profile=profile,
@@ -86,6 +92,7 @@ def card_from_tensors(name: str, entry: dict, summary: dict) -> ModelCard:
         residuals=[r.numpy().astype(np.float32) for r in residuals] if residuals is not None else None,
         task_bias=bias.numpy().astype(np.float32) if bias is not None else None,
         decision_accuracy=decision.numpy().astype(np.float64) if decision is not None else None,
+        linear=linear.numpy().astype(np.float32) if linear is not None else None,
         source=str(summary.get("source", "trained")),
         expected_output_tokens=summary.get("expected_output_tokens"),
         expected_latency_ms=summary.get("expected_latency_ms"),
@@ -106,6 +113,7 @@ def card_to_json(card: ModelCard) -> str:
             "task_bias": None if card.task_bias is None else np.asarray(card.task_bias).tolist(),
             "decision_accuracy": (None if card.decision_accuracy is None
                                   else np.asarray(card.decision_accuracy, dtype=np.float64).tolist()),
+            "linear": None if card.linear is None else np.asarray(card.linear, dtype=np.float64).tolist(),
             "source": card.source,
             "expected_output_tokens": card.expected_output_tokens,
             "expected_latency_ms": card.expected_latency_ms,
@@ -125,6 +133,7 @@ def card_from_json(name: str, text: str) -> ModelCard:
         task_bias=None if data.get("task_bias") is None else np.asarray(data["task_bias"], dtype=np.float32),
         decision_accuracy=(None if data.get("decision_accuracy") is None
                            else np.asarray(data["decision_accuracy"], dtype=np.float64)),
+        linear=None if data.get("linear") is None else np.asarray(data["linear"], dtype=np.float32),
         source=data.get("source", "onboarded"),
         expected_output_tokens=data.get("expected_output_tokens"),
         expected_latency_ms=data.get("expected_latency_ms"),

@@ -31,6 +31,9 @@ class RouterConfig:
     capsule_path: bool = True  # routing capsules and the latent layers (off: the linear warm-up network)
     affinity: bool = True  # the direct query x capability-token affinity term
     prior_logit: bool = True  # the profile prior's logit in mu (the model's smoothed task accuracy)
+    # per-model linear heads blended with the network's score, at a weight (0 included) and L2
+    # chosen on the decision rule's out-of-fold predictions (lrcal.router.linear_head)
+    linear_head: bool = True
     # profiles
     # "auto": the per-task smoothing (centre and strength) is chosen at training time by simulated
     # cold starts of the training models (profiles.fit_profile_prior) and saved with the router;

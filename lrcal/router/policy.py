@@ -151,6 +151,11 @@ class DecisionRule:
     # ties to the best single model) rather than the task level weighted ``task``. False: rules
     # written before it.
     per_task_from_outcomes: bool = False
+    # how much of the per-model linear heads' estimate the network's score is blended with
+    # (`lrcal.router.linear_head`; 0: the network alone) and the heads' L2, both chosen on
+    # out-of-fold predictions with the rest of the rule
+    linear_weight: float = 0.0
+    linear_l2: float | None = None
     evidence: dict | None = None
 
     @property
@@ -169,7 +174,9 @@ class DecisionRule:
         contenders, models = evidence.get("contenders"), evidence.get("models")
         narrowed = (f" (weights fitted on the {len(contenders)} of {models} models contending for the top)"
                     if contenders is not None and models and 2 <= len(contenders) < models else "")
-        return self._decision() + narrowed
+        linear = (f"; scores blended with per-model linear heads at weight {self.linear_weight:.1f}"
+                  if self.linear_weight > 0 and not self.is_exact_per_task() and self.query > 0 else "")
+        return self._decision() + narrowed + linear
 
     def _decision(self) -> str:
         if self.is_identity():
@@ -197,7 +204,8 @@ class DecisionRule:
 
     def to_dict(self) -> dict:
         return {"overall": self.overall, "task": self.task, "query": self.query, "centre": self.centre,
-                "per_task_from_outcomes": self.per_task_from_outcomes, "evidence": self.evidence}
+                "per_task_from_outcomes": self.per_task_from_outcomes, "linear_weight": self.linear_weight,
+                "linear_l2": self.linear_l2, "evidence": self.evidence}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "DecisionRule":
@@ -218,7 +226,17 @@ class DecisionRule:
         exact = data.get("per_task_from_outcomes", False)
         if not isinstance(exact, bool):
             raise UsageError("decision rule: 'per_task_from_outcomes' must be true or false")
-        return cls(*weights, centre=centre, per_task_from_outcomes=exact, evidence=data.get("evidence"))
+        try:  # absent in rules written before the linear heads
+            linear_weight = float(data.get("linear_weight", 0.0))
+            linear_l2 = None if data.get("linear_l2") is None else float(data["linear_l2"])
+        except (TypeError, ValueError):
+            raise UsageError("decision rule: 'linear_weight' and 'linear_l2' must be numbers") from None
+        if not (np.isfinite(linear_weight) and 0.0 <= linear_weight <= 1.0):
+            raise UsageError(f"decision rule: linear_weight must lie in [0, 1] (got {linear_weight})")
+        if linear_l2 is not None and not (np.isfinite(linear_l2) and linear_l2 >= 0.0):
+            raise UsageError(f"decision rule: linear_l2 must be a non-negative number (got {linear_l2})")
+        return cls(*weights, centre=centre, per_task_from_outcomes=exact, linear_weight=linear_weight,
+                   linear_l2=linear_l2, evidence=data.get("evidence"))
 
 
 def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> list[np.ndarray]:

@@ -22,8 +22,9 @@ from lrcal.router.policy import DecisionRule
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+# the heads are opt-in (RouterConfig.linear_head, off by default: docs/router.md says why)
 FAST = RouterConfig(hidden=16, query_tokens=2, capsules=2, layers=1, heads=2, warmup_max_steps=200,
-                    warmup_patience=8, latent_max_steps=40, patience=2, batch_size=64)
+                    warmup_patience=8, latent_max_steps=40, patience=2, batch_size=64, linear_head=True)
 
 
 def _world(n=4000, k=5, seed=0):
@@ -148,3 +149,15 @@ def test_a_rule_with_a_bad_blend_is_refused(bad):
         DecisionRule.from_dict({"overall": 1, "task": 1, "query": 1, **bad})
     # rules written before the heads read as the network alone
     assert DecisionRule.from_dict({"overall": 1, "task": 1, "query": 1}).linear_weight == 0.0
+
+
+def test_the_heads_are_off_by_default_and_then_change_nothing():
+    """Default routers decide on the network alone (the heads cost onboarded models: docs/router.md)."""
+    assert RouterConfig().linear_head is False
+    table = synthetic_outcomes(n=240, n_models=3, seed=7)
+    spec = fit_feature_spec(table.tasks, table.metadata)
+    data = RouterData.from_table(table, spec)
+    router = train_router(data, spec, FAST.replace(linear_head=False), seed=0, ensemble=1)
+    assert router.decision_rule.linear_weight == 0.0 and "linear_head" not in (router.decision_rule.evidence or {})
+    assert all(card.linear is None for card in router.cards.values())
+    assert router.linear_heads(router.models) is None  # nothing to blend in predict or the gateway

@@ -98,10 +98,7 @@ def test_new_model_token_is_scorable_and_used(nineteen):
         decision = router.route(X, models=["model0", "model5", "newcomer"])
         chosen = np.asarray(decision.chosen)
         chart = tasks[100:200] == "chart"
-        # a majority, not all: the incumbents' linear heads know on which questions their keyword
-        # strengths lift them near 1, while a profile-only newcomer's chart level is its 64-row
-        # accuracy shrunk toward its overall one (0.55 of the chart rows here; 0.0 without the token)
-        assert (chosen[chart] == "newcomer").mean() > 0.5
+        assert (chosen[chart] == "newcomer").mean() > 0.8
         assert (chosen[~chart] == "newcomer").mean() < 0.2
         assert router.tokens(["newcomer"]).shape == (1, router.hidden)
     finally:
@@ -199,7 +196,7 @@ def test_leakage_guard_realized_cost_is_not_an_input():
     others = honest_scores.copy()
     others[:, 0] = -np.inf
     leaky = np.where(table.cost_usd[split.test, 0] < 0.002, 0, B.routed(others, y))
-    assert B.accuracy_of(leaky, y) > honest + 0.05, (B.accuracy_of(leaky, y), honest)  # 0.875 vs 0.808
+    assert B.accuracy_of(leaky, y) > honest + 0.08, (B.accuracy_of(leaky, y), honest)
 
 
 def test_policy_math():

@@ -42,9 +42,9 @@ def bench_router_command(
              "no per-query method can then beat the per-task best."),
     ablate: str = typer.Option(
         "", "--ablate", metavar="PARTS",
-        help="Also retrain the router with each of these parts flipped, comma-separated: capsules, affinity, prior, "
-             "linear (the per-model linear heads; switched off), latent (latent communication, off by default: "
-             "switched on)."),
+        help="Also retrain the router with each of these parts flipped, comma-separated: capsules, affinity, prior "
+             "(switched off), latent (latent communication) and linear (the per-model linear heads), both off by "
+             "default: switched on."),
     decision_folds: Optional[int] = typer.Option(
         None, "--decision-folds", min=0, max=10,
         help="Folds inside the training rows that fit the decision rule (0: decide on the network's scores; "

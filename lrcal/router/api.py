@@ -24,11 +24,11 @@ from lrcal.errors import LrcalError, UsageError
 from lrcal.features import FeatureSpec, Query, featurize, fit_feature_spec
 from lrcal.router.cards import ModelCard
 from lrcal.router.config import RouterConfig
+from lrcal.router.linear_head import LINEAR_L2, blend, choose_blend, fit_linear_heads, head_probabilities
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
                                  policy_choice, summarize_gain)
-from lrcal.router.linear_head import LINEAR_L2, blend, choose_blend, fit_linear_heads, head_probabilities
 from lrcal.router.profiles import (ProfilePrior, compute_profiles, fit_profile_prior, outcome_task_accuracy,
                                    task_rows_from_profiles)
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for

@@ -32,8 +32,11 @@ class RouterConfig:
     affinity: bool = True  # the direct query x capability-token affinity term
     prior_logit: bool = True  # the profile prior's logit in mu (the model's smoothed task accuracy)
     # per-model linear heads blended with the network's score, at a weight (0 included) and L2
-    # chosen on the decision rule's out-of-fold predictions (lrcal.router.linear_head)
-    linear_head: bool = True
+    # chosen on the decision rule's out-of-fold predictions (lrcal.router.linear_head). Off by
+    # default: they lifted MathVista's routing (37.30 -> 37.70 %) but an onboarded model has no
+    # head, and cold start got worse against the sharper incumbents (MathVista adaptive gain at
+    # k = 64 0.19 -> -0.35, harm 0.0016 -> 0.0022; zoo 0.897 -> 0.857; docs/router.md)
+    linear_head: bool = False
     # profiles
     # "auto": the per-task smoothing (centre and strength) is chosen at training time by simulated
     # cold starts of the training models (profiles.fit_profile_prior) and saved with the router;

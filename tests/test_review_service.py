@@ -400,3 +400,32 @@ def test_chart_data(review, snap):
     assert len(frontiers[SPECIALIST]["latency"]["router_with"]) > 3
     _, calibration_points = review.quality_latency_points(None)
     assert {p.model for p in calibration_points} == set(snap.models)
+
+
+@pytest.mark.parametrize("damage", ["profile", "linear", "json"])
+def test_a_damaged_stored_token_is_refused_with_its_model_named(tui_home_copy, damage):
+    """A stored capability token that does not fit the router failed as a numpy error inside
+    a prediction (or not at all); loading the routing now names the model and the fix."""
+    import json
+
+    from lrcal.errors import LrcalError
+    from lrcal.services.router_context import load_routing
+    from lrcal.store import Store
+
+    store = Store.open(tui_home_copy)
+    try:
+        row = store.query_one("select t.id, t.token from model_tokens t join models m on m.id = t.model_id "
+                              "where m.name = ? and t.stale = 0 order by t.id desc", [SPECIALIST])  # fmt: skip
+        load_routing(store)  # the undamaged home loads
+        token = json.loads(row["token"])
+        if damage == "profile":
+            token["profile"] = token["profile"][:-1]
+        elif damage == "linear":
+            token["linear"] = [0.0, 1.0]
+        text = "{not json" if damage == "json" else json.dumps(token)
+        with store.write():
+            store.db.execute("update model_tokens set token = ? where id = ?", [text, row["id"]])
+        with pytest.raises(LrcalError, match=SPECIALIST):
+            load_routing(store)
+    finally:
+        store.close()

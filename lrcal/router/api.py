@@ -138,7 +138,8 @@ class Router:
             raise LrcalError(f"model card '{card.name}' has a task bias of the wrong shape for this router")
         if card.decision_accuracy is not None and np.shape(card.decision_accuracy) != card.task_accuracy.shape:
             raise LrcalError(f"model card '{card.name}' has per-task outcomes of the wrong shape for this router")
-        if card.linear is not None and np.shape(card.linear) != (self.spec.dim + 1,):
+        if card.linear is not None and (np.shape(card.linear) != (self.spec.dim + 1,)
+                                        or not np.isfinite(card.linear).all()):
             raise LrcalError(f"model card '{card.name}' has a linear head of the wrong shape for this router")
         self.cards[card.name] = card
 

@@ -126,5 +126,10 @@ def load_routing(store: Store, version: str | None = None) -> RoutingContext:
     for token in store.fresh_tokens(row["version"]):
         tokens[token["name"]] = token  # the latest fit per model wins
     for name, token in tokens.items():
-        router.cards[name] = card_from_json(name, token["token"])
+        try:
+            card = card_from_json(name, token["token"])
+        except (ValueError, KeyError, TypeError):
+            raise LrcalError(f"the stored capability token of '{name}' is malformed; refit it with "
+                             f"`lrcal calibrate {name} --refit`") from None
+        router.add_model(card)  # shape checks: a token that does not fit this router says so here
     return RoutingContext(store=store, version=row["version"], router=router, tokens=tokens)

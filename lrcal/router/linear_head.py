@@ -1,13 +1,15 @@
-"""Per-model linear heads: one L2-regularised logistic regression per training model on the
-router's query features, blended with the network's score in logit space.
+"""Per-model linear heads: an L2-regularised logistic regression per training model on the
+router's query features (fitted jointly: `fit_linear_heads`), blended with the network's score in logit space. Opt-in
+(`RouterConfig.linear_head`, off by default): they improve routing among the training models
+but make onboarding worse, since an onboarded model has no head (docs/router.md has both).
 
 Why: on the shared MathVista file the per-model logistic regression was a better probability
-model than the network (test log-loss 0.4665 against 0.4779, 5 of 5 folds), and a blend of the
-two was better than either (0.4616 at weight 0.5, `docs/router.md`). Neither the L2 nor the
-blend weight is fixed: both are chosen on out-of-fold predictions inside the training rows
-(`choose_blend`, called by the decision rule's cross-fitting), and weight 0 -- the network
-alone -- is one of the candidates. A model without a head (one onboarded from calibration rows)
-keeps the network's score.
+model than the network (test log-loss 0.4665 against 0.4785 on seed 0's five folds), and a
+blend of the two was better than either (0.4616 at weight 0.5; scripts/network_variants_check.py).
+Neither the L2 nor the blend weight is fixed: both are chosen on out-of-fold predictions
+inside the training rows (`choose_blend`, called by the decision rule's cross-fitting), and
+weight 0 -- the network alone -- is one of the candidates. A model without a head (one
+onboarded from calibration rows) keeps the network's score.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from lrcal.router.linear_head import LINEAR_L2, fit_linear_heads, head_probabilities
+from lrcal.router.linear_head import LINEAR_L2, fit_linear_heads, head_probabilities, log_loss
 
 KNN_KS = (5, 10, 25, 50, 100)
 LOGISTIC_L2 = LINEAR_L2
@@ -92,17 +92,10 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float, iters: int = 200):
     return lambda Xq: head_probabilities(Xq, heads)
 
 
-def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(y)
-    p = np.clip(p[ok], 1e-4, 1 - 1e-4)
-    t = y[ok]
-    return float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean())
-
-
 def logistic_per_model(X_train, y_train, X_val, y_val, X_test, l2s: Sequence[float] = LOGISTIC_L2) -> tuple[np.ndarray, float]:
     """One L2-regularized logistic regression per model on the same features; the L2
     strength is chosen by validation log-loss, then refit on train + validation."""
-    losses = {l2: _log_loss(fit_logistic(X_train, y_train, l2)(X_val), y_val) for l2 in l2s}
+    losses = {l2: log_loss(fit_logistic(X_train, y_train, l2)(X_val), y_val) for l2 in l2s}
     best = min(l2s, key=lambda l2: losses[l2])
     model = fit_logistic(np.concatenate([X_train, X_val]), np.concatenate([y_train, y_val]), best)
     return model(X_test), best

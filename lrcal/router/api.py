@@ -453,21 +453,18 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
             values[held] = head_probabilities(data.X[rows[held]], fit_linear_heads(data.X[inner], data.scores[inner], l2))
     done = np.isfinite(score).all(axis=1)
     outcome = data.scores[rows][done]
-    blended = None
-    if linear:
-        choice = choose_blend(score[done], {l2: v[done] for l2, v in linear.items()}, outcome)
-        if choice.weight > 0.0:
-            blended = (choice, blend(score[done], linear[choice.l2][done], choice.weight))
-    rule = fit_decision_rule(score[done] if blended is None else blended[1], level[done], overall[done], outcome,
-                             z=cfg.decision_z, default_z=cfg.decision_default_z,
+    choice = choose_blend(score[done], {l2: v[done] for l2, v in linear.items()}, outcome) if linear else None
+    scores = score[done] if choice is None else blend(score[done], linear[choice.l2][done], choice.weight)
+    rule = fit_decision_rule(scores, level[done], overall[done], outcome, z=cfg.decision_z,
+                             default_z=cfg.decision_default_z,
                              default_gain=default_gain_by_repeated_folds(data, rows, prior, len(spec.task_vocab),
                                                                          folds, seed))
     if rule.evidence is not None:
         rule.evidence["folds"] = folds
-        if linear:
-            rule.evidence["linear_head"] = (blended[0] if blended else choice).evidence
-    if blended is not None:
-        rule = replace(rule, linear_weight=blended[0].weight, linear_l2=blended[0].l2)
+        if choice is not None:
+            rule.evidence["linear_head"] = choice.evidence
+    if choice is not None and choice.weight > 0.0:
+        rule = replace(rule, linear_weight=choice.weight, linear_l2=choice.l2)
     return rule
 
 

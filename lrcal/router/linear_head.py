@@ -1,7 +1,8 @@
 """Per-model linear heads: an L2-regularised logistic regression per training model on the
-router's query features (fitted jointly: `fit_linear_heads`), blended with the network's score in logit space. Opt-in
-(`RouterConfig.linear_head`, off by default): they improve routing among the training models
-but make onboarding worse, since an onboarded model has no head (docs/router.md has both).
+router's query features (fitted jointly: `fit_linear_heads`), blended with the network's score
+in logit space. Opt-in (`RouterConfig.linear_head`, off by default): they improve routing among
+the training models but make onboarding worse, since an onboarded model has no head
+(docs/router.md has both).
 
 Why: on the shared MathVista file the per-model logistic regression was a better probability
 model than the network (test log-loss 0.4665 against 0.4785 on seed 0's five folds), and a
@@ -21,9 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lrcal.router.profiles import logit, sigmoid
+
 LINEAR_L2 = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 BLEND_WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
-CLIP = 1e-4  # probabilities are kept in [CLIP, 1 - CLIP] before a logit
+CLIP = 1e-4  # probabilities are kept in [CLIP, 1 - CLIP] before a log (as profiles.logit does)
 
 
 def fit_linear_heads(X: np.ndarray, y: np.ndarray, l2: float, iters: int = 200) -> np.ndarray:
@@ -57,17 +60,11 @@ def head_probabilities(X: np.ndarray, heads: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, CLIP, 1.0 - CLIP)
-    return np.log(p / (1.0 - p))
-
-
 def blend(network: np.ndarray, linear: np.ndarray, weight: float) -> np.ndarray:
     """sigmoid((1 - weight) * logit(network) + weight * logit(linear)); ``network`` itself at 0."""
     if weight <= 0.0:
         return network
-    z = (1.0 - weight) * _logit(network) + weight * _logit(linear)
-    return 1.0 / (1.0 + np.exp(-z))
+    return sigmoid((1.0 - weight) * logit(network) + weight * logit(linear))
 
 
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:

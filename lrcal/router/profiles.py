@@ -92,12 +92,12 @@ class ProfilePrior:
         return prior
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-4, 1 - 1e-4)
     return np.log(p) - np.log1p(-p)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
@@ -110,15 +110,15 @@ def task_centers(overall: np.ndarray, counts: np.ndarray, offsets: np.ndarray | 
     total = counts.sum(1, keepdims=True)
     w = np.where(total > 0, counts / np.maximum(total, 1e-12), 1.0 / v)
     target = np.clip(overall, 1e-6, 1 - 1e-6)[:, None]
-    a = _logit(target) - (w * offsets[None, :]).sum(1, keepdims=True)
+    a = logit(target) - (w * offsets[None, :]).sum(1, keepdims=True)
     for _ in range(30):  # damped Newton: the weighted mean is increasing in a
-        p = _sigmoid(a + offsets[None, :])
+        p = sigmoid(a + offsets[None, :])
         gap = (w * p).sum(1, keepdims=True) - target
         if np.all(np.abs(gap) < 1e-9):
             break
         slope = np.maximum((w * p * (1 - p)).sum(1, keepdims=True), 1e-9)
         a = np.clip(a - np.clip(gap / slope, -2.0, 2.0), -30.0, 30.0)
-    return _sigmoid(a + offsets[None, :])
+    return sigmoid(a + offsets[None, :])
 
 
 @dataclass
@@ -285,8 +285,8 @@ def logit_task_offsets(counts: np.ndarray, sums: np.ndarray, models: np.ndarray)
     """[V] logit task offsets: the row-weighted mean over ``models`` of logit(task accuracy) -
     logit(overall accuracy)."""
     c, s = counts[models], sums[models]
-    acc = _logit((s + 0.5) / (c + 1.0))
-    overall = _logit((s.sum(1) + 0.5) / (c.sum(1) + 1.0))
+    acc = logit((s + 0.5) / (c + 1.0))
+    overall = logit((s.sum(1) + 0.5) / (c.sum(1) + 1.0))
     weight = c.sum(0)
     return np.where(weight > 0, ((acc - overall[:, None]) * c).sum(0) / np.maximum(weight, 1e-12), 0.0)
 

@@ -402,10 +402,11 @@ def test_chart_data(review, snap):
     assert {p.model for p in calibration_points} == set(snap.models)
 
 
-@pytest.mark.parametrize("damage", ["profile", "linear", "json"])
+@pytest.mark.parametrize("damage", ["profile", "linear", "json", "nan_profile", "inf_residual"])
 def test_a_damaged_stored_token_is_refused_with_its_model_named(tui_home_copy, damage):
     """A stored capability token that does not fit the router failed as a numpy error inside
-    a prediction (or not at all); loading the routing now names the model and the fix."""
+    a prediction (or not at all); loading the routing now names the model and the fix. A
+    non-finite profile or residual made every score of that model NaN: routed silently wrong."""
     import json
 
     from lrcal.errors import LrcalError
@@ -416,12 +417,16 @@ def test_a_damaged_stored_token_is_refused_with_its_model_named(tui_home_copy, d
     try:
         row = store.query_one("select t.id, t.token from model_tokens t join models m on m.id = t.model_id "
                               "where m.name = ? and t.stale = 0 order by t.id desc", [SPECIALIST])  # fmt: skip
-        load_routing(store)  # the undamaged home loads
+        router = load_routing(store).router  # the undamaged home loads
         token = json.loads(row["token"])
         if damage == "profile":
             token["profile"] = token["profile"][:-1]
         elif damage == "linear":
             token["linear"] = [0.0, 1.0]
+        elif damage == "nan_profile":
+            token["profile"][0] = float("nan")
+        elif damage == "inf_residual":
+            token["residuals"] = [[float("inf")] * router.hidden for _ in router.members]
         text = "{not json" if damage == "json" else json.dumps(token)
         with store.write():
             store.db.execute("update model_tokens set token = ? where id = ?", [text, row["id"]])

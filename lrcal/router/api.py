@@ -22,7 +22,7 @@ import torch
 
 from lrcal.errors import LrcalError, UsageError
 from lrcal.features import FeatureSpec, Query, featurize, fit_feature_spec
-from lrcal.router.cards import ModelCard
+from lrcal.router.cards import ModelCard, card_problem
 from lrcal.router.config import RouterConfig
 from lrcal.router.linear_head import LINEAR_L2, blend, choose_blend, fit_linear_heads, head_probabilities
 from lrcal.router.loss import router_loss
@@ -129,18 +129,11 @@ class Router:
 
     def add_model(self, card: ModelCard) -> None:
         """Add or replace a model in the token bank (incumbent routes may change: re-check them)."""
-        p = len(next(iter(self.cards.values())).profile) if self.cards else card.profile.shape[0]
-        if card.profile.shape != (p,) or card.task_accuracy.shape != (len(self.spec.task_vocab) + 1,):
-            raise LrcalError(f"model card '{card.name}' has the wrong profile shape for this router")
-        if card.residuals is not None and len(card.residuals) != len(self.members):
-            raise LrcalError(f"model card '{card.name}' has {len(card.residuals)} residuals, router has {len(self.members)} members")
-        if card.task_bias is not None and np.shape(card.task_bias) != card.task_accuracy.shape:
-            raise LrcalError(f"model card '{card.name}' has a task bias of the wrong shape for this router")
-        if card.decision_accuracy is not None and np.shape(card.decision_accuracy) != card.task_accuracy.shape:
-            raise LrcalError(f"model card '{card.name}' has per-task outcomes of the wrong shape for this router")
-        if card.linear is not None and (np.shape(card.linear) != (self.spec.dim + 1,)
-                                        or not np.isfinite(card.linear).all()):
-            raise LrcalError(f"model card '{card.name}' has a linear head of the wrong shape for this router")
+        problem = card_problem(card, profile_dim=self.members[0].profile_encoder.net[0].in_features,
+                               tasks=len(self.spec.task_vocab), members=len(self.members), hidden=self.hidden,
+                               feature_dim=self.spec.dim)
+        if problem:
+            raise LrcalError(f"model card '{card.name}' has {problem} for this router")
         self.cards[card.name] = card
 
     def remove_model(self, name: str) -> None:

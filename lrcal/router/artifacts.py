@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lrcal import __version__
@@ -25,7 +24,7 @@ from lrcal.errors import LrcalError
 from lrcal.features import FeatureSpec
 from lrcal.jsonable import json_default
 from lrcal.router.api import Router
-from lrcal.router.cards import ModelCard, card_from_tensors, card_to_tensors
+from lrcal.router.cards import ModelCard, card_from_tensors, card_problem, card_to_tensors
 from lrcal.router.config import RouterConfig
 from lrcal.router.network import parameter_count
 from lrcal.router.policy import DecisionRule
@@ -200,14 +199,10 @@ def load_router(path: str | Path, expected_spec: FeatureSpec | None = None) -> R
             card = card_from_tensors(name, entry, summaries.get(name, {}))
         except (KeyError, AttributeError, TypeError):
             raise LrcalError(f"{weights_path}: token bank entry for '{name}' is malformed") from None
-        if card.profile.shape != (p_dim,) or card.task_accuracy.shape != (len(spec.task_vocab) + 1,) or (
-            card.residuals is not None
-            and (len(card.residuals) != len(members) or any(r.shape != (config.hidden,) for r in card.residuals))
-        ) or any(extra is not None and extra.shape != card.task_accuracy.shape
-                 for extra in (card.task_bias, card.decision_accuracy)) or (
-            card.linear is not None and (card.linear.shape != (spec.dim + 1,) or not np.isfinite(card.linear).all())
-        ):
-            raise LrcalError(f"{weights_path}: token bank entry for '{name}' has the wrong shape")
+        problem = card_problem(card, profile_dim=p_dim, tasks=len(spec.task_vocab), members=len(members),
+                               hidden=config.hidden, feature_dim=spec.dim)
+        if problem:
+            raise LrcalError(f"{weights_path}: token bank entry for '{name}' has {problem}")
         cards[name] = card
     # artifacts written before the profile prior was fitted smoothed toward the overall accuracy
     prior = (ProfilePrior.from_dict(sidecar["profile_prior"]) if "profile_prior" in sidecar

@@ -57,6 +57,34 @@ class ModelCard:
         }
 
 
+def card_problem(card: ModelCard, *, profile_dim: int, tasks: int, members: int, hidden: int,
+                 feature_dim: int) -> str | None:
+    """What makes ``card`` unfit for a router (None: nothing) -- the one check behind
+    `Router.add_model` and the artifact loader. ``tasks``: the task vocabulary's size;
+    ``feature_dim``: the query features' width. Arrays that become tokens or scores must be
+    finite: a NaN there would route silently wrong rather than fail."""
+
+    def bad(values, shape) -> bool:
+        return np.shape(values) != shape or not np.isfinite(np.asarray(values, dtype=np.float64)).all()
+
+    levels = (tasks + 1,)
+    if bad(card.profile, (profile_dim,)):
+        return "a profile of the wrong shape (or not finite)"
+    if np.shape(card.task_accuracy) != levels:
+        return "task accuracies of the wrong shape"
+    if card.residuals is not None and len(card.residuals) != members:
+        return f"{len(card.residuals)} residuals, the router has {members} members"
+    if card.residuals is not None and any(bad(r, (hidden,)) for r in card.residuals):
+        return "a residual of the wrong shape (or not finite)"
+    if card.task_bias is not None and bad(card.task_bias, levels):
+        return "a task bias of the wrong shape (or not finite)"
+    if card.decision_accuracy is not None and np.shape(card.decision_accuracy) != levels:
+        return "per-task outcomes of the wrong shape"
+    if card.linear is not None and bad(card.linear, (feature_dim + 1,)):
+        return "a linear head of the wrong shape (or not finite)"
+    return None
+
+
 # ---- tensors (the artifact's token bank) ------------------------------------------------------
 
 

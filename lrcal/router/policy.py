@@ -332,7 +332,8 @@ def _fit_evidence(fit: LevelFit) -> dict:
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,
                       z: float = 2.0, min_rows: int = 30,
                       default_gain: Callable[[DecisionRule, DecisionRule], dict] | None = None,
-                      default_z: float = DEFAULT_CHECK_Z, on_contenders: bool = True) -> DecisionRule:
+                      default_z: float = DEFAULT_CHECK_Z, on_contenders: bool = True,
+                      query_check_z: float = 1.96) -> DecisionRule:
     """Fit the weights from out-of-fold ``score``/``prior`` [n, K], the predicting networks'
     ``overall`` accuracies [n, K] and the outcomes [n, K] (NaN: not run): a level is kept only
     when weight - z * SE > 0 (the overall level is always kept), weights clipped to [0, 1].
@@ -342,8 +343,9 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
     at least two and not every model): the query level must be credible there, and a task
     level credible in the pooled fit keeps the contenders' weight (the pooled fit is kept in
     the evidence as "pooled"). A kept query level is dropped when its decisions on
-    these rows were credibly worse than the default's or the best single model's
-    (`decision_gain`'s 95 % interval below 0). Without a query level, the per-task default is
+    these rows were credibly worse than the default's or the best single model's (its mean
+    below -``query_check_z`` standard errors; 1.96: `decision_gain`'s 95 % interval below 0;
+    scripts/query_check_threshold.py measures other thresholds). Without a query level, the per-task default is
     kept only when it routes better than the best single model out of fold, by more than
     ``default_z`` standard errors: ``default_gain(per_task, best_single)`` (`summarize_gain`'s
     dict; default: `decision_gain` on these rows). A default that stays is the per-task best
@@ -388,7 +390,7 @@ def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
         gains = {"query_decision_gain": decision_gain(score, prior, overall, outcome, full, default),
                  "query_vs_single_gain": decision_gain(score, prior, overall, outcome, full, best_single)}
         evidence.update(gains)
-        if any(g["ci95"] is not None and g["ci95"][1] < 0 for g in gains.values()):
+        if any(g["se"] is not None and g["mean"] < -query_check_z * g["se"] for g in gains.values()):
             weights[2] = 0.0
     if weights[2] == 0.0 and weights[1] > 0.0:
         # the default is a choice between the per-task best and the best single model. A task

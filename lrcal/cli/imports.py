@@ -35,4 +35,13 @@ def import_outcomes_command(
         f"Imported {summary['dataset']}: {summary['samples']} samples × {len(summary['models'])} models "
         f"({summary['outcomes']} outcomes, {len(summary['tasks'])} tasks)."
     )
+    if summary["replaced_samples"]:
+        typer.echo(f"{summary['replaced_samples']} of its samples were imported before under this name: in training "
+                   "this version's outcomes replace the older ones of the same queries.")
+    if summary["ignored_columns"]:
+        typer.echo(f"warning: left out {len(summary['ignored_columns'])} column(s) named after a model but not one of "
+                   f"its known outcome columns: {', '.join(summary['ignored_columns'])} (docs/cli.md, import-outcomes)")
+    if summary["not_trained"]:
+        typer.echo(f"warning: {', '.join(summary['not_trained'])} registered with an endpoint and not calibrated yet: "
+                   "router training leaves these outcomes out until `lrcal calibrate NAME` has run.")
     typer.echo("Next: lrcal router train")

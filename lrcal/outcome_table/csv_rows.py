@@ -154,9 +154,20 @@ def parse_nonnegative(rows: CsvRows, row: int, line: int, column: str, cell: str
 
 
 # what an error column holds for a call that did not fail (anything else: the error's text or a flag)
-NO_ERROR = frozenset({"0", "false", "no", "none", "null", "ok", "success", "n/a", "-"})
+# an error cell that says the call did not fail: a word, or what pandas and R write for a missing
+# value of a float or boolean column
+NO_ERROR = frozenset({"0", "false", "no", "none", "null", "ok", "success", "n/a", "-",
+                      "nan", "na", "<na>", "nat"})
 
 
 def parse_error_flag(cell: str) -> bool:
+    """An outcome log's error cell: empty, a "no error" word, a missing value or a number equal
+    to 0 ("0.0", what a float column writes) is no error; 1, true or an error message is one."""
     text = cell.strip().lower()
-    return bool(text) and text not in NO_ERROR
+    if not text or text in NO_ERROR:
+        return False
+    try:
+        number = float(text)
+    except ValueError:
+        return True  # an error message
+    return number == number and number != 0.0  # NaN: a missing value

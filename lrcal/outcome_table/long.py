@@ -102,7 +102,7 @@ def read_long_csv(
 def _read_samples(path: Path, images_dir: str | Path | None, image_check: ImageCheck | None) -> SampleReader:
     """The samples CSV, read whole; model columns (as in the wide format) are not metadata."""
     rows = CsvRows(path)
-    _models, _columns, model_columns = split_model_columns(rows.path, rows.header)
+    _models, _columns, model_columns, _ignored = split_model_columns(rows.path, rows.header)
     samples = SampleReader(rows, Path(images_dir) if images_dir is not None else None, model_columns, image_check)
     if samples.id_col is None:
         raise LrcalError(f"{rows.path}: header has no sample id column (one of {', '.join(SAMPLE_ID_ALIASES)})")

@@ -37,6 +37,8 @@ class OutcomeTable:
     latency_ms: np.ndarray | None = None
     errors: np.ndarray | None = None
     predictions: dict[str, list[str | None]] = field(default_factory=dict)  # model -> answers (scoring only)
+    # columns of the file left out as a model's outcomes in a form the reader does not know
+    ignored_columns: list[str] = field(default_factory=list)
 
     # ---- shape ---------------------------------------------------------------
     @property

@@ -4,8 +4,9 @@
 ``answer``, ``image`` / ``image_paths`` (a relative path or a JSON list), ``task`` (aliases
 ``dataset``, ``group``, ``subject``, ``category``; for MMR-Bench a ``dataset_idx`` such as
 ``OCRBench_12`` gives the task ``OCRBench``), and per model M: ``M_correct`` (required),
-``M_cost``, ``M_token`` / ``M_tokens``, ``M_latency_ms``, ``M_prediction``, ``M_error``.
-Other columns are kept as metadata. Empty cells mean "not available".
+``M_cost``, ``M_token`` / ``M_tokens``, ``M_latency_ms``, ``M_prediction``, ``M_error`` (suffixes
+in any case). Other columns named ``M_...`` are left out (`OutcomeTable.ignored_columns`); the
+rest are kept as metadata. Empty cells mean "not available".
 """
 
 from __future__ import annotations
@@ -36,16 +37,20 @@ _NUMERIC_FIELDS = {"cost": ("cost_usd", "cost"), "tokens": ("output_tokens", "to
                    "latency": ("latency_ms", "latency")}  # fmt: skip
 
 
-def split_model_columns(path: Path, header: Sequence[str]) -> tuple[list[str], dict[str, dict[str, str]], set[str]]:
-    """Models (from ``M_correct``), per model the column of each per-model field, and every
-    column those take."""
-    models = [h[: -len("_correct")] for h in header if h.endswith("_correct") and len(h) > len("_correct")]
+def split_model_columns(path: Path, header: Sequence[str]) -> tuple[list[str], dict[str, dict[str, str]], set[str], list[str]]:
+    """Models (from ``M_correct``), per model the column of each per-model field, every column
+    those take, and the other columns named after a model (``M_latency_s``, ``M_acc``): those
+    are the model's outcomes in a form this reader does not know, and a metadata column would
+    show them to the router as a query input, so they are left out (and named). Suffixes match
+    in any case (``M_Correct``)."""
+    correct = "_correct"
+    models = [h[: -len(correct)] for h in header if h.lower().endswith(correct) and len(h) > len(correct)]
     model_set = set(models)
     columns: dict[str, dict[str, str]] = {m: {} for m in models}
     consumed: set[str] = set()
     for h in header:
         for suffix in sorted(MODEL_COLUMN_SUFFIXES, key=len, reverse=True):
-            if h.endswith(suffix) and h[: -len(suffix)] in model_set:
+            if h.lower().endswith(suffix) and h[: -len(suffix)] in model_set:
                 fieldname = MODEL_COLUMN_SUFFIXES[suffix]
                 model = h[: -len(suffix)]
                 if fieldname in columns[model] and columns[model][fieldname] != h:
@@ -54,7 +59,9 @@ def split_model_columns(path: Path, header: Sequence[str]) -> tuple[list[str], d
                 columns[model][fieldname] = h
                 consumed.add(h)
                 break
-    return models, columns, consumed
+    prefixes = tuple(f"{m}_".lower() for m in models)
+    ignored = [h for h in header if h not in consumed and h.lower().startswith(prefixes)]
+    return models, columns, consumed | set(ignored), ignored
 
 
 def read_wide_csv(
@@ -66,7 +73,7 @@ def read_wide_csv(
     """Read a wide outcome CSV (one row per sample, ``<M>_correct`` per model). ``image_check``
     is called with each image's path; the ``LrcalError`` it raises is reported at the cell."""
     rows = CsvRows(Path(path))
-    models, model_cols, consumed = split_model_columns(rows.path, rows.header)
+    models, model_cols, consumed, ignored = split_model_columns(rows.path, rows.header)
     if not models:
         raise LrcalError(f"{rows.path}: header has no '<model>_correct' column (one per model is required)")
     samples = SampleReader(rows, Path(images_dir) if images_dir is not None else None, consumed, image_check)
@@ -98,4 +105,5 @@ def read_wide_csv(
         **{_NUMERIC_FIELDS[f][0]: np.asarray(values[f], dtype=np.float64).reshape(shape) for f in numeric},
         errors=np.asarray(errors, dtype=bool).reshape(shape) if with_errors else None,
         predictions=predictions,
+        ignored_columns=ignored,
     )

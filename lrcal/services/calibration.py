@@ -253,6 +253,7 @@ def calibrate_and_fit(
     refitted from them (e.g. after a router retrain). ``fit`` off: outcomes only. The report's
     ``token`` says what the fit did (or why there was none)."""
     if refit:
+        _refuse_if_removed(store, request.model)  # no new token for a removed model either
         report = calibration_report(store, request.model, set_ref=request.set_ref, limit=request.limit)
     else:
         report = calibrate(store, request, on_start=on_start, on_outcome=on_outcome)

@@ -1,7 +1,12 @@
 """`lrcal import-outcomes`: real outcome logs (wide or long CSV) into the store.
 
 Everything is parsed and checked before the first write, and all rows go in one
-transaction: a malformed file writes nothing; re-importing the same file is a no-op.
+transaction: a malformed file writes nothing. A set's version is the digest of what was
+parsed (ids, inputs, image bytes, models, outcomes), not of the file's bytes: re-importing the
+same log -- as it was, with other line endings or from another folder -- is a no-op, and the
+same log under another name is refused (training would count every query twice). A changed
+log under the same name is a new version; in training its outcomes of the same queries replace
+the older ones (`lrcal.store.aggregates.QUERY_KEY`).
 """
 
 from __future__ import annotations
@@ -10,8 +15,12 @@ import hashlib
 import math
 from pathlib import Path
 
-from lrcal.errors import LrcalError
+from lrcal import lifecycle
+from lrcal.errors import LrcalError, UsageError
 from lrcal.services.models import check_model_name
+# the hashes of a sample's second and later images go in its metadata (the examples table has
+# one image column); `lrcal.services.tables.query_for` gives the router all of them
+from lrcal.services.tables import EXTRA_IMAGES
 from lrcal.store import IMPORTED_ERROR, Store, utcnow
 
 RUN_KIND = "import"
@@ -44,21 +53,31 @@ def import_outcomes(
     files = [path] if samples_path is None else [path, Path(samples_path)]
     # Every image is checked while the file is read, before anything is stored.
     table = read_outcome_table(*files, images_dir=images_dir, name=name, image_check=check_image_header)
+    dataset = check_dataset_name(store, name or table.name or path.stem)
+    removed = []
     for model_name in table.models:  # the rule `add-model` applies: an import cannot create what it refuses
         try:
             check_model_name(model_name)
         except LrcalError as exc:
             raise LrcalError(f"{path}: header: {exc}") from None
-    version = file_digest(*files)
-    dataset = name or table.name or path.stem
+        model = store.find_model(model_name)
+        if model is not None and model["status"] == lifecycle.REMOVED:
+            removed.append(model_name)
+    if removed:
+        raise LrcalError(f"{path}: model(s) {', '.join(removed)} were removed; a removed model takes no new "
+                         "outcomes (drop their columns, or import under another model name)")
     # Content-addressed images first (files only; rows go in with the transaction below).
-    image_hashes: list[str | None] = []
-    for images in table.images:
-        image_hashes.append(store.put_image(Path(images[0]).read_bytes()) if images else None)
-
-    existing = store.find_set(dataset, version)
+    image_hashes: list[list[str]] = [[store.put_image(Path(image).read_bytes()) for image in images]
+                                     for images in table.images]
+    version = parsed_digest(table, image_hashes)
+    older = [row for row in store.list_sets() if row["name"] == dataset]
+    existing = store.find_set(dataset, version) or store.find_set(dataset, file_digest(*files))
     if existing is not None:
         return _summary(store, existing, table, already=True)
+    twin = next((row for row in store.list_sets() if row["version"] == version), None)
+    if twin is not None:
+        raise LrcalError(f"{path}: these outcomes are already imported as '{twin['name']}'; importing them again "
+                         f"as '{dataset}' would count every query twice")
 
     with store.write():
         if store.find_set(dataset, version) is not None:  # raced with another import
@@ -66,8 +85,8 @@ def import_outcomes(
         examples = []
         for i, sample_id in enumerate(table.sample_ids):
             meta = dict(table.metadata[i]) if table.metadata else {}
-            if len(table.images[i]) > 1:
-                meta["extra_images"] = list(table.images[i][1:])
+            if len(image_hashes[i]) > 1:
+                meta[EXTRA_IMAGES] = image_hashes[i][1:]
             examples.append(
                 {
                     "example_id": sample_id,
@@ -77,7 +96,7 @@ def import_outcomes(
                     "answer_type": None,
                     "choices": None,
                     "tolerance": None,
-                    "image_sha256": image_hashes[i],
+                    "image_sha256": image_hashes[i][0] if image_hashes[i] else None,
                     "metadata": meta,
                 }
             )
@@ -101,7 +120,52 @@ def import_outcomes(
                 message=f"outcomes imported from {path.name} ({dataset})",
                 data={"set": dataset, "version": version},
             )
-    return _summary(store, store.get_set(dataset, version), table, already=False)
+    summary = _summary(store, store.get_set(dataset, version), table, already=False)
+    summary["replaced_samples"] = _replaced_samples(store, older, table.sample_ids)
+    summary["not_trained"] = [m for m in table.models if store.get_model(m)["status"] == lifecycle.REGISTERED]
+    return summary
+
+
+MAX_DATASET_NAME_CHARS = 200
+
+
+def check_dataset_name(store: Store, dataset: str) -> str:
+    """The name an outcome log is stored under: printable, not blank, not a built-in set's name
+    and not the name of a calibration set in the store (a set is found by its name)."""
+    from lrcal.calsets import BUILTIN_SET_NAMES
+
+    if not dataset.strip() or len(dataset) > MAX_DATASET_NAME_CHARS or not dataset.isprintable():
+        raise UsageError(f"dataset name {dataset[:60]!r} must be 1-{MAX_DATASET_NAME_CHARS} printable characters "
+                         "(choose one with --name)")
+    if dataset in BUILTIN_SET_NAMES:
+        raise UsageError(f"'{dataset}' is a built-in set's name; choose another with --name")
+    if any(row["name"] == dataset and row["kind"] != "imported" for row in store.list_sets()):
+        raise UsageError(f"'{dataset}' already names a calibration set in this home; choose another with --name")
+    return dataset
+
+
+def parsed_digest(table, image_hashes: list[list[str]]) -> str:
+    """sha256 of what an import stores: sample ids, tasks, questions, answers, metadata, image
+    bytes (by hash), models and every outcome cell -- not the file's bytes or paths."""
+    import json
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([table.sample_ids, table.tasks, table.questions, table.answers, table.metadata,
+                              image_hashes, table.models], ensure_ascii=False, sort_keys=True, default=str)
+                  .encode("utf-8", "surrogatepass"))
+    for grid in (table.scores, table.cost_usd, table.output_tokens, table.latency_ms, table.errors):
+        digest.update(b"|" if grid is None else np.ascontiguousarray(grid, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def _replaced_samples(store: Store, older: list[dict], sample_ids) -> int:
+    """How many of this log's samples an older version under the same name already had."""
+    before: set[str] = set()
+    for row in older:
+        before |= set(store.example_pks(row["id"]))
+    return len(before & set(sample_ids))
 
 
 def check_image_header(image: Path) -> None:
@@ -156,6 +220,7 @@ def _summary(store: Store, set_row: dict, table, *, already: bool) -> dict:
         "tasks": sorted({t for t in table.tasks if t}),
         "outcomes": int((~_isnan(table.scores)).sum()),
         "already_imported": already,
+        "ignored_columns": list(table.ignored_columns),
     }
 
 

@@ -78,7 +78,7 @@ def onboard_model(
     pool = [m["name"] for m in store.list_models(["enabled"]) if m["name"] != name and m["name"] in router.cards]
     if not pool:
         pool = [m for m in router.models if m != name]
-    pool_scores = _pool_scores(store, pool, [r["example_id"] for r in rows])
+    pool_scores = _pool_scores(store, pool, [r["query_key"] for r in rows])
     config = OnboardConfig() if bootstrap is None else OnboardConfig(bootstrap=bootstrap)
     extras = {k: arrays[k] for k in ("output_tokens", "latency_ms", "cost_usd", "errors")}
     result = fit_token(router, name, X, arrays["scores"], task_ids, pool=pool, pool_scores=pool_scores,
@@ -143,16 +143,17 @@ def fit_method_words(method: str | None, prior_strength: float | None) -> str:
     return f"profile + fitted residual, prior strength {prior_strength:g}"
 
 
-def _pool_scores(store: Store, pool: list[str], example_ids: list[int]) -> np.ndarray:
-    """[n, len(pool)] the pool models' latest scores on these examples (NaN where none)."""
-    out = np.full((len(example_ids), len(pool)), np.nan)
-    where = {e: i for i, e in enumerate(example_ids)}
+def _pool_scores(store: Store, pool: list[str], query_keys: list[str]) -> np.ndarray:
+    """[n, len(pool)] the pool models' latest scores on these queries (`Store.model_outcomes`'
+    ``query_key``; NaN where none)."""
+    out = np.full((len(query_keys), len(pool)), np.nan)
+    where = {key: i for i, key in enumerate(query_keys)}
     for j, name in enumerate(pool):
         model = store.find_model(name)
         if model is None:
             continue
         for row in store.model_outcomes(model["id"]):
-            i = where.get(row["example_id"])
+            i = where.get(row["query_key"])
             if i is not None and row["score"] is not None and not is_endpoint_error(row):
                 out[i, j] = float(row["score"])
     return out

@@ -31,10 +31,23 @@ def ensure_set(store: Store, name_or_path: str, check=None) -> RegisteredSet:
     A set already in the store under that name with the same content is reused. ``check``: called
     with the loaded set before anything is stored (a usage error there stores nothing).
     """
-    from lrcal.calsets import load_set, resolve_set
+    from pathlib import Path
+
+    from lrcal.calsets import BUILTIN_SET_NAMES, load_set, resolve_set
+    from lrcal.calsets.resolve import builtin_sets_dirs
+    from lrcal.errors import LrcalError
 
     path = resolve_set(name_or_path, store.home)
     cset = load_set(path)
+    # A set is found by its name: one that takes a built-in set's name, or an imported outcome
+    # log's, would hide it (`outcomes --set`, the TUI, the gate's holdout check).
+    if cset.name in BUILTIN_SET_NAMES and Path(path).resolve() not in {
+            (root / cset.name).resolve() for root in builtin_sets_dirs()}:
+        raise LrcalError(f"{path}: the set is named '{cset.name}', a built-in set's name; rename it "
+                         "(`lrcal sets import PATH --name NEW`)")
+    if any(row["name"] == cset.name and row["kind"] == "imported" for row in store.list_sets()):
+        raise LrcalError(f"{path}: the set is named '{cset.name}', like an imported outcome log in this home; "
+                         "rename it (`lrcal sets import PATH --name NEW`)")
     if check is not None:
         check(cset)
     row = store.register_set(cset)

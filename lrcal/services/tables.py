@@ -18,13 +18,15 @@ from lrcal.services.run_health import is_endpoint_error
 from lrcal.store import Store
 
 TRAINING_RUN_KINDS = ("calibration", "import")
+# an imported sample's second and later images (`lrcal.services.imports`)
+EXTRA_IMAGES = "extra_image_sha256"
 
 
 def query_metadata(example: dict, set_kind: str | None) -> dict[str, str]:
     meta: dict[str, str] = {}
     if set_kind == "imported":
         for key, value in (example.get("metadata") or {}).items():
-            if key == "extra_images" or value is None:
+            if key in (EXTRA_IMAGES, "extra_images") or value is None:  # images, not metadata
                 continue
             meta[key] = value if isinstance(value, str) else json.dumps(value)
     if example.get("choices"):
@@ -36,8 +38,9 @@ def query_for(store: Store, example: dict, set_kind: str | None):
     from lrcal.features import Query
 
     images: list[str] = []
-    if example.get("image_sha256"):
-        row = store.image_row(example["image_sha256"])
+    extra = (example.get("metadata") or {}).get(EXTRA_IMAGES) if set_kind == "imported" else None
+    for sha in [example.get("image_sha256"), *(extra if isinstance(extra, list) else [])]:
+        row = store.image_row(sha) if isinstance(sha, str) and sha else None
         if row and row["path"]:
             images.append(row["path"])
     return Query(
@@ -61,7 +64,8 @@ def model_row_counts(store: Store, kinds: Sequence[str] = TRAINING_RUN_KINDS) ->
 
 
 def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TRAINING_RUN_KINDS):
-    """Every example with an outcome from any of ``models`` (latest outcome per model × example).
+    """Every query with an outcome from any of ``models`` (latest outcome per model × query; a
+    query stored in several sets is one row, shown as its first stored example).
 
     An endpoint error is not a wrong answer: its score is NaN (not run), so training and
     profiles leave it out; ``errors`` still marks it."""
@@ -69,9 +73,16 @@ def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TR
 
     model_rows = [store.get_model(m) for m in models]
     per_model = [store.model_outcomes(m["id"], kinds=list(kinds)) for m in model_rows]
-    # An example where every model's request failed tells the router nothing.
-    example_ids = sorted({o["example_id"] for outcomes in per_model for o in outcomes if not is_endpoint_error(o)})
-    index = {eid: i for i, eid in enumerate(example_ids)}
+    # A query where every model's request failed tells the router nothing.
+    first_example: dict[str, int] = {}
+    for outcomes in per_model:
+        for o in outcomes:
+            if not is_endpoint_error(o):
+                key = o["query_key"]
+                first_example[key] = min(first_example.get(key, o["example_id"]), o["example_id"])
+    example_ids = sorted(first_example.values())
+    row_of = {eid: i for i, eid in enumerate(example_ids)}
+    index = {key: row_of[eid] for key, eid in first_example.items()}
     n, k = len(example_ids), len(models)
     scores = np.full((n, k), np.nan)
     cost = np.full((n, k), np.nan)
@@ -80,7 +91,7 @@ def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TR
     errors = np.zeros((n, k), dtype=bool)
     for j, outcomes in enumerate(per_model):
         for o in outcomes:
-            i = index.get(o["example_id"])
+            i = index.get(o["query_key"])
             if i is None:
                 continue
             errors[i, j] = bool(o["error_kind"])

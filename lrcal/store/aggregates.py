@@ -9,19 +9,31 @@ IMPORTED_ERROR = "imported_error"
 # An outcome that measured something: no error, or an outcome log's own error flag. Endpoint
 # errors are excluded, never counted as wrong (lrcal.services.run_health).
 MEASURED = f"(o.error_kind is null or o.error_kind = '{IMPORTED_ERROR}')"
+# One query, wherever it is stored: the same example in two sets (a quick subset of a built-in
+# set, an outcome log imported twice, or again in a corrected version) counts once in training,
+# token fits and counts, its latest outcome winning. Its id, task, question and image; an
+# example with neither question nor image (a log of ids and tasks only) is told apart by its
+# set's name as well, since its id alone may repeat in an unrelated log. SQL over ``examples e``
+# joined with ``calibration_sets s``.
+QUERY_KEY = (
+    "(e.example_id || char(31) || coalesce(e.task_group, '') || char(31) || coalesce(e.question, '') || char(31) "
+    "|| coalesce(e.image_sha256, '') || char(31) "
+    "|| case when coalesce(e.question, '') = '' and e.image_sha256 is null then s.name else '' end)"
+)
 
 
 class OutcomeAggregates:
     # ---- outcomes per model --------------------------------------------------------------
 
     def outcome_example_counts(self, kinds: Sequence[str], *, measured_only: bool = False) -> dict[int, int]:
-        """model id -> distinct examples with an outcome in the model's runs of these kinds
-        (``measured_only``: endpoint errors left out)."""
+        """model id -> distinct queries (`QUERY_KEY`) with an outcome in the model's runs of these
+        kinds (``measured_only``: endpoint errors left out)."""
         placeholders = ",".join("?" * len(kinds))
         return {
             r["model_id"]: r["n"]
             for r in self.query(
-                "select r.model_id, count(distinct o.example_id) as n from outcomes o join runs r on r.id = o.run_id "
+                f"select r.model_id, count(distinct {QUERY_KEY}) as n from outcomes o join runs r on r.id = o.run_id "
+                "join examples e on e.id = o.example_id join calibration_sets s on s.id = e.set_id "
                 f"where r.kind in ({placeholders}) {'and ' + MEASURED if measured_only else ''} group by r.model_id",
                 list(kinds),
             )

@@ -27,7 +27,7 @@ from lrcal import lifecycle
 from lrcal.errors import LrcalError, NotFound
 from lrcal.home import db_path
 from lrcal.store.browse_queries import OutcomeBrowsing
-from lrcal.store.aggregates import IMPORTED_ERROR, OutcomeAggregates
+from lrcal.store.aggregates import IMPORTED_ERROR, QUERY_KEY, OutcomeAggregates
 from lrcal.store.db import (
     StoreWriteError,
     connect,
@@ -531,12 +531,13 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
     def model_outcomes(
         self, model_id: int, *, set_id: int | None = None, kinds: Sequence[str] | None = None
     ) -> list[dict]:
-        """The latest outcome per example for a model (across runs), optionally limited to a set / run kinds."""
+        """The latest outcome per query (``query_key``, `QUERY_KEY`: the same example stored in two
+        sets is one query) for a model, across runs, optionally limited to a set / run kinds."""
         sql = (
             "select o.*, r.kind as run_kind, r.set_id, e.example_id as example_name, e.task_group, e.question, "
-            "e.answer, e.answer_type, e.image_sha256, e.metadata as example_metadata "
+            f"e.answer, e.answer_type, e.image_sha256, e.metadata as example_metadata, {QUERY_KEY} as query_key "
             "from outcomes o join runs r on r.id = o.run_id join examples e on e.id = o.example_id "
-            "where r.model_id = ?"
+            "join calibration_sets s on s.id = e.set_id where r.model_id = ?"
         )
         params: list[Any] = [model_id]
         if set_id is not None:
@@ -546,11 +547,11 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
             sql += f" and r.kind in ({','.join('?' * len(kinds))})"
             params.extend(kinds)
         sql += " order by o.id"
-        latest: dict[int, dict] = {}
+        latest: dict[str, dict] = {}
         for row in self.query(sql, params):
             row["retried_errors"] = loads(row["retried_errors"], [])
             row["example_metadata"] = loads(row["example_metadata"], {})
-            latest[row["example_id"]] = row  # later rows win
+            latest[row["query_key"]] = row  # later rows win
         return list(latest.values())
 
     # ---- validations ------------------------------------------------------------------

@@ -1,0 +1,181 @@
+"""Inputs that used to leave silently wrong data behind (a review of `import-outcomes`,
+calibration sets and removed models): each test fails on the code before the fix.
+
+* the same query stored twice (a log re-imported with other line endings or under another
+  name, a corrected version of a log, `builtin-v1` then its subset `builtin-v1-quick`) counted
+  twice in training and in the calibrated counts;
+* an error column written by pandas or R (`0.0`, `NaN`, `NA`) marked successful calls as errors;
+* per-model columns in another case (`B_Correct`, `a_Cost`) or of an unknown kind
+  (`a_latency_s`) were dropped, or became query features;
+* a removed model took new outcomes and tokens; a set could take a built-in set's name;
+* only the first of a sample's images reached the router.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.flows import register_zoo
+from tests.test_calsets_loader import png_bytes
+
+V1 = "sample_id,task,question,a_correct,b_correct\ns0,ocr,q0,0,1\ns1,ocr,q1,1,0\ns2,chart,q2,1,1\n"
+
+
+def _write(path: Path, text: str, newline: str = "\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.replace("\n", newline).encode())
+    return path
+
+
+def _training_table(home: Path, models=("a", "b")):
+    from lrcal.services.tables import outcome_table
+    from lrcal.store import Store
+
+    store = Store.open(home)
+    try:
+        table, _examples = outcome_table(store, list(models))
+        return table
+    finally:
+        store.close()
+
+
+def _count(home: Path, sql: str) -> int:
+    conn = sqlite3.connect(home / "lrcal.db")
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_the_same_log_again_is_one_import_whatever_its_bytes_or_name(cli, home, tmp_path):
+    first = _write(tmp_path / "lf" / "v1.csv", V1)
+    assert cli("import-outcomes", str(first)).exit_code == 0
+    crlf = _write(tmp_path / "crlf" / "v1.csv", V1, newline="\r\n")
+    again = cli("import-outcomes", str(crlf), "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["already_imported"] is True
+    before = _count(home, "select count(*) from outcomes")
+    renamed = cli("import-outcomes", str(first), "--name", "other")
+    assert renamed.exit_code == 1
+    assert "already imported as 'v1'" in renamed.output and len(renamed.output.strip().splitlines()) == 1
+    assert _count(home, "select count(*) from outcomes") == before
+    assert _training_table(home).n_samples == 3
+
+
+def test_a_corrected_version_replaces_the_older_outcomes_in_training(cli, home, tmp_path):
+    assert cli("import-outcomes", str(_write(tmp_path / "a" / "log.csv", V1))).exit_code == 0
+    v2 = V1.replace("s0,ocr,q0,0,1", "s0,ocr,q0,1,1") + "s3,chart,q3,0,0\n"
+    result = cli("import-outcomes", str(_write(tmp_path / "b" / "log.csv", v2)), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["replaced_samples"] == 3
+    text = cli("import-outcomes", str(_write(tmp_path / "c" / "log.csv", v2 + "s4,ocr,q4,1,1\n")))
+    assert "in training this version's outcomes replace the older ones" in text.output
+    table = _training_table(home)
+    assert sorted(sid.split(":")[1] for sid in table.sample_ids) == ["s0", "s1", "s2", "s3", "s4"]
+    s0 = next(i for i, sid in enumerate(table.sample_ids) if sid.endswith(":s0"))
+    assert table.scores[s0].tolist() == [1.0, 1.0]  # the corrected score, once
+
+
+def test_samples_of_two_logs_with_only_ids_and_tasks_stay_apart(cli, home, tmp_path):
+    """Without a question or an image the same id in two logs may be two queries: the set's name
+    tells them apart (a log's own versions still replace each other)."""
+    bare = "sample_id,task,a_correct,b_correct\nval_1,Counting,1,0\nval_2,Counting,0,1\n"
+    assert cli("import-outcomes", str(_write(tmp_path / "x.csv", bare))).exit_code == 0
+    other = bare.replace(",1,0\n", ",0,0\n")
+    assert cli("import-outcomes", str(_write(tmp_path / "y.csv", other))).exit_code == 0
+    assert _training_table(home).n_samples == 4
+
+
+@pytest.mark.parametrize("cell, error", [("0.0", False), ("NaN", False), ("NA", False), ("<NA>", False),
+                                         ("nan", False), ("0", False), ("1.0", True), ("True", True),
+                                         ("timeout after 30 s", True)])
+def test_error_cells_that_pandas_or_r_write_for_no_error(cell, error):
+    from lrcal.outcome_table.csv_rows import parse_error_flag
+
+    assert parse_error_flag(cell) is error
+
+
+def test_per_model_columns_in_any_case_and_unknown_ones_are_not_features(cli, home, tmp_path):
+    text = ("sample_id,question,a_correct,B_Correct,a_Cost,a_latency_s,note\n"
+            "s1,q1,1,0,0.1,2,x\ns2,q2,0,1,0.2,3,x\ns3,q3,1,1,0.1,2,y\n")
+    result = cli("import-outcomes", str(_write(tmp_path / "case.csv", text)), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["models"] == ["a", "B"] and summary["ignored_columns"] == ["a_latency_s"]
+    table = _training_table(home, ("a", "B"))
+    assert all("a_latency_s" not in meta and "a_Cost" not in meta for meta in table.metadata)
+    assert all(meta.get("note") in ("x", "y") for meta in table.metadata)
+    assert sorted(table.cost_usd[:, 0].tolist()) == [0.1, 0.1, 0.2]
+    shown = cli("import-outcomes", str(_write(tmp_path / "case2.csv", text + "s4,q4,0,0,0.1,2,x\n")))
+    assert "left out 1 column(s) named after a model" in shown.output and "a_latency_s" in shown.output
+
+
+def test_a_removed_model_takes_no_new_outcomes_and_no_new_token(cli, home, tmp_path):
+    assert cli("import-outcomes", str(_write(tmp_path / "v1.csv", V1))).exit_code == 0
+    assert cli("models", "remove", "a", "--yes").exit_code == 0
+    before = _count(home, "select count(*) from outcomes")
+    result = cli("import-outcomes", str(_write(tmp_path / "more.csv", V1.replace("q", "Q"))))
+    assert result.exit_code == 1 and "were removed" in result.output
+    assert _count(home, "select count(*) from outcomes") == before
+    refit = cli("calibrate", "a", "--refit")
+    assert refit.exit_code != 0 and "removed" in refit.output
+    assert _count(home, "select count(*) from model_tokens") == 0
+
+
+@pytest.mark.parametrize("name", ["builtin-v1-holdout", "   ", "x\x1b[2Jy", "two\nlines"])
+def test_an_outcome_log_cannot_take_a_set_name_that_hides_or_garbles(cli, home, tmp_path, name):
+    result = cli("import-outcomes", str(_write(tmp_path / "v1.csv", V1)), "--name", name)
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1
+    assert _count(home, "select count(*) from calibration_sets") == 0
+
+
+def test_a_calibration_set_named_like_a_builtin_one_is_refused(cli, home, tmp_path):
+    fake = tmp_path / "fake"
+    assert cli("sets", "generate", str(fake), "--name", "builtin-v1-holdout", "-n", "12").exit_code == 0
+    assert cli("add-model", "m", "--base-url", "http://127.0.0.1:9/v1", "--no-probe").exit_code == 0
+    result = cli("calibrate", "m", "--set", str(fake))
+    assert result.exit_code == 1 and "a built-in set's name" in result.output
+    assert _count(home, "select count(*) from calibration_sets") == 0
+
+
+def test_all_of_a_samples_images_reach_the_router(cli, home, tmp_path):
+    images = tmp_path / "img"
+    images.mkdir()
+    (images / "p.png").write_bytes(png_bytes((8, 8)))
+    (images / "q.png").write_bytes(png_bytes((9, 7)))
+    text = ('sample_id,question,image_paths,a_correct,b_correct\n'
+            's1,q1,"[""p.png"", ""q.png""]",1,0\ns2,q2,p.png,0,1\n')
+    result = cli("import-outcomes", str(_write(tmp_path / "multi.csv", text)), "--images-dir", str(images))
+    assert result.exit_code == 0, result.output
+    table = _training_table(home)
+    by_id = {sid.split(":")[1]: imgs for sid, imgs in zip(table.sample_ids, table.images)}
+    assert len(by_id["s1"]) == 2 and len(by_id["s2"]) == 1
+    assert all(Path(p).is_file() and str(home) in p for imgs in by_id.values() for p in imgs)  # copies in the home
+
+
+def test_an_imported_registered_model_is_said_to_stay_out_of_training(cli, home, tmp_path):
+    assert cli("add-model", "a", "--base-url", "http://127.0.0.1:9/v1", "--no-probe").exit_code == 0
+    result = cli("import-outcomes", str(_write(tmp_path / "v1.csv", V1)))
+    assert result.exit_code == 0 and "warning: a registered with an endpoint and not calibrated yet" in result.output
+
+
+def test_a_subset_set_calibrated_after_its_parent_counts_each_query_once(cli, home, zoo_server):
+    """`builtin-v1-quick` holds 64 of `builtin-v1`'s examples (same ids, same images)."""
+    model = "sim-docreader-m"
+    register_zoo(cli, zoo_server, names={model})
+    assert cli("calibrate", model, "--limit", "32", "--no-fit").exit_code == 0
+    assert cli("calibrate", model, "--set", "builtin-v1-quick", "--limit", "32", "--no-fit").exit_code == 0
+    assert _count(home, "select count(*) from outcomes") == 64  # both runs are kept, for audit
+    mine = next(m for m in json.loads(cli("models", "--json").stdout) if m["name"] == model)
+    assert mine["calibrated_examples"] == 32
+    from lrcal.services.onboarding import calibration_rows
+    from lrcal.store import Store
+
+    store = Store.open(home)
+    try:
+        assert len(calibration_rows(store, store.get_model(model))) == 32
+    finally:
+        store.close()

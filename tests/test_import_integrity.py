@@ -7,8 +7,12 @@ calibration sets and removed models): each test fails on the code before the fix
 * an error column written by pandas or R (`0.0`, `NaN`, `NA`) marked successful calls as errors;
 * per-model columns in another case (`B_Correct`, `a_Cost`) or of an unknown kind
   (`a_latency_s`) were dropped, or became query features;
-* a removed model took new outcomes and tokens; a set could take a built-in set's name;
-* only the first of a sample's images reached the router.
+* a removed model took new outcomes and tokens, and `route --models` picked it; a set could take
+  a built-in set's name;
+* only the first of a sample's images reached the router;
+* a changed endpoint reused the previous model's outcomes without a word;
+* stored text was read as console markup (a traceback) and its control characters reached the
+  terminal; sample ids equal once Unicode-normalised were two samples.
 """
 
 from __future__ import annotations
@@ -179,3 +183,50 @@ def test_a_subset_set_calibrated_after_its_parent_counts_each_query_once(cli, ho
         assert len(calibration_rows(store, store.get_model(model))) == 32
     finally:
         store.close()
+
+
+def test_a_changed_endpoint_is_said_to_leave_outcomes_of_the_previous_one(cli, home, zoo_server):
+    """`models set --api-model` then `calibrate` reported the previous model's accuracy as if
+    measured now: the change now warns, and a resumed run says what it reused."""
+    model = "sim-docreader-m"
+    register_zoo(cli, zoo_server, names={model})
+    assert cli("calibrate", model, "--limit", "12", "--no-fit").exit_code == 0
+    changed = cli("models", "set", model, "--api-model", "sim-lite-s")
+    assert changed.exit_code == 0
+    assert "12 stored calibration/validation outcomes" in changed.output and "--fresh" in changed.output
+    prices = cli("models", "set", model, "--price-in", "0.5")
+    assert "previous endpoint" not in prices.output  # a price says nothing about who answers
+    again = cli("calibrate", model, "--limit", "12", "--no-fit")
+    assert again.exit_code == 0 and "0 examples asked now, the other outcomes reused" in again.output
+
+
+def test_stored_text_is_shown_as_it_is_in_tables(cli, home, tmp_path):
+    """A question holding `[/x]` stopped `lrcal outcomes` with a rich MarkupError traceback, and
+    an ESC sequence in a sample id reached the terminal."""
+    text = 'sample_id,question,a_correct,b_correct\n"s[/red]1","what [/x] is [bold]this",1,0\n"s\x1b[2J2",q2,0,1\n'
+    assert cli("import-outcomes", str(_write(tmp_path / "m.csv", text))).exit_code == 0
+    shown = cli("outcomes", "a")
+    assert shown.exit_code == 0, shown.output
+    assert "what [/x] is [bold]this" in shown.output and "\x1b" not in shown.output
+    assert "s\\x1b" in shown.output  # escaped, visible
+
+
+def test_sample_ids_that_only_unicode_normalisation_tells_apart_are_one(cli, home, tmp_path):
+    text = "sample_id,a_correct,b_correct\n\u00e9,1,0\ne\u0301,0,1\n"
+    result = cli("import-outcomes", str(_write(tmp_path / "nfc.csv", text)))
+    assert result.exit_code == 1 and "duplicate sample id" in result.output
+    assert _count(home, "select count(*) from calibration_sets") == 0
+
+
+def test_route_refuses_a_removed_model(tui_home_copy):
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    def run(*args):
+        return CliRunner().invoke(app, ["--home", str(tui_home_copy), *args], catch_exceptions=False)
+
+    assert run("models", "remove", "sim-legacy-xl", "--yes").exit_code == 0
+    result = run("route", "-q", "what is this?", "--models", "sim-legacy-xl,sim-lite-s")
+    assert result.exit_code == 1 and "sim-legacy-xl: removed" in result.output
+    assert run("route", "-q", "what is this?", "--models", "sim-lite-s,sim-chartqa-m").exit_code == 0

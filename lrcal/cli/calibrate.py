@@ -223,6 +223,10 @@ def _print_report(report: dict) -> None:
             f"[yellow]incomplete:[/] {report['examples'] - report['completed']} examples have no outcome; "
             f"run the same command again to resume"
         )
+    if report.get("resumed") and not report.get("adaptive"):  # (the adaptive summary says what it asked)
+        asked = report.get("requested") or 0
+        console.print(f"resumed run {report.get('run_id')}: {asked} example{'s' if asked != 1 else ''} asked now, "
+                      f"the other outcomes reused (--fresh asks every example again)")
     if report.get("adaptive"):
         print_adaptive(report["adaptive"], console)
     console.print(f"status: {report.get('status')}")

@@ -181,6 +181,10 @@ def set_command(
         return
     for column, (old, new) in row["changed"].items():
         typer.echo(f"{name}: {column} {cell(old) or '(none)'} → {cell(new) or '(none)'}")
+    if row["outcomes_from_previous_endpoint"]:
+        typer.echo(f"warning: {row['outcomes_from_previous_endpoint']} stored calibration/validation outcomes of {name} "
+                   "were measured on the previous endpoint, and calibrate and live-validate reuse them; if another "
+                   f"model answers now, run `lrcal calibrate {name} --fresh` (and `live-validate --fresh`)", err=True)
 
 
 @models_app.command(

@@ -239,8 +239,24 @@ def render_table(
             overflow="fold" if column.wrap else "ellipsis",
         )
     for row in rows:
-        table.add_row(*[row.get(c.key, "") for c in fitted.columns])
+        table.add_row(*[as_text(row.get(c.key, "")) for c in fitted.columns])
     return table, fitted.hidden
+
+
+# control characters other than newline and tab, shown as escapes (a stored question's ESC
+# sequence must not restyle or clear the terminal)
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
+
+
+def as_text(value: Any):
+    """A table cell as rich Text: stored text is shown as it is, never read as console markup
+    (a question holding ``[/x]`` stopped `lrcal outcomes` with a MarkupError), control
+    characters escaped. Text the code styled (rich Text) passes through."""
+    from rich.text import Text
+
+    if isinstance(value, Text):
+        return value
+    return Text(str(value).translate(_CONTROL))
 
 
 def hidden_note(hidden: Sequence[Column], width: int) -> str:

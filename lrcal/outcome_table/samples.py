@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,12 +67,13 @@ class SampleReader:
         answer = cells[self.answer_col] if self.answer_col else None
         images = self._images(row, line, cells[self.image_col]) if self.image_col else []
         metadata = {c: cells[c] for c in self.meta_cols if cells[c].strip()}
-        if sample_id in self._first_row:
+        key = unicodedata.normalize("NFC", sample_id)  # ids that only Unicode normalisation tells apart are one
+        if key in self._first_row:
             raise LrcalError(
                 f"{self.rows.where(row, line, self.id_col)}: duplicate sample id {shown(sample_id)} "
-                f"(first at row {self._first_row[sample_id]})"
+                f"(first at row {self._first_row[key]})"
             )
-        self._first_row[sample_id] = row
+        self._first_row[key] = row
         self.sample_ids.append(sample_id)
         self.tasks.append(task)
         self.questions.append(question if question and question.strip() else None)

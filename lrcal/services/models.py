@@ -282,7 +282,17 @@ def change_model(store: Store, name: str, **values) -> dict:
         f"{labels[column]} {_shown(model[column])} → {_shown(value)}" for column, value in changes.items()
     )
     row = store.change_model(name, changes, message=message)
-    return {**row, "changed": {column: [model[column], value] for column, value in changes.items()}}
+    # Which model answers may have changed: outcomes stored so far describe the previous one, and
+    # calibrate / live-validate reuse them unless asked --fresh. Said, not undone: a moved host
+    # (a new base URL) still serves the same model.
+    identity = sorted(set(changes) & ENDPOINT_IDENTITY)
+    measured = store.outcome_example_counts(["calibration", "validation"]).get(model["id"], 0) if identity else 0
+    return {**row, "changed": {column: [model[column], value] for column, value in changes.items()},
+            "outcomes_from_previous_endpoint": measured}
+
+
+# the columns that say which model answers: a change leaves the stored outcomes measured on another
+ENDPOINT_IDENTITY = frozenset({"base_url", "api_model", "api_style"})
 
 
 def _shown(value) -> str:

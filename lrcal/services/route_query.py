@@ -52,8 +52,10 @@ def explain_route(
         raise LrcalError("--question is empty")
     routing = load_routing(store)
     if models:
-        for name in models:
-            store.get_model(name)
+        removed = [name for name in models if store.get_model(name)["status"] == lifecycle.REMOVED]
+        if removed:
+            raise LrcalError(f"{', '.join(removed)}: removed, never routed to again; leave "
+                             f"{'it' if len(removed) == 1 else 'them'} out of --models")
         names = list(models)
     else:
         names = [m["name"] for m in store.list_models([lifecycle.ENABLED]) if routing.has_token(m["name"])]

@@ -236,3 +236,24 @@ def test_fit_columns_drops_in_order_and_never_cuts_a_name():
     assert narrow.widths[0] == 30 and sum(narrow.widths) + 2 * (len(narrow.widths) - 1) <= 56
     tiny = fit_columns(columns, rows, 40)
     assert [c.key for c in tiny.hidden] == ["b", "a"] and tiny.widths == [30, 8]
+
+
+def test_the_rules_verdicts_are_coloured_not_markup_text(tui_fixed_home):
+    """A verdict cell was the markup string '[green]pass[/]': shown literally once table cells
+    stopped being read as markup (stored text must not be)."""
+    from lrcal.cli.output import print_table
+    from lrcal.cli.validate import RULE_COLUMNS, rule_rows
+    from lrcal.store import Store
+
+    store = Store.open(tui_fixed_home)
+    try:
+        validation = store.latest_validations()[-1]
+    finally:
+        store.close()
+    result = {"model": validation["model"], **validation["results"]}
+    console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system="standard")
+    print_table(rule_rows(result), RULE_COLUMNS, console=console)
+    out = console.file.getvalue()
+    assert "[/]" not in out and "[green]" not in out and "[red]" not in out
+    verdicts = {rule["verdict"] for rule in result["rules"]}
+    assert verdicts and all(v in out for v in verdicts) and "\x1b[" in out  # coloured

@@ -123,11 +123,13 @@ VERDICT_COLOURS = {"pass": "green", "fail": "red", "undecided": "yellow"}
 
 
 def rule_rows(result: dict) -> list[dict]:
+    from rich.text import Text
+
     return [
         {"rule": rule["label"], "paths": ",".join(rule["paths"]),
          "threshold": "≥ predicted low" if rule["key"] == "prediction" else rule["threshold_text"],
          "measured": rule["detail"] if rule["key"] == "prediction" else rule["measured_text"],
-         "verdict": f"[{VERDICT_COLOURS[rule['verdict']]}]{rule['verdict']}[/]"}
+         "verdict": Text(rule["verdict"], style=VERDICT_COLOURS[rule["verdict"]])}
         for rule in result["rules"]
     ]  # fmt: skip
 

@@ -302,3 +302,92 @@ def test_models_cannot_be_enabled_without_validation(flow_home):
     assert forced.exit_code == 0
     events = json.loads(cli("events", DOMINATED, "--json").stdout)
     assert events[0]["kind"] == "enabled" and events[0]["data"]["forced"] is True
+
+
+# ---- a validation changes only what it judged (a review: state changed during a run) -----------
+
+
+def _validate_while(home, request, during):
+    """`live_validate` with ``during(other_store)`` run after its first look, through a second
+    connection to the home (another process, as far as SQLite is concerned)."""
+    from lrcal.services.live_validation import live_validate
+    from lrcal.store import Store
+
+    store, other = Store.open(home), Store.open(home)
+    try:
+        def on_look(look, _seen, _decision):
+            if look == 1:
+                during(other)
+
+        return live_validate(store, request, on_look=on_look)
+    finally:
+        store.close()
+        other.close()
+
+
+def test_a_disable_during_a_validation_is_not_undone_by_its_decision(flow_home, sim_server, builtin_sets):
+    """A `disable` issued while the model was being validated with --enable was reversed when the
+    run ended (disabled → validated → enabled)."""
+    from lrcal.services.live_validation import ValidateRequest
+    from lrcal.services.models import disable
+
+    home, _ = flow_home
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    result = _validate_while(home, ValidateRequest(model=SPECIALIST, enable=True),
+                             lambda other: disable(other, SPECIALIST, reason="incident"))
+    assert result["decision"] == "validated" and result["status"] == "disabled"
+    assert "not applied: its status (enabled → disabled) changed while it ran" in result["note"]
+    assert _status(home, SPECIALIST) == "disabled"
+    assert _events(home, SPECIALIST)[-2:] == ["disabled", "validation_validated"]
+
+
+def test_a_policy_set_during_a_validation_is_not_replaced(flow_home, sim_server, builtin_sets):
+    from lrcal.services.live_validation import ValidateRequest
+    from lrcal.store import Store
+
+    home, _ = flow_home
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    result = _validate_while(home, ValidateRequest(model=SPECIALIST, enable=True),
+                             lambda other: other.set_routing_policy(1.0, 0.0, source="ops", reason="ops change"))
+    assert result["decision"] == "validated" and result["policy_saved"] is None
+    assert "routing policy was changed while it ran" in result["note"]
+    store = Store.open(home)
+    try:
+        assert (store.routing_policy()["lambda_cost"], store.routing_policy()["source"]) == (1.0, "ops")
+    finally:
+        store.close()
+
+
+def test_a_token_refitted_during_a_validation_keeps_the_status(flow_home, sim_server, builtin_sets):
+    """The decision was about the token routed with; a refit in the meantime is a different model card."""
+    from lrcal.services.calibration import CalibrateRequest, calibrate_and_fit
+    from lrcal.services.live_validation import ValidateRequest
+
+    home, _ = flow_home
+    cli = _cli(home)
+    assert cli("disable", SPECIALIST, "--yes").exit_code == 0
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    result = _validate_while(home, ValidateRequest(model=SPECIALIST, enable=True),
+                             lambda other: calibrate_and_fit(other, CalibrateRequest(model=SPECIALIST), refit=True))
+    assert result["decision"] == "validated" and result["status"] == "disabled"
+    assert "its capability token (refitted)" in result["note"]
+
+
+def test_enable_needs_a_passed_validation_with_the_router_in_use(flow_home):
+    """A model forced in, then disabled, came back with a plain `enable` (logged as not forced);
+    a model validated with an older router was enabled under a newer one nobody judged."""
+    home, _ = flow_home
+    cli = _cli(home)
+    assert cli("enable", DOMINATED, "--force", "--reason", "canary").exit_code == 0
+    assert cli("disable", DOMINATED, "--yes").exit_code == 0
+    again = cli("enable", DOMINATED)
+    assert again.exit_code == 1 and "was rejected by its latest live validation" in again.output
+    assert _status(home, DOMINATED) == "disabled"
+    assert cli("disable", SPECIALIST, "--yes").exit_code == 0
+    assert cli("enable", SPECIALIST).exit_code == 0  # passed with the router in use: allowed
+    assert cli("disable", SPECIALIST, "--yes").exit_code == 0
+    assert cli("router", "train", "--ensemble", "1").exit_code == 0
+    stale = cli("enable", SPECIALIST)
+    assert stale.exit_code == 1 and "passed live validation with router" in stale.output
+    assert "the router in use" in stale.output and _status(home, SPECIALIST) == "disabled"
+    assert cli("enable", SPECIALIST, "--force", "--reason", "checked by hand").exit_code == 0

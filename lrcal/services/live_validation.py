@@ -91,6 +91,7 @@ def live_validate(
     Policy(lambda_cost=lambda_cost, lambda_latency=lambda_latency)  # refuses a bad λ before any request
 
     with store.lock(f"validate:{candidate['name']}", purpose="live-validate"):
+        judged = RunState.now(store, candidate["name"], routing)
         rset = ensure_set(store, request.set_ref)
         _refuse_overlap(store, candidate, rset)
         order = sequential_order(stratified_subset(rset.examples, request.limit), gate.seed)
@@ -113,7 +114,7 @@ def live_validate(
             collector.finish()
         result = _result(candidate, incumbents, names, run.matrix, router, run.rows, routing, gate, rset, run.decision)
         result.update(_run_summary(collector, run, plan, request))
-        _record(store, candidate, rset, result, request)
+        _record(store, candidate, rset, result, request, judged)
     if request.report_dir is not None:
         from lrcal.gate.report import write_report
 
@@ -386,12 +387,58 @@ def _known(value: float) -> float | None:
 # ---- recording: the decision always, a status change only as asked ----------------------------
 
 
-def _record(store: Store, candidate: dict, rset, result: dict, request: ValidateRequest) -> None:
+@dataclass(frozen=True)
+class RunState:
+    """What a validation judges and may change: the candidate's status, the router version and
+    the candidate's token it routed with, and the routing policy. Taken when the run starts
+    and again when its decision is recorded: a status, router or token that changed meanwhile
+    (a `disable` during an incident, a `router train`, a `calibrate --refit`) is not overwritten
+    by a decision about what was there before, and a policy set meanwhile is not replaced."""
+
+    status: str
+    router_version: str | None
+    token_id: int | None
+    policy: tuple[float, float]
+
+    @classmethod
+    def now(cls, store: Store, name: str, routing=None) -> "RunState":
+        """The state in the store now; with ``routing`` (the loaded `RoutingContext` a run routes
+        with), its router version and the candidate's token in it."""
+        if routing is not None:
+            router_version = routing.version
+            token = routing.tokens.get(name)
+            token_id = token["id"] if token else None
+        else:
+            current = store.current_router_version()
+            router_version = current["version"] if current else None
+            tokens = [t["id"] for t in store.fresh_tokens(router_version) if t["name"] == name] if router_version else []
+            token_id = tokens[-1] if tokens else None
+        policy = store.routing_policy()
+        return cls(status=store.get_model(name)["status"], router_version=router_version, token_id=token_id,
+                   policy=(float(policy["lambda_cost"]), float(policy["lambda_latency"])))
+
+    def changed_since(self, earlier: "RunState") -> list[str]:
+        """What changed that a decision about ``earlier`` must not overwrite (the policy aside)."""
+        out = []
+        if self.status != earlier.status:
+            out.append(f"its status ({earlier.status} → {self.status})")
+        if self.router_version != earlier.router_version:
+            out.append(f"the router ({earlier.router_version} → {self.router_version})")
+        elif self.token_id != earlier.token_id:
+            out.append("its capability token (refitted)")
+        return out
+
+
+def _record(store: Store, candidate: dict, rset, result: dict, request: ValidateRequest,
+            judged: RunState | None = None) -> None:
     """Decision + numbers + reasons into `validations`, the status move (if any), the policy and the
-    events, in one transaction."""
+    events, in one transaction. The decision is always recorded; it moves the status and saves
+    the policy only if what it judged (``judged``) still stands."""
     decision, summary = result["decision"], result["reasons"][-1]
     with store.write():
         model = store.get_model(candidate["name"])
+        now = RunState.now(store, candidate["name"])
+        changed = now.changed_since(judged) if judged is not None else []
         store.add_validation(
             model["id"], rset.id, router_version=result["router_version"], decision=decision,
             reasons=result["reasons"], parameters=result["parameters"],
@@ -399,7 +446,12 @@ def _record(store: Store, candidate: dict, rset, result: dict, request: Validate
         )  # fmt: skip
         current = model["status"]
         moves, note = status_moves(current, decision, request)
+        if changed:
+            moves, note = [], (f"not applied: {' and '.join(changed)} changed while it ran; the decision is recorded, "
+                               f"the status left as it is (run `lrcal live-validate {model['name']}` again)")
         event = {"set": rset.name, "gain": result["checks"]["gain"], "examples": result["n"]}
+        if changed:
+            event["not_applied"] = changed
         if not moves:
             store.log_event(f"validation_{decision}", model_id=model["id"], message=f"{summary} {note}".strip(),
                             data=event)  # fmt: skip
@@ -409,8 +461,12 @@ def _record(store: Store, candidate: dict, rset, result: dict, request: Validate
             reason = "enabled after passing live validation" if status == lifecycle.ENABLED else summary
             store.set_status(model["name"], status, reason=reason, event_kind=status, data=event)
         result["policy_saved"] = None
-        if decision == "validated" and request.enable:
-            result["policy_saved"] = _save_policy(store, candidate["name"], result)
+        if decision == "validated" and request.enable and not changed:
+            if judged is not None and now.policy != judged.policy:
+                note = (note + " " if note else "") + ("the routing policy was changed while it ran: the recommended "
+                                                       "operating point was not saved over it")
+            else:
+                result["policy_saved"] = _save_policy(store, candidate["name"], result)
     result["status"] = store.get_model(candidate["name"])["status"]
     result["note"] = note
 

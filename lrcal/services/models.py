@@ -313,12 +313,37 @@ def remove_model(store: Store, name: str, *, purge: bool = False, reason: str = 
         return store.remove_model(name, purge=purge, reason=reason)
 
 
+def enable_problem(store: Store, name: str) -> str | None:
+    """Why ``name`` cannot be enabled without --force (None: it can). A model is enabled on a
+    passed live validation with the router in use: not on one it failed, never had (a model
+    forced in before, then disabled) or passed with a router that has since been replaced."""
+    model = store.get_model(name)
+    status = model["status"]
+    if not lifecycle.can_transition(status, lifecycle.ENABLED):
+        return lifecycle.explain_refusal(name, status, lifecycle.ENABLED)
+    latest = next((v for v in store.latest_validations() if v["model_id"] == model["id"]), None)
+    current = store.current_router_version()
+    again = f"run `lrcal live-validate {name} --enable` (or use --force, which is recorded)"
+    if latest is None:
+        return f"model '{name}' has never passed live validation; {again}"
+    if latest["decision"] != "validated":
+        return f"model '{name}' was {latest['decision']} by its latest live validation; {again}"
+    if current is not None and latest["router_version"] != current["version"]:
+        return (f"model '{name}' passed live validation with router {latest['router_version']}, not with "
+                f"{current['version']}, the router in use; {again}")
+    return None
+
+
 def enable(store: Store, name: str, *, force: bool = False, reason: str = "") -> dict:
     model = store.get_model(name)
     if model["status"] == lifecycle.ENABLED:
         return model
     if model["source"] != "endpoint":
         raise LrcalError(f"model '{name}' was imported from outcome logs and has no endpoint to route to")
+    if not force:
+        problem = enable_problem(store, name)
+        if problem:
+            raise LrcalError(problem)
     return store.set_status(name, lifecycle.ENABLED, force=force, reason=reason, event_kind="enabled")
 
 

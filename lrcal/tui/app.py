@@ -246,10 +246,18 @@ class LrcalApp(App[None]):
             if row.source != "endpoint":
                 self.notify(f"{name} was imported from outcome logs and has no endpoint to route to.", severity="error")
                 return
-            if lifecycle.can_transition(status, lifecycle.ENABLED):
+            try:
+                with self.service.connect() as review:
+                    problem = review.enable_problem(name)
+            except LrcalError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            if problem is None:
                 question, force, label = f"Enable {name}? The router will send it live traffic.", False, "Enable"
             else:
-                question = (f"{name} is {status}: it has not passed live validation. Enable it anyway? "
+                why = (f"{name} is {status}: it has not passed live validation"
+                       if not lifecycle.can_transition(status, lifecycle.ENABLED) else problem.split(";")[0])
+                question = (f"{why}. Enable it anyway? "
                             "This is a forced change: it is recorded in the audit log with your reason.")  # fmt: skip
 
                 def reasoned(reason: str | None) -> None:

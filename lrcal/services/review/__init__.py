@@ -99,6 +99,12 @@ class ReviewSession:
 
         return enable(self._store, name, force=force, reason=reason)
 
+    def enable_problem(self, name: str) -> str | None:
+        """Why enabling ``name`` needs --force (None: it does not); `lrcal.services.models.enable_problem`."""
+        from lrcal.services.models import enable_problem
+
+        return enable_problem(self._store, name)
+
     def disable(self, name: str, *, reason: str) -> dict:
         from lrcal.services.models import disable
 

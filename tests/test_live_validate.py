@@ -391,3 +391,39 @@ def test_enable_needs_a_passed_validation_with_the_router_in_use(flow_home):
     assert stale.exit_code == 1 and "passed live validation with router" in stale.output
     assert "the router in use" in stale.output and _status(home, SPECIALIST) == "disabled"
     assert cli("enable", SPECIALIST, "--force", "--reason", "checked by hand").exit_code == 0
+
+
+def test_an_interrupted_validation_leaves_its_runs_interrupted_and_changes_nothing(flow_home, sim_server, builtin_sets):
+    """Ctrl-C during a validation marked its runs `completed` (the collector closed them in a finally)."""
+    import pytest
+
+    from lrcal.services.live_validation import ValidateRequest
+
+    home, _ = flow_home
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    before = _events(home, SPECIALIST)
+
+    def interrupt(_other):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _validate_while(home, ValidateRequest(model=SPECIALIST, enable=True, fresh=True), interrupt)
+    with sqlite3.connect(home / "lrcal.db") as conn:
+        statuses = [s for (s,) in conn.execute("select status from runs where kind = 'validation' order by id")]
+    assert statuses[-1] == "interrupted" and "running" not in statuses
+    assert _status(home, SPECIALIST) == "enabled" and _events(home, SPECIALIST) == before
+
+
+def test_small_gate_commands_say_what_they_do(flow_home):
+    home, _ = flow_home
+    cli = _cli(home)
+    both = cli("live-validate", SPECIALIST, "--fresh", "--retry-errors")
+    assert both.exit_code == 2 and "drop --retry-errors" in both.output  # a usage error
+    not_enabled = cli("disable", DOMINATED)  # rejected: said at once, no confirmation asked first
+    assert not_enabled.exit_code == 1 and "is rejected, not enabled" in not_enabled.output
+    version = json.loads(cli("router", "list", "--json").stdout)[0]["version"]
+    assert cli("router", "pin", version).exit_code == 0
+    unpinned = cli("router", "pin", "--unpin")
+    assert unpinned.exit_code == 0 and f"Unpinned {version}" in unpinned.output
+    kinds = [e["kind"] for e in json.loads(cli("events", "--json").stdout)]
+    assert kinds[:2] == ["router_unpinned", "router_pinned"]

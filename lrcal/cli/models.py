@@ -248,11 +248,14 @@ def disable_command(
     reason: str = typer.Option("", "--reason", help="Why (recorded in the audit log)."),
 ) -> None:
     """Disable a model: the router stops sending it traffic."""
-    from lrcal.errors import UsageError
+    from lrcal import lifecycle
+    from lrcal.errors import LrcalError, UsageError
     from lrcal.services.models import disable
 
     store = state(ctx).store()
-    store.get_model(name)  # unknown model → one-line error before any prompt
+    model = store.get_model(name)  # unknown model → one-line error before any prompt
+    if model["status"] not in (lifecycle.ENABLED, lifecycle.DISABLED):
+        raise LrcalError(f"model '{name}' is {model['status']}, not enabled")  # before asking to confirm
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"refusing to disable '{name}' without confirmation; pass --yes")

@@ -139,8 +139,9 @@ def pin_command(
         raise UsageError("give a VERSION to pin, or --unpin, not both")
     store = state(ctx).store()
     if unpin:
-        store.unpin_router_versions()
-        typer.echo("Unpinned: the newest router version is used.")
+        was = store.unpin_router_versions()
+        typer.echo(f"Unpinned {was}: the newest router version is used." if was else
+                   "No version was pinned: the newest router version is used.")
         return
     if not version:
         raise UsageError("give a VERSION to pin, or --unpin")

@@ -76,9 +76,14 @@ def live_validate_command(
                               enable=enable, apply=apply, report_dir=report, concurrency=concurrency, fresh=fresh,
                               retry_errors=retry_errors, sequential=sequential, batch=batch)  # fmt: skip
     console = err_console()
-    result = live_validate(state(ctx).store(), request, on_look=None if as_json else (
-        lambda look, n, decision: console.print(f"look {look}: {n} examples → {_look_line(decision)}", highlight=False)
-    ))  # fmt: skip
+    try:
+        result = live_validate(state(ctx).store(), request, on_look=None if as_json else (
+            lambda look, n, decision: console.print(f"look {look}: {n} examples → {_look_line(decision)}", highlight=False)
+        ))  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("Interrupted: no decision recorded and no status changed; the outcomes received are stored "
+                      f"and reused by the next `lrcal live-validate {name}`.", highlight=False)
+        raise typer.Exit(130) from None
     if as_json:
         print_json(_public(result))
     else:
@@ -128,10 +133,16 @@ def rule_rows(result: dict) -> list[dict]:
     return [
         {"rule": rule["label"], "paths": ",".join(rule["paths"]),
          "threshold": "≥ predicted low" if rule["key"] == "prediction" else rule["threshold_text"],
-         "measured": rule["detail"] if rule["key"] == "prediction" else rule["measured_text"],
+         "measured": (rule["detail"] if rule["key"] == "prediction" else rule["measured_text"]) + _at(rule, result),
          "verdict": Text(rule["verdict"], style=VERDICT_COLOURS[rule["verdict"]])}
         for rule in result["rules"]
     ]  # fmt: skip
+
+
+def _at(rule: dict, result: dict) -> str:
+    """A rule decided at an earlier look keeps that look's interval: say at how many queries."""
+    at = rule.get("decided_at")
+    return f" (at {at} queries)" if at is not None and at != result.get("n") else ""
 
 
 def traffic_text(share: dict[str, float]) -> str:

@@ -187,8 +187,9 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         else:
             run_id, resumed = run["id"], True
             store.update_run(run_id, status="running", pid=_pid(), parameters={**run["parameters"], **parameters})
+        stored_before = len(store.done_example_pks(run_id))
         if on_start is not None:
-            on_start(plan.budget, len(store.done_example_pks(run_id)))
+            on_start(plan.budget, stored_before)
         try:
             state, sampler, version, incumbents = run_adaptive(
                 store, model, run_id, rset.examples, plan, concurrency=request.concurrency,
@@ -203,7 +204,8 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         asked = {rset.examples[i]["id"] for i in state.asked}
         rows = [r for r in store.run_outcomes(run_id) if r["example_id"] in asked]
         report = build_report(model["name"], rset.name, rset.version, len(asked), rows)
-        report.update(run_id=run_id, resumed=resumed, requested=state.used)
+        # asked by this invocation (a resumed run reuses what it had): not the sequence's length
+        report.update(run_id=run_id, resumed=resumed, requested=len(store.done_example_pks(run_id)) - stored_before)
         report["adaptive"] = summary(state, sampler, plan, version, incumbents)
         health = run_health(rows)
         report["health"] = health.to_dict()

@@ -110,8 +110,10 @@ def live_validate(
         predicted_by_task = routing.token_per_task(candidate["name"])
         try:
             run = _run_looks(collector, order, plan, router, candidate["name"], predicted_by_task, gate, on_look)
-        finally:
-            collector.finish()
+        except BaseException:
+            collector.finish("interrupted")
+            raise
+        collector.finish()
         result = _result(candidate, incumbents, names, run.matrix, router, run.rows, routing, gate, rset, run.decision)
         result.update(_run_summary(collector, run, plan, request))
         _record(store, candidate, rset, result, request, judged)
@@ -186,7 +188,7 @@ def _check_request(candidate: dict, request: ValidateRequest) -> None:
     if not 0.0 < request.gate.error_rate < 0.5:
         raise LrcalError(f"--error-rate must be between 0 and 0.5 (got {request.gate.error_rate})")
     if request.fresh and request.retry_errors:
-        raise LrcalError("--fresh already requests every outcome again; drop --retry-errors")
+        raise UsageError("--fresh already requests every outcome again; drop --retry-errors")
 
 
 def _incumbents(store: Store, candidate: dict, routing) -> list[dict]:

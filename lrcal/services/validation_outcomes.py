@@ -121,10 +121,12 @@ class LiveCollector:
         self.spend.requests += stats.requested
         self.spend.skipped_budget += stats.skipped_budget
 
-    def finish(self) -> None:
+    def finish(self, status: str = "completed") -> None:
+        """Close the runs still running: ``completed``, or ``interrupted`` when the run stopped
+        on an error or Ctrl-C (a later run resumes them)."""
         for run_id in self._runs.values():
             if self.store.get_run(run_id)["status"] == "running":
-                self.store.finish_run(run_id, "completed")
+                self.store.finish_run(run_id, status)
 
     def _run(self, model: dict) -> int:
         if model["id"] not in self._runs:

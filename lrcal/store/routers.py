@@ -49,9 +49,15 @@ class RouterQueries:
             self.db.execute("update router_versions set pinned = 0")
             self.db.execute("update router_versions set pinned = 1 where id = ?", [version_id])
 
-    def unpin_router_versions(self) -> None:
+    def unpin_router_versions(self) -> str | None:
+        """Use the newest version again; the audit event names the version that was pinned
+        (None, and no event, when none was)."""
         with self.write():
+            row = self.query_one("select version from router_versions where pinned = 1")
             self.db.execute("update router_versions set pinned = 0")
+            if row is not None:
+                self.log_event("router_unpinned", message=f"router {row['version']} unpinned: the newest version is used")
+        return row["version"] if row else None
 
     # ---- capability tokens ------------------------------------------------------------
 

@@ -230,3 +230,16 @@ def test_route_refuses_a_removed_model(tui_home_copy):
     result = run("route", "-q", "what is this?", "--models", "sim-legacy-xl,sim-lite-s")
     assert result.exit_code == 1 and "sim-legacy-xl: removed" in result.output
     assert run("route", "-q", "what is this?", "--models", "sim-lite-s,sim-chartqa-m").exit_code == 0
+
+
+def test_models_left_out_of_training_are_named(cli, home, tmp_path):
+    """A model with too few outcomes to train on, imported (no endpoint to onboard), was dropped
+    by `router train` without a word; `route` then said it had no token. An all-empty column
+    imported silently as a model with no outcome."""
+    rows = ["sample_id,task,question,a_correct,b_correct,c_correct,d_correct"]
+    rows += [f"s{i},t{i % 3},q {i % 7},{'1' if i < 30 else ''},{i % 2},{(i // 2) % 2}," for i in range(300)]
+    imported = cli("import-outcomes", str(_write(tmp_path / "sparse.csv", "\n".join(rows) + "\n")))
+    assert "warning: no outcome at all (every cell empty) for d" in imported.output
+    trained = cli("router", "train", "--ensemble", "1")
+    assert trained.exit_code == 0, trained.output
+    assert "Not trained on, no token: a (30 outcomes against 300 for the most" in trained.output

@@ -724,3 +724,30 @@ def test_contenders_are_the_best_single_model_and_the_models_a_rule_picks():
     assert columns.tolist() == [0, 1]
     only_overall = contender_columns(score, prior, overall, y, [1.0, 0.0, 0.0], centre=0.3)
     assert 0 in only_overall.tolist()
+
+
+def test_a_model_hardly_run_on_a_task_does_not_win_it_on_one_lucky_outcome():
+    """A review: model x was run on 1 of 100 rows of t3 (outcome 1) and became the per-task best
+    there (raw mean 1/1 against a's 0.68 over 100 rows); fresh rows routed 0.66 against 0.71 for
+    sending everything to a. Below `MIN_DECISION_ROWS` outcomes its smoothed level decides."""
+    from lrcal.outcome_table import OutcomeTable
+    from lrcal.router.api import train_router_from_table
+
+    rng = np.random.default_rng(0)
+    n = 300
+    tasks = [("t1", "t2", "t3")[i % 3] for i in range(n)]
+    truth = {"x": (0.95, 0.3, 0.2), "a": (0.6, 0.8, 0.7), "b": (0.5, 0.5, 0.5)}
+    p = np.array([[truth[m][i % 3] for m in truth] for i in range(n)])
+    scores = (rng.random(p.shape) < p).astype(float)
+    t3 = [i for i in range(n) if i % 3 == 2]
+    scores[t3[1:], 0] = np.nan  # x asked once on t3 ...
+    scores[t3[0], 0] = 1.0  # ... and lucky
+    table = OutcomeTable(name="sparse", sample_ids=[f"s{i}" for i in range(n)], tasks=tasks,
+                         questions=[f"a question of type {t}" for t in tasks], answers=[None] * n,
+                         images=[[] for _ in range(n)], metadata=[{} for _ in range(n)], models=list(truth),
+                         scores=scores)  # fmt: skip
+    router = train_router_from_table(table, FAST, seed=0, ensemble=1)
+    X = featurize_table(router.spec, table)
+    routed_t3 = router.route(X[t3]).choice
+    assert not np.any(np.asarray(router.models)[routed_t3] == "x"), router.decision_rule.describe()
+    assert router.cards["x"].decision_level()[router.spec.task_vocab.index("t3")] < 0.7

@@ -38,6 +38,8 @@ def import_outcomes_command(
     if summary["replaced_samples"]:
         typer.echo(f"{summary['replaced_samples']} of its samples were imported before under this name: in training "
                    "this version's outcomes replace the older ones of the same queries.")
+    if summary["models_without_outcomes"]:
+        typer.echo(f"warning: no outcome at all (every cell empty) for {', '.join(summary['models_without_outcomes'])}")
     if summary["ignored_columns"]:
         typer.echo(f"warning: left out {len(summary['ignored_columns'])} column(s) named after a model but not one of "
                    f"its known outcome columns: {', '.join(summary['ignored_columns'])} (docs/cli.md, import-outcomes)")

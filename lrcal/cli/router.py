@@ -89,10 +89,14 @@ def train_command(
     )
     prior = result["profile_prior"]
     centre = "each task's difficulty-adjusted centre" if prior["center"] == "task" else "the model's overall accuracy"
-    typer.echo(f"Per-task accuracy in profiles: shrunk toward {centre} with {prior['strength']:g} pseudo-rows "
-               f"(chosen by {prior['chosen_by']}).")
+    chosen = (f"chosen by {prior['chosen_by']}" if prior["chosen_by"] != "fixed"
+              else "fixed: too few rows or models to choose it by simulated cold starts, or the config fixes it")
+    rows = f"{prior['strength']:g} pseudo-row{'' if prior['strength'] == 1 else 's'}"
+    typer.echo(f"Per-task accuracy in profiles: shrunk toward {centre} with {rows} ({chosen}).")
     if result["onboarded"]:
         typer.echo(f"Tokens fitted (router frozen) for: {', '.join(result['onboarded'])}")
+    for name, why in result["left_out"].items():
+        typer.echo(f"Not trained on, no token: {name} ({why})")
 
 
 @router_app.command("list", epilog=examples("lrcal router list", "lrcal router list --json"))

@@ -295,7 +295,7 @@ DEFAULT_VAL_FRACTION = 0.125
 def cards_from_data(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec: FeatureSpec,
                 fitted: Sequence[FittedNet] | None, prior: ProfilePrior | None = None) -> dict[str, ModelCard]:
     prof = data.profiles(rows, len(spec.task_vocab), prior or ProfilePrior(strength=cfg.profile_smoothing))
-    outcomes = outcome_task_accuracy(data.task_ids, len(spec.task_vocab), data.scores, rows)
+    outcomes = outcome_task_accuracy(data.task_ids, len(spec.task_vocab), data.scores, rows, prof.task_accuracy)
     cards = {}
     for i, m in enumerate(data.models):
         have = rows[np.isfinite(data.scores[rows, i])]
@@ -507,7 +507,7 @@ def default_gain_by_repeated_folds(data: RouterData, rows: np.ndarray, prior: Pr
                 # the cards' overall accuracy (the best single model) and the unsmoothed per-task
                 # outcomes (the per-task best), as the final cards give them
                 accuracy = data.profiles(fit, n_tasks, prior).task_accuracy  # [K, V + 1]
-                level = outcome_task_accuracy(data.task_ids, n_tasks, data.scores, fit)[:, task_ids[held]].T
+                level = outcome_task_accuracy(data.task_ids, n_tasks, data.scores, fit, accuracy)[:, task_ids[held]].T
                 overall = np.broadcast_to(accuracy[:, -1], level.shape)
                 diff = decision_differences(level, level, overall, y[held], per_task, single)
                 ok = np.isfinite(diff)

@@ -224,10 +224,19 @@ def compute_profiles(
     return Profiles(vectors=vectors, task_accuracy=task_accuracy, rows=rows)
 
 
-def outcome_task_accuracy(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+# Fewer outcomes than this on a task (a standard error of 0.15 or more) and a model's per-task
+# default level is its smoothed task accuracy, not its raw mean there: one lucky outcome (1/1)
+# made a model the per-task best of a task it was hardly run on.
+MIN_DECISION_ROWS = 10
+
+
+def outcome_task_accuracy(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray, rows: np.ndarray,
+                          smoothed: np.ndarray | None = None) -> np.ndarray:
     """[K, V + 1] each model's mean outcome per task over ``rows`` (last column: over all of
-    them), unsmoothed: what the per-task best model is read from. A task the model has no row
-    of takes its overall mean; a model with no row at all, 0."""
+    them), unsmoothed: what the per-task best model is read from. Where a model has fewer than
+    `MIN_DECISION_ROWS` outcomes on a task it takes ``smoothed`` ([K, V + 1], the profiles'
+    task accuracy over the same rows) there, else (None) its overall mean; a model with no row
+    at all, 0."""
     scores = np.asarray(scores, dtype=np.float64)[np.asarray(rows, dtype=np.int64)]
     task_ids = np.asarray(task_ids, dtype=np.int64)[np.asarray(rows, dtype=np.int64)]
     have = np.isfinite(scores).T  # [K, R]
@@ -237,7 +246,9 @@ def outcome_task_accuracy(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray
     out = np.repeat(overall[:, None], n_tasks + 1, axis=1)
     if n_tasks > 0:
         t_counts, t_sums = task_counts_and_sums(task_ids, n_tasks, have, y)
-        out[:, :n_tasks] = np.where(t_counts > 0, t_sums / np.maximum(t_counts, 1.0), overall[:, None])
+        few = overall[:, None] if smoothed is None else np.asarray(smoothed, dtype=np.float64)[:, :n_tasks]
+        enough = t_counts >= (MIN_DECISION_ROWS if smoothed is not None else 1)
+        out[:, :n_tasks] = np.where(enough, t_sums / np.maximum(t_counts, 1.0), few)
     return out
 
 

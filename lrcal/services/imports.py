@@ -221,6 +221,7 @@ def _summary(store: Store, set_row: dict, table, *, already: bool) -> dict:
         "outcomes": int((~_isnan(table.scores)).sum()),
         "already_imported": already,
         "ignored_columns": list(table.ignored_columns),
+        "models_without_outcomes": [m for k, m in enumerate(table.models) if not (~_isnan(table.scores[:, k])).any()],
     }
 
 

@@ -53,6 +53,27 @@ def choose_training_models(store: Store, requested: Sequence[str] | None = None)
     return train, onboard
 
 
+def left_out_models(store: Store, train: Sequence[str], onboard: Sequence[str]) -> dict[str, str]:
+    """Models with stored outcomes that this training neither trains on nor onboards, and why
+    (a model dropped without a word was a review's finding: `route` then said it had no token)."""
+    counts = model_row_counts(store)
+    largest = max((counts.get(m, 0) for m in train), default=0)
+    out = {}
+    for model in store.list_models():
+        name, n = model["name"], counts.get(model["name"], 0)
+        if name in train or name in onboard or n == 0:
+            continue
+        if model["status"] == lifecycle.REGISTERED:
+            out[name] = f"{n} outcomes, registered and not calibrated: `lrcal calibrate {name}`"
+        elif model["source"] != "endpoint":
+            out[name] = (f"{n} outcomes against {largest} for the most: fewer than min({MIN_TRAIN_ROWS}, half the "
+                         "most) to train on, and an imported model has no endpoint to onboard; "
+                         f"`lrcal router train --models ...` can name it")
+        else:
+            out[name] = f"{n} outcomes: not among the models asked for"
+    return out
+
+
 def next_version(store: Store, data_hash: str) -> str:
     n = store.router_version_count() + 1
     return f"r{n}-{data_hash[:8]}"
@@ -91,6 +112,7 @@ def _train_locked(
     if leftovers:
         say(f"removed {len(leftovers)} unfinished router director{'y' if len(leftovers) == 1 else 'ies'} of a killed training")
     train_models, to_onboard = choose_training_models(store, models)
+    left_out = left_out_models(store, train_models, to_onboard)
     started = time.perf_counter()
     table, _examples = outcome_table(store, train_models)
     say(f"training on {table.n_samples} examples × {len(train_models)} models")
@@ -139,5 +161,6 @@ def _train_locked(
         "info": router.info,
         "profile_prior": router.profile_prior.to_dict(),
         "onboarded": [t["model"] for t in onboarded],
+        "left_out": left_out,
         "summary": f"{len(train_models)} models × {table.n_samples} examples in {seconds:.1f}s",
     }

@@ -678,7 +678,11 @@ def test_a_query_level_whose_decisions_lose_is_dropped():
         return score, prior, overall, y
 
     score, prior, overall, y = world(4000)
-    rule = fit_decision_rule(score, prior, overall, y)
+    # The fit on the contenders alone already drops the level here (their task levels are all
+    # equal, so that level is left out and the query level is not credible among them); the
+    # pooled fit finds it credible, which is where the check by decisions must catch it.
+    assert fit_decision_rule(score, prior, overall, y).query == 0.0
+    rule = fit_decision_rule(score, prior, overall, y, on_contenders=False)
     evidence = rule.evidence
     assert evidence["coefficients"]["query"] - 2 * evidence["standard_errors"]["query"] > 0, evidence  # credible...
     assert evidence["query_decision_gain"]["ci95"][1] < 0, evidence  # ...but its decisions lose
@@ -751,3 +755,29 @@ def test_a_model_hardly_run_on_a_task_does_not_win_it_on_one_lucky_outcome():
     routed_t3 = router.route(X[t3]).choice
     assert not np.any(np.asarray(router.models)[routed_t3] == "x"), router.decision_rule.describe()
     assert router.cards["x"].decision_level()[router.spec.task_vocab.index("t3")] < 0.7
+
+
+def test_data_without_task_labels_still_gets_a_decision_rule():
+    """Without task labels the task level never differs between models, the level fit was
+    refused as not separable, and the router fell back to the network's own scores -- with none
+    of the rule's protection. Now that level is left out and the rest is fitted: with no
+    per-query signal the router routes like the best single model."""
+    from lrcal.outcome_table import OutcomeTable
+    from lrcal.router.api import train_router_from_table
+
+    rng = np.random.default_rng(3)
+    n, accuracy = 600, np.array([0.30, 0.36, 0.42, 0.48, 0.50, 0.52])
+    scores = (rng.random((n, len(accuracy))) < accuracy).astype(float)
+    words = ["alpha", "beta", "gamma", "delta", "omega"]
+    table = OutcomeTable(name="notask", sample_ids=[f"s{i}" for i in range(n)], tasks=[None] * n,
+                         questions=[" ".join(rng.choice(words, 4)) for _ in range(n)], answers=[None] * n,
+                         images=[[] for _ in range(n)], metadata=[{} for _ in range(n)],
+                         models=[f"m{j}" for j in range(len(accuracy))], scores=scores)  # fmt: skip
+    router = train_router_from_table(table, FAST, seed=0, ensemble=1)
+    rule = router.decision_rule
+    assert not rule.is_identity(), rule.evidence
+    assert rule.task == 0.0 and rule.evidence["standard_errors"]["task"] is None
+    X = featurize_table(router.spec, table)
+    picks = np.asarray(router.models)[router.route(X).choice]
+    best = table.models[int(np.argmax(np.nanmean(scores, axis=0)))]
+    assert np.mean(picks == best) >= 0.98, (rule.describe(), best)

@@ -290,7 +290,9 @@ class LevelFit:
 def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30) -> LevelFit | None:
     """Within-row least squares of ``outcome`` [n, K] (NaN: not run) on ``levels`` ([n, K]
     each); None when fewer than ``min_rows`` rows have two outcomes or the levels cannot be
-    told apart."""
+    told apart. A level that never differs between the models of a row (the task level of data
+    without task labels, every level when all models score alike) is left out of the fit: its
+    weight 0, its standard error infinite, so it never enters a decision."""
     outcome = np.asarray(outcome, dtype=np.float64)
     have = np.isfinite(outcome)
     usable = have.sum(axis=1) >= 2
@@ -303,17 +305,23 @@ def fit_levels(levels: list[np.ndarray], outcome: np.ndarray, min_rows: int = 30
 
     y = centred(outcome)
     mask = np.isfinite(y)
-    design = np.stack([centred(level)[mask] for level in levels], axis=1)
-    gram = design.T @ design
-    if np.linalg.matrix_rank(gram) < design.shape[1]:
-        return None
-    inverse = np.linalg.inv(gram)
-    beta = inverse @ design.T @ y[mask]
-    residual = y[mask] - design @ beta
-    per_row = np.zeros((y.shape[0], design.shape[1]))
-    np.add.at(per_row, np.nonzero(mask)[0], design * residual[:, None])
-    se = np.sqrt(np.clip(np.diag(inverse @ (per_row.T @ per_row) @ inverse), 0.0, None))
-    return LevelFit(beta, se, int(usable.sum()), int(mask.sum()))
+    full = np.stack([centred(level)[mask] for level in levels], axis=1)
+    norms = np.sqrt((full ** 2).sum(axis=0))
+    varies = norms > 1e-9 * max(float(norms.max()), 1e-300)
+    beta_all, se_all = np.zeros(full.shape[1]), np.full(full.shape[1], np.inf)
+    if varies.any():
+        design = full[:, varies]
+        gram = design.T @ design
+        if np.linalg.matrix_rank(gram) < design.shape[1]:
+            return None
+        inverse = np.linalg.inv(gram)
+        beta = inverse @ design.T @ y[mask]
+        residual = y[mask] - design @ beta
+        per_row = np.zeros((y.shape[0], design.shape[1]))
+        np.add.at(per_row, np.nonzero(mask)[0], design * residual[:, None])
+        beta_all[varies] = beta
+        se_all[varies] = np.sqrt(np.clip(np.diag(inverse @ (per_row.T @ per_row) @ inverse), 0.0, None))
+    return LevelFit(beta_all, se_all, int(usable.sum()), int(mask.sum()))
 
 
 def credible_weights(fit: LevelFit, z: float) -> list[float]:
@@ -324,9 +332,10 @@ def credible_weights(fit: LevelFit, z: float) -> list[float]:
 
 
 def _fit_evidence(fit: LevelFit) -> dict:
+    # a level left out of the fit has no standard error (None keeps the artifact's JSON strict)
     return {"rows": fit.rows, "pairs": fit.pairs,
             "coefficients": {n: float(b) for n, b in zip(RULE_LEVELS, fit.coefficients)},
-            "standard_errors": {n: float(e) for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
+            "standard_errors": {n: float(e) if np.isfinite(e) else None for n, e in zip(RULE_LEVELS, fit.standard_errors)}}
 
 
 def fit_decision_rule(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray, *,

@@ -243,3 +243,13 @@ def test_models_left_out_of_training_are_named(cli, home, tmp_path):
     trained = cli("router", "train", "--ensemble", "1")
     assert trained.exit_code == 0, trained.output
     assert "Not trained on, no token: a (30 outcomes against 300 for the most" in trained.output
+
+
+def test_a_log_of_the_same_queries_under_another_name_says_so(cli, home, tmp_path):
+    """Outcomes of the same queries under another name replaced the first log's in training
+    (the latest outcome per query) without a word."""
+    assert cli("import-outcomes", str(_write(tmp_path / "base.csv", V1))).exit_code == 0
+    flipped = V1.replace(",0,1\n", ",9,9\n").replace(",1,0\n", ",0,1\n").replace(",9,9\n", ",1,0\n")
+    result = cli("import-outcomes", str(_write(tmp_path / "flip.csv", flipped)))
+    assert result.exit_code == 0, result.output
+    assert "3 of its samples are the same queries as in set 'base'" in result.output

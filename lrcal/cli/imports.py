@@ -38,6 +38,9 @@ def import_outcomes_command(
     if summary["replaced_samples"]:
         typer.echo(f"{summary['replaced_samples']} of its samples were imported before under this name: in training "
                    "this version's outcomes replace the older ones of the same queries.")
+    for other, n in summary["queries_also_in"].items():
+        typer.echo(f"{n} of its samples are the same queries as in set '{other}': in training the latest outcome of "
+                   "each model on a query is the one used.")
     if summary["models_without_outcomes"]:
         typer.echo(f"warning: no outcome at all (every cell empty) for {', '.join(summary['models_without_outcomes'])}")
     if summary["ignored_columns"]:

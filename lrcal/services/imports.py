@@ -122,6 +122,8 @@ def import_outcomes(
             )
     summary = _summary(store, store.get_set(dataset, version), table, already=False)
     summary["replaced_samples"] = _replaced_samples(store, older, table.sample_ids)
+    shared = store.queries_stored_elsewhere(summary_set_id(store, dataset, version))
+    summary["queries_also_in"] = {name: n for name, n in shared.items() if name != dataset}
     summary["not_trained"] = [m for m in table.models if store.get_model(m)["status"] == lifecycle.REGISTERED]
     return summary
 
@@ -158,6 +160,10 @@ def parsed_digest(table, image_hashes: list[list[str]]) -> str:
     for grid in (table.scores, table.cost_usd, table.output_tokens, table.latency_ms, table.errors):
         digest.update(b"|" if grid is None else np.ascontiguousarray(grid, dtype=np.float64).tobytes())
     return digest.hexdigest()
+
+
+def summary_set_id(store: Store, dataset: str, version: str) -> int:
+    return store.get_set(dataset, version)["id"]
 
 
 def _replaced_samples(store: Store, older: list[dict], sample_ids) -> int:

@@ -78,6 +78,16 @@ class OutcomeAggregates:
         """set id -> kind (calibration | imported) of every stored set."""
         return {r["id"]: r["kind"] for r in self.query("select id, kind from calibration_sets")}
 
+    def queries_stored_elsewhere(self, set_id: int) -> dict[str, int]:
+        """set name -> how many of this set's examples are queries (`QUERY_KEY`) that set holds too."""
+        base = f"select {QUERY_KEY} as q, s.name as name from examples e join calibration_sets s on s.id = e.set_id "
+        mine = {r["q"] for r in self.query(base + "where e.set_id = ?", [set_id])}
+        out: dict[str, int] = {}
+        for r in self.query(base + "where e.set_id != ?", [set_id]):
+            if r["q"] in mine:
+                out[r["name"]] = out.get(r["name"], 0) + 1
+        return out
+
     def example_pks(self, set_id: int) -> dict[str, int]:
         """example id (as named in the set) -> examples row id."""
         rows = self.query("select id, example_id from examples where set_id = ?", [set_id])

@@ -161,16 +161,21 @@ def print_validation(result: dict, console) -> None:
     print_table(policy_rows(result), POLICY_COLUMNS, title=f"Live validation of {result['model']}", console=console)
 
 
-@WIDTHS
-def test_live_validate_traffic_stays_short(tui_fixed_home, snapshot, width):
+def latest_validation_result(home) -> dict:
+    """The home's latest live validation as `live-validate` returns it (model + results)."""
     from lrcal.store import Store
 
-    store = Store.open(tui_fixed_home)
+    store = Store.open(home)
     try:
         validation = store.latest_validations()[-1]
     finally:
         store.close()
-    result = {"model": validation["model"], **validation["results"]}
+    return {"model": validation["model"], **validation["results"]}
+
+
+@WIDTHS
+def test_live_validate_traffic_stays_short(tui_fixed_home, snapshot, width):
+    result = latest_validation_result(tui_fixed_home)
     out = fits(rendered(width, print_validation, result), width)
     assert len(out.splitlines()) <= 3 + 2 * len(result["policies"]) + 1, out  # a traffic cell: two lines at most
     assert out == snapshot
@@ -243,14 +248,8 @@ def test_the_rules_verdicts_are_coloured_not_markup_text(tui_fixed_home):
     stopped being read as markup (stored text must not be)."""
     from lrcal.cli.output import print_table
     from lrcal.cli.validate import RULE_COLUMNS, rule_rows
-    from lrcal.store import Store
 
-    store = Store.open(tui_fixed_home)
-    try:
-        validation = store.latest_validations()[-1]
-    finally:
-        store.close()
-    result = {"model": validation["model"], **validation["results"]}
+    result = latest_validation_result(tui_fixed_home)
     console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system="standard")
     print_table(rule_rows(result), RULE_COLUMNS, console=console)
     out = console.file.getvalue()

@@ -70,11 +70,12 @@ def import_outcomes(
     image_hashes: list[list[str]] = [[store.put_image(Path(image).read_bytes()) for image in images]
                                      for images in table.images]
     version = parsed_digest(table, image_hashes)
-    older = [row for row in store.list_sets() if row["name"] == dataset]
+    stored_sets = store.list_sets()
+    older = [row for row in stored_sets if row["name"] == dataset]
     existing = store.find_set(dataset, version) or store.find_set(dataset, file_digest(*files))
     if existing is not None:
         return _summary(store, existing, table, already=True)
-    twin = next((row for row in store.list_sets() if row["version"] == version), None)
+    twin = next((row for row in stored_sets if row["version"] == version), None)
     if twin is not None:
         raise LrcalError(f"{path}: these outcomes are already imported as '{twin['name']}'; importing them again "
                          f"as '{dataset}' would count every query twice")
@@ -120,9 +121,9 @@ def import_outcomes(
                 message=f"outcomes imported from {path.name} ({dataset})",
                 data={"set": dataset, "version": version},
             )
-    summary = _summary(store, store.get_set(dataset, version), table, already=False)
+    summary = _summary(store, set_row, table, already=False)
     summary["replaced_samples"] = _replaced_samples(store, older, table.sample_ids)
-    shared = store.queries_stored_elsewhere(summary_set_id(store, dataset, version))
+    shared = store.queries_stored_elsewhere(set_row["id"])
     summary["queries_also_in"] = {name: n for name, n in shared.items() if name != dataset}
     summary["not_trained"] = [m for m in table.models if store.get_model(m)["status"] == lifecycle.REGISTERED]
     return summary
@@ -160,10 +161,6 @@ def parsed_digest(table, image_hashes: list[list[str]]) -> str:
     for grid in (table.scores, table.cost_usd, table.output_tokens, table.latency_ms, table.errors):
         digest.update(b"|" if grid is None else np.ascontiguousarray(grid, dtype=np.float64).tobytes())
     return digest.hexdigest()
-
-
-def summary_set_id(store: Store, dataset: str, version: str) -> int:
-    return store.get_set(dataset, version)["id"]
 
 
 def _replaced_samples(store: Store, older: list[dict], sample_ids) -> int:

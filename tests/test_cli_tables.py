@@ -194,7 +194,8 @@ def test_route_keeps_names_and_costs_whole(snapshot, width):
     decision = {
         "choice": "sim-chartqa-m",
         "models": [
-            {"model": name, "mu": 0.8 - 0.05 * i, "sigma": 0.4, "delta": 0.01 * i, "score": 0.8 - 0.05 * i,
+            {"model": name, "mu": 0.8 - 0.05 * i, "sigma": 0.4, "delta": 0.01 * i, "network_score": 0.81 - 0.04 * i,
+             "score": 0.8 - 0.05 * i,
              "expected_cost_usd": cost, "expected_latency_ms": 40.0 + 30 * i, "utility": 0.8 - 0.05 * i}
             for i, (name, cost) in enumerate(zip(NAMES, (0.0076, 0.000036, 0.00061, 0.00074, 0.0121)))
         ],

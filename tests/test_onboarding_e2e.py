@@ -66,3 +66,7 @@ def test_route_sends_speciality_queries_to_the_specialist(flow_home, question, t
     assert result.exit_code == 0, result.output
     decision = json.loads(result.output)
     assert decision["choice"] == SPECIALIST, decision
+    # μ̃ (the network's own estimate) and the decision score the utility ranks are both shown
+    for row in decision["models"]:
+        assert 0.0 <= row["network_score"] <= 1.0 and 0.0 <= row["score"] <= 1.0
+        assert abs(row["network_score"] - min(1.0, max(0.0, row["mu"] + row["delta"]))) < 0.05, row

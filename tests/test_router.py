@@ -757,6 +757,77 @@ def test_a_model_hardly_run_on_a_task_does_not_win_it_on_one_lucky_outcome():
     assert router.cards["x"].decision_level()[router.spec.task_vocab.index("t3")] < 0.7
 
 
+def _strong_elsewhere_table(n: int = 900, seed: int = 0):
+    """x is strong on t1 and t2 and was run once on t3 (right), where it is weak; a and b
+    split t3's queries by a word of the question (real per-query signal)."""
+    from lrcal.outcome_table import OutcomeTable
+
+    rng = np.random.default_rng(seed)
+    tasks = [("t1", "t2", "t3")[i % 3] for i in range(n)]
+    easy = rng.random(n) < 0.5
+    p = np.array([[(0.97 if e else 0.9, 0.9, 0.2)[i % 3],
+                   (0.5, 0.9 if e else 0.3, 0.9 if e else 0.3)[i % 3],
+                   (0.5, 0.3 if e else 0.9, 0.3 if e else 0.9)[i % 3]] for i, e in enumerate(easy)])
+    scores = (rng.random(p.shape) < p).astype(float)
+    t3 = np.array([i for i in range(n) if i % 3 == 2])
+    scores[t3[1:], 0] = np.nan
+    scores[t3[0], 0] = 1.0
+    table = OutcomeTable(name="strong-elsewhere", sample_ids=[f"s{i}" for i in range(n)], tasks=tasks,
+                         questions=[f"a {'easy' if e else 'hard'} question" for e in easy], answers=[None] * n,
+                         images=[[] for _ in range(n)], metadata=[{} for _ in range(n)], models=["x", "a", "b"],
+                         scores=scores)  # fmt: skip
+    return table, p, t3
+
+
+def test_a_model_strong_elsewhere_is_not_routed_a_task_it_was_hardly_run_on():
+    """A review: a model with 0-1 outcomes on a task was still routed that task's traffic when
+    the rule kept its query level (the network extrapolates from the model's other tasks). Here
+    x (0.9+ on t1 and t2, once on t3) took every t3 query: 0.20 routed against 0.60 for one
+    fixed model. A model under `MIN_DECISION_ROWS` outcomes on a task is chosen there only
+    when no measured model is available."""
+    from lrcal.router.api import train_router_from_table
+
+    table, truth, t3 = _strong_elsewhere_table()
+    router = train_router_from_table(table, FAST, seed=0, ensemble=1)
+    assert router.decision_rule.query > 0, router.decision_rule.describe()  # the query path
+    v = router.spec.task_vocab.index("t3")
+    assert router.cards["x"].task_rows[v] == 1 and router.cards["a"].task_rows[v] == 300
+    X = featurize_table(router.spec, table)
+    choice = router.route(X[t3]).choice
+    assert not np.any(np.asarray(router.models)[choice] == "x")
+    assert truth[t3, choice].mean() > truth[t3, 1].mean() + 0.2  # per-query routing between a and b
+    # measured elsewhere: x still wins t1, and alone it is still chosen on t3
+    t1 = np.arange(0, len(table.sample_ids), 3)
+    assert np.mean(np.asarray(router.models)[router.route(X[t1]).choice] == "x") > 0.9
+    assert set(router.route(X[t3], models=["x"]).choice.tolist()) == {0}
+    # an older artifact without the counts reads them from the training-rows profile
+    from lrcal.router.cards import card_from_tensors, card_to_tensors
+
+    entry = card_to_tensors(router.cards["x"])
+    del entry["task_rows"]
+    older = card_from_tensors("x", entry, router.cards["x"].summary())
+    np.testing.assert_array_equal(older.task_rows, router.cards["x"].task_rows)
+
+
+def test_per_task_counts_survive_the_artifact_and_bad_ones_are_refused(tmp_path):
+    from lrcal.router.artifacts import load_router, save_router
+    from lrcal.router.cards import card_from_json, card_to_json
+
+    table = synthetic_outcomes(n=240, seed=1)
+    router, _ = trained(table)
+    name = router.models[0]
+    save_router(router, tmp_path / "r")
+    loaded = load_router(tmp_path / "r")
+    np.testing.assert_array_equal(loaded.cards[name].task_rows, router.cards[name].task_rows)
+    counts = router.cards[name].task_rows
+    assert counts[-1] == router.cards[name].n_rows > 0 and counts[:-1].sum() == counts[-1]
+    back = card_from_json(name, card_to_json(router.cards[name]))
+    np.testing.assert_array_equal(back.task_rows, router.cards[name].task_rows)
+    back.task_rows = -back.task_rows
+    with pytest.raises(LrcalError, match="per-task outcome counts"):
+        router.add_model(back)
+
+
 def test_data_without_task_labels_still_gets_a_decision_rule():
     """Without task labels the task level never differs between models, the level fit was
     refused as not separable, and the router fell back to the network's own scores -- with none

@@ -25,7 +25,8 @@ ROUTE_COLUMNS = [
     Column("mu", "μ", drop=4, justify="right"),
     Column("sigma", "σ", drop=3, justify="right"),
     Column("delta", "δ", drop=5, justify="right"),
-    Column("score", "μ̃", justify="right"),
+    Column("network_score", "μ̃", drop=6, justify="right"),
+    Column("score", "decision", justify="right"),
     Column("expected_cost_usd", "exp. cost", drop=2, justify="right"),
     Column("expected_latency_ms", "exp. ms", drop=1, justify="right"),
     Column("utility", "utility", justify="right"),
@@ -173,11 +174,11 @@ def route_command(
                                                 help="Weight of pool-normalized expected cost (default: `lrcal policy show`)."),  # fmt: skip
     lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0, max=1000.0,
                                                    help="Weight of pool-normalized latency (default: the stored policy)."),  # fmt: skip
-    risk: float = typer.Option(0.0, "--risk", min=0.0, max=100.0, help="κ: rank by μ̃ − κσ (risk-averse)."),
+    risk: float = typer.Option(0.0, "--risk", min=0.0, max=100.0, help="κ: rank by the decision score − κσ (risk-averse)."),
     *,
     fmt: str,
 ) -> None:
-    """Explain one routing decision: per model μ, σ, δ, expected cost/latency, utility, and the choice."""
+    """Explain one routing decision: per model μ, σ, δ, μ̃, decision score, expected cost/latency, utility, choice."""
     from lrcal.services.route_query import explain_route
 
     decision = explain_route(
@@ -203,6 +204,7 @@ def route_table_row(row: dict, choice: str | None) -> dict:
         "mu": f"{row['mu']:.3f}",
         "sigma": f"{row['sigma']:.3f}",
         "delta": f"{row['delta']:+.3f}",
+        "network_score": "" if row.get("network_score") is None else f"{row['network_score']:.3f}",
         "score": f"{row['score']:.3f}",
         "expected_cost_usd": fmt.usd(row["expected_cost_usd"]),
         "expected_latency_ms": fmt.ms(row["expected_latency_ms"]),

@@ -29,7 +29,8 @@ from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
                                  policy_choice, summarize_gain)
-from lrcal.router.profiles import (ProfilePrior, compute_profiles, fit_profile_prior, outcome_task_accuracy,
+from lrcal.router.profiles import (MIN_DECISION_ROWS, ProfilePrior, compute_profiles, fit_profile_prior,
+                                   measured_share, outcome_task_accuracy, task_outcome_counts,
                                    task_rows_from_profiles)
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
@@ -227,8 +228,19 @@ class Router:
         self.blend_linear_heads(means, names, X, heads)
         means["network_score"] = means["score"]
         means["score"] = decision_scores(means["score"], means["prior"], self.overall_accuracy(names),
-                                         self.decision_rule, task_level=p_task @ self.decision_levels(names).T)
+                                         self.decision_rule, task_level=p_task @ self.decision_levels(names).T,
+                                         measured=self.measured(names, p_task))
         return means
+
+    def measured(self, names: Sequence[str], p_task: np.ndarray) -> np.ndarray | None:
+        """[N, K] `measured_share` of the models of ``names`` on queries of task distribution
+        ``p_task`` [N, V + 1]; None when no card knows its per-task outcome counts."""
+        counts = [self.cards[n].task_rows for n in names]
+        if all(c is None for c in counts):
+            return None
+        width = p_task.shape[1]
+        rows = np.stack([np.full(width, np.nan) if c is None else np.asarray(c, dtype=np.float64) for c in counts])
+        return measured_share(p_task, rows)
 
     def linear_heads(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
         """(columns, [D + 1, k] float64 heads) of the models of ``names`` whose card has a linear
@@ -296,6 +308,7 @@ def cards_from_data(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec:
                 fitted: Sequence[FittedNet] | None, prior: ProfilePrior | None = None) -> dict[str, ModelCard]:
     prof = data.profiles(rows, len(spec.task_vocab), prior or ProfilePrior(strength=cfg.profile_smoothing))
     outcomes = outcome_task_accuracy(data.task_ids, len(spec.task_vocab), data.scores, rows, prof.task_accuracy)
+    counts = task_outcome_counts(data.task_ids, len(spec.task_vocab), data.scores, rows)
     cards = {}
     for i, m in enumerate(data.models):
         have = rows[np.isfinite(data.scores[rows, i])]
@@ -304,6 +317,7 @@ def cards_from_data(data: RouterData, rows: np.ndarray, cfg: RouterConfig, spec:
             profile=prof.vectors[i].copy(),
             task_accuracy=prof.task_accuracy[i].copy(),
             decision_accuracy=outcomes[i].copy(),
+            task_rows=counts[i].copy(),
             n_rows=int(prof.rows[i]),
             residuals=[f.residuals[m].astype(np.float32) for f in fitted] if fitted else None,
             source="trained" if fitted else "profile",
@@ -509,7 +523,10 @@ def default_gain_by_repeated_folds(data: RouterData, rows: np.ndarray, prior: Pr
                 accuracy = data.profiles(fit, n_tasks, prior).task_accuracy  # [K, V + 1]
                 level = outcome_task_accuracy(data.task_ids, n_tasks, data.scores, fit, accuracy)[:, task_ids[held]].T
                 overall = np.broadcast_to(accuracy[:, -1], level.shape)
-                diff = decision_differences(level, level, overall, y[held], per_task, single)
+                # as the final cards decide: a model hardly run on a task does not win it
+                counts = task_outcome_counts(data.task_ids, n_tasks, data.scores, fit)[:, task_ids[held]].T
+                measured = np.where(counts >= MIN_DECISION_ROWS, 1.0, 0.0)
+                diff = decision_differences(level, level, overall, y[held], per_task, single, measured)
                 ok = np.isfinite(diff)
                 total[held[ok]] += diff[ok]
                 count[held[ok]] += 1

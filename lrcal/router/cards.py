@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lrcal.router.profiles import task_rows_from_profiles
+
 
 @dataclass
 class ModelCard:
@@ -40,6 +42,11 @@ class ModelCard:
     # the network's score at the decision rule's ``linear_weight`` (`lrcal.router.linear_head`).
     # None: the network's score alone (a model onboarded from a few calibration rows).
     linear: np.ndarray | None = None
+    # [V + 1] the model's outcomes per task in the router's training rows (last: all of them).
+    # Where fewer than `MIN_DECISION_ROWS`, no decision routes it that task's queries while a
+    # measured model is available (`lrcal.router.policy.decision_scores`). None (a model
+    # onboarded from calibration rows, or an artifact written before): not known.
+    task_rows: np.ndarray | None = None
 
     def decision_level(self) -> np.ndarray:
         """[V + 1] the per-task default's level of this model."""
@@ -82,6 +89,8 @@ def card_problem(card: ModelCard, *, profile_dim: int, tasks: int, members: int,
         return "per-task outcomes of the wrong shape"
     if card.linear is not None and bad(card.linear, (feature_dim + 1,)):
         return "a linear head of the wrong shape (or not finite)"
+    if card.task_rows is not None and (bad(card.task_rows, levels) or np.any(np.asarray(card.task_rows) < 0)):
+        return "per-task outcome counts of the wrong shape (or not finite, or negative)"
     return None
 
 
@@ -100,6 +109,8 @@ def card_to_tensors(card: ModelCard) -> dict:
         "decision_accuracy": (torch.as_tensor(card.decision_accuracy, dtype=torch.float64)
                               if card.decision_accuracy is not None else None),
         "linear": torch.as_tensor(card.linear, dtype=torch.float32) if card.linear is not None else None,
+        "task_rows": (torch.as_tensor(card.task_rows, dtype=torch.float64)
+                      if card.task_rows is not None else None),
     }
 
 
@@ -112,6 +123,11 @@ def card_from_tensors(name: str, entry: dict, summary: dict) -> ModelCard:
     bias = entry.get("task_bias")  # absent in artifacts written before the margin calibration
     decision = entry.get("decision_accuracy")  # absent before the exact per-task default
     linear = entry.get("linear")  # absent before the linear heads
+    task_rows = entry.get("task_rows")  # absent before the measured-task check
+    source = str(summary.get("source", "trained"))
+    if task_rows is None and source in ("trained", "profile"):
+        # an older artifact: a card of the training rows carries their counts in its profile
+        task_rows = torch.as_tensor(task_rows_from_profiles(profile), dtype=torch.float64)
     return ModelCard(
         name=name,
         profile=profile,
@@ -121,7 +137,8 @@ def card_from_tensors(name: str, entry: dict, summary: dict) -> ModelCard:
         task_bias=bias.numpy().astype(np.float32) if bias is not None else None,
         decision_accuracy=decision.numpy().astype(np.float64) if decision is not None else None,
         linear=linear.numpy().astype(np.float32) if linear is not None else None,
-        source=str(summary.get("source", "trained")),
+        task_rows=task_rows.numpy().astype(np.float64) if task_rows is not None else None,
+        source=source,
         expected_output_tokens=summary.get("expected_output_tokens"),
         expected_latency_ms=summary.get("expected_latency_ms"),
         expected_cost_usd=summary.get("expected_cost_usd"),
@@ -142,6 +159,7 @@ def card_to_json(card: ModelCard) -> str:
             "decision_accuracy": (None if card.decision_accuracy is None
                                   else np.asarray(card.decision_accuracy, dtype=np.float64).tolist()),
             "linear": None if card.linear is None else np.asarray(card.linear, dtype=np.float64).tolist(),
+            "task_rows": None if card.task_rows is None else np.asarray(card.task_rows, dtype=np.float64).tolist(),
             "source": card.source,
             "expected_output_tokens": card.expected_output_tokens,
             "expected_latency_ms": card.expected_latency_ms,
@@ -162,6 +180,7 @@ def card_from_json(name: str, text: str) -> ModelCard:
         decision_accuracy=(None if data.get("decision_accuracy") is None
                            else np.asarray(data["decision_accuracy"], dtype=np.float64)),
         linear=None if data.get("linear") is None else np.asarray(data["linear"], dtype=np.float32),
+        task_rows=None if data.get("task_rows") is None else np.asarray(data["task_rows"], dtype=np.float64),
         source=data.get("source", "onboarded"),
         expected_output_tokens=data.get("expected_output_tokens"),
         expected_latency_ms=data.get("expected_latency_ms"),

@@ -248,26 +248,38 @@ def rule_levels(score: np.ndarray, prior: np.ndarray, overall: np.ndarray) -> li
 
 
 def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, rule: DecisionRule,
-                    task_level: np.ndarray | None = None) -> np.ndarray:
+                    task_level: np.ndarray | None = None, measured: np.ndarray | None = None) -> np.ndarray:
     """[N, K] quality estimates a decision uses: centre + the rule's weighted levels (the
     overall one as a deviation from the centre), clipped to [0, 1]. Each model's estimate
     depends on its own levels only, so a choice among any subset of the pool is the same
     choice; with every weight 1 it is the network's score. An exact per-task rule
     (`DecisionRule.is_exact_per_task`) decides on ``task_level`` [N, K] (each model's per-task
-    default level on the query's task; None: ``prior``), ties to the best overall level."""
+    default level on the query's task; None: ``prior``), ties to the best overall level.
+    ``measured`` [N, K] (`lrcal.router.profiles.measured_share`; None: all 1): where a model
+    was hardly run on the query's task (0), its estimate is scaled down to a tie-breaker, so
+    it is chosen only when no measured model is available."""
     score = np.asarray(score, dtype=np.float64)
-    if rule.is_identity() or score.size == 0:
+    if score.size == 0:
         return score
-    if rule.is_exact_per_task():
+    if rule.is_identity():
+        q = score
+    elif rule.is_exact_per_task():
         level = np.asarray(prior if task_level is None else task_level, dtype=np.float64)
         overall = np.broadcast_to(np.asarray(overall, dtype=np.float64), level.shape)
-        return np.clip((1.0 - TIE_BREAK) * level + TIE_BREAK * overall, 0.0, 1.0)
-    # a tiny weight on the overall level breaks ties toward the best single model
-    weights = (max(rule.overall, 1e-3), rule.task, rule.query)
-    levels = rule_levels(score, prior, overall)
-    levels[0] = levels[0] - rule.centre
-    q = rule.centre + sum(w * level for w, level in zip(weights, levels))
-    return np.clip(q, 0.0, 1.0)
+        q = np.clip((1.0 - TIE_BREAK) * level + TIE_BREAK * overall, 0.0, 1.0)
+    else:
+        # a tiny weight on the overall level breaks ties toward the best single model
+        weights = (max(rule.overall, 1e-3), rule.task, rule.query)
+        levels = rule_levels(score, prior, overall)
+        levels[0] = levels[0] - rule.centre
+        q = np.clip(rule.centre + sum(w * level for w, level in zip(weights, levels)), 0.0, 1.0)
+    if measured is None:
+        return q
+    # a model's estimate on a task it was run on fewer than MIN_DECISION_ROWS times is the
+    # network's (or the smoothing's) extrapolation: one lucky outcome, or a strong task
+    # elsewhere, made it win tasks it then lost (docs/reliability.md)
+    share = np.asarray(measured, dtype=np.float64)
+    return q * (share + (1.0 - share) * TIE_BREAK)
 
 
 # the weight of the overall level in an exact per-task decision: it only breaks ties
@@ -444,16 +456,16 @@ def contender_columns(score: np.ndarray, prior: np.ndarray, overall: np.ndarray,
 
 
 def routed_picks(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
-                 rule: DecisionRule) -> np.ndarray:
+                 rule: DecisionRule, measured: np.ndarray | None = None) -> np.ndarray:
     """Column ``rule`` picks on each row of ``outcome`` [n, K] that has an outcome (NaN: not
-    run), among the models that row has outcomes for."""
+    run), among the models that row has outcomes for (``measured``: see `decision_scores`)."""
     have = np.isfinite(outcome)
     rows = have.any(axis=1)
-    return choose(utility(decision_scores(score, prior, overall, rule)[rows], have[rows]))
+    return choose(utility(decision_scores(score, prior, overall, rule, measured=measured)[rows], have[rows]))
 
 
 def decision_differences(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, outcome: np.ndarray,
-                         rule: DecisionRule, baseline: DecisionRule) -> np.ndarray:
+                         rule: DecisionRule, baseline: DecisionRule, measured: np.ndarray | None = None) -> np.ndarray:
     """[n] routed outcome of ``rule`` minus ``baseline`` per row of ``outcome`` [n, K] (NaN: not
     run; each row routes among the models it has an outcome for; NaN for a row with none)."""
     outcome = np.asarray(outcome, dtype=np.float64)
@@ -461,7 +473,8 @@ def decision_differences(score: np.ndarray, prior: np.ndarray, overall: np.ndarr
     diff = np.full(outcome.shape[0], np.nan)
 
     def routed_outcome(r: DecisionRule) -> np.ndarray:
-        return outcome[rows][np.arange(int(rows.sum())), routed_picks(score, prior, overall, outcome, r)]
+        picks = routed_picks(score, prior, overall, outcome, r, measured)
+        return outcome[rows][np.arange(int(rows.sum())), picks]
 
     diff[rows] = routed_outcome(rule) - routed_outcome(baseline)
     return diff

@@ -230,6 +230,25 @@ def compute_profiles(
 MIN_DECISION_ROWS = 10
 
 
+def task_outcome_counts(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """[K, V + 1] each model's outcomes per task over ``rows`` (last column: all of them)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    have = np.isfinite(np.asarray(scores, dtype=np.float64)[rows]).T  # [K, R]
+    per_task, _ = task_counts_and_sums(np.asarray(task_ids, dtype=np.int64)[rows], n_tasks, have,
+                                       np.zeros(have.shape))
+    return np.concatenate([per_task, have.sum(1, keepdims=True).astype(np.float64)], axis=1)
+
+
+def measured_share(p_task: np.ndarray, task_rows: np.ndarray) -> np.ndarray:
+    """[N, K] how much of each query's task distribution ``p_task`` [N, V + 1] (last: no task)
+    falls on tasks where a model has at least `MIN_DECISION_ROWS` outcomes (``task_rows``
+    [K, V + 1]; a row of NaN: not known, taken as measured). 1 for every model of a labelled
+    query on a task each was run on enough."""
+    task_rows = np.asarray(task_rows, dtype=np.float64)
+    enough = np.where(np.isnan(task_rows), 1.0, (task_rows >= MIN_DECISION_ROWS).astype(np.float64))
+    return np.clip(np.asarray(p_task, dtype=np.float64) @ enough.T, 0.0, 1.0)
+
+
 def outcome_task_accuracy(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray, rows: np.ndarray,
                           smoothed: np.ndarray | None = None) -> np.ndarray:
     """[K, V + 1] each model's mean outcome per task over ``rows`` (last column: over all of

@@ -81,6 +81,9 @@ def explain_route(
                 "mu": float(pred.mu[0, j]),
                 "sigma": float(pred.sigma[0, j]),
                 "delta": float(pred.delta[0, j]),
+                # μ̃ = clip(μ + δ, 0, 1), the network's own estimate; "score": the decision rule's
+                # estimate (`Prediction.score`), what the utility ranks
+                "network_score": float(pred.network_score[0, j]) if pred.network_score is not None else None,
                 "score": float(pred.score[0, j]),
                 "expected_cost_usd": float(cost[j]) if np.isfinite(cost[j]) else None,
                 "expected_latency_ms": float(latency[j]) if np.isfinite(latency[j]) else None,

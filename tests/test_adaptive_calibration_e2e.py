@@ -167,3 +167,57 @@ async def test_the_tui_model_detail_shows_the_adaptive_spend_and_intervals(adapt
         for g in summary["groups"]:
             line = next(row for row in text.splitlines() if row.strip().startswith(g["group"]))
             assert f" {g['n']} " in line and "[" in line and "–" in line
+
+
+# ---- a review of what a token rests on (docs/reliability.md) ---------------------------------
+
+
+def test_a_plain_calibration_on_the_pool_starts_its_own_run_and_refit_follows_the_latest(adaptive_home):
+    """A plain `calibrate --set builtin-v1-pool` resumed the adaptive run: it asked the rest of
+    the 512-example pool under the adaptive run's id while its summary still said 48 were used.
+    And `--refit` after `--adaptive` looked for a builtin-v1 run and sent the user to a paid one."""
+    home, summary = adaptive_home
+    cli = _cli(home)
+    refit = cli("calibrate", SPECIALIST, "--refit", "--json")  # the latest run: the adaptive one
+    assert refit.exit_code == 0, refit.output
+    report = json.loads(refit.stdout)
+    assert report["set"] == "builtin-v1-pool" and report["examples"] == report["completed"] == summary["used"]
+    assert report["token"]["fitted"] is True and report["token"]["n_examples"] == summary["used"]
+    adaptive_run = report["run_id"]
+    plain = cli("calibrate", SPECIALIST, "--set", "builtin-v1-pool", "--limit", "12", "--no-fit", "--json")
+    assert plain.exit_code == 0, plain.output
+    plain_report = json.loads(plain.stdout)
+    assert plain_report["run_id"] != adaptive_run and plain_report["resumed"] is False
+    assert plain_report["examples"] == 12
+    again = json.loads(cli("calibrate", SPECIALIST, "--refit", "--set", "builtin-v1-pool", "--json").stdout)
+    assert again["run_id"] == plain_report["run_id"]  # the latest run on the set
+
+
+def test_an_adaptive_run_does_not_resume_against_a_refitted_incumbent(flow_home, sim_server, builtin_sets):
+    """The sequence is chosen against the incumbents' cards: a refit of one between the kill and
+    the resume changed the examples asked without a word."""
+    from lrcal.errors import UsageError
+    from lrcal.services.adaptive_calibration import AdaptivePlan
+    from lrcal.services.calibration import CalibrateRequest, calibrate, calibrate_and_fit
+    from lrcal.store import Store
+
+    home, _ = flow_home
+    _fresh_specialist(home, sim_server(sets=builtin_sets, latency_scale=0.01))
+    request = CalibrateRequest(model=SPECIALIST, set_ref="builtin-v1-pool", adaptive=AdaptivePlan(budget=48, batch=8))
+    seen = []
+
+    def killer(example, fields):
+        seen.append(example["id"])
+        if len(seen) == 28:
+            raise KeyboardInterrupt
+
+    store = Store.open(home)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            calibrate(store, request, on_outcome=killer)
+        incumbent = "sim-chartqa-m"  # trained with the router: --refit onboards it from its outcomes
+        assert calibrate_and_fit(store, CalibrateRequest(model=incumbent, set_ref=None), refit=True)["token"]["fitted"] is True
+        with pytest.raises(UsageError, match="capability token changed since the adaptive run"):
+            calibrate(store, request)
+    finally:
+        store.close()

@@ -328,3 +328,16 @@ def test_ctrl_c_during_calibrate_says_how_far_it_got_and_exits_130(cli, home, si
     assert 0 < stored < 128
     assert f"{stored} of 128 stored; run the same command to resume." in stderr
     assert "Traceback" not in stderr
+
+
+def test_model_names_differing_only_in_case_are_refused(cli, home):
+    """`Qwen-VL` and `qwen-vl` were both accepted: a client's `model` field, `route --models`
+    and outcome logs could then mean either. The second is refused before any probe, and a
+    name typed in the wrong case is pointed at the stored one."""
+    assert cli("add-model", "Qwen-VL", "--base-url", "http://127.0.0.1:9/v1", "--no-probe").exit_code == 0
+    result = cli("add-model", "qwen-vl", "--base-url", "http://127.0.0.1:9/v1")  # the probe would fail first
+    assert result.exit_code != 0
+    assert "a model named 'Qwen-VL' already exists; names differing only in case are refused" in result.output
+    assert [r["name"] for r in rows(home, "select name from models")] == ["Qwen-VL"]
+    result = cli("disable", "qwen-vl", "--yes")
+    assert result.exit_code != 0 and "did you mean 'Qwen-VL'?" in result.output

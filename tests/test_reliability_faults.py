@@ -221,28 +221,28 @@ def test_errors_never_count_as_wrong_answers_in_training_or_onboarding(store):
 
     cset = store.insert_imported_set("s", "v1", "-", ["ocr"], [
         {"example_id": f"e{i}", "task_group": "ocr", "question": "q", "answer": "a", "image_sha256": None}
-        for i in range(4)])  # fmt: skip
+        for i in range(6)])  # fmt: skip
     pks = store.example_pks(cset["id"])
     ids = {}
     for name in ("m1", "m2"):
         ids[name] = store.add_model(name, ModelEndpoint("http://127.0.0.1:9/v1"))["id"]
     run1 = store.create_run(ids["m1"], cset["id"], "calibration")
     run2 = store.create_run(ids["m2"], cset["id"], "calibration")
-    # e0: an error as stored now (no score); e1: as an older lrcal stored it (scored 0); e2, e3: answers
+    # e0: an error as stored now (no score); e1: as an older lrcal stored it (scored 0); e2-e5:
+    # answers (a third of the run failed: below the share that refuses the run as a whole)
     outcomes = [{"score": None, "correct": None, "error_kind": "http_4xx"},
-                {"score": 0.0, "correct": 0, "error_kind": "timeout"},
-                {"score": 1.0, "correct": 1}, {"score": 1.0, "correct": 1}]  # fmt: skip
+                {"score": 0.0, "correct": 0, "error_kind": "timeout"}] + [{"score": 1.0, "correct": 1}] * 4
     for i, fields in enumerate(outcomes):
-        store.record_outcome(run1, pks[f"e{i}"], {**fields, "raw_answer": "x", "latency_ms": 5.0})
+        store.record_outcome(run1, pks[f"e{i}"], {**fields, "raw_answer": "x", "parsed_answer": "x", "latency_ms": 5.0})
         store.record_outcome(run2, pks[f"e{i}"], {"score": 0.0, "correct": 0, "raw_answer": "x", "parsed_answer": "x"})
     table, _ = outcome_table(store, ["m1", "m2"])
-    first = [dict(zip(table.sample_ids, table.scores[:, 0].tolist()))[f"{cset['id']}:e{i}"] for i in range(4)]
-    assert first[0] != first[0] and first[1] != first[1] and first[2:] == [1.0, 1.0]  # NaN (not run), not 0
+    first = [dict(zip(table.sample_ids, table.scores[:, 0].tolist()))[f"{cset['id']}:e{i}"] for i in range(6)]
+    assert first[0] != first[0] and first[1] != first[1] and first[2:] == [1.0] * 4  # NaN (not run), not 0
     assert table.errors is not None and table.errors[:, 0].sum() == 2
-    assert model_row_counts(store) == {"m1": 2, "m2": 4}
+    assert model_row_counts(store) == {"m1": 4, "m2": 6}
     rows = calibration_rows(store, store.get_model("m1"))
-    assert sorted(store.example(r["example_id"])["example_id"] for r in rows) == ["e2", "e3"]
-    assert calibration_error_rate(store, store.get_model("m1")) == 0.5
+    assert sorted(store.example(r["example_id"])["example_id"] for r in rows) == ["e2", "e3", "e4", "e5"]
+    assert calibration_error_rate(store, store.get_model("m1")) == 2 / 6
     assert store.mean_correct(ids["m1"], ["calibration"]) == 1.0
 
 

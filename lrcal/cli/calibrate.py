@@ -26,7 +26,7 @@ def calibrate_command(
     name: str = typer.Argument(..., help="Registered model to calibrate."),
     set_ref: Optional[str] = typer.Option(
         None, "--set", help="Calibration set: built-in name, set in the home, or path (default builtin-v1; with "
-        "--adaptive the candidate pool builtin-v1-pool)."
+        "--adaptive the candidate pool builtin-v1-pool; with --refit the set of the model's latest run)."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, max=1_000_000, help="Use N examples, stratified by task group."),
     concurrency: Optional[int] = typer.Option(
@@ -60,7 +60,8 @@ def calibrate_command(
     plan = AdaptivePlan(budget=budget, batch=batch) if adaptive else None
     if refit and adaptive:
         raise LrcalError("--refit refits from stored outcomes; --adaptive asks for new ones: use one of them")
-    request = CalibrateRequest(model=name, set_ref=set_ref or (POOL_SET_NAME if adaptive else "builtin-v1"), limit=limit,
+    default_set = None if refit else POOL_SET_NAME if adaptive else "builtin-v1"  # --refit: the latest run's set
+    request = CalibrateRequest(model=name, set_ref=set_ref or default_set, limit=limit,
                                concurrency=concurrency, fresh=fresh, retry_errors=retry_errors, adaptive=plan)
     progress = _progress(enabled=True)
     try:

@@ -20,7 +20,7 @@ RUN_KIND = "calibration"
 @dataclass
 class CalibrateRequest:
     model: str
-    set_ref: str = "builtin-v1"
+    set_ref: str | None = "builtin-v1"  # None: with --refit, the set of the model's latest run
     limit: int | None = None
     concurrency: int | None = None
     fresh: bool = False  # a new run: outcomes stored for this model × set are not reused
@@ -69,9 +69,13 @@ def calibrate(
                                    breaker=breaker)
     with store.lock(f"calibrate:{model['name']}", purpose="calibrate"):
         _refuse_if_removed(store, model["name"])  # removed between the check above and the lock
-        rset = ensure_set(store, request.set_ref)
+        rset = ensure_set(store, request.set_ref or "builtin-v1")
         selection = stratified_subset(rset.examples, request.limit)
         run = None if request.fresh else store.latest_run(model["id"], rset.id, RUN_KIND)
+        if run is not None and (run["parameters"] or {}).get("adaptive") is not None:
+            # an adaptive run's examples follow its sampler: a plain calibration starts its own run
+            # (resuming it asked the whole pool and left the adaptive summary describing 56 of 512)
+            run = None
         parameters = {"limit": request.limit, "concurrency": request.concurrency, "set_ref": request.set_ref}
         if run is None:
             run_id = store.create_run(model["id"], rset.id, RUN_KIND, {**parameters, "fresh": request.fresh})
@@ -125,13 +129,17 @@ def calibrate(
         health = run_health(rows)
         report["health"] = health.to_dict()
         if complete:
-            if pending or run is None or run["status"] != "completed":
+            finished_now = bool(pending) or run is None or run["status"] != "completed"
+            if finished_now:
                 store.finish_run(run_id, "completed")
-                if health.trusted:
-                    _mark_calibrated(store, model, report)
-                else:
-                    store.log_event("calibration_refused", model_id=model["id"], message=f"not calibrated: {health.problem}",
-                                    data={"run_id": run_id, **health.to_dict()})  # fmt: skip
+            # a run killed between finishing and the status change left the model 'registered'
+            # with nothing left to ask: the rerun applies the status it missed
+            missed = not finished_now and model["status"] == lifecycle.REGISTERED
+            if health.trusted and (finished_now or missed):
+                _mark_calibrated(store, model, report)
+            elif finished_now and not health.trusted:
+                store.log_event("calibration_refused", model_id=model["id"], message=f"not calibrated: {health.problem}",
+                                data={"run_id": run_id, **health.to_dict()})  # fmt: skip
             if not health.trusted:
                 report["not_calibrated"] = (
                     f"{model['name']} not calibrated by this run: {health.problem}. Fix the endpoint, then run "
@@ -182,6 +190,14 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
                       "incumbents": run["parameters"].get("incumbents") if run is not None else None}
         routing = load_routing(store)  # once: the incumbents and the sampler read the same router
         parameters["incumbents"] = parameters["incumbents"] or default_incumbents(store, model["name"], routing.router)
+        # ... and the same incumbents' tokens: a refitted incumbent changes the scores the choices
+        # are made against (a resume then asked 24 examples the uninterrupted run never chose)
+        cards_digest = incumbent_cards_digest(routing.router, parameters["incumbents"])
+        stored_digest = run["parameters"].get("incumbent_cards") if run is not None else None
+        if stored_digest is not None and stored_digest != cards_digest:
+            raise UsageError(f"an incumbent's capability token changed since the adaptive run of {model['name']} "
+                             f"started (e.g. `calibrate --refit`): its sequence cannot be resumed; add --fresh")
+        parameters["incumbent_cards"] = cards_digest
         if run is None:
             run_id, resumed = store.create_run(model["id"], rset.id, RUN_KIND, {**parameters, "fresh": request.fresh}), False
         else:
@@ -210,15 +226,29 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         health = run_health(rows)
         report["health"] = health.to_dict()
         store.update_run(run_id, parameters={**parameters, "summary": report["adaptive"]})
-        if resumed is False or run["status"] != "completed":
+        finished_now = resumed is False or run["status"] != "completed"
+        if finished_now:
             store.finish_run(run_id, "completed")
-            if health.trusted:
-                _mark_calibrated(store, model, report)
+        if health.trusted and (finished_now or model["status"] == lifecycle.REGISTERED):  # see `calibrate`
+            _mark_calibrated(store, model, report)
         if not health.trusted:
             report["not_calibrated"] = (f"{model['name']} not calibrated by this run: {health.problem}. Fix the endpoint, "
                                         f"then run `lrcal calibrate {model['name']} --adaptive --fresh`")
         report["status"] = store.get_model(model["name"])["status"]
         return report
+
+
+def incumbent_cards_digest(router, incumbents) -> str:
+    """A digest of the incumbents' cards (token, profile, levels) in ``router``."""
+    import hashlib
+
+    from lrcal.router.cards import card_to_json
+
+    digest = hashlib.sha256()
+    for name in sorted(incumbents or []):
+        card = router.cards.get(name)
+        digest.update(f"{name}\0{card_to_json(card) if card is not None else 'absent'}\0".encode())
+    return digest.hexdigest()[:16]
 
 
 def adaptive_summary(store: Store, model_id: int) -> dict | None:
@@ -320,17 +350,38 @@ def build_report(model: str, set_name: str, set_version: str, n_examples: int, r
     }
 
 
-def calibration_report(store: Store, model_name: str, *, set_ref: str = "builtin-v1", limit: int | None = None) -> dict:
-    """The report of the model's latest calibration run on a set, from stored outcomes only."""
+def calibration_report(store: Store, model_name: str, *, set_ref: str | None = None, limit: int | None = None) -> dict:
+    """The report of the model's latest calibration run on a set (None: on any set), from stored
+    outcomes only. An adaptive run is reported on the examples its sampler asked; a run whose
+    outcomes cannot be trusted says so in ``not_calibrated``, as `calibrate` does."""
     model = store.get_model(model_name)
-    rset = ensure_set(store, set_ref)
-    run = store.latest_run(model["id"], rset.id, RUN_KIND)
-    if run is None:
-        raise LrcalError(f"model '{model_name}' has no calibration run on {rset.name}; run `lrcal calibrate {model_name}`")
-    selection = stratified_subset(rset.examples, limit if limit is not None else run["parameters"].get("limit"))
+    if set_ref is None:
+        runs = store.runs(model["id"], kind=RUN_KIND)
+        if not runs:
+            raise LrcalError(f"model '{model_name}' has no calibration run; run `lrcal calibrate {model_name}`")
+        run = runs[-1]
+        set_row, examples = store.get_set_by_id(run["set_id"]), store.set_examples(run["set_id"])
+    else:
+        rset = ensure_set(store, set_ref)
+        run, set_row, examples = store.latest_run(model["id"], rset.id, RUN_KIND), rset.row, rset.examples
+        if run is None:
+            raise LrcalError(f"model '{model_name}' has no calibration run on {rset.name}; run "
+                             f"`lrcal calibrate {model_name}`, or leave --set out to refit from its latest run")
+    outcomes = store.run_outcomes(run["id"])
+    if (run["parameters"] or {}).get("adaptive") is not None:
+        # the sampler chose which examples to ask: those are the run's selection
+        asked = {r["example_id"] for r in outcomes}
+        selection = [ex for ex in examples if ex["id"] in asked]
+    else:
+        selection = stratified_subset(examples, limit if limit is not None else run["parameters"].get("limit"))
     selected = {ex["id"] for ex in selection}
-    rows = [r for r in store.run_outcomes(run["id"]) if r["example_id"] in selected]
-    report = build_report(model["name"], rset.name, rset.version, len(selection), rows)
+    rows = [r for r in outcomes if r["example_id"] in selected]
+    report = build_report(model["name"], set_row["name"], set_row["version"], len(selection), rows)
     report.update(run_id=run["id"], resumed=False, requested=0, status=model["status"])
-    report["health"] = run_health(rows).to_dict()
+    health = run_health(rows)
+    report["health"] = health.to_dict()
+    if not health.trusted and rows:
+        report["not_calibrated"] = (f"{model['name']}: run {run['id']}'s outcomes cannot be trusted: {health.problem}; "
+                                    f"no token is fitted from them. Fix the endpoint, then run "
+                                    f"`lrcal calibrate {model['name']} --retry-errors` or `--fresh`")
     return report

@@ -123,6 +123,10 @@ def add_model(
         )
     if existing is not None:
         raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
+    twin = store.model_named_alike(name)
+    if twin is not None:  # refused before the probe spends a request (`Store.add_model` refuses it too)
+        raise LrcalError(f"a model named '{twin}' already exists; names differing only in case are refused "
+                         f"(see `lrcal models`)")
     notes: list[str] = []
     if api_key_env and not os.environ.get(api_key_env):
         notes.append(f"environment variable {api_key_env} is not set; requests will be sent without a key")
@@ -185,8 +189,10 @@ def model_overview(store: Store, *, include_removed: bool = False) -> list[dict]
     (fitted for an older router version), none."""
     from lrcal.services.review.models import TOKEN_FITTED, token_states
 
+    from lrcal.services.calibration_basis import left_out_calibration_runs
+
     rows = []
-    calibrated = store.outcome_example_counts(["calibration"])
+    calibrated = store.outcome_example_counts(["calibration"], left_out_runs=left_out_calibration_runs(store))
     tokens = token_states(store, include_removed=include_removed)
     for model in store.list_models(include_removed=include_removed):
         token, version = tokens[model["id"]]

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from lrcal.errors import LrcalError
+from lrcal.services.calibration_basis import CalibrationBasis, calibration_basis
 from lrcal.services.run_health import is_endpoint_error, measured
 from lrcal.store import Store, loads
 
@@ -27,15 +28,22 @@ def latest_router_version(store: Store) -> dict | None:
     return router_version_row(store)
 
 
-def calibration_rows(store: Store, model: dict) -> list[dict]:
-    """The model's latest outcome per calibration example (across its calibration runs), endpoint
-    errors left out: a failed request says nothing about what the model can do."""
-    return measured(store.model_outcomes(model["id"], kinds=["calibration"]))
+def calibration_outcomes(store: Store, model: dict, basis: CalibrationBasis | None = None) -> list[dict]:
+    """The model's latest outcome per calibration example over the runs that count
+    (`calibration_basis`: not refused, not superseded by an edited set, not before --fresh)."""
+    basis = basis or calibration_basis(store, model["id"])
+    return store.model_outcomes(model["id"], kinds=["calibration"], left_out_runs=basis.left_out)
 
 
-def calibration_error_rate(store: Store, model: dict) -> float | None:
-    """Share of the model's latest calibration outcomes that are endpoint errors (None: none)."""
-    rows = store.model_outcomes(model["id"], kinds=["calibration"])
+def calibration_rows(store: Store, model: dict, basis: CalibrationBasis | None = None) -> list[dict]:
+    """`calibration_outcomes` without endpoint errors: a failed request says nothing about what
+    the model can do."""
+    return measured(calibration_outcomes(store, model, basis))
+
+
+def calibration_error_rate(store: Store, model: dict, basis: CalibrationBasis | None = None) -> float | None:
+    """Share of the model's counted calibration outcomes that are endpoint errors (None: none)."""
+    rows = calibration_outcomes(store, model, basis)
     return (sum(1 for r in rows if is_endpoint_error(r)) / len(rows)) if rows else None
 
 
@@ -61,12 +69,17 @@ def onboard_model(
     routing = load_routing(store)
     router = routing.router
     model = store.get_model(name)
-    rows = calibration_rows(store, model)
+    basis = calibration_basis(store, model["id"])
+    rows = calibration_rows(store, model, basis)
+    left_out = basis.describe_left_out()
     if len(rows) < max(MIN_OUTCOMES, MIN_ROWS):
+        why = f" (left out: {'; '.join(left_out)})" if left_out else ""
         raise LrcalError(
-            f"model '{name}' has {len(rows)} calibration outcomes without an endpoint error; at least "
-            f"{MIN_OUTCOMES} are needed to fit a token"
+            f"model '{name}' has {len(rows)} calibration outcomes without an endpoint error in the runs that "
+            f"count{why}; at least {MIN_OUTCOMES} are needed to fit a token"
         )
+    if left_out and notify is not None:
+        notify(f"{name}'s token is fitted on {len(rows)} outcomes; left out: " + "; ".join(left_out))
     if len(rows) < WARN_BELOW and notify is not None:
         notify(f"warning: only {len(rows)} calibration outcomes for {name}; 64–128 give a much better token")
     examples = [store.example(r["example_id"]) for r in rows]
@@ -94,7 +107,8 @@ def onboard_model(
         for task in predicted
     }
     seconds = time.perf_counter() - started
-    fit_details = {**result.details(), "pool": pool, "total_seconds": seconds}
+    fit_details = {**result.details(), "pool": pool, "total_seconds": seconds, "runs": basis.runs,
+                   "left_out_runs": left_out}
     set_versions = sorted({r["set_id"] for r in rows})
     set_version = ",".join(store.get_set_by_id(s)["version"][:12] for s in set_versions)
     token = {
@@ -109,7 +123,9 @@ def onboard_model(
         "method": result.method,
         "pool": pool,
         "per_task": per_task,
-        "error_rate": calibration_error_rate(store, model),  # errors are excluded from the fit, not scored 0
+        "error_rate": calibration_error_rate(store, model, basis),  # errors are excluded from the fit, not scored 0
+        "runs": basis.runs,
+        "left_out_runs": left_out,
     }
     with store.write():
         store.add_model_token(

@@ -59,7 +59,9 @@ def queries_for(store: Store, examples: Sequence[dict]) -> list:
 def model_row_counts(store: Store, kinds: Sequence[str] = TRAINING_RUN_KINDS) -> dict[str, int]:
     """model name -> examples with a measured outcome (endpoint errors left out) in its runs of these
     kinds (models without one left out), by name."""
-    counts = store.outcome_example_counts(kinds, measured_only=True)
+    from lrcal.services.calibration_basis import left_out_calibration_runs
+
+    counts = store.outcome_example_counts(kinds, measured_only=True, left_out_runs=left_out_calibration_runs(store))
     return dict(sorted((m["name"], counts[m["id"]]) for m in store.list_models() if m["id"] in counts))
 
 
@@ -71,8 +73,12 @@ def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TR
     profiles leave it out; ``errors`` still marks it."""
     from lrcal.outcome_table import OutcomeTable
 
+    from lrcal.services.calibration_basis import calibration_basis
+
     model_rows = [store.get_model(m) for m in models]
-    per_model = [store.model_outcomes(m["id"], kinds=list(kinds)) for m in model_rows]
+    # a model's refused, superseded or pre---fresh calibration runs are not training data either
+    per_model = [store.model_outcomes(m["id"], kinds=list(kinds), left_out_runs=calibration_basis(store, m["id"]).left_out)
+                 for m in model_rows]
     # A query where every model's request failed tells the router nothing.
     first_example: dict[str, int] = {}
     for outcomes in per_model:

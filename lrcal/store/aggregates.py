@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Collection, Sequence
 
 # The error kind of an outcome-log row flagged as an error by its log (its score is the log's).
 IMPORTED_ERROR = "imported_error"
@@ -25,17 +25,21 @@ QUERY_KEY = (
 class OutcomeAggregates:
     # ---- outcomes per model --------------------------------------------------------------
 
-    def outcome_example_counts(self, kinds: Sequence[str], *, measured_only: bool = False) -> dict[int, int]:
+    def outcome_example_counts(self, kinds: Sequence[str], *, measured_only: bool = False,
+                               left_out_runs: Collection[int] = ()) -> dict[int, int]:
         """model id -> distinct queries (`QUERY_KEY`) with an outcome in the model's runs of these
-        kinds (``measured_only``: endpoint errors left out)."""
+        kinds (``measured_only``: endpoint errors left out; ``left_out_runs``: run ids that do not
+        count, `lrcal.services.calibration_basis`)."""
         placeholders = ",".join("?" * len(kinds))
+        left_out = f"and r.id not in ({','.join('?' * len(left_out_runs))})" if left_out_runs else ""
         return {
             r["model_id"]: r["n"]
             for r in self.query(
                 f"select r.model_id, count(distinct {QUERY_KEY}) as n from outcomes o join runs r on r.id = o.run_id "
                 "join examples e on e.id = o.example_id join calibration_sets s on s.id = e.set_id "
-                f"where r.kind in ({placeholders}) {'and ' + MEASURED if measured_only else ''} group by r.model_id",
-                list(kinds),
+                f"where r.kind in ({placeholders}) {'and ' + MEASURED if measured_only else ''} {left_out} "
+                "group by r.model_id",
+                [*kinds, *(int(run_id) for run_id in left_out_runs)],
             )
         }
 

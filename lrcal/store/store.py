@@ -19,7 +19,7 @@ import os
 import socket
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 from sqlite_utils import Database
 
@@ -185,6 +185,11 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         with self.write():
             if self.find_model(name) is not None:
                 raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
+            twin = self.model_named_alike(name)
+            if twin is not None:
+                # clients, the gateway's `model` field and outcome logs would confuse the two
+                raise LrcalError(f"a model named '{twin}' already exists; names differing only in case are "
+                                 f"refused (see `lrcal models`)")
             model_id = (
                 self.db["models"]
                 .insert(
@@ -222,9 +227,20 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         row = self.query_one("select * from models where name = ?", [name])
         return decoded("models", row) if row is not None else None
 
+    def model_named_alike(self, name: str) -> str | None:
+        """The stored model whose name equals ``name`` but for case (None: none)."""
+        folded = name.casefold()
+        for row in self.query("select name from models order by id"):
+            if row["name"].casefold() == folded and row["name"] != name:
+                return row["name"]
+        return None
+
     def get_model(self, name: str) -> dict:
         row = self.find_model(name)
         if row is None:
+            alike = self.model_named_alike(name)
+            if alike is not None:
+                raise NotFound(f"unknown model '{name}' (did you mean '{alike}'?)")
             known = [r["name"] for r in self.query("select name from models order by id")]
             hint = f" (known: {', '.join(known[:12])}{'…' if len(known) > 12 else ''})" if known else ""
             raise NotFound(f"unknown model '{name}'{hint}")
@@ -529,10 +545,12 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         return rows
 
     def model_outcomes(
-        self, model_id: int, *, set_id: int | None = None, kinds: Sequence[str] | None = None
+        self, model_id: int, *, set_id: int | None = None, kinds: Sequence[str] | None = None,
+        left_out_runs: Collection[int] = (),
     ) -> list[dict]:
         """The latest outcome per query (``query_key``, `QUERY_KEY`: the same example stored in two
-        sets is one query) for a model, across runs, optionally limited to a set / run kinds."""
+        sets is one query) for a model, across runs, optionally limited to a set / run kinds;
+        ``left_out_runs``: run ids whose outcomes do not count (`lrcal.services.calibration_basis`)."""
         sql = (
             "select o.*, r.kind as run_kind, r.set_id, e.example_id as example_name, e.task_group, e.question, "
             f"e.answer, e.answer_type, e.image_sha256, e.metadata as example_metadata, {QUERY_KEY} as query_key "
@@ -546,6 +564,9 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         if kinds:
             sql += f" and r.kind in ({','.join('?' * len(kinds))})"
             params.extend(kinds)
+        if left_out_runs:
+            sql += f" and r.id not in ({','.join('?' * len(left_out_runs))})"
+            params.extend(int(run_id) for run_id in left_out_runs)
         sql += " order by o.id"
         latest: dict[str, dict] = {}
         for row in self.query(sql, params):

@@ -76,7 +76,11 @@ def model_detail(store: Store, name: str) -> ModelDetail:
 
     model = store.get_model(name)
     row = next(r for r in models_table(store) if r.name == name)
-    cal = store.model_outcomes(model["id"], kinds=list(CALIBRATION_KINDS))
+    from lrcal.services.calibration_basis import calibration_basis
+
+    # what the token rests on: refused, superseded and pre---fresh calibration runs left out
+    cal = store.model_outcomes(model["id"], kinds=list(CALIBRATION_KINDS),
+                               left_out_runs=calibration_basis(store, model["id"]).left_out)
     by_task = summarize_by_task(cal)
     predicted = store.latest_token_per_task(model["id"])
     validation = latest_validations(store).get(model["id"])

@@ -1,0 +1,62 @@
+"""Which of a model's calibration runs its numbers rest on: the token fit, router training, the
+counts and the TUI's measured accuracy all read the same runs.
+
+A calibration run is left out when
+* a later run was asked with ``--fresh`` (the user said the stored outcomes no longer describe
+  the model, e.g. after `lrcal models set --api-model`): only that run and later ones count;
+* it ran on a version of a set that the model was calibrated on again after an edit (the latest
+  run on a set name fixes its version): examples removed from the set leave with their outcomes;
+* its outcomes cannot be trusted (`RunHealth.problem`: half the requests failed, or half the
+  replies had no readable answer). Such a run never made the model calibrated, and its rows
+  must not reach a later fit either (a refused run's non-answers, scored 0, were fitted into an
+  enabled model's token by the next `--refit`).
+
+Import runs (outcome logs) are not calibration runs: they are always counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lrcal.services.run_health import run_health
+from lrcal.store import Store
+
+CALIBRATION_RUN_KIND = "calibration"
+
+
+@dataclass(frozen=True)
+class CalibrationBasis:
+    runs: list[int]  # the calibration runs that count, oldest first
+    left_out: dict[int, str] = field(default_factory=dict)  # run id -> why it does not count
+
+    def describe_left_out(self) -> list[str]:
+        return [f"run {run_id}: {why}" for run_id, why in sorted(self.left_out.items())]
+
+
+def calibration_basis(store: Store, model_id: int) -> CalibrationBasis:
+    runs = store.runs(model_id, kind=CALIBRATION_RUN_KIND)
+    if not runs:
+        return CalibrationBasis(runs=[])
+    fresh_from = max((r["id"] for r in runs if (r["parameters"] or {}).get("fresh")), default=None)
+    set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
+    current_set_of_name = {set_rows[r["set_id"]]["name"]: r["set_id"] for r in runs}  # ascending ids: the last wins
+    left_out: dict[int, str] = {}
+    for run in runs:
+        set_row = set_rows[run["set_id"]]
+        if fresh_from is not None and run["id"] < fresh_from:
+            left_out[run["id"]] = f"asked before the --fresh run {fresh_from}"
+        elif current_set_of_name[set_row["name"]] != run["set_id"]:
+            newer = set_rows[current_set_of_name[set_row["name"]]]
+            left_out[run["id"]] = (f"on {set_row['name']} version {set_row['version'][:12]}, since calibrated on "
+                                   f"version {newer['version'][:12]}")
+        else:
+            health = run_health(store.run_outcomes(run["id"]))
+            if health.n and not health.trusted:
+                left_out[run["id"]] = f"not trusted: {health.problem}"
+    return CalibrationBasis(runs=[r["id"] for r in runs if r["id"] not in left_out], left_out=left_out)
+
+
+def left_out_calibration_runs(store: Store) -> set[int]:
+    """Every model's calibration runs that do not count (run ids are unique across models)."""
+    model_ids = {run["model_id"] for run in store.runs(kind=CALIBRATION_RUN_KIND)}
+    return {run_id for model_id in model_ids for run_id in calibration_basis(store, model_id).left_out}

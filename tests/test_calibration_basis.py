@@ -1,0 +1,102 @@
+"""What a capability token rests on (`lrcal.services.calibration_basis`): a refused run, a run
+on a since-edited set and runs before `--fresh` are left out of the fit, router training and the
+counts -- against the onboarded flow home and the simulated zoo on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from tests.fixtures.flows import point_models_at
+
+SPECIALIST = "sim-docreader-m"
+
+
+def _cli(home):
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["--home", str(home), *args], catch_exceptions=False)
+
+
+def _copy_set(tmp_path, name: str, *, id_prefix: str, question=lambda q: q, keep=lambda line: True):
+    """builtin-v1-quick under another name and ids (other queries: the sim still answers them by
+    image and question), questions rewritten by ``question``, lines kept by ``keep``."""
+    from lrcal.calsets import resolve_set
+
+    src = resolve_set("builtin-v1-quick")
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "set.json").read_text())
+    meta["name"] = name
+    meta.pop("generator", None)
+    (dst / "set.json").write_text(json.dumps(meta))
+    lines = []
+    for line in (dst / "manifest.jsonl").read_text().splitlines():
+        example = json.loads(line)
+        if not keep(example):
+            continue
+        example["id"] = id_prefix + example["id"]
+        example["question"] = question(example["question"])
+        lines.append(json.dumps(example))
+    (dst / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return dst
+
+
+def _token(cli) -> dict:
+    result = cli("calibrate", SPECIALIST, "--refit", "--set", "builtin-v1", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["token"]
+
+
+def _calibrated_count(cli) -> int:
+    return next(m for m in json.loads(cli("models", "--json").stdout) if m["name"] == SPECIALIST)["calibrated_examples"]
+
+
+def test_a_refused_run_never_reaches_a_token(flow_home, sim_server, builtin_sets, tmp_path):
+    """A run whose replies were mostly unreadable was refused, but the next `--refit` fitted its
+    non-answers (scored 0) into the enabled model's token; `--refit` on that run fitted it too."""
+    home, _ = flow_home
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    cli = _cli(home)
+    before = _token(cli)
+    count = _calibrated_count(cli)
+    garbled = _copy_set(tmp_path, "garbled", id_prefix="g-", question=lambda q: q[::-1])  # the sim cannot read them
+    refused = cli("calibrate", SPECIALIST, "--set", str(garbled))
+    assert refused.exit_code == 1 and "not calibrated by this run" in refused.output
+    after = _token(cli)
+    assert after["n_examples"] == before["n_examples"]
+    assert any("not trusted" in line for line in after["left_out_runs"]), after["left_out_runs"]
+    assert _calibrated_count(cli) == count  # `lrcal models` counts the same runs
+    on_it = cli("calibrate", SPECIALIST, "--refit", "--set", str(garbled))
+    assert on_it.exit_code == 1 and "cannot be trusted" in on_it.output
+    latest = cli("calibrate", SPECIALIST, "--refit")  # no --set: the latest run, the refused one
+    assert latest.exit_code == 1 and "cannot be trusted" in latest.output
+
+
+def test_fresh_and_an_edited_set_replace_what_they_replace(flow_home, sim_server, builtin_sets, tmp_path):
+    """`--fresh` promised the stored outcomes were not reused, yet the token was fitted on them
+    (96 of 128 rows from the model behind the previous endpoint); examples removed from an edited
+    set stayed in the fit with their outcomes."""
+    home, _ = flow_home
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    cli = _cli(home)
+    base = _token(cli)["n_examples"]
+    mine = _copy_set(tmp_path, "mine", id_prefix="m-")
+    first = cli("calibrate", SPECIALIST, "--set", str(mine), "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["token"]["n_examples"] == base + 64  # other ids: other queries
+    edited = _copy_set(tmp_path / "v2", "mine", id_prefix="m-", keep=lambda ex: ex["task_group"] not in {"chart", "math"})
+    second = cli("calibrate", SPECIALIST, "--set", str(edited), "--json")
+    assert second.exit_code == 0, second.output
+    report = json.loads(second.stdout)
+    kept = report["examples"]
+    assert kept < 64 and report["token"]["n_examples"] == base + kept
+    assert any("since calibrated on version" in line for line in report["token"]["left_out_runs"])
+    fresh = cli("calibrate", SPECIALIST, "--fresh", "--limit", "32", "--json")
+    assert fresh.exit_code == 0, fresh.output
+    token = json.loads(fresh.stdout)["token"]
+    assert token["n_examples"] == 32 and all("before the --fresh run" in line for line in token["left_out_runs"])
+    assert _calibrated_count(cli) == 32

@@ -15,6 +15,7 @@ within seconds, without a restart.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import hmac
@@ -23,6 +24,7 @@ import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from starlette.applications import Starlette
@@ -45,6 +47,7 @@ from lrcal.gateway.upstream import Attempt, Forwarder, StreamRelay
 log = logging.getLogger("lrcal.gateway")
 
 SHADOW_WAIT_S = 600.0  # how long a shadow call waits for the served answer it is compared with
+CLIENT_LEFT_EARLY = "the client closed the connection before the stream started; the upstream request was cancelled"
 
 
 class Gateway:
@@ -59,6 +62,9 @@ class Gateway:
         self.traffic = TrafficLog(config.home)
         self.table: RoutingTable | None = None
         self.reloads = 0
+        self.last_reload_error: dict | None = None  # {"message", "at"} of the failing reload; None once one works
+        self._shadow_problem: str | None = None  # the last reason the shadow candidate was left out (warned once)
+        self.shadow_skipped: collections.Counter[str] = collections.Counter()  # sampled requests not copied, by reason
         self._store = None
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="lrcal-gateway-store")
         self._routing_thread = ThreadPoolExecutor(1, thread_name_prefix="lrcal-gateway-routing")
@@ -107,13 +113,33 @@ class Gateway:
             try:
                 fingerprint = await self._in_store(self._store.gateway_fingerprint)
                 if self.table is None or fingerprint != self.table.fingerprint:
-                    self.table = await self._in_store(load_table, self._store, self.config, self.table)
+                    # a shadow candidate that cannot shadow any more is dropped, not a failed reload:
+                    # that froze the routing (a disabled model kept serving, a promoted one was a 404)
+                    table = await self._in_store(functools.partial(load_table, strict_shadow=False), self._store,
+                                                 self.config, self.table)  # fmt: skip
+                    self._note_shadow(table)
+                    self.table = table
                     self.reloads += 1
+                self.last_reload_error = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep serving with the routing we have
-                log.warning("lrcal serve: reload failed, still routing with router %s: %s",
-                            self.table.version if self.table else "?", " ".join(str(exc).split()))  # fmt: skip
+                message = " ".join(str(exc).split())[:500] or type(exc).__name__
+                if self.last_reload_error is None or self.last_reload_error["message"] != message:  # once, not every poll
+                    log.warning("lrcal serve: reload failed, still routing with router %s: %s",
+                                self.table.version if self.table else "?", message)  # fmt: skip
+                self.last_reload_error = {"message": message,
+                                          "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+
+    def _note_shadow(self, table: RoutingTable) -> None:
+        """One warning when the shadow candidate is left out (and when it is back), not one per reload."""
+        if table.shadow_problem == self._shadow_problem:
+            return
+        if table.shadow_problem is not None:
+            log.warning("lrcal serve: shadow traffic stopped: %s", table.shadow_problem)
+        elif table.shadow is not None:
+            log.warning("lrcal serve: shadow traffic to %s resumed", table.shadow)
+        self._shadow_problem = table.shadow_problem
 
     # ---- requests ------------------------------------------------------------------
     def _check_auth(self, request: Request) -> None:
@@ -148,9 +174,20 @@ class Gateway:
             {"id": name, "object": "model", "created": 0, "owned_by": "lrcal"} for name in names]})  # fmt: skip
 
     async def health_view(self, request: Request) -> Response:
+        """Liveness for anyone; with ``--api-key-env`` the details (models, shadow, policy, pid)
+        only for a request carrying the key (a wrong key is a 401, as elsewhere)."""
+        if self._expected_key is not None:
+            if "authorization" not in request.headers:
+                return JSONResponse({"status": "ok"})
+            try:
+                self._check_auth(request)
+            except ApiError as exc:
+                return exc.response()
         table = self.table
         return JSONResponse({"status": "ok", "pid": os.getpid(), "router_version": table.version, "routed": table.routed,
-                             "served": table.served, "shadow": table.shadow, "reloads": self.reloads,
+                             "served": table.served, "shadow": table.shadow, "shadow_problem": table.shadow_problem,
+                             "shadow_skipped": dict(self.shadow_skipped), "reloads": self.reloads,
+                             "last_reload_error": self.last_reload_error,
                              "policy": {"lambda_cost": table.policy.lambda_cost,
                                         "lambda_latency": table.policy.lambda_latency},
                              "cooling": {k: round(v, 1) for k, v in self.health.cooling().items()},
@@ -171,7 +208,7 @@ class Gateway:
             await self.images.fill(call)
         exchange = Exchange(self, self.table, call, overrides, task, started)
         try:
-            return await exchange.run()
+            return await (self._unless_client_leaves(request, exchange) if call.stream else exchange.run())
         except ApiError as exc:
             exchange.finish(status=exc.status, error_kind=exc.error_kind, error_message=exc.message)
             return exc.response({"X-Request-Id": exchange.request_id})
@@ -180,6 +217,30 @@ class Gateway:
             exchange.finish(status=500, error_kind="internal", error_message=f"{type(exc).__name__}")
             return ApiError(500, f"internal error in the gateway ({type(exc).__name__}); request {exchange.request_id}",
                             code="internal_error").response({"X-Request-Id": exchange.request_id})  # fmt: skip
+
+    async def _unless_client_leaves(self, request: Request, exchange: "Exchange") -> Response:
+        """``exchange.run()`` for a stream, given up when the client disconnects before the first
+        event: it waited for the model's timeout, then fell back to the next model for nobody
+        (spend the log did not show) and counted a failure against the model. Once the stream
+        has started, `RelayResponse` watches for the disconnect."""
+
+        async def client_left() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+
+        running = asyncio.ensure_future(exchange.run())
+        leaving = asyncio.ensure_future(client_left())
+        try:
+            await asyncio.wait({running, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            leaving.cancel()
+            if not running.done():
+                running.cancel()
+            await asyncio.gather(leaving, running, return_exceptions=True)
+        if not running.cancelled():  # (one that finished as the client left: its response sees the disconnect)
+            return running.result()
+        exchange.client_left()
+        return Response(status_code=499)
 
 
 class Exchange:
@@ -222,8 +283,12 @@ class Exchange:
     async def run(self) -> Response:
         order = await self._order()
         if self.routed and self.table.shadow and sampled(self.request_id, self.gateway.config.shadow_rate):
-            self.served_answer = asyncio.get_running_loop().create_future()
-            self.gateway._spawn(self._shadow())
+            if self.call.needs_images and not self.table.upstreams[self.table.shadow].accepts_images:
+                # as for served models: a text-only candidate is never sent an image
+                self.gateway.shadow_skipped["needs_images"] += 1
+            else:
+                self.served_answer = asyncio.get_running_loop().create_future()
+                self.gateway._spawn(self._shadow())
         try:
             return await self._attempt_in_order(order)
         finally:
@@ -243,7 +308,12 @@ class Exchange:
             await slots.acquire()
             attempt.started = time.perf_counter()  # the wait for a slot is the gateway's, not the model's
             if self.call.stream:
-                relay = await gateway.forwarder.open_stream(up, self.call, attempt)
+                try:
+                    relay = await gateway.forwarder.open_stream(up, self.call, attempt)
+                except asyncio.CancelledError:  # the client left (`Gateway._unless_client_leaves`)
+                    slots.release()
+                    attempt.fail("client_disconnected", CLIENT_LEFT_EARLY, fallback=False)
+                    raise
                 if relay is not None:
                     health.succeeded(name)
                     self.streamed = attempt
@@ -257,7 +327,8 @@ class Exchange:
                 if attempt.ok:
                     health.succeeded(name)
                     self.finish(status=200)
-                    return JSONResponse(attempt.body, headers=self._headers(attempt))
+                    # the bytes `complete` rendered: what is logged as a success is what the client gets
+                    return Response(attempt.rendered, media_type="application/json", headers=self._headers(attempt))
             if not attempt.fallback:  # the request's own fault: the client hears the model's answer
                 raise ApiError(attempt.status_code or 400, f"model {name} refused the request: {attempt.error_message}",
                                code="upstream_refused", error_kind=attempt.error_kind)  # fmt: skip
@@ -265,8 +336,11 @@ class Exchange:
                 log.warning("lrcal serve: %s cools down for %g s after %d failures in a row", name,
                             health.cooldown_s, health.failures)  # fmt: skip
         tried = "; ".join(f"{a.model}: {a.error_kind} ({a.error_message})" for a in self.attempts)
-        raise ApiError(503, f"no model could answer: {tried}", code="all_models_failed",
-                       error_kind=self.attempts[-1].error_kind if self.attempts else "unavailable")  # fmt: skip
+        last = self.attempts[-1] if self.attempts else None
+        # the last model answered, with a status that is no answer (a redirect, 201): a bad gateway
+        bad_answer = last is not None and last.status_code is not None and last.status_code != 200 and last.status_code < 400
+        raise ApiError(502 if bad_answer else 503, f"no model could answer: {tried}", code="all_models_failed",
+                       error_kind=last.error_kind if last else "unavailable")  # fmt: skip
 
     async def _relay(self, relay: StreamRelay, slots: asyncio.Semaphore):
         attempt = relay.attempt
@@ -284,6 +358,14 @@ class Exchange:
                 self.gateway.health.failed(attempt.model)
             self.finish(status=200, error_kind=attempt.error_kind, error_message=attempt.error_message)
             self._resolve_served()
+
+    def client_left(self) -> None:
+        """The client disconnected before the stream started: logged, no model failed."""
+        for attempt in self.attempts:
+            if attempt.ok:  # (one still waiting for a slot)
+                attempt.fail("client_disconnected", CLIENT_LEFT_EARLY, fallback=False)
+        self._resolve_served()
+        self.finish(status=499, error_kind="client_disconnected", error_message=CLIENT_LEFT_EARLY)
 
     # ---- the response and the log -------------------------------------------------------
     def _headers(self, served: Attempt) -> dict[str, str]:

@@ -45,16 +45,46 @@ class ChatCall:
     def needs_images(self) -> bool:
         return self.n_images > 0
 
-    def upstream_body(self, api_model: str, *, stream: bool) -> dict:
-        body = dict(self.body)
-        body["model"] = api_model
-        body["stream"] = stream
+    # the client's body without the fields the gateway sets per attempt, encoded once by
+    # `parse_chat` (so a body that cannot be encoded is the client's 400, never a model's failure)
+    encoded_rest: bytes | None = field(default=None, repr=False)
+
+    def upstream_json(self, api_model: str, *, stream: bool) -> bytes:
+        """The body for one model: the client's, with ``model``, ``stream`` and ``stream_options`` set."""
+        head: dict[str, Any] = {"model": api_model, "stream": stream}
         if stream:  # token counts for the log, whether or not the client asked for them
-            options = body.get("stream_options")
-            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        else:
-            body.pop("stream_options", None)
-        return body
+            options = self.body.get("stream_options")
+            head["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        encoded_head = json.dumps(head, ensure_ascii=False).encode("utf-8")
+        rest = self.encoded_rest if self.encoded_rest is not None else encode_body_rest(self.body)
+        return encoded_head if rest == b"{}" else encoded_head[:-1] + b", " + rest[1:]
+
+
+GATEWAY_FIELDS = ("model", "stream", "stream_options")
+# Deeper than any real request (a JSON schema of tools or response_format included); past about
+# 960 levels the encoder runs out of stack, which depends on where it is called from.
+MAX_NESTING = 100
+
+
+def encode_body_rest(body: dict) -> bytes:
+    """``body`` without `GATEWAY_FIELDS`, as JSON (raises what `json.dumps` raises)."""
+    return json.dumps({k: v for k, v in body.items() if k not in GATEWAY_FIELDS}, ensure_ascii=False).encode("utf-8")
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than ``limit`` levels (iterative: no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _too_deep() -> ApiError:
+    return bad_request(f"request body is nested deeper than {MAX_NESTING} levels of objects and arrays")
 
 
 # a \uD800-\uDFFF escape (the regex starts with a literal, so a large body is scanned at C speed)
@@ -91,10 +121,15 @@ def _has_lone_surrogate(payload: Any) -> bool:
 def parse_chat(raw: bytes) -> ChatCall:
     try:
         payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except RecursionError:
+        raise _too_deep() from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
         raise bad_request("request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise bad_request("request body must be a JSON object")
+    # brackets, in strings or not, bound the depth: the walk is needed only past the limit
+    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _nesting_exceeds(payload, MAX_NESTING):
+        raise _too_deep()
     if has_unpaired_surrogate_escape(raw) and _has_lone_surrogate(payload):
         # valid JSON, but not text: it could not be sent upstream, logged or echoed back
         raise bad_request("request body holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff): not valid text")
@@ -123,9 +158,13 @@ def parse_chat(raw: bytes) -> ChatCall:
         raise bad_request("'messages' has no user message", "messages")
     images = [image for image, _url in last_user[1]]
     remote = [(i, url) for i, (_image, url) in enumerate(last_user[1]) if url is not None]
+    try:
+        encoded_rest = encode_body_rest(payload)
+    except (ValueError, RecursionError):  # (deep nesting is refused above; this is the backstop)
+        raise bad_request("request body cannot be re-encoded as JSON") from None
     return ChatCall(body=payload, model=model.strip(), stream=stream,
                     include_usage=bool((options or {}).get("include_usage")), question=last_user[0],
-                    images=images, n_images=n_images, remote_images=remote)  # fmt: skip
+                    images=images, n_images=n_images, remote_images=remote, encoded_rest=encoded_rest)  # fmt: skip
 
 
 def _read_message(message: Any, where: str) -> tuple[str, list[tuple[Any, str | None]], int]:

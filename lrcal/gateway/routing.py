@@ -180,6 +180,9 @@ class RoutingTable:
     policy: Policy
     fingerprint: tuple
     shadow: str | None = None
+    # why the configured --shadow candidate is not shadowed in this snapshot (promoted, removed,
+    # no longer validated): a problem at start, left out on a reload
+    shadow_problem: str | None = None
     loaded_at: float = field(default_factory=time.time)
     scorer: PoolScorer | None = None
 
@@ -192,10 +195,14 @@ class RoutingTable:
         return name in self.router.cards
 
 
-def load_table(store: Store, config: GatewayConfig, previous: RoutingTable | None = None) -> RoutingTable:
-    """A snapshot of what to route with; a one-line `LrcalError` when there is no router or the
-    shadow candidate cannot shadow. ``previous``: the snapshot it replaces, whose traced
-    networks are reused when nothing they compute changed (a new base URL, price or policy)."""
+def load_table(store: Store, config: GatewayConfig, previous: RoutingTable | None = None, *,
+               strict_shadow: bool = True) -> RoutingTable:  # fmt: skip
+    """A snapshot of what to route with; a one-line `LrcalError` when there is no router or (with
+    ``strict_shadow``, at start) the shadow candidate cannot shadow. On a reload
+    (``strict_shadow=False``) a candidate that can no longer shadow (promoted by `lrcal enable`,
+    removed) is left out, the reason in ``shadow_problem``, and the rest applies. ``previous``:
+    the snapshot it replaces, whose traced networks are reused when nothing they compute changed
+    (a new base URL, price or policy)."""
     from lrcal.errors import LrcalError
     from lrcal.services.router_context import load_routing
     from lrcal.services.routing_policy import current_policy
@@ -205,26 +212,40 @@ def load_table(store: Store, config: GatewayConfig, previous: RoutingTable | Non
     enabled = [m for m in store.list_models([lifecycle.ENABLED]) if m["base_url"]]
     upstreams = {m["name"]: upstream_of(m, config.endpoint_url) for m in enabled}
     routed = [m["name"] for m in enabled if routing.has_token(m["name"])]
-    shadow = None
+    shadow = shadow_problem = None
     if config.shadow:
-        row = store.get_model(config.shadow)
-        if row["status"] == lifecycle.ENABLED:
-            raise LrcalError(f"--shadow {config.shadow}: the model is enabled already (it takes real traffic)")
-        if row["status"] != lifecycle.VALIDATED:
-            raise LrcalError(f"--shadow {config.shadow}: the model is {row['status']}; shadow traffic goes to a "
-                             f"validated model (`lrcal live-validate {config.shadow}`)")  # fmt: skip
-        if not routing.has_token(config.shadow):
-            raise LrcalError(f"--shadow {config.shadow}: no capability token in router {routing.version}")
-        upstreams[config.shadow] = upstream_of(row, config.endpoint_url)
-        shadow = config.shadow
+        try:
+            row = _shadow_row(store, config.shadow, routing)
+        except LrcalError as exc:
+            if strict_shadow:
+                raise
+            shadow_problem = str(exc)
+        else:
+            upstreams[config.shadow] = upstream_of(row, config.endpoint_url)
+            shadow = config.shadow
     return RoutingTable(
         version=routing.version, router=routing.router, routed=routed, upstreams=upstreams,
         expected_cost=routing.expected_costs(routed) if routed else np.zeros(0),
         expected_latency=routing.expected_latencies(routed) if routed else np.zeros(0),
-        policy=current_policy(store), fingerprint=fingerprint, shadow=shadow,
+        policy=current_policy(store), fingerprint=fingerprint, shadow=shadow, shadow_problem=shadow_problem,
         scorer=(PoolScorer(routing.router, routed, routing.version, previous.scorer if previous else None)
                 if routed else None),
     )  # fmt: skip
+
+
+def _shadow_row(store: Store, name: str, routing: Any) -> dict:
+    """The registry row of the --shadow candidate; `LrcalError` naming why it cannot shadow."""
+    from lrcal.errors import LrcalError
+
+    row = store.get_model(name)  # NotFound (an LrcalError) once purged
+    if row["status"] == lifecycle.ENABLED:
+        raise LrcalError(f"--shadow {name}: the model is enabled already (it takes real traffic)")
+    if row["status"] != lifecycle.VALIDATED:
+        raise LrcalError(f"--shadow {name}: the model is {row['status']}; shadow traffic goes to a "
+                         f"validated model (`lrcal live-validate {name}`)")  # fmt: skip
+    if not routing.has_token(name):
+        raise LrcalError(f"--shadow {name}: no capability token in router {routing.version}")
+    return row
 
 
 def table_of_home(home: str | Path) -> RoutingTable:

@@ -2,9 +2,9 @@
 classified failure, with timings, tokens and cost.
 
 A failure that is the endpoint's (timeout, refused or dropped connection, 5xx, 408/409/429,
-401/403/404: a key or URL the endpoint does not accept, a malformed answer) lets the gateway
-fall back to the next model; any other 4xx is the request's own fault and goes back to the
-client. Error text from an endpoint never carries its API key (`lrcal.endpoints.redact`).
+401/403/404: a key or URL the endpoint does not accept, a status that is no answer such as a
+redirect or 201, a malformed answer, NaN or Infinity included) lets the gateway fall back to the
+next model; any other 4xx is the request's own fault and goes back to the client. Error text from an endpoint never carries its API key (`lrcal.endpoints.redact`).
 
 A stream is opened up to its first event before the client sees anything, so that a model
 failing at the start is still replaced by the next one; after that first event the gateway is
@@ -50,6 +50,7 @@ class Attempt:
     cost_usd: float | None = None
     fallback: bool = False  # the failure is the endpoint's: try the next model
     body: dict | None = field(default=None, repr=False)  # the non-streaming answer
+    rendered: bytes = field(default=b"", repr=False)  # ``body`` as the client gets it
     answer: str = field(default="", repr=False)
     started: float = field(default_factory=time.perf_counter, repr=False)
 
@@ -78,7 +79,10 @@ class Attempt:
 
 
 def _scrub(text: str, up: Upstream) -> str:
-    return redact(text, os.environ.get(up.api_key_env) if up.api_key_env else None)
+    raw = os.environ.get(up.api_key_env) if up.api_key_env else None
+    text = redact(text, raw)
+    # the key is sent stripped (`Forwarder._request`): a value ending in a newline is echoed without it
+    return redact(text, raw.strip()) if raw and raw.strip() != raw else text
 
 
 # a configured key this short is a placeholder ("EMPTY", "ollama"), not a secret: replacing it
@@ -99,6 +103,21 @@ def _scrub_answer(text: str, up: Upstream) -> str:
 def _error_message(raw: bytes, up: Upstream) -> str:
     # the key out before any cut: a key cut in two would no longer be recognised
     return error_detail(_scrub(raw.decode("utf-8", errors="replace"), up)[:2000])
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(raw: bytes | str) -> Any:
+    """An endpoint's JSON, strictly: ``NaN`` and ``±Infinity`` (which Python's json writes and
+    reads, and no JSON client accepts) raise ValueError, as any JSON that does not parse."""
+    return json.loads(raw, parse_constant=_no_constant)
+
+
+def render(body: Any) -> bytes:
+    """JSON as the client gets it (as starlette's JSONResponse renders it)."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def _as_text(value: Any, raw: bytes | str) -> Any:
@@ -162,7 +181,7 @@ class Forwarder:
         if key:
             check_api_key_value(key, up.api_key_env or "")
             headers["Authorization"] = f"Bearer {key}"
-        body = json.dumps(call.upstream_body(up.api_model, stream=stream), ensure_ascii=False).encode("utf-8")
+        body = call.upstream_json(up.api_model, stream=stream)
         timeout = httpx.Timeout(up.timeout_s, connect=min(up.timeout_s, 10.0))
         return self.http.build_request("POST", up.chat_url, content=body, headers=headers, timeout=timeout)
 
@@ -180,7 +199,7 @@ class Forwarder:
         except (httpx.HTTPError, OSError) as exc:
             attempt.fail("connection", _scrub(f"{type(exc).__name__}: {exc}", up), fallback=True)
             return None
-        except Exception as exc:  # a key that cannot be sent (LrcalError), an unusable URL
+        except Exception as exc:  # the model's configuration: a key that cannot be sent (LrcalError), an unusable URL
             attempt.fail("connection", _scrub(str(exc), up), fallback=True)
             return None
         attempt.status_code = response.status_code
@@ -193,9 +212,12 @@ class Forwarder:
         finally:
             await response.aclose()
         status = response.status_code
-        kind = "http_5xx" if status >= 500 else "http_4xx"
+        if not 400 <= status < 500:  # 5xx, or no answer (a redirect, 201): the endpoint's fault, never the client's
+            kind = "http_5xx" if status >= 500 else "malformed_response"
+            attempt.fail(kind, _scrub(f"HTTP {status}: {_error_message(raw, up)}", up), fallback=True, status=status)
+            return None
         fallback = is_retryable_status(status) or status in ENDPOINT_REFUSED
-        attempt.fail(kind, _scrub(f"HTTP {status}: {_error_message(raw, up)}", up), fallback=fallback, status=status)
+        attempt.fail("http_4xx", _scrub(f"HTTP {status}: {_error_message(raw, up)}", up), fallback=fallback, status=status)
         return None
 
     async def complete(self, up: Upstream, call: ChatCall, attempt: Attempt) -> Attempt:
@@ -214,9 +236,9 @@ class Forwarder:
         finally:
             await response.aclose()
         try:
-            body = _as_text(json.loads(raw), raw)
+            body = _as_text(_loads(raw), raw)
             message = body["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             return attempt.fail("malformed_response", "the answer is not an OpenAI chat completion", fallback=True)
         if not isinstance(body, dict) or "error" in body:
             return attempt.fail("malformed_response", _scrub(_error_message(raw, up), up), fallback=True)
@@ -227,6 +249,10 @@ class Forwarder:
         attempt.answer = _scrub(_content(message), up)
         _usage(attempt, body.get("usage"), up)
         body["model"] = up.name
+        try:  # rendered here, so that a success is only logged for what the client can be sent
+            attempt.rendered = render(body)
+        except (ValueError, RecursionError):
+            return attempt.fail("malformed_response", "the answer cannot be re-encoded as JSON", fallback=True)
         attempt.body = body
         attempt.finish()
         attempt.ttft_ms = attempt.latency_ms
@@ -245,6 +271,9 @@ class Forwarder:
             kind, message = relay.classify(exc)
             attempt.fail(kind, message, fallback=True)
             return None
+        except asyncio.CancelledError:  # the client left: the model's request is closed at once
+            await response.aclose()
+            raise
         return relay
 
 
@@ -302,8 +331,8 @@ class StreamRelay:
             self.done = True
             return SSE_DONE
         try:
-            obj = _as_text(json.loads(data), data)
-        except ValueError:
+            obj = _as_text(_loads(data), data)
+        except (ValueError, RecursionError):
             raise StreamError("a stream event is not JSON") from None
         if not isinstance(obj, dict):
             raise StreamError("a stream event is not a JSON object")
@@ -335,7 +364,10 @@ class StreamRelay:
         if not choices and obj.get("usage") is not None and not self.call.include_usage:
             return None
         obj["model"] = self.up.name
-        return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n"
+        try:
+            return b"data: " + render(obj) + b"\n\n"
+        except (ValueError, RecursionError):
+            raise StreamError("a stream event cannot be re-encoded as JSON") from None
 
     async def prime(self) -> None:
         """Read up to the first event worth sending (raises on a failure before it)."""

@@ -15,14 +15,16 @@ from lrcal.store import Store, utcnow
 MIN_TRAIN_ROWS = 256  # a model with fewer outcomes than this is onboarded (token fit), not trained on
 
 
-def choose_training_models(store: Store, requested: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-    """(models to train on, calibrated models to onboard afterwards).
+def choose_training_models(store: Store, requested: Sequence[str] | None = None,
+                           counts: dict[str, int] | None = None) -> tuple[list[str], list[str]]:
+    """(models to train on, calibrated models to onboard afterwards); ``counts``:
+    `model_row_counts` when the caller has it.
 
     Default: every model with outcomes whose row count is at least min(256, half the
     largest count) — so a team whose incumbents each have 128 calibration rows still gets
     a router, while a 128-row newcomer beside 1,000-row incumbents is onboarded instead.
     """
-    counts = model_row_counts(store)
+    counts = model_row_counts(store) if counts is None else counts
     usable = {
         m["name"]: counts.get(m["name"], 0)
         for m in store.list_models()
@@ -53,10 +55,11 @@ def choose_training_models(store: Store, requested: Sequence[str] | None = None)
     return train, onboard
 
 
-def left_out_models(store: Store, train: Sequence[str], onboard: Sequence[str]) -> dict[str, str]:
+def left_out_models(store: Store, train: Sequence[str], onboard: Sequence[str],
+                    counts: dict[str, int] | None = None) -> dict[str, str]:
     """Models with stored outcomes that this training neither trains on nor onboards, and why
     (a model dropped without a word was a review's finding: `route` then said it had no token)."""
-    counts = model_row_counts(store)
+    counts = model_row_counts(store) if counts is None else counts
     largest = max((counts.get(m, 0) for m in train), default=0)
     out = {}
     for model in store.list_models():
@@ -111,8 +114,9 @@ def _train_locked(
     leftovers = remove_staging_leftovers(routers_dir(store.home))
     if leftovers:
         say(f"removed {len(leftovers)} unfinished router director{'y' if len(leftovers) == 1 else 'ies'} of a killed training")
-    train_models, to_onboard = choose_training_models(store, models)
-    left_out = left_out_models(store, train_models, to_onboard)
+    counts = model_row_counts(store)
+    train_models, to_onboard = choose_training_models(store, models, counts)
+    left_out = left_out_models(store, train_models, to_onboard, counts)
     started = time.perf_counter()
     table, _examples = outcome_table(store, train_models)
     say(f"training on {table.n_samples} examples × {len(train_models)} models")

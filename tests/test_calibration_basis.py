@@ -100,3 +100,12 @@ def test_fresh_and_an_edited_set_replace_what_they_replace(flow_home, sim_server
     token = json.loads(fresh.stdout)["token"]
     assert token["n_examples"] == 32 and all("before the --fresh run" in line for line in token["left_out_runs"])
     assert _calibrated_count(cli) == 32
+    # the TUI's Models tab counts the same runs (it showed the 128 rows before --fresh)
+    from lrcal.services.review.models import models_table
+    from lrcal.store import Store
+
+    store = Store.open(home)
+    try:
+        assert next(r for r in models_table(store) if r.name == SPECIALIST).calibration_n == 32
+    finally:
+        store.close()

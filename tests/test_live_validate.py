@@ -391,6 +391,15 @@ def test_enable_needs_a_passed_validation_with_the_router_in_use(flow_home):
     assert stale.exit_code == 1 and "passed live validation with router" in stale.output
     assert "the router in use" in stale.output and _status(home, SPECIALIST) == "disabled"
     assert cli("enable", SPECIALIST, "--force", "--reason", "checked by hand").exit_code == 0
+    # disabled → enabled is a move the lifecycle allows: forced past the gate, it was logged
+    # with "forced": false
+    event = json.loads(cli("events", SPECIALIST, "--json", "-n", "1").stdout)[0]
+    assert event["kind"] == "enabled" and event["data"]["forced"] is True, event
+    assert "passed live validation with router" in event["data"]["bypassed"]
+    assert event["message"].startswith("FORCED disabled → enabled: checked by hand")
+    assert cli("enable", DOMINATED, "--force", "--reason", "again").exit_code == 0
+    event = json.loads(cli("events", DOMINATED, "--json", "-n", "1").stdout)[0]
+    assert event["data"]["forced"] is True and "rejected" in event["data"]["bypassed"]
 
 
 def test_an_interrupted_validation_leaves_its_runs_interrupted_and_changes_nothing(flow_home, sim_server, builtin_sets):

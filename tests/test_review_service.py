@@ -434,3 +434,48 @@ def test_a_damaged_stored_token_is_refused_with_its_model_named(tui_home_copy, d
             load_routing(store)
     finally:
         store.close()
+
+
+def test_with_no_model_enabled_the_view_says_its_routing_is_hypothetical(tui_home_copy):
+    """A review: with every model disabled (an incident), `lrcal route` refused, while the
+    routing view showed shares over disabled and rejected models as if traffic flowed."""
+    store = Store.open(tui_home_copy)
+    try:
+        assert snapshot(store).pool_note is None
+        for model in store.list_models(["enabled"]):
+            store.set_status(model["name"], "disabled", reason="incident")
+        note = snapshot(store).pool_note
+        assert note is not None and "no model is enabled" in note and "not live traffic" in note
+    finally:
+        store.close()
+
+
+def test_a_failed_request_is_no_measured_answer_in_the_routing_view(tui_home_copy):
+    """`_measured` turned an endpoint error (score None) into 0.0: the cells and charts counted
+    failed requests as wrong answers, which the Models tab and training leave out."""
+    store = Store.open(tui_home_copy)
+    try:
+        first = snapshot(store)
+        i, name = 0, SPECIALIST
+        example = first.examples[i]
+        run_id = store.create_run(store.get_model(name)["id"], example["set_id"], "validation")
+        store.record_outcome(run_id, example["id"], {"score": None, "correct": None, "error_kind": "timeout",
+                                                      "latency_ms": 30000.0})  # fmt: skip
+        after = snapshot(store)
+        assert np.isnan(after.measured[i, after.index(name)])
+        assert np.isnan(after.latency[i, after.index(name)])
+    finally:
+        store.close()
+
+
+def test_the_detail_of_a_model_removed_meanwhile_says_so(tui_home_copy):
+    from lrcal.errors import LrcalError
+
+    store = Store.open(tui_home_copy)
+    try:
+        store.set_status(DOMINATED, "removed", force=True, reason="gone")
+    finally:
+        store.close()
+    with ReviewService(tui_home_copy).connect() as review:
+        with pytest.raises(LrcalError, match=f"model '{DOMINATED}' was removed"):
+            review.model_detail(DOMINATED)

@@ -346,11 +346,13 @@ def enable(store: Store, name: str, *, force: bool = False, reason: str = "") ->
         return model
     if model["source"] != "endpoint":
         raise LrcalError(f"model '{name}' was imported from outcome logs and has no endpoint to route to")
-    if not force:
-        problem = enable_problem(store, name)
-        if problem:
-            raise LrcalError(problem)
-    return store.set_status(name, lifecycle.ENABLED, force=force, reason=reason, event_kind="enabled")
+    problem = enable_problem(store, name)
+    if problem and not force:
+        raise LrcalError(problem)
+    # a forced enable past the gate is recorded as forced even where the lifecycle allows the move
+    # (disabled → enabled): the audit log said "forced": false for a model that never passed
+    return store.set_status(name, lifecycle.ENABLED, force=force, reason=reason, event_kind="enabled",
+                            bypassed=problem if force else None)
 
 
 def disable(store: Store, name: str, *, reason: str = "") -> dict:

@@ -8,7 +8,7 @@ columns come back decoded.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 OUTCOME_CHUNK = 500  # example ids per `in (...)` list, well under SQLite's variable limit
 
@@ -38,14 +38,15 @@ class ReviewQueries:
 
     # ---- outcomes -----------------------------------------------------------------------
 
-    def latest_outcomes_by_model(self, kinds: Sequence[str]) -> dict[int, list[dict]]:
+    def latest_outcomes_by_model(self, kinds: Sequence[str], left_out_runs: Collection[int] = ()) -> dict[int, list[dict]]:
         """{model_id: the latest outcome per example} over runs of ``kinds`` (model_id, example_id,
         correct, score, latency_ms, error_kind, cost_usd); models and examples in order of their
-        first outcome."""
+        first outcome. ``left_out_runs``: run ids that do not count (`lrcal.services.calibration_basis`)."""
+        left_out = f" and r.id not in ({_marks(left_out_runs)})" if left_out_runs else ""
         rows = self.query(
             "select r.model_id, o.example_id, o.correct, o.score, o.latency_ms, o.error_kind, o.cost_usd "
-            f"from outcomes o join runs r on r.id = o.run_id where r.kind in ({_marks(kinds)}) order by o.id",
-            list(kinds),
+            f"from outcomes o join runs r on r.id = o.run_id where r.kind in ({_marks(kinds)}){left_out} order by o.id",
+            [*kinds, *(int(run_id) for run_id in left_out_runs)],
         )
         latest: dict[int, dict[int, dict]] = {}
         for row in rows:

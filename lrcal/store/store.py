@@ -280,8 +280,11 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         reason: str = "",
         event_kind: str | None = None,
         data: Any = None,
+        bypassed: str | None = None,
     ) -> dict:
-        """Move a model along its lifecycle; refused transitions need ``force`` (recorded)."""
+        """Move a model along its lifecycle; refused transitions need ``force`` (recorded).
+        ``bypassed``: a rule above the lifecycle that ``force`` set aside (enable without a passed
+        live validation): the change is recorded as forced, with that rule, like a refused one."""
         with self.write():
             model = self.get_model(name)
             current = model["status"]
@@ -292,11 +295,14 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
                 raise LrcalError(lifecycle.explain_refusal(name, current, new_status))
             now = utcnow()
             self.db["models"].update(model["id"], {"status": new_status, "updated_at": now})
-            payload = {"from": current, "to": new_status, "forced": bool(force and not allowed)}
+            forced = bool(force and (not allowed or bypassed))
+            payload = {"from": current, "to": new_status, "forced": forced}
+            if forced and bypassed:
+                payload["bypassed"] = bypassed
             if data:
                 payload.update(data)
             message = reason or f"{current} → {new_status}"
-            if force and not allowed:
+            if forced:
                 message = f"FORCED {current} → {new_status}" + (f": {reason}" if reason else "")
             self.db["events"].insert(
                 {

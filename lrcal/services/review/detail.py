@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lrcal.errors import LrcalError
 from lrcal.services.review.models import CALIBRATION_KINDS, ModelRow, latest_validations, models_table
 from lrcal.store import Store
 
@@ -75,7 +76,9 @@ def model_detail(store: Store, name: str) -> ModelDetail:
     from lrcal.services.collection import errors_by_kind, summarize, summarize_by_task
 
     model = store.get_model(name)
-    row = next(r for r in models_table(store) if r.name == name)
+    row = next((r for r in models_table(store) if r.name == name), None)
+    if row is None:  # removed since the view was loaded (a bare StopIteration showed an empty error)
+        raise LrcalError(f"model '{name}' was removed (`lrcal models --removed` lists it)")
     from lrcal.services.calibration_basis import calibration_basis
 
     # what the token rests on: refused, superseded and pre---fresh calibration runs left out

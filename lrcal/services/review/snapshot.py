@@ -16,6 +16,7 @@ from lrcal import lifecycle
 from lrcal.errors import LrcalError
 from lrcal.services.review.models import CALIBRATION_KINDS
 from lrcal.services.review.snapshot_cache import cache_path, fingerprint, read_cache, write_cache
+from lrcal.services.run_health import is_endpoint_error
 from lrcal.store import Store, loads
 
 
@@ -31,17 +32,20 @@ class RoutingSnapshot:
     statuses: dict[str, str]
     examples: list[dict]  # N example rows
     tasks: np.ndarray  # [N] task group (object)
-    predicted: np.ndarray  # [N, M] router μ̃
+    predicted: np.ndarray  # [N, M] the router's decision score (`Prediction.score`), what it routes on
     sigma: np.ndarray  # [N, M]
     expected_cost: np.ndarray  # [M] USD per query (prices × expected tokens), NaN = unknown
     expected_latency: np.ndarray  # [M] ms, NaN = unknown
-    measured: np.ndarray  # [N, M] stored score on that query, NaN = none
+    measured: np.ndarray  # [N, M] stored score on that query, NaN = none (an endpoint error is none)
     latency: np.ndarray  # [N, M] measured latency (ms), NaN = none
     cost: np.ndarray  # [N, M] realized cost, NaN = none
     default_included: frozenset[str]
     candidates: list[str]  # models one may toggle in/out (not enabled now)
     default_candidate: str | None
     from_cache: bool = False
+    # why the default pool is not the enabled models (None: it is): with no model enabled, the
+    # view shows what routing over every model with a token would do -- not live traffic
+    pool_note: str | None = None
 
     @property
     def task_groups(self) -> list[str]:
@@ -121,7 +125,8 @@ def _measured(store: Store, names: list[str], examples: list[dict]):
     column = {name: j for j, name in enumerate(names)}
     for (name, pk), row in store.latest_outcomes_for(names, list(index)).items():
         i, j = index[pk], column[name]
-        measured[i, j] = row["score"] if row["score"] is not None else 0.0
+        if not is_endpoint_error(row):  # a failed request is no answer, not a wrong one
+            measured[i, j] = row["score"] if row["score"] is not None else 0.0
         if row["latency_ms"] is not None and not row["error_kind"]:
             latency[i, j] = row["latency_ms"]
         if row["cost_usd"] is not None:
@@ -164,6 +169,10 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
     statuses = {n: status_of[n] for n in names}
     enabled = frozenset(n for n in names if statuses[n] == lifecycle.ENABLED)
     default_included = enabled or frozenset(names)
+    pool_note = None
+    if not enabled:
+        pool_note = ("no model is enabled: the view shows what routing over every model with a token would do, "
+                     "not live traffic")
     candidates = [n for n in names if n not in default_included]
     default_candidate = _default_candidate(store, names, candidates)
     if default_candidate is not None and default_candidate not in candidates:
@@ -188,6 +197,7 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
         candidates=candidates,
         default_candidate=default_candidate,
         from_cache=from_cache,
+        pool_note=pool_note,
     )
 
 

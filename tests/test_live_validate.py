@@ -237,6 +237,68 @@ def test_overlapping_holdout_is_refused(flow_home):
     assert "overlaps" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def _copy_of_set(src, dst, name: str, *, reencode: bool = False, limit: int | None = None):
+    """A set of ``src``'s examples under another name and ids; ``reencode``: every image saved
+    again (same pixels, other bytes)."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "set.json").read_text())
+    meta["name"] = name
+    meta.pop("generator", None)
+    (dst / "set.json").write_text(json.dumps(meta))
+    lines = (dst / "manifest.jsonl").read_text().splitlines()[:limit]
+    out = []
+    for line in lines:
+        example = json.loads(line)
+        example["id"] = f"{name}-{example['id']}"
+        if reencode and example.get("image"):
+            path = dst / example["image"]
+            Image.open(path).save(path, compress_level=1)
+        out.append(json.dumps(example))
+    (dst / "manifest.jsonl").write_text("\n".join(out) + "\n")
+    return dst
+
+
+def test_a_holdout_is_refused_when_it_shares_anything_with_the_data_behind_the_router(flow_home, tmp_path):
+    """A review: the router's own training set passed as a holdout (validated, ENABLE, $0.07);
+    so did a copy of the candidate's calibration examples under other ids with re-saved images
+    (same pixels, other bytes: 448 requests, $0.76). Nothing was asked: refused up front."""
+    from lrcal.calsets import resolve_set
+
+    home, _ = flow_home
+    cli = _cli(home)
+    train = home / "sets" / "builtin-v1-train"
+    own = cli("live-validate", SPECIALIST, "--set", str(train))
+    assert own.exit_code == 1 and "the router's data" in own.stderr and "the same set" in own.stderr, own.output
+    renamed = _copy_of_set(resolve_set("builtin-v1-quick"), tmp_path / "myhold", "myhold", reencode=True, limit=12)
+    copied = cli("live-validate", SPECIALIST, "--set", str(renamed))
+    assert copied.exit_code == 1 and "0 shared example ids, 12 shared questions on the same picture" in copied.stderr
+    incumbent_rows = _copy_of_set(train, tmp_path / "fromtrain", "fromtrain", limit=5)
+    from_training = cli("live-validate", SPECIALIST, "--set", str(incumbent_rows))
+    assert from_training.exit_code == 1 and "the router's data" in from_training.stderr
+    conn = sqlite3.connect(home / "lrcal.db")
+    try:
+        sets = {r[0] for r in conn.execute("select name from calibration_sets")}
+        asked = conn.execute("select count(*) from runs r join calibration_sets s on s.id = r.set_id "
+                             "where s.name in ('myhold', 'fromtrain') and r.kind = 'validation'").fetchone()[0]
+    finally:
+        conn.close()
+    assert {"myhold", "fromtrain"} <= sets and asked == 0  # registered, nothing asked
+    # the default holdout stays disjoint from everything the demo router and the candidate saw
+    from lrcal.services.holdout_overlap import overlap, sets_behind
+    from lrcal.services.router_context import load_routing
+    from lrcal.store import Store
+
+    store = Store.open(home)
+    try:
+        holdout = store.get_set("builtin-v1-holdout")["id"]
+        behind = sets_behind(store, store.get_model(SPECIALIST), load_routing(store).router.models)
+        assert behind and not any(overlap(store, set_id, holdout) for set_id in behind)
+    finally:
+        store.close()
+
+
 
 
 def test_a_report_path_that_cannot_be_a_folder_is_refused_before_any_request(flow_home, tmp_path):

@@ -93,7 +93,7 @@ def live_validate(
     with store.lock(f"validate:{candidate['name']}", purpose="live-validate"):
         judged = RunState.now(store, candidate["name"], routing)
         rset = ensure_set(store, request.set_ref)
-        _refuse_overlap(store, candidate, rset)
+        _refuse_overlap(store, candidate, rset, routing.router.models)
         order = sequential_order(stratified_subset(rset.examples, request.limit), gate.seed)
         if not order:
             raise LrcalError(f"validation set {rset.name} has no examples")
@@ -211,17 +211,26 @@ def _incumbents(store: Store, candidate: dict, routing) -> list[dict]:
     return incumbents
 
 
-def _refuse_overlap(store: Store, candidate: dict, rset) -> None:
-    calibration_sets = {r["set_id"] for r in store.runs(model_id=candidate["id"], kind="calibration")}
-    for set_id in calibration_sets:
-        shared = store.shared_content(set_id, rset.id)
-        if set_id == rset.id or shared["examples"] or shared["images"]:
-            other = store.get_set_by_id(set_id)
-            raise LrcalError(
-                f"validation set {rset.name} overlaps {candidate['name']}'s calibration set {other['name']} "
-                f"({shared['examples']} shared examples, {shared['images']} shared images); use a disjoint "
-                f"held-out set (default {DEFAULT_SET})"
-            )
+def _refuse_overlap(store: Store, candidate: dict, rset, router_models) -> None:
+    """Refuse a validation set that shares examples, questions on the same picture or pictures
+    with the candidate's calibration data or any data behind the router (`holdout_overlap`): the
+    router's own training set passed as a holdout before, and so did a re-encoded copy."""
+    from lrcal.services.holdout_overlap import PixelDigests, overlap, sets_behind
+
+    pixels = PixelDigests(store)
+    try:
+        for set_id, whose in sets_behind(store, candidate, router_models).items():
+            shared = overlap(store, set_id, rset.id, pixels) if set_id != rset.id else None
+            if set_id == rset.id or shared:
+                other = store.get_set_by_id(set_id)
+                detail = "the same set" if shared is None else shared.describe()
+                raise LrcalError(
+                    f"validation set {rset.name} overlaps {other['name']}, {whose} ({detail}); use a held-out set "
+                    f"disjoint from everything the router and {candidate['name']} were calibrated or trained on "
+                    f"(default {DEFAULT_SET})"
+                )
+    finally:
+        pixels.save()
 
 
 # ---- the router's two policies -----------------------------------------------------------

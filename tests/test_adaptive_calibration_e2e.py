@@ -221,3 +221,23 @@ def test_an_adaptive_run_does_not_resume_against_a_refitted_incumbent(flow_home,
             calibrate(store, request)
     finally:
         store.close()
+
+
+def test_errors_of_a_run_the_breaker_stopped_are_asked_again_on_resume(flow_home, sim_server, builtin_sets,
+                                                                      monkeypatch):
+    """A wrong key opened the circuit breaker after 8 failures; the fixed rerun kept those 8
+    errors as spent budget (used 56, token on 48). Resumed, the errors of the batch the run
+    stopped in are asked again: none is left, and the token rests on every example used."""
+    home, _ = flow_home
+    server = sim_server(sets=builtin_sets, latency_scale=0.01, api_key="right-key")
+    cli = _fresh_specialist(home, server)
+    assert cli("models", "set", SPECIALIST, "--api-key-env", "SIM_KEY_FOR_TEST").exit_code == 0
+    monkeypatch.setenv("SIM_KEY_FOR_TEST", "wrong-key")
+    stopped = cli("calibrate", SPECIALIST, "--adaptive", "--budget", "48", "--batch", "8")
+    assert stopped.exit_code == 1 and "stopped" in stopped.output, stopped.output
+    monkeypatch.setenv("SIM_KEY_FOR_TEST", "right-key")
+    resumed = cli("calibrate", SPECIALIST, "--adaptive", "--budget", "48", "--batch", "8", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    report = json.loads(resumed.stdout)
+    assert report["resumed"] is True and report["errors"] == 0, report
+    assert report["token"]["n_examples"] == report["adaptive"]["used"]

@@ -111,11 +111,20 @@ def run_adaptive(
     transport=None,
     breaker=None,
     routing=None,
+    retry_tail_errors: bool = False,
 ):
     """Ask the sampler's batches until it stops; returns (final sampler state, pool index of
-    every example asked, router version, incumbents). Resumes from the run's stored outcomes."""
+    every example asked, router version, incumbents). Resumes from the run's stored outcomes.
+    ``retry_tail_errors`` (a resumed, unfinished run): the endpoint errors of the last batch
+    with stored outcomes are asked again first (`tail_errors`)."""
     sampler, version, incumbents = sampler_for(store, model["name"], examples, plan, incumbents, routing)
     index = {ex["id"]: i for i, ex in enumerate(examples)}
+    if retry_tail_errors:
+        again = tail_errors(sampler.replay(stored_outcomes(store, run_id, index)), stored_outcomes(store, run_id, index))
+        if again:
+            asyncio.run(collect_outcomes(store, model, run_id, [examples[i] for i in again], concurrency=concurrency,
+                                         on_outcome=on_outcome, transport=transport, breaker=breaker,
+                                         replace_errors=True))
     while True:
         state = sampler.replay(stored_outcomes(store, run_id, index))
         if not state.pending:
@@ -128,6 +137,17 @@ def run_adaptive(
         if any(i not in answered for i in state.pending):  # the collector stored nothing for some: stop, do not spin
             raise LrcalError(f"{sum(i not in answered for i in state.pending)} examples of the batch got no outcome; "
                              f"run the same command to resume")
+
+
+def tail_errors(state, outcomes: dict[int, float | None]) -> list[int]:
+    """The endpoint errors of the last batch of ``state``'s sequence that has stored outcomes.
+    A run stopped by the circuit breaker (a wrong key, an endpoint down) spent them on the
+    endpoint's fault, not on evidence; no later choice has been asked yet, so asking them again
+    leaves no outcome outside the sequence the replay then makes."""
+    for batch in reversed(state.batches):
+        if any(i in outcomes for i in batch):
+            return [i for i in batch if i in outcomes and outcomes[i] is None]
+    return []
 
 
 def summary(state, sampler, plan: AdaptivePlan, version: str, incumbents: list[str]) -> dict:

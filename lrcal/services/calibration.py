@@ -210,7 +210,7 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
             state, sampler, version, incumbents = run_adaptive(
                 store, model, run_id, rset.examples, plan, concurrency=request.concurrency,
                 incumbents=parameters["incumbents"], on_outcome=on_outcome, transport=transport, breaker=breaker,
-                routing=routing)
+                routing=routing, retry_tail_errors=resumed and run["status"] != "completed")
         except BaseException as exc:
             _mark_interrupted(store, run_id)
             if isinstance(exc, CircuitOpen):

@@ -137,8 +137,10 @@ def test_an_outcome_log_cannot_take_a_set_name_that_hides_or_garbles(cli, home, 
 
 
 def test_a_calibration_set_named_like_a_builtin_one_is_refused(cli, home, tmp_path):
+    from lrcal.calsets.generator import generate_set
+
     fake = tmp_path / "fake"
-    assert cli("sets", "generate", str(fake), "--name", "builtin-v1-holdout", "-n", "12").exit_code == 0
+    generate_set(fake, "builtin-v1-holdout", 12, 0)  # (`sets generate` refuses a built-in name up front)
     assert cli("add-model", "m", "--base-url", "http://127.0.0.1:9/v1", "--no-probe").exit_code == 0
     result = cli("calibrate", "m", "--set", str(fake))
     assert result.exit_code == 1 and "a built-in set's name" in result.output

@@ -7,6 +7,7 @@ description). See docs/calibration-sets.md for every field and rule.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -42,6 +43,12 @@ def set_name_problem(name: str) -> str | None:
     if name.startswith((".", "-")):
         return f"set name {name!r} must not start with '.' or '-'"
     return None
+
+
+def normalize_question(question: str) -> str:
+    """The question as a reader compares it: NFKC, case-folded, whitespace collapsed (the same
+    rule as ``lrcal.sim.index.normalize_question``, which keys simulated answers by it)."""
+    return " ".join(unicodedata.normalize("NFKC", question).casefold().split())
 
 
 class SetError(LrcalError):

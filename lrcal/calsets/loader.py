@@ -28,6 +28,7 @@ from lrcal.calsets.format import (
     Example,
     Problem,
     SetError,
+    normalize_question,
     ordered_groups,
 )
 from lrcal.calsets.manifest import iter_lines, parse_record, show
@@ -45,6 +46,7 @@ class _Scan:
     real_dir: Path | None = None
     manifest_sha256: bytes | None = None
     image_digests: dict[str, bytes] = field(default_factory=dict)  # normalized path -> sha256 digest
+    first_of_prompt: dict[tuple, Example] = field(default_factory=dict)  # prompt key -> first example
 
 
 class _HashingReader:
@@ -235,22 +237,58 @@ def _scan_line(
     if issues:
         return
     fields = record.fields
-    scan.examples.append(
-        Example(
-            id=fields["id"],
-            task_group=fields["task_group"],
-            question=fields["question"],
-            answer=fields["answer"],
-            answer_type=fields["answer_type"],
-            choices=fields.get("choices"),
-            image=relative if isinstance(relative, str) else None,
-            tolerance=fields.get("tolerance"),
-            meta=fields.get("meta") or {},
-            image_path=info.path if info else None,
-            image_sha256=info.sha256 if info else None,
-            line=record.line,
-        )
+    example = Example(
+        id=fields["id"],
+        task_group=fields["task_group"],
+        question=fields["question"],
+        answer=fields["answer"],
+        answer_type=fields["answer_type"],
+        choices=fields.get("choices"),
+        image=relative if isinstance(relative, str) else None,
+        tolerance=fields.get("tolerance"),
+        meta=fields.get("meta") or {},
+        image_path=info.path if info else None,
+        image_sha256=info.sha256 if info else None,
+        line=record.line,
     )
+    repeat = _repeat_problem(scan, example)
+    if repeat is not None:
+        scan.problems.append(Problem(manifest_shown, record.line, ident, *repeat))
+        return
+    scan.examples.append(example)
+
+
+def _repeat_problem(scan: _Scan, example: Example) -> tuple[str, str] | None:
+    """An example asking what an earlier one asked (same image bytes, question and options):
+    with another answer the set contradicts itself; with the same one it counts it twice."""
+    from lrcal.calsets.scoring import comparable
+
+    choices = tuple(comparable(c)[0] for c in example.choices) if example.choices else None
+    key = (example.image_sha256 or "", normalize_question(example.question), choices)
+    first = scan.first_of_prompt.setdefault(key, example)
+    if first is example:
+        return None
+    where = f"the same image and question as line {first.line} (id {show(first.id)})"
+    if first.answer_type != example.answer_type:
+        types = f"{first.answer_type} vs {example.answer_type}"
+        return ("conflicting_answers", f"{where} with another answer_type ({types})")
+    if _reference_of(first) != _reference_of(example):
+        return ("conflicting_answers", f"{where} with another answer ({show(first.answer)} vs {show(example.answer)})")
+    return ("duplicate_example", f"{where} and the same answer; remove one")
+
+
+def _reference_of(example: Example) -> object:
+    """The reference as scoring reads it: "Yes"/"yes", "dog"/"B" (for option B) are one answer."""
+    from lrcal.calsets import scoring
+
+    if example.answer_type == "multiple_choice":
+        return scoring.reference_choice_index(example.answer, example.choices)
+    if example.answer_type == "number":
+        parsed = scoring.parse_reference(example.answer)
+        return (parsed.value, parsed.percent) if parsed else example.answer
+    if example.answer_type == "yes_no":
+        return scoring.reference_yes_no(example.answer)
+    return scoring.comparable(example.answer)[0]
 
 
 def _normalized(relative: str) -> str:

@@ -178,6 +178,15 @@ def _validate_fields(obj: dict, record: Record, known_groups: set[str]) -> None:
             _validate_meta(meta, issues)
             out["meta"] = meta
 
+    answer_type = out.get("answer_type")
+    if answer_type is not None:
+        # Fields of another answer type would change the prompt (options listed for a number)
+        # or be silently ignored by scoring (a tolerance on yes/no).
+        if answer_type != "multiple_choice" and obj.get("choices") is not None:
+            issues.append(("bad_choices", f"choices are only for multiple_choice answers, not {answer_type}"))
+        if answer_type != "number" and tolerance is not None:
+            issues.append(("bad_tolerance", f"tolerance is only for number answers, not {answer_type}"))
+
     if "answer_type" in out and "answer" in out:
         _check_answer_fits_type(out["answer"], out["answer_type"], out.get("choices"), "choices" in obj, issues)
 
@@ -246,7 +255,14 @@ def _optional_choices(obj: dict, issues: list[tuple[str, str]]) -> tuple[str, ..
     if any(not c.strip() for c in choices):
         issues.append(("bad_choices", "choices contain an empty option"))
         return None
-    from lrcal.calsets.scoring import comparable
+    # Each option is one "(A) ..." line of the prompt: a line break would forge another option.
+    for choice in choices:
+        if any(_breaks_or_hides(ch) for ch in choice):
+            issues.append(
+                ("bad_choices", f"choice {show(choice)} contains a line break, control or invisible format character")
+            )
+            return None
+    from lrcal.calsets.scoring import comparable, letter
 
     normalized = [comparable(c)[0] for c in choices]
     if not all(normalized):
@@ -255,7 +271,25 @@ def _optional_choices(obj: dict, issues: list[tuple[str, str]]) -> tuple[str, ..
     if len(set(normalized)) != len(normalized):
         issues.append(("bad_choices", "choices contain duplicates (after normalizing case and punctuation)"))
         return None
+    # A reply "B" must mean option (B): a one-letter choice elsewhere would make it mean another.
+    for i, text in enumerate(normalized):
+        if len(text) == 1 and "a" <= text <= "z":
+            named = ord(text) - ord("a")
+            if named != i and named < len(choices):
+                issues.append(
+                    (
+                        "bad_choices",
+                        f"choice {show(choices[i])} is option ({letter(i)}) but reads as the letter of option "
+                        f"({letter(named)}); put one-letter choices at their own letter or reword them",
+                    )
+                )
+                return None
     return tuple(choices)
+
+
+def _breaks_or_hides(ch: str) -> bool:
+    """Control, format and unassigned characters, and the Unicode line/paragraph separators."""
+    return unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
 
 
 def _check_answer_fits_type(

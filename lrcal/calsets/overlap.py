@@ -1,17 +1,20 @@
-"""Checks that two sets share no example: no id, no image bytes, no (image, question) pair."""
+"""Checks that two sets share no example: no id, no image bytes, no (image, question) pair.
+
+Questions are compared normalized (case, whitespace, Unicode form): "What colour?" and
+"what  colour?" ask the same thing of the same image."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lrcal.calsets.format import CalibrationSet
+from lrcal.calsets.format import CalibrationSet, normalize_question
 
 
 @dataclass(frozen=True)
 class Overlap:
     ids: frozenset[str]
     images: frozenset[str]  # sha256 of shared image bytes
-    pairs: frozenset[tuple[str, str]]  # (image sha256, question)
+    pairs: frozenset[tuple[str, str]]  # (image sha256, normalized question)
 
     def __bool__(self) -> bool:
         return bool(self.ids or self.images or self.pairs)
@@ -22,7 +25,7 @@ class Overlap:
 
 def overlap(a: CalibrationSet, b: CalibrationSet) -> Overlap:
     def pairs(s: CalibrationSet) -> set[tuple[str, str]]:
-        return {(e.image_sha256 or "", e.question) for e in s.examples}
+        return {(e.image_sha256 or "", normalize_question(e.question)) for e in s.examples}
 
     return Overlap(
         ids=frozenset({e.id for e in a.examples} & {e.id for e in b.examples}),

@@ -3,14 +3,17 @@
 Rules per ``answer_type`` (docs/calibration-sets.md has the full description):
 
 - ``multiple_choice``: the chosen option is read as a letter ("B", "(B)", "B) cat",
-  "Answer: C", "option b") or as the text of one option; score 1 iff it is the reference.
+  "Answer: C", "option b") or as the text of an option; naming two options by any of those
+  rules ("B or C", "(B) cat") is no answer; score 1 iff it is the reference.
 - ``exact``: normalized string equality (Unicode NFKC, case-folded, whitespace collapsed,
   surrounding quotes/brackets and trailing punctuation stripped, articles a/an/the dropped).
 - ``number``: |x - ref| <= max(tolerance * |ref|, 1e-6), tolerance relative (default 0).
-  Understands "1,234", "12.0 %", "$3.50", "-0.5", "3/4", "1.5e3" and number words up to twenty.
+  Understands "1,234", "12.0 %", "$3.50", "-0.5", "3/4", "1.5e3", worked results after a
+  marker ("Answer: 12 × 3 = 36" is 36) and number words ("two hundred", "twenty-one"). A
+  percent sign on either side also allows the fraction ("12.5%" vs 0.125).
 - ``anls``: ANLS similarity 1 - NL (normalized Levenshtein distance) when NL < 0.5, else 0;
   correct iff the similarity is >= 0.5.
-- ``yes_no``: yes/true/correct vs no/false/incorrect.
+- ``yes_no``: yes/true/correct vs no/false/incorrect/"not true"; both named is no answer.
 
 For every type the answer is looked for, in order, after the last "answer is"/"Answer:"
 marker, in the last **bold** span, then in the whole text (reasoning inside
@@ -238,9 +241,22 @@ _NUMBER_WORDS = {
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
     "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
     "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
 }  # fmt: skip
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+# What may sit between two words of one spelled-out number: "twenty-one", "two hundred",
+# "one hundred and five" ("and" only after hundred/thousand, else "three and four" would be 7).
+_WORD_JOINER = re.compile(r"\s*-\s*|\s+")
+_AND_JOINER = re.compile(r"\s+and\s+", re.IGNORECASE)
+# Which kinds of word may follow which inside one number ("twenty" then "one", not "one" then "two").
+_MAY_FOLLOW = {
+    "unit": {"tens", "hundred", "thousand"},
+    "teen": {"hundred", "thousand"},
+    "tens": {"hundred", "thousand"},
+    "hundred": {"unit", "teen"},
+    "thousand": {"unit", "teen", "tens", "hundred"},
+    "zero": set(),
+}
 
 
 @dataclass(frozen=True)
@@ -258,8 +274,55 @@ def find_numbers(text: str) -> list[ParsedNumber]:
         if value is not None:
             out.append(ParsedNumber(value, bool(match.group("pct")), match.group(0).strip()))
     if not out:
-        for match in _NUMBER_WORD.finditer(text):
-            out.append(ParsedNumber(float(_NUMBER_WORDS[match.group(1).lower()]), False, match.group(1)))
+        out = _word_numbers(text)
+    return out
+
+
+def _word_kind(value: int) -> str:
+    if value == 0:
+        return "zero"
+    if value < 10:
+        return "unit"
+    if value < 20:
+        return "teen"
+    if value < 100:
+        return "tens"
+    return "hundred" if value == 100 else "thousand"
+
+
+def _word_numbers(text: str) -> list[ParsedNumber]:
+    """Spelled-out numbers, adjacent words combined: "twenty-one" is 21, "two hundred" 200,
+    "one hundred twenty" 120, while "one two" stays 1 and 2."""
+    out: list[ParsedNumber] = []
+    total = current = 0
+    start = end = 0
+    last: str | None = None
+    for match in _NUMBER_WORD.finditer(text):
+        value = _NUMBER_WORDS[match.group(1).lower()]
+        kind = _word_kind(value)
+        gap = text[end : match.start()]
+        joined = last is not None and (
+            _WORD_JOINER.fullmatch(gap) is not None
+            or (last in ("hundred", "thousand") and _AND_JOINER.fullmatch(gap) is not None)
+        )
+        fits = joined and last in _MAY_FOLLOW[kind] and not (kind == "hundred" and current >= 100)
+        fits = fits and not (kind == "thousand" and total > 0)
+        if last is not None and not fits:
+            out.append(ParsedNumber(float(total + current), False, text[start:end]))
+            total = current = 0
+            last = None
+        if last is None:
+            start = match.start()
+        if kind == "hundred":
+            current = (current or 1) * 100
+        elif kind == "thousand":
+            total += (current or 1) * 1000
+            current = 0
+        else:
+            current += value
+        last, end = kind, match.end()
+    if last is not None:
+        out.append(ParsedNumber(float(total + current), False, text[start:end]))
     return out
 
 
@@ -290,26 +353,46 @@ def _number_value(match: re.Match, text: str) -> float | None:
 
 def extract_number(text: str) -> ParsedNumber | None:
     """The answer's number: the first after the last answer marker, else the one in the last
-    bold span, else the last number in the text."""
+    bold span, else the last number in the text. A marked line or bold span that holds a
+    worked result ("Answer: 12 × 3 = 36") gives the number after its last "=" instead."""
     markers = list(_MARKER.finditer(text))
     if markers:
+        result = _result_after_equals(after_marker(text))
+        if result is not None:
+            return result
         found = find_numbers(text[markers[-1].end() :])
         if found:
             return found[0]
     bolds = [b for b in _BOLD.findall(text) if find_numbers(b)]
     if bolds:
-        return find_numbers(bolds[-1])[0]
+        return _result_after_equals(bolds[-1]) or find_numbers(bolds[-1])[0]
     found = find_numbers(text)
     return found[-1] if found else None
 
 
-def parse_reference_number(answer: str) -> float | None:
-    """A reference answer's value: the whole string must be one number."""
+def _result_after_equals(line: str | None) -> ParsedNumber | None:
+    """The first number after the last "=" of ``line``: the result, not an operand."""
+    if not line or "=" not in line:
+        return None
+    found = find_numbers(line[line.rindex("=") + 1 :])
+    return found[0] if found else None
+
+
+def parse_reference(answer: str) -> ParsedNumber | None:
+    """A reference answer's number, percent sign kept: the whole string must be one number."""
     stripped = answer.strip()
     matches = [m for m in _NUMBER.finditer(stripped) if _number_value(m, stripped) is not None]
     if len(matches) != 1 or matches[0].group(0).strip() != stripped:
         return None
-    return _number_value(matches[0], stripped)
+    value = _number_value(matches[0], stripped)
+    assert value is not None
+    return ParsedNumber(value, bool(matches[0].group("pct")), stripped)
+
+
+def parse_reference_number(answer: str) -> float | None:
+    """A reference answer's value (as written: "12.5%" is 12.5); None if it is not one number."""
+    parsed = parse_reference(answer)
+    return parsed.value if parsed else None
 
 
 def format_number(value: float) -> str:
@@ -324,23 +407,39 @@ def numbers_match(value: float, reference: float, tolerance: float | None) -> bo
 
 
 def _score_number(answer: str, tolerance: float | None, text: str) -> Score:
-    reference = parse_reference_number(answer)
+    reference = parse_reference(answer)
     if reference is None:
         raise ValueError(f"reference answer {answer!r} is not a number")
     found = extract_number(text)
     if found is None:
         return Score(None, 0.0, False)
-    correct = numbers_match(found.value, reference, tolerance)
-    if not correct and found.percent:  # "12%" may also mean 0.12
-        correct = numbers_match(found.value / 100.0, reference, tolerance)
+    correct = numbers_match(found.value, reference.value, tolerance)
+    # A percentage may also mean the fraction, on either side: "12%" vs 0.12, 0.125 vs "12.5%".
+    if not correct and found.percent:
+        correct = numbers_match(found.value / 100.0, reference.value, tolerance)
+    if not correct and reference.percent:
+        correct = numbers_match(found.value, reference.value / 100.0, tolerance)
     return Score(format_number(found.value), 1.0 if correct else 0.0, correct)
 
 
 # ---- yes / no -------------------------------------------------------------------
 
-_YES = {"yes", "yeah", "yep", "true", "correct", "right", "affirmative"}
+_YES = {"yes", "yeah", "yep", "true", "correct", "right", "affirmative"}  # as the first word
 _NO = {"no", "nope", "false", "incorrect", "wrong", "negative"}
+# Anywhere in the answer: words that only ever mean the answer ("right", "wrong", "negative"
+# and a bare "no" do not: "on the right", "the number is negative", "no clouds").
+_YES_ANYWHERE = {"yes", "yeah", "yep", "true", "correct"}
+_NO_ANYWHERE = {"nope", "false", "incorrect"}
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+# Rewritten before words are read: "not true" / "isn't correct" mean false; "no doubt" means yes.
+_NEGATED_YES = re.compile(
+    r"(?:\bnot|n['’]t|\bnever)\s+(?:(?:quite|entirely|completely|really|exactly|strictly|totally)\s+)?"
+    r"(?:true|correct)\b",
+    re.IGNORECASE,
+)
+_NO_DOUBT = re.compile(r"\b(?:no\s+doubt|without\s+(?:a\s+)?doubt|undoubtedly)\b", re.IGNORECASE)
+# "no" as the answer itself, not as a determiner ("no clouds"): followed by punctuation or the end.
+_NO_ALONE = re.compile(r"\bno\b(?=\s*(?:[.,;:!?)\]*]|$))", re.IGNORECASE)
 
 
 def reference_yes_no(answer: str) -> str | None:
@@ -353,7 +452,8 @@ def reference_yes_no(answer: str) -> str | None:
 
 
 def read_yes_no(text: str) -> str | None:
-    """"yes"/"no" from an answer: its first word, else the last yes/no word in it."""
+    """"yes"/"no" from an answer (rules in docs/calibration-sets.md): the first candidate that
+    names a polarity decides, and one that names both ("No, yes it is") gives no answer."""
     for candidate in answer_candidates(text):
         words = [w.casefold() for w in _WORD.findall(candidate)]
         if not words:
@@ -362,16 +462,40 @@ def read_yes_no(text: str) -> str | None:
             return "yes"
         if words == ["n"]:
             return "no"
-        if words[0] in _YES:
-            return "yes"
-        if words[0] in _NO:
-            return "no"
-        for word in reversed(words):
-            if word in ("yes", "true", "yeah", "yep"):
-                return "yes"
-            if word in ("no", "false", "nope"):
-                return "no"
+        found = _yes_no_in(candidate)
+        if found is not None:
+            return None if found == _BOTH else found
     return None
+
+
+_BOTH = "both"
+
+
+def _yes_no_in(candidate: str) -> str | None:
+    """"yes", "no", ``_BOTH`` (both polarities named) or None (neither)."""
+    rewritten = _NEGATED_YES.sub(" false ", _NO_DOUBT.sub(" yes ", candidate))
+    words = [w.casefold() for w in _WORD.findall(rewritten)]
+    if not words:
+        return None
+    leading = "yes" if words[0] in _YES else "no" if words[0] in _NO else None
+    rest = words[1:] if leading else words
+    says_yes = any(w in _YES_ANYWHERE for w in rest)
+    # a bare "no" counts only as an answer ("Yes, no.", "I'd say no"), not in "no clouds"
+    says_no = any(w in _NO_ANYWHERE for w in rest) or (
+        _NO_ALONE.search(rewritten, pos=_after_first_word(rewritten) if leading else 0) is not None
+    )
+    if leading:
+        return _BOTH if (says_no if leading == "yes" else says_yes) else leading
+    if says_yes and says_no:
+        return _BOTH
+    if says_yes or says_no:
+        return "yes" if says_yes else "no"
+    return "no" if "no" in words else None  # "There is no red square." reads no
+
+
+def _after_first_word(text: str) -> int:
+    match = _WORD.search(text)
+    return match.end() if match else 0
 
 
 def _score_yes_no(answer: str, text: str) -> Score:
@@ -391,6 +515,12 @@ _LEADING_LETTER = re.compile(r"^(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Za-z])\)|([
 _NAMED_LETTER = re.compile(r"\b(?:option|choice|letter)\s*[(\[]?([A-Za-z])[)\]]?(?![A-Za-z])", re.IGNORECASE)
 _PAREN_LETTER = re.compile(r"[(\[]([A-Z])[)\]]")
 _BARE_LEADING = re.compile(r"^([A-Z])(?![\w'’-])")
+# One letter offered as an alternative to another: a capital standing alone, bare or in
+# brackets, optionally after "option" ("B or C", "(B)/(C)", "option B and option C").
+_LETTER_FORM = r"(?:(?i:option|choice|letter)\s*)?[(\[]?(?<![\w'’])([A-Z])[)\]]?(?![\w'’-])"
+_ALTERNATIVES = re.compile(
+    _LETTER_FORM + r"\s*(?:,\s*)?(?i:or|and|/|,|vs\.?|versus)\s*(?:(?i:either)\s+)?" + _LETTER_FORM
+)
 
 
 def letter(index: int) -> str:
@@ -412,17 +542,35 @@ def reference_choice_index(answer: str, choices: tuple[str, ...] | list[str] | N
 
 
 def read_choice(text: str, choices: tuple[str, ...] | None) -> int | None:
-    """The option an answer picks, or None when it picks none or is ambiguous."""
+    """The option an answer picks, or None when it picks none or is ambiguous: the first
+    candidate that names any option decides, and naming two different options is no answer."""
     count = len(choices) if choices else 26
     marked = after_marker(text)
+    bold_line = _last_bold_line(text)
     for candidate in answer_candidates(text):
-        index = _choice_in(candidate, choices, count, from_marker=candidate == marked)
-        if index is not None:
-            return index
+        named = _options_named(candidate, choices, count, from_marker=candidate == marked)
+        if named and bold_line is not None and candidate == bold_line[0]:
+            # "**B** or **C**": the last bold span alone would hide the other option
+            named |= _alternative_letters(bold_line[1], count)
+        if named:
+            return named.pop() if len(named) == 1 else None
     return None
 
 
-def _choice_in(candidate: str, choices: tuple[str, ...] | None, count: int, from_marker: bool) -> int | None:
+def _last_bold_line(text: str) -> tuple[str, str] | None:
+    """(the last bold span's text as a candidate, the line it sits in)."""
+    last = None
+    for last in _BOLD.finditer(text):
+        pass
+    if last is None:
+        return None
+    line_start = text.rfind("\n", 0, last.start()) + 1
+    line_end = text.find("\n", last.end())
+    return last.group(1).strip(), text[line_start : line_end if line_end >= 0 else len(text)]
+
+
+def _options_named(candidate: str, choices: tuple[str, ...] | None, count: int, from_marker: bool) -> set[int]:
+    """Every option ``candidate`` names, by any rule: letters in any form and option texts."""
     segment = candidate.replace("**", "").strip()
 
     def ok(ch: str | None) -> int | None:
@@ -434,30 +582,40 @@ def _choice_in(candidate: str, choices: tuple[str, ...] | None, count: int, from
     if choices:  # the whole answer is one option's text
         index = _choice_equal_to(segment, choices)
         if index is not None:
-            return index
+            return {index}
     match = _ONLY_LETTER.match(segment)
     if match and ok(match.group(1)) is not None:
-        return ok(match.group(1))
+        return {ok(match.group(1))}  # type: ignore[set-item]
+    named: set[int | None] = set()
     match = _LEADING_LETTER.match(segment)
     if match:
         picked = ok(next(g for g in match.groups() if g))
-        if picked is not None:
-            return picked
-    named = [ok(m.group(1)) for m in _NAMED_LETTER.finditer(segment)]
-    named = [n for n in named if n is not None]
-    if named:
-        return named[-1]
-    parens = [ok(m.group(1)) for m in _PAREN_LETTER.finditer(segment)]
-    parens = [p for p in parens if p is not None]
-    if parens:
-        return parens[-1]
+        # "(B) dog": the letter followed by exactly its own option's text
+        if picked is not None and choices and _choice_equal_to(segment[match.end() :], choices) == picked:
+            return {picked}
+        named.add(picked)
+    named.update(ok(m.group(1)) for m in _NAMED_LETTER.finditer(segment))
+    named.update(ok(m.group(1)) for m in _PAREN_LETTER.finditer(segment))
     if from_marker:
         match = _BARE_LEADING.match(segment)
-        if match and ok(match.group(1)) is not None:
-            return ok(match.group(1))
+        if match:
+            named.add(ok(match.group(1)))
+    named |= _alternative_letters(segment, count)
     if choices:
-        return _choice_text_in(segment, choices)
-    return None
+        named |= _choice_texts_in(segment, choices)
+    named.discard(None)
+    return named  # type: ignore[return-value]
+
+
+def _alternative_letters(segment: str, count: int) -> set[int]:
+    """Letters offered as alternatives: "B or C", "(B)/(C)", "option B and option C"."""
+    found: set[int] = set()
+    for match in _ALTERNATIVES.finditer(segment.replace("**", "")):
+        for ch in match.group(1, 2):
+            index = _LETTERS.index(ch.upper())
+            if index < count:
+                found.add(index)
+    return found
 
 
 def _choice_equal_to(text: str, choices: tuple[str, ...] | list[str]) -> int | None:
@@ -468,8 +626,8 @@ def _choice_equal_to(text: str, choices: tuple[str, ...] | list[str]) -> int | N
     return None
 
 
-def _choice_text_in(segment: str, choices: tuple[str, ...]) -> int | None:
-    """The single option whose text appears in ``segment`` (longest wins on overlap)."""
+def _choice_texts_in(segment: str, choices: tuple[str, ...]) -> set[int]:
+    """The options whose text appears in ``segment`` (the longer wins where one holds another)."""
     haystack = " " + " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", segment).casefold())) + " "
     spans: list[tuple[int, int, int]] = []
     for i, choice in enumerate(choices):
@@ -480,8 +638,7 @@ def _choice_text_in(segment: str, choices: tuple[str, ...]) -> int | None:
         if start >= 0:
             spans.append((start, start + len(needle) + 1, i))
     kept = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
-    indices = {s[2] for s in kept}
-    return indices.pop() if len(indices) == 1 else None
+    return {s[2] for s in kept}
 
 
 def _score_choice(answer: str, choices: tuple[str, ...] | None, text: str) -> Score:

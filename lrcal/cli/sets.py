@@ -71,7 +71,7 @@ def generate_command(
     force: bool = typer.Option(False, "--force", help="Replace a non-empty OUT_DIR."),
 ) -> None:
     """Generate a synthetic calibration set with pillow (deterministic for given arguments)."""
-    from lrcal.calsets import SetError
+    from lrcal.calsets import BUILTIN_SET_NAMES, SetError
     from lrcal.calsets.format import TASK_GROUPS
     from lrcal.calsets.generator import check_arguments, generate_set
 
@@ -81,6 +81,11 @@ def generate_command(
         check_arguments(set_name, n, seed, chosen)
     except SetError as exc:
         raise UsageError(str(exc)) from None
+    # A set is found by its name, so one named like a built-in set would hide it; `calibrate`
+    # refuses such a set, so refuse it here before anything is written (as `sets import` does).
+    # (scripts/generate_builtin_sets.py makes the built-in sets through generate_set, not this command.)
+    if set_name in BUILTIN_SET_NAMES:
+        raise LrcalError(f"'{set_name}' is a built-in set name; choose another with --name")
     if out_dir.exists() and not out_dir.is_dir():
         raise LrcalError(f"{out_dir} exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:

@@ -15,8 +15,8 @@ spec = importlib.util.spec_from_file_location("old_scoring", sys.argv[1])
 old = importlib.util.module_from_spec(spec); sys.modules["old_scoring"] = old; spec.loader.exec_module(old)
 
 forms = {
-    "multiple_choice": answers._CHOICE_FORMS, "number": answers._NUMBER_FORMS,
-    "exact": answers._TEXT_FORMS, "anls": answers._TEXT_FORMS,
+    "multiple_choice": answers.REPLY_FORMS["multiple_choice"], "number": answers.REPLY_FORMS["number"],
+    "exact": answers.REPLY_FORMS["exact"], "anls": answers.REPLY_FORMS["anls"],
 }
 checked = diffs = 0
 per_type = collections.Counter()
@@ -32,12 +32,12 @@ for name in ("builtin-v1", "builtin-v1-holdout", "builtin-v1-pool", "builtin-v1-
         for value in values:
             if e.answer_type == "yes_no":
                 word = answers.yes_no(value)
-                replies += list(answers._YES_NO_FORMS[word])
+                replies += list(answers.REPLY_FORMS["yes_no"][word])
             elif e.answer_type == "multiple_choice":
                 idx = answers.choice_index(value, e.choices)
                 fs = forms["multiple_choice"] if e.choices else forms["multiple_choice"][:5]
                 replies += [f.format(L=answers.LETTERS[idx], T=e.choices[idx] if e.choices else "") for f in fs]
-                replies += [f.format(a=value) for f in answers._TEXT_FORMS]
+                replies += [f.format(a=value) for f in answers.REPLY_FORMS["exact"]]
             else:
                 replies += [f.format(a=value.strip()) for f in forms[e.answer_type]]
             for k in range(12):  # what phrase() itself picks

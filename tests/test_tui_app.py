@@ -597,3 +597,16 @@ async def test_loading_does_not_block_the_ui(tui_demo_home, monkeypatch):
         charts = app.query_one(ChartsPane)  # still the one pane, now with the data
         assert charts.points and charts.frontier is not None
         assert len(app.query(ChartsPane)) == 1
+
+
+async def test_with_no_model_enabled_the_routing_view_says_it_is_hypothetical(tui_home_copy):
+    """With every model disabled (an incident) the view showed shares as if traffic flowed."""
+    store = Store.open(tui_home_copy)
+    try:
+        for model in store.list_models(["enabled"]):
+            store.set_status(model["name"], "disabled", reason="incident")
+    finally:
+        store.close()
+    async with running(tui_home_copy) as (app, _pilot):
+        info = str(app.query_one("#routing-info").render())
+        assert "no model is enabled" in info and "not live traffic" in info

@@ -29,6 +29,9 @@ _YES_NO_FORMS = {
     "no": ("No", "No.", "no", "No, it is not.", "The answer is no."),
 }
 _TEXT_FORMS = ("{a}", "{a}.", "The answer is {a}.", "Answer: {a}", "**{a}**", '"{a}"')
+# every reply template by answer type (scripts/compare_scorers.py checks a scorer change on them)
+REPLY_FORMS = {"multiple_choice": _CHOICE_FORMS, "number": _NUMBER_FORMS, "yes_no": _YES_NO_FORMS,
+               "exact": _TEXT_FORMS, "anls": _TEXT_FORMS}
 
 GENERIC_ANSWERS = (
     "I can't tell from this image.",

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
-from lrcal.services.review import HomeState, ModelRow, ReviewService, RoutingSnapshot, ScatterPoint
+from lrcal.services.review import HomeState, ModelRow, ReviewService, ReviewSession, RoutingSnapshot, ScatterPoint
 from lrcal.tui.charts_view import ChartsPane
 from lrcal.tui.detail_view import ModelDetailScreen
 from lrcal.tui.examples_view import ExamplesScreen
@@ -235,22 +235,32 @@ class LrcalApp(App[None]):
 
     # ---- enable / disable ----------------------------------------------------------------------
     def on_models_pane_change_status(self, message: ModelsPane.ChangeStatus) -> None:
-        row = next((r for r in self.models if r.name == message.model), None)
-        if row is None:
+        shown = next((r for r in self.models if r.name == message.model), None)
+        if shown is None:
             return
-        name, status = row.name, row.status
+        name = shown.name
+        # The dialog is built from the store's row now, not the view's: another process may have
+        # removed, enabled or disabled the model since the view was loaded.
+        try:
+            with self.service.connect() as review:
+                row = current_model_row(review, name)
+                stale = row is None or row.status != shown.status
+                needs_check = not stale and message.enable and row.status != lifecycle.ENABLED
+                problem = review.enable_problem(name) if needs_check and row.source == "endpoint" else None
+        except (LrcalError, sqlite3.Error) as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        if stale:
+            self._stale_model(name, row)
+            return
+        status = row.status
         if message.enable:
             if status == lifecycle.ENABLED:
-                self.notify(f"{name} is already enabled.")
+                self.notify(f"{name} is already enabled.", markup=False)
                 return
             if row.source != "endpoint":
-                self.notify(f"{name} was imported from outcome logs and has no endpoint to route to.", severity="error")
-                return
-            try:
-                with self.service.connect() as review:
-                    problem = review.enable_problem(name)
-            except LrcalError as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(f"{name} was imported from outcome logs and has no endpoint to route to.", severity="error",
+                            markup=False)  # fmt: skip
                 return
             if problem is None:
                 question, force, label = f"Enable {name}? The router will send it live traffic.", False, "Enable"
@@ -262,37 +272,60 @@ class LrcalApp(App[None]):
 
                 def reasoned(reason: str | None) -> None:
                     if reason:
-                        self.change_status(name, True, True, reason)
+                        self.change_status(name, True, True, reason, expected_status=status)
 
                 self.push_screen(ReasonScreen(question, "Force enable"), reasoned)
                 return
         else:
             if status != lifecycle.ENABLED:
-                self.notify(f"{name} is {status}, not enabled.", severity="warning")
+                self.notify(f"{name} is {status}, not enabled.", severity="warning", markup=False)
                 return
             question, force, label = f"Disable {name}? The router stops sending it traffic.", False, "Disable"
 
         def answered(confirmed: bool | None) -> None:
             if confirmed:
-                self.change_status(name, message.enable, force)
+                self.change_status(name, message.enable, force, expected_status=status)
 
         self.push_screen(ConfirmScreen(question, label, warning=force or not message.enable), answered)
 
     @work(thread=True, exclusive=True, group="status")
-    def change_status(self, name: str, enable: bool, force: bool, reason: str = "") -> None:
+    def change_status(self, name: str, enable: bool, force: bool, reason: str = "", *,
+                      expected_status: str | None = None) -> None:  # fmt: skip
+        """Enable or disable ``name``; ``expected_status``: its status when the dialog was opened
+        (a change made elsewhere while the dialog was open is reported, and nothing is done)."""
         try:
             with self.service.connect() as review:
+                if expected_status is not None:
+                    current = current_model_row(review, name)
+                    if current is None or current.status != expected_status:
+                        self.call_from_thread(self._stale_model, name, current)
+                        return
                 if enable:
                     row = review.enable(name, force=force, reason=reason or "enabled in lrcal tui")
                 else:
                     row = review.disable(name, reason="disabled in lrcal tui")
-        except LrcalError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
+        except (LrcalError, sqlite3.Error) as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         self.call_from_thread(self._status_changed, name, row["status"])
 
+    def _stale_model(self, name: str, row: ModelRow | None) -> None:
+        """The model changed since the view was loaded: say so in one line and reload the views."""
+        now = "was removed" if row is None else f"is {row.status} now"
+        self.notify(f"{name} {now} (changed since the view was loaded); nothing done, the views are reloaded.",
+                    severity="warning", markup=False)  # fmt: skip
+        self._reload_views()
+
     def _status_changed(self, name: str, status: str) -> None:
-        self.notify(f"{name} is now {status}.")
+        self.notify(f"{name} is now {status}.", markup=False)
+        self._reload_views()
+
+    def _reload_views(self) -> None:
         self.load_all()
         if isinstance(self.screen, ModelDetailScreen):
             self.screen.load()
+
+
+def current_model_row(review: ReviewSession, name: str) -> ModelRow | None:
+    """``name``'s row as the store has it now (None: removed)."""
+    return next((row for row in review.models_table() if row.name == name), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -23,8 +24,6 @@ def series_style(i: int) -> tuple[str, str]:
 
 def legend(entries: list[tuple[str, str, str]]):
     """A legend beside the plot (the plot's own would cover its data): (marker, colour, label) rows."""
-    from rich.text import Text
-
     text = Text()
     for i, (marker, color, label) in enumerate(entries):
         if i:
@@ -85,7 +84,7 @@ class ChartsPane(Vertical, can_focus=True):
                     f"{self.frontier['decision']}), λ swept over the grid; a toggles cost/latency.")  # fmt: skip
         else:
             info = f"Left: each model's quality vs p50 latency on {self.points_label}. No validation yet for a frontier."
-        self.query_one("#charts-info", Static).update(info)
+        self.query_one("#charts-info", Static).update(Text(info))  # Text: set and model names are not markup
 
     def _draw_scatter(self) -> None:
         widget = self.query_one("#scatter")

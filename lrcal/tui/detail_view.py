@@ -47,9 +47,10 @@ def adaptive_text(summary: dict):
     for label, justify in (("task", "left"), ("spent", "right"), ("quality [90% posterior]", "right"),
                            ("best incumbent", "right"), ("decision", "left")):
         table.add_column(label, justify=justify)
-    for g in summary["groups"]:
-        table.add_row(g["group"], str(g["n"]), f"{fmt.quality(g['mean'])} [{fmt.quality(g['low'])}–{fmt.quality(g['high'])}]",
-                      fmt.quality(g["incumbents"]), g["verdict"])
+    for g in summary["groups"]:  # Text cells: a str cell is read as markup (a task group `t[/x]` crashed it)
+        table.add_row(Text(g["group"]), str(g["n"]),
+                      Text(f"{fmt.quality(g['mean'])} [{fmt.quality(g['low'])}–{fmt.quality(g['high'])}]"),
+                      fmt.quality(g["incumbents"]), Text(g["verdict"]))
     return Group(head, table)
 
 
@@ -111,6 +112,7 @@ class ModelDetailScreen(Screen):
         notice = self.query_one("#detail-message", Notice)
         notice.update(message)
         notice.add_class("-error")
+        notice.display = True  # hidden once a detail was shown; a reload can fail (model removed)
 
     def show_detail(self, detail: ModelDetail) -> None:
         self.detail = detail
@@ -144,13 +146,13 @@ class ModelDetailScreen(Screen):
                 inside = t.inside
                 verdict = Text("inside" if inside else "below", style=colors["winner"] if inside else colors["error"])
             live = f"{fmt.quality(t.live)} ({t.live_n})" if t.live is not None else fmt.DASH
-            tasks.add_row(t.task, str(t.n), fmt.quality(t.measured), interval, verdict, live)
+            tasks.add_row(Text(t.task), str(t.n), fmt.quality(t.measured), interval, verdict, live)  # Text: not markup
 
         latency = Group(Text("Latency of successful calibration calls", style="bold"), histogram_text(detail.latency_bins))
         self.query_one("#detail-latency", Static).update(latency)
         errors = Table(box=None, show_header=False, padding=(0, 1))
         for kind, count in detail.errors.items():
-            errors.add_row(kind, str(count))
+            errors.add_row(Text(kind), str(count))
         self.query_one("#detail-errors", Static).update(
             Group(Text("Errors by kind", style="bold"), errors if detail.errors else Text("none", style="dim"))
         )
@@ -163,7 +165,8 @@ class ModelDetailScreen(Screen):
         events = self.query_one("#detail-events", DataTable)
         events.clear()
         for event in detail.events[:EVENTS_SHOWN]:
-            events.add_row(fmt.timestamp(event["ts"]), event["kind"], event["message"] or "")
+            # Text: reasons are the user's words (`[WIP] canary` lost "[WIP]" as markup, `c[/x]` crashed)
+            events.add_row(fmt.timestamp(event["ts"]), Text(event["kind"]), Text(event["message"] or ""))
 
     @staticmethod
     def _validation_text(detail: ModelDetail, colors: dict):

@@ -1,6 +1,6 @@
 """Examples of one routing cell: question, reference answer, the image, every model's stored
-answer and score, and the router's scores. Filters: failures only, models disagree, one task
-group."""
+answer and score, and the router's decision score for each model. Filters: failures only,
+models disagree, one task group."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ class ExamplesScreen(Screen):
         listing.add_column("example", width=16)
         listing.add_column("score", width=5)
         answers = self.query_one("#example-answers", DataTable)
-        for label, width in (("", 1), ("model", 17), ("μ̃", 3), ("score", 5), ("latency", 7), ("answer", 30)):
+        # "dec.": the router's decision score (`Prediction.score`, what it routes on; "decision" in
+        # `lrcal route`), not the network's μ̃ = clip(μ + δ). "score": the stored answer's score.
+        for label, width in (("", 1), ("model", 17), ("dec.", 4), ("score", 5), ("latency", 7), ("answer", 30)):
             answers.add_column(label, width=width)
         self.query_one("#example-top").display = False
         self.query_one("#example-answers").display = False
@@ -77,7 +79,7 @@ class ExamplesScreen(Screen):
                 f" queries {who} at λ cost {fmt.lam(self.routed.lambda_cost)}, "
                 f"λ latency {fmt.lam(self.routed.lambda_latency)} · ",
                 ("f", "bold"), f" {FILTER_WORDS[self.only]} · ", ("g", "bold"), " group · ",
-                ("▶", "bold"), " = the router's choice, μ̃ = its predicted quality",
+                ("▶", "bold"), " = the router's choice, dec. = its decision score",
             )
         )  # fmt: skip
 
@@ -112,7 +114,7 @@ class ExamplesScreen(Screen):
             score = fmt.quality(chosen.score) if chosen else fmt.DASH
             short = view.example_id.rsplit("-", 2)
             label = "-".join(short[-2:]) if len(short) >= 2 else view.example_id
-            listing.add_row(label, score, key=str(view.pk))
+            listing.add_row(Text(label), score, key=str(view.pk))  # Text: a sample id `s[/x]-0` is not markup
         listing.focus()
         self.show_example(0)
 
@@ -196,13 +198,13 @@ class ExamplesScreen(Screen):
         view = self.current()
         path = self._paths.get(view.image_sha256) if view and view.image_sha256 else None
         if path is None:
-            self.notify("This example has no stored image.", severity="warning")
+            self.notify("This example has no stored image.", severity="warning", markup=False)
             return
         problem = open_in_viewer(path)
         if problem:
-            self.notify(problem, severity="error")
+            self.notify(problem, severity="error", markup=False)
         else:
-            self.notify(f"Opened {path} in the image viewer.")
+            self.notify(f"Opened {path} in the image viewer.", markup=False)
 
     def action_detail(self) -> None:
         if self.model:

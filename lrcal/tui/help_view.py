@@ -12,12 +12,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from lrcal.tui.routing_view import LAMBDA_MAX
 from lrcal.tui.widgets import dialog_css
 
 # Keys that the views get from Textual's widgets rather than from their own bindings.
 WIDGET_KEYS: dict[str, list[tuple[str, str]]] = {
     "Routing view": [("arrows, mouse", "move between cells"), ("enter", "examples of the cell (all row: every group)"),
-                     ("type in the λ boxes", "any λ ≥ 0; enter or escape returns to the table")],
+                     ("type in the λ boxes",
+                      f"any λ from 0 to {LAMBDA_MAX:g}; enter or escape returns to the table")],
     "Models view": [("arrows, mouse", "move between models"), ("enter", "open the model")],
     "Examples": [("up / down", "previous / next example")],
 }
@@ -37,8 +39,8 @@ def keys_table(title: str, rows: list[tuple[str, str]]) -> Group:
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column(style="bold", no_wrap=True, width=20)
     table.add_column()
-    for key, description in rows:
-        table.add_row(key, description)
+    for key, description in rows:  # Text: a key shown as "[" is not markup
+        table.add_row(Text(key), Text(description))
     return Group(Text(title, style="bold underline"), table, Text(""))
 
 

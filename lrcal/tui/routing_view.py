@@ -7,6 +7,8 @@ the network or torch.
 
 from __future__ import annotations
 
+import math
+
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -39,12 +41,28 @@ def step_lambda(value: float, direction: int) -> float:
     return next((v for v in reversed(ladder) if v < value - 1e-12), ladder[0])
 
 
-def parse_lambda(text: str) -> float | None:
+# The CLI's bound on every λ (`lrcal policy set`, `lrcal tui`, `lrcal route`: `max=1000.0` in their
+# typer options, which this package cannot import without typer); tests check they agree.
+LAMBDA_MAX = 1000.0
+
+
+def lambda_problem(text: str) -> str | None:
+    """Why ``text`` is not a λ, to follow "λ cost " (None: it is one)."""
+    shown = text.strip()
     try:
         value = float(text)
     except ValueError:
-        return None
-    return value if 0 <= value < 1e6 else None
+        return f"must be a number from 0 to {LAMBDA_MAX:g}" + (f", not {shown!r}" if shown else "")
+    if not math.isfinite(value):
+        return f"must be a finite number from 0 to {LAMBDA_MAX:g}, not {shown}"
+    if not 0 <= value <= LAMBDA_MAX:
+        return f"must be from 0 to {LAMBDA_MAX:g}, not {shown}"
+    return None
+
+
+def parse_lambda(text: str) -> float | None:
+    """The λ typed in a box, or None when it is not one (`lambda_problem` says why)."""
+    return None if lambda_problem(text) is not None else float(text)
 
 
 class LambdaInput(Input):
@@ -119,6 +137,7 @@ class RoutingPane(Vertical):
             yield Label("cand.", classes="control-label")
             yield Select([], id="candidate", compact=True, allow_blank=True, prompt="(none)")
             yield Checkbox("include", id="include", compact=True)
+        yield Static(id="lambda-problem", markup=False)  # shown while a λ box holds no valid λ
         yield Static(id="routing-info")
         yield Notice("Loading the routing snapshot…", id="routing-message")
         yield DataTable(id="routing-table", cursor_type="cell", zebra_stripes=True, header_height=2)
@@ -144,7 +163,7 @@ class RoutingPane(Vertical):
         self._syncing = True
         try:
             select = self.query_one("#candidate", Select)
-            select.set_options([(name, name) for name in snap.candidates])
+            select.set_options([(Text(name), name) for name in snap.candidates])  # Text: names are not markup
             candidate = previous if previous in snap.candidates else snap.default_candidate
             self._set_candidate(candidate)
             if candidate is not None:
@@ -220,6 +239,9 @@ class RoutingPane(Vertical):
             ("share", "bold"),
             " quality predicted/measured±90% CI, p50 · enter: examples · ?: keys",
         )
+        if snap.pool_note:  # no model is enabled: this routing is hypothetical, not live traffic
+            info.append("\n")
+            info.append(f"⚠ {snap.pool_note}", style="bold")
         self.query_one("#routing-info", Static).update(info)
 
     def _render_table(self) -> None:
@@ -311,10 +333,10 @@ class RoutingPane(Vertical):
         table.add_column("pred.", justify="right")
         table.add_column("meas.", justify="right")
         for move in d.moves:
-            table.add_row(
-                move.task,
-                move.from_model or "(none)",
-                "→ " + (move.to_model or "(none)"),
+            table.add_row(  # Text cells: a str cell is read as markup (a task group `t[/x]` crashed it)
+                Text(move.task),
+                Text(move.from_model or "(none)"),
+                Text("→ " + (move.to_model or "(none)")),
                 f"{move.n} ({move.share_of_group:.0%})",
                 f"{fmt.quality(move.predicted_before)}→{fmt.quality(move.predicted_after)}",
                 f"{fmt.quality(move.measured_before)}→{fmt.quality(move.measured_after)}",
@@ -331,6 +353,7 @@ class RoutingPane(Vertical):
         box = self.query_one("#lambda-cost" if which == "lambda_cost" else "#lambda-latency", Input)
         box.value = fmt.lam(value)  # its Changed event finds λ already equal: no second re-route
         box.remove_class("-invalid")
+        self._show_lambda_problems()
         self.schedule_reroute()
 
     def action_lambda_cost(self, direction: int) -> None:
@@ -345,7 +368,8 @@ class RoutingPane(Vertical):
 
     def action_toggle_candidate(self) -> None:
         if self.candidate is None:
-            self.notify("No candidate to toggle: every model with a token is already routed.", severity="warning")
+            self.notify("No candidate to toggle: every model with a token is already routed.", severity="warning",
+                        markup=False)
             return
         self.query_one("#include", Checkbox).toggle()  # Checkbox.Changed re-routes
 
@@ -365,7 +389,7 @@ class RoutingPane(Vertical):
             return
         column = table.cursor_coordinate.column
         if column == 0:
-            self.notify("Move to a model's column to open it.", severity="information")
+            self.notify("Move to a model's column to open it.", severity="information", markup=False)
             return
         self.post_message(self.OpenModel(self.column_models[column - 1]))
 
@@ -383,9 +407,22 @@ class RoutingPane(Vertical):
         # carry the values the keys stepped through.
         value = parse_lambda(box.value)
         box.set_class(value is None, "-invalid")
+        self._show_lambda_problems()
         if value is not None and value != getattr(self, which):
             setattr(self, which, value)
             self.schedule_reroute()
+
+    def _show_lambda_problems(self) -> None:
+        """Say what is wrong with a typed λ (routing keeps the last valid one meanwhile)."""
+        problems = []
+        for which, label in (("lambda_cost", "λ cost"), ("lambda_latency", "λ latency")):
+            box = self.query_one("#lambda-cost" if which == "lambda_cost" else "#lambda-latency", Input)
+            problem = lambda_problem(box.value)
+            if problem:
+                problems.append(f"{label} {problem}; routing keeps {label} = {fmt.lam(getattr(self, which))}.")
+        widget = self.query_one("#lambda-problem", Static)
+        widget.update(" ".join(problems))
+        widget.display = bool(problems)
 
     @on(Input.Submitted)
     def _input_submitted(self) -> None:

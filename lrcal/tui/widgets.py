@@ -1,10 +1,16 @@
-"""Small shared widgets: confirmation dialog, empty/loading messages, theme colours."""
+"""Small shared widgets: confirmation dialog, empty/loading messages, theme colours.
+
+Text from the store, the user or a file (model and set names, paths, error messages) is shown
+literally everywhere in the TUI: `markup=False` on widgets and notifications, `rich.text.Text`
+in tables. As markup, a set named `logs [/x]` crashed the app and a reason `[WIP] canary`
+lost its first word.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -28,19 +34,10 @@ def dialog_css(screen: str, box: str, width: int, border: str = "$primary", max_
 class ConfirmScreen(ModalScreen[bool]):
     """Yes / no before anything that changes the store (y / n / escape)."""
 
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Grid {
-        grid-size: 1;
-        grid-rows: auto 3;
-        width: 64;
-        max-width: 95%;
-        height: auto;
-        padding: 1 2;
-        border: thick $primary 80%;
-        background: $surface;
-    }
-    ConfirmScreen #confirm-message { width: 100%; margin-bottom: 1; }
+    # A Vertical, not a Grid: the grid's auto row gave the message one line, so a longer
+    # question lost its end ("… stops sending it" without "traffic.").
+    DEFAULT_CSS = dialog_css("ConfirmScreen", "Vertical", 64) + """
+    ConfirmScreen #confirm-message { width: 100%; height: auto; margin-bottom: 1; }
     ConfirmScreen Horizontal { height: 3; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 2; }
     """
@@ -58,8 +55,8 @@ class ConfirmScreen(ModalScreen[bool]):
         self.warning = warning
 
     def compose(self) -> ComposeResult:
-        with Grid():
-            yield Label(self.message, id="confirm-message")
+        with Vertical():
+            yield Label(self.message, id="confirm-message", markup=False)
             with Horizontal():
                 yield Button(self.confirm_label, variant="error" if self.warning else "primary", id="confirm-yes")
                 yield Button("Cancel", id="confirm-no")
@@ -94,7 +91,7 @@ class ReasonScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.message, id="reason-message")
+            yield Label(self.message, id="reason-message", markup=False)
             yield Label("", id="reason-problem")
             yield Input(placeholder="reason (recorded in the audit log)", id="reason-input")
             with Horizontal():
@@ -125,7 +122,8 @@ class ReasonScreen(ModalScreen[str | None]):
 
 
 class Notice(Static):
-    """A centred explanatory message (empty states, errors, loading)."""
+    """A centred explanatory message (empty states, errors, loading), shown literally: it
+    carries paths, set names and error messages."""
 
     DEFAULT_CSS = """
     Notice {
@@ -136,6 +134,9 @@ class Notice(Static):
     }
     Notice.-error { color: $text-error; }
     """
+
+    def __init__(self, content="", *, markup: bool = False, **kwargs) -> None:
+        super().__init__(content, markup=markup, **kwargs)
 
 
 def theme_colors(app) -> dict[str, str]:

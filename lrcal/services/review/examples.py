@@ -21,7 +21,7 @@ class ModelAnswer:
     correct: bool | None
     latency_ms: float | None
     error_kind: str | None
-    predicted: float  # router μ̃ for this query
+    predicted: float  # the router's decision score for this query (`Prediction.score`)
     sigma: float
     chosen: bool  # the model the current routing sends this query to
 
@@ -36,7 +36,7 @@ class ExampleView:
     answer_type: str | None
     choices: list | None
     image_sha256: str | None
-    answers: list[ModelAnswer]  # one per snapshot model, highest μ̃ first
+    answers: list[ModelAnswer]  # one per snapshot model, highest decision score first
 
 
 def _answer(name: str, out: dict | None, predicted: float, sigma: float, chosen: bool) -> ModelAnswer:

@@ -256,8 +256,10 @@ def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, r
     (`DecisionRule.is_exact_per_task`) decides on ``task_level`` [N, K] (each model's per-task
     default level on the query's task; None: ``prior``), ties to the best overall level.
     ``measured`` [N, K] (`lrcal.router.profiles.measured_share`; None: all 1): where a model
-    was hardly run on the query's task (0), its estimate is scaled down to a tie-breaker, so
-    it is chosen only when no measured model is available."""
+    was hardly run on the query's task (0), its estimate is scaled down to a tie-breaker: its
+    quality there counts as about zero, so at λ = 0 it is chosen only when no measured model
+    is available (with cost or latency weights, only where they would pick a model that
+    answers nothing right)."""
     score = np.asarray(score, dtype=np.float64)
     if score.size == 0:
         return score

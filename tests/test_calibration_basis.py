@@ -109,3 +109,33 @@ def test_fresh_and_an_edited_set_replace_what_they_replace(flow_home, sim_server
         assert next(r for r in models_table(store) if r.name == SPECIALIST).calibration_n == 32
     finally:
         store.close()
+
+
+def test_a_failed_run_on_an_edited_set_does_not_drop_the_good_runs(store):
+    """A review: the latest run on a set name fixed its version whatever became of it, so a run
+    on an edited set with the endpoint down (or killed before its first outcome) left the model
+    with nothing counted: 0 in `lrcal models`, out of training, `--refit` refused."""
+    from lrcal.services.calibration_basis import calibration_basis
+    from lrcal.store import ModelEndpoint
+
+    model = store.add_model("m", ModelEndpoint("http://127.0.0.1:9/v1"))
+    examples = [{"example_id": f"e{i}", "task_group": "ocr", "question": f"q{i}", "answer": "a",
+                 "image_sha256": None} for i in range(6)]  # fmt: skip
+    v1 = store.insert_imported_set("mine", "v1v1v1v1v1v1", "-", ["ocr"], examples)
+    v2 = store.insert_imported_set("mine", "v2v2v2v2v2v2", "-", ["ocr"], examples[:3])
+    good = store.create_run(model["id"], v1["id"], "calibration")
+    for pk in store.example_pks(v1["id"]).values():
+        store.record_outcome(good, pk, {"score": 1.0, "correct": 1, "raw_answer": "a", "parsed_answer": "a"})
+    down = store.create_run(model["id"], v2["id"], "calibration")
+    for pk in store.example_pks(v2["id"]).values():
+        store.record_outcome(down, pk, {"score": None, "correct": None, "error_kind": "connect"})
+    killed = store.create_run(model["id"], v2["id"], "calibration")  # no outcome at all
+    basis = calibration_basis(store, model["id"])
+    assert basis.runs == [good], basis.left_out
+    assert "not trusted" in basis.left_out[down] and "since calibrated on version v1v1" in basis.left_out[killed]
+    # once a trusted run on the edited version exists, it is the set's version
+    fixed = store.create_run(model["id"], v2["id"], "calibration")
+    for pk in store.example_pks(v2["id"]).values():
+        store.record_outcome(fixed, pk, {"score": 0.0, "correct": 0, "raw_answer": "b", "parsed_answer": "b"})
+    basis = calibration_basis(store, model["id"])
+    assert basis.runs == [killed, fixed] and "since calibrated on version v2v2" in basis.left_out[good]

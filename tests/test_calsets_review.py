@@ -57,6 +57,11 @@ def test_one_letter_choices_that_cannot_be_misread_are_accepted(tmp_path, choice
         ("**3 + 4 = 7**", 7),  # the bold span is read the same way
         ("The answer is 36", 36),
         ("Answer: x = ?\nso 12", 12),  # nothing after '=': the first number after the marker
+        # an '=' in an explanation is not a worked result (a review: these read 4, 4 and 10)
+        ("Answer: 12. Each box = 4 items.", 12),
+        ("The answer is 12 (3 boxes, 1 box = 4).", 12),
+        ("Answer: 7 (where 1 unit = 10 km)", 7),
+        ("Answer: 12 x 3 = 36", 36),
     ],
 )
 def test_a_worked_result_after_a_marker_reads_the_result(reply, expected):
@@ -160,8 +165,11 @@ def test_builtin_sets_have_no_repeated_examples():
         ("The equation is correct.", "yes"),
         ("The statement is true", "yes"),
         ("The claim is incorrect", "no"),
-        ("No, yes it is", None),
-        ("Yes, no.", None),
+        ("It is true and it is false", None),  # both polarities, no leading answer word
+        ("No, yes it is", "no"),  # a leading Yes/No decides (a review: "Yes, it is not incorrect."
+        ("Yes, it is not incorrect.", "yes"),  # and "No; yes would be wrong." read no answer)
+        ("Yes, the statement is true; it is not false.", "yes"),
+        ("No; yes would be wrong.", "no"),
         ("No doubt", "yes"),
         ("Yes, there are no clouds.", "yes"),  # 'no clouds' is not an answer
         ("No, it is not.", "no"),

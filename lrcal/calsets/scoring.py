@@ -13,7 +13,8 @@ Rules per ``answer_type`` (docs/calibration-sets.md has the full description):
   percent sign on either side also allows the fraction ("12.5%" vs 0.125).
 - ``anls``: ANLS similarity 1 - NL (normalized Levenshtein distance) when NL < 0.5, else 0;
   correct iff the similarity is >= 0.5.
-- ``yes_no``: yes/true/correct vs no/false/incorrect/"not true"; both named is no answer.
+- ``yes_no``: a leading yes/no decides; else yes/true/correct vs no/false/incorrect/"not true"
+  anywhere, and both named is no answer.
 
 For every type the answer is looked for, in order, after the last "answer is"/"Answer:"
 marker, in the last **bold** span, then in the whole text (reasoning inside
@@ -370,11 +371,20 @@ def extract_number(text: str) -> ParsedNumber | None:
     return found[-1] if found else None
 
 
+# A worked result: only numbers, operators and "=" before the last "=" ("12 × 3 = 36").
+_WORKED = re.compile(r"[\s\d.,+\-−–×xX*/÷^()%$·=]*\d[\s\d.,+\-−–×xX*/÷^()%$·=]*")
+
+
 def _result_after_equals(line: str | None) -> ParsedNumber | None:
-    """The first number after the last "=" of ``line``: the result, not an operand."""
+    """The first number after the last "=" of ``line`` when what precedes it is arithmetic
+    ("Answer: 12 × 3 = 36" is 36), else None: an "=" in an explanation ("Answer: 12. Each
+    box = 4 items.", "7 (where 1 unit = 10 km)") does not replace the answer."""
     if not line or "=" not in line:
         return None
-    found = find_numbers(line[line.rindex("=") + 1 :])
+    cut = line.rindex("=")
+    if not _WORKED.fullmatch(line[:cut]):
+        return None
+    found = find_numbers(line[cut + 1 :])
     return found[0] if found else None
 
 
@@ -453,7 +463,8 @@ def reference_yes_no(answer: str) -> str | None:
 
 def read_yes_no(text: str) -> str | None:
     """"yes"/"no" from an answer (rules in docs/calibration-sets.md): the first candidate that
-    names a polarity decides, and one that names both ("No, yes it is") gives no answer."""
+    names a polarity decides (a leading Yes/No whatever follows), and one that names both without
+    a leading answer word ("It is true and it is false") gives no answer."""
     for candidate in answer_candidates(text):
         words = [w.casefold() for w in _WORD.findall(candidate)]
         if not words:
@@ -485,7 +496,9 @@ def _yes_no_in(candidate: str) -> str | None:
         _NO_ALONE.search(rewritten, pos=_after_first_word(rewritten) if leading else 0) is not None
     )
     if leading:
-        return _BOTH if (says_no if leading == "yes" else says_yes) else leading
+        # a leading Yes/No decides: what follows explains it ("Yes, it is not incorrect.",
+        # "No; yes would be wrong."), and reading contradictions there lost clear answers
+        return leading
     if says_yes and says_no:
         return _BOTH
     if says_yes or says_no:

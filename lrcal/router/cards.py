@@ -43,9 +43,9 @@ class ModelCard:
     # None: the network's score alone (a model onboarded from a few calibration rows).
     linear: np.ndarray | None = None
     # [V + 1] the model's outcomes per task in the router's training rows (last: all of them).
-    # Where fewer than `MIN_DECISION_ROWS`, no decision routes it that task's queries while a
-    # measured model is available (`lrcal.router.policy.decision_scores`). None (a model
-    # onboarded from calibration rows, or an artifact written before): not known.
+    # Where fewer than `MIN_DECISION_ROWS`, its quality on that task counts as about zero in
+    # every decision (`lrcal.router.policy.decision_scores`). None (a model onboarded from
+    # calibration rows; an artifact written before reads them from its profile): not known.
     task_rows: np.ndarray | None = None
 
     def decision_level(self) -> np.ndarray:

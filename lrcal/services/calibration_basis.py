@@ -5,7 +5,8 @@ A calibration run is left out when
 * a later run was asked with ``--fresh`` (the user said the stored outcomes no longer describe
   the model, e.g. after `lrcal models set --api-model`): only that run and later ones count;
 * it ran on a version of a set that the model was calibrated on again after an edit (the latest
-  run on a set name fixes its version): examples removed from the set leave with their outcomes;
+  trusted run with outcomes on a set name fixes its version): examples removed from the set
+  leave with their outcomes;
 * its outcomes cannot be trusted (`RunHealth.problem`: half the requests failed, or half the
   replies had no readable answer). Such a run never made the model calibrated, and its rows
   must not reach a later fit either (a refused run's non-answers, scored 0, were fitted into an
@@ -39,20 +40,25 @@ def calibration_basis(store: Store, model_id: int) -> CalibrationBasis:
         return CalibrationBasis(runs=[])
     fresh_from = max((r["id"] for r in runs if (r["parameters"] or {}).get("fresh")), default=None)
     set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
-    current_set_of_name = {set_rows[r["set_id"]]["name"]: r["set_id"] for r in runs}  # ascending ids: the last wins
+    health = {r["id"]: run_health(store.run_outcomes(r["id"])) for r in runs}
+    # a set name's version is that of the latest trusted run with outcomes on it: a refused or
+    # killed run on an edited version must not drop the good runs on the previous one
+    current_set_of_name: dict[str, int] = {}
+    for run in runs:  # ascending ids: the last wins
+        if health[run["id"]].trusted and (fresh_from is None or run["id"] >= fresh_from):
+            current_set_of_name[set_rows[run["set_id"]]["name"]] = run["set_id"]
     left_out: dict[int, str] = {}
     for run in runs:
         set_row = set_rows[run["set_id"]]
+        current = current_set_of_name.get(set_row["name"], run["set_id"])
         if fresh_from is not None and run["id"] < fresh_from:
             left_out[run["id"]] = f"asked before the --fresh run {fresh_from}"
-        elif current_set_of_name[set_row["name"]] != run["set_id"]:
-            newer = set_rows[current_set_of_name[set_row["name"]]]
+        elif health[run["id"]].n and not health[run["id"]].trusted:
+            left_out[run["id"]] = f"not trusted: {health[run['id']].problem}"
+        elif current != run["set_id"]:
+            newer = set_rows[current]
             left_out[run["id"]] = (f"on {set_row['name']} version {set_row['version'][:12]}, since calibrated on "
                                    f"version {newer['version'][:12]}")
-        else:
-            health = run_health(store.run_outcomes(run["id"]))
-            if health.n and not health.trusted:
-                left_out[run["id"]] = f"not trusted: {health.problem}"
     return CalibrationBasis(runs=[r["id"] for r in runs if r["id"] not in left_out], left_out=left_out)
 
 

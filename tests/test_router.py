@@ -852,3 +852,22 @@ def test_data_without_task_labels_still_gets_a_decision_rule():
     picks = np.asarray(router.models)[router.route(X).choice]
     best = table.models[int(np.argmax(np.nanmean(scores, axis=0)))]
     assert np.mean(picks == best) >= 0.98, (rule.describe(), best)
+
+
+def test_a_guessed_task_mix_does_not_shave_a_measured_models_score():
+    """For a query without a task label the router's task guess is a distribution; scaling a
+    score by the share of it a model was measured on cost a 0.80 model measured on 85 % of the
+    mass its place to a 0.70 model. A model counts as measured where at least half of it is."""
+    from lrcal.router.policy import DecisionRule, decision_scores
+    from lrcal.router.profiles import MIN_DECISION_ROWS, measured_share
+
+    task_rows = np.array([[100.0, 100.0, 0.0, 200.0], [100.0, 100.0, 100.0, 300.0]])  # a: never on t2
+    p_task = np.array([[0.85, 0.0, 0.15, 0.0],  # mostly t0: both measured
+                       [0.1, 0.0, 0.9, 0.0],  # mostly t2: a is not
+                       [0.0, 0.0, 1.0, 0.0]])  # labelled t2
+    share = measured_share(p_task, task_rows)
+    np.testing.assert_array_equal(share, [[1, 1], [0, 1], [0, 1]])
+    score = np.array([[0.80, 0.70]] * 3)
+    picks = decision_scores(score, score, np.array([0.8, 0.7]), DecisionRule(), measured=share).argmax(axis=1)
+    assert picks.tolist() == [0, 1, 1]
+    assert MIN_DECISION_ROWS == 10

@@ -15,7 +15,9 @@ from lrcal.services.review.models import CALIBRATION_KINDS
 from lrcal.store import Store
 
 CACHE_DIR = Path("cache") / "tui"
-CACHE_FORMAT = 1
+# bumped when what the router computes for the same inputs changes (2: a model hardly run on a
+# task no longer wins it), so a cache written before is recomputed, not shown
+CACHE_FORMAT = 2
 CACHED_ARRAYS = ("predicted", "sigma", "expected_cost", "expected_latency")
 
 

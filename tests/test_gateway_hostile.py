@@ -9,14 +9,12 @@ import base64
 import io
 import json
 import struct
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from tests.fixtures.gateway import logged
+from tests.fixtures.gateway import logged, scripted_endpoint_for
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,82 +23,55 @@ KEY_ENV, KEY = "LRCAL_TEST_HOSTILE_KEY", "sk-SECRETVALUE-0123456789abcdef"
 ORDINARY = "He was the standard bearer of the party. Authorization: Bearer $TOKEN. The glass is empty."
 
 
-class ScriptedEndpoint:
-    """Answers every chat completion the way ``mode`` says (see ``_answer``)."""
+def _answer(mode: str, authorization: str) -> tuple[int, dict, bytes]:
+    """What the scripted endpoint answers in ``mode``."""
+    status, content_type, body = _scripted(mode, authorization)
+    return status, {"content-type": content_type}, body
 
-    def __init__(self) -> None:
-        endpoint = self
-        self.mode = "ok"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
+def _scripted(mode: str, authorization: str) -> tuple[int, str, bytes]:
+    def completion(content: str) -> bytes:
+        return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                        "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 3, "completion_tokens": 4}}).encode()  # fmt: skip
 
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                status, content_type, body = endpoint._answer(self.headers.get("authorization", ""))
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def sse(*events: str) -> bytes:
+        return "".join(f"data: {e}\n\n" for e in (*events, "[DONE]")).encode()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _answer(self, authorization: str) -> tuple[int, str, bytes]:
-        def completion(content: str) -> bytes:
-            return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                               "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                            "finish_reason": "stop"}],
-                               "usage": {"prompt_tokens": 3, "completion_tokens": 4}}).encode()  # fmt: skip
-
-        def sse(*events: str) -> bytes:
-            return "".join(f"data: {e}\n\n" for e in (*events, "[DONE]")).encode()
-
-        chunk = '{"id":"x","object":"chat.completion.chunk","created":0,"model":"m","choices":[%s]}'
-        mode = self.mode
-        if mode == "ok":
-            return 200, "application/json", completion("fine")
-        if mode == "surrogate":  # a legal JSON escape that is not text
-            return 200, "application/json", completion("bad \\ud800 char").replace(b"\\\\ud800", b"\\ud800")
-        if mode == "surrogate-stream":
-            return 200, "text/event-stream", sse(chunk % '{"index":0,"delta":{"content":"bad \\ud800 char"}}')
-        if mode == "echo-key-in-error":  # the key past the 200 characters an error message is cut to
-            return 500, "application/json", json.dumps({"error": {"message": "x" * 183 + " key="
-                                                                 + authorization.removeprefix("Bearer ")}}).encode()
-        if mode == "echo-key-in-answer":
-            return 200, "application/json", completion("your key is " + authorization)
-        if mode == "echo-key-in-stream":
-            return 200, "text/event-stream", sse(chunk % json.dumps({"index": 0, "delta": {"content": authorization}}))
-        if mode == "ordinary-words":
-            return 200, "application/json", completion(ORDINARY)
-        if mode == "null-delta":  # Azure's content filter sends chunks whose delta is null
-            return 200, "text/event-stream", sse(chunk % '{"index":0,"delta":null}',
-                                                 chunk % '{"index":0,"delta":{"content":"fine"}}')
-        if mode == "choices-not-chunks":
-            return 200, "text/event-stream", sse('{"id":"x","object":"chat.completion.chunk","choices":"abc"}')
-        if mode == "delta-not-object":
-            return 200, "text/event-stream", sse(chunk % '{"index":0,"delta":"abc"}')
-        if mode == "no-choices-json":
-            return 200, "application/json", b'{"id":"x","choices":[]}'
-        if mode == "null-message":
-            return 200, "application/json", b'{"id":"x","choices":[{"message":null}]}'
-        raise AssertionError(mode)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    chunk = '{"id":"x","object":"chat.completion.chunk","created":0,"model":"m","choices":[%s]}'
+    if mode == "ok":
+        return 200, "application/json", completion("fine")
+    if mode == "surrogate":  # a legal JSON escape that is not text
+        return 200, "application/json", completion("bad \\ud800 char").replace(b"\\\\ud800", b"\\ud800")
+    if mode == "surrogate-stream":
+        return 200, "text/event-stream", sse(chunk % '{"index":0,"delta":{"content":"bad \\ud800 char"}}')
+    if mode == "echo-key-in-error":  # the key past the 200 characters an error message is cut to
+        return 500, "application/json", json.dumps({"error": {"message": "x" * 183 + " key="
+                                                             + authorization.removeprefix("Bearer ")}}).encode()
+    if mode == "echo-key-in-answer":
+        return 200, "application/json", completion("your key is " + authorization)
+    if mode == "echo-key-in-stream":
+        return 200, "text/event-stream", sse(chunk % json.dumps({"index": 0, "delta": {"content": authorization}}))
+    if mode == "ordinary-words":
+        return 200, "application/json", completion(ORDINARY)
+    if mode == "null-delta":  # Azure's content filter sends chunks whose delta is null
+        return 200, "text/event-stream", sse(chunk % '{"index":0,"delta":null}',
+                                             chunk % '{"index":0,"delta":{"content":"fine"}}')
+    if mode == "choices-not-chunks":
+        return 200, "text/event-stream", sse('{"id":"x","object":"chat.completion.chunk","choices":"abc"}')
+    if mode == "delta-not-object":
+        return 200, "text/event-stream", sse(chunk % '{"index":0,"delta":"abc"}')
+    if mode == "no-choices-json":
+        return 200, "application/json", b'{"id":"x","choices":[]}'
+    if mode == "null-message":
+        return 200, "application/json", b'{"id":"x","choices":[{"message":null}]}'
+    raise AssertionError(mode)
 
 
 @pytest.fixture
 def endpoint(served_cli, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    scripted = ScriptedEndpoint()
-    assert served_cli("models", "set", MODEL, "--base-url", scripted.url, "--api-key-env", KEY_ENV).exit_code == 0
-    yield scripted
-    scripted.stop()
+    yield from scripted_endpoint_for(served_cli, monkeypatch, _answer, MODEL, KEY_ENV, KEY)
 
 
 def _post(gw, body: bytes | dict, **kwargs) -> httpx.Response:

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import select
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from tests.fixtures.gateway import example_of, image_messages, logged, wait_for
+from tests.fixtures.gateway import (ScriptedEndpoint, example_of, image_messages, logged, scripted_endpoint_for,
+                                    wait_for)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,80 +31,30 @@ def _completion(content: str = "fine", **extra) -> dict:
             "usage": {"prompt_tokens": 3, "completion_tokens": 4}}  # fmt: skip
 
 
-class ScriptedEndpoint:
-    """An OpenAI-style endpoint answering as ``mode`` says; counts requests, and in mode "hang"
-    sends nothing and records when the gateway closes the connection."""
-
-    def __init__(self) -> None:
-        endpoint = self
-        self.mode = "ok"
-        self.requests = 0
-        self.closed_at: float | None = None
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                endpoint.requests += 1
-                if endpoint.mode == "hang":
-                    endpoint._hang(self.connection)
-                    return
-                status, headers, body = endpoint._answer(self.headers.get("authorization", ""))
-                self.send_response(status)
-                for name, value in {"content-length": str(len(body)), **headers}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _hang(self, conn: socket.socket) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if select.select([conn], [], [], 0.05)[0]:
-                try:
-                    if not conn.recv(1, socket.MSG_PEEK):
-                        break
-                except OSError:
-                    break
-        self.closed_at = time.monotonic()
-
-    def _answer(self, authorization: str) -> tuple[int, dict, bytes]:
-        json_type = {"content-type": "application/json"}
-        key = authorization.removeprefix("Bearer ")
-        mode = self.mode
-        if mode == "ok":
-            return 200, json_type, json.dumps(_completion()).encode()
-        if mode in ("echo-key-401", "echo-key-400"):  # as some providers do: "Incorrect API key provided: sk-…"
-            return int(mode[-3:]), json_type, json.dumps({"error": {"message": f"Incorrect API key provided: {key}"}}).encode()
-        if mode == "minus-infinity":  # Python's json writes it; it is not JSON
-            return 200, json_type, json.dumps(_completion(logprobs={"content": [{"token": "x", "logprob": float("-inf")}]})).encode()
-        if mode == "nan-stream":
-            chunk = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "x"},
-                                                                                "logprobs": {"content": [{"logprob": float("nan")}]}}]}  # fmt: skip
-            return 200, {"content-type": "text/event-stream"}, f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
-        if mode == "redirect":
-            return 302, {"location": "http://127.0.0.1:9/elsewhere", **json_type}, b'{"moved": true}'
-        if mode == "created":
-            return 201, json_type, b'{"id": "job-1", "status": "queued"}'
-        raise AssertionError(mode)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def _answer(mode: str, authorization: str) -> tuple[int, dict, bytes]:
+    """What the scripted endpoint answers in ``mode``."""
+    json_type = {"content-type": "application/json"}
+    key = authorization.removeprefix("Bearer ")
+    if mode == "ok":
+        return 200, json_type, json.dumps(_completion()).encode()
+    if mode in ("echo-key-401", "echo-key-400"):  # as some providers do: "Incorrect API key provided: sk-…"
+        return int(mode[-3:]), json_type, json.dumps({"error": {"message": f"Incorrect API key provided: {key}"}}).encode()
+    if mode == "minus-infinity":  # Python's json writes it; it is not JSON
+        return 200, json_type, json.dumps(_completion(logprobs={"content": [{"token": "x", "logprob": float("-inf")}]})).encode()
+    if mode == "nan-stream":
+        chunk = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "x"},
+                                                                            "logprobs": {"content": [{"logprob": float("nan")}]}}]}  # fmt: skip
+        return 200, {"content-type": "text/event-stream"}, f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+    if mode == "redirect":
+        return 302, {"location": "http://127.0.0.1:9/elsewhere", **json_type}, b'{"moved": true}'
+    if mode == "created":
+        return 201, json_type, b'{"id": "job-1", "status": "queued"}'
+    raise AssertionError(mode)
 
 
 @pytest.fixture
 def endpoint(served_cli, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    scripted = ScriptedEndpoint()
-    assert served_cli("models", "set", MODEL, "--base-url", scripted.url, "--api-key-env", KEY_ENV).exit_code == 0
-    yield scripted
-    scripted.stop()
+    yield from scripted_endpoint_for(served_cli, monkeypatch, _answer, MODEL, KEY_ENV, KEY)
 
 
 def _post(gw, body: bytes | dict, headers: dict | None = None) -> httpx.Response:
@@ -331,7 +278,7 @@ def test_a_streaming_client_leaving_before_the_first_event_stops_the_attempts(ga
     sent the request to the runner-up for nobody (spend the log did not show)."""
     gw = gateway(cooldown_failures=1)
     chosen = _route(_post(gw, {"model": "lrcal/auto", "messages": HELLO}))["model"]
-    hanging = ScriptedEndpoint()
+    hanging = ScriptedEndpoint(_answer)
     hanging.mode = "hang"
     try:
         assert served_cli("models", "set", chosen, "--base-url", hanging.url, "--timeout", "2").exit_code == 0

@@ -16,19 +16,14 @@ import hashlib
 import io
 import json
 import os
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from lrcal.calsets.format import normalize_question
+from lrcal.services.tables import TRAINING_RUN_KINDS, example_image_hashes
 from lrcal.store import Store
 
-TRAINING_KINDS = ("calibration", "import")
 PIXEL_CACHE = "pixel-digests.json"
-EXTRA_IMAGES = "extra_image_sha256"
-
-
-def normalized_question(text: str | None) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ def sets_behind(store: Store, candidate: dict, router_models) -> dict[int, str]:
         if model is None or model["id"] == candidate["id"]:
             continue
         for run in store.runs(model_id=model["id"]):
-            if run["kind"] in TRAINING_KINDS:
+            if run["kind"] in TRAINING_RUN_KINDS:
                 out.setdefault(run["set_id"], f"the router's data ({name}'s {run['kind']} outcomes)")
     return out
 
@@ -108,30 +103,32 @@ class PixelDigests:
             pass  # a cache that cannot be written only costs time next run
 
 
-def _content(examples: list[dict], pixels: PixelDigests) -> tuple[set, set, set]:
-    ids, queries, pictures = set(), set(), set()
-    for ex in examples:
-        ids.add(ex["example_id"])
-        shas = [ex["image_sha256"]] if ex.get("image_sha256") else []
-        meta = ex.get("metadata") or {}
-        if isinstance(meta, str):
-            try:
-                meta = json.loads(meta)
-            except ValueError:
-                meta = {}
-        extra = meta.get(EXTRA_IMAGES) if isinstance(meta, dict) else None
-        shas += [s for s in (extra or []) if isinstance(s, str)]
-        seen = tuple(sorted(pixels(s) for s in shas))
-        pictures.update(seen)
-        question = normalized_question(ex.get("question"))
-        if question or seen:
-            queries.add((seen, question))
-    return ids, queries, pictures
+@dataclass(frozen=True)
+class SetContent:
+    """What a stored set holds, as `Overlap` compares it."""
+
+    ids: frozenset[str]
+    queries: frozenset[tuple[tuple[str, ...], str]]  # (pictures, normalised question)
+    pictures: frozenset[str]
+
+    @classmethod
+    def of(cls, store: Store, set_id: int, pixels: PixelDigests) -> "SetContent":
+        kind = store.get_set_by_id(set_id)["kind"]
+        ids, queries, pictures = set(), set(), set()
+        for ex in store.set_examples(set_id):
+            ids.add(ex["example_id"])
+            seen = tuple(sorted(pixels(sha) for sha in example_image_hashes(ex, kind)))
+            pictures.update(seen)
+            question = normalize_question(ex.get("question") or "")
+            if question or seen:
+                queries.add((seen, question))
+        return cls(frozenset(ids), frozenset(queries), frozenset(pictures))
+
+    def shared_with(self, other: "SetContent") -> Overlap:
+        return Overlap(examples=len(self.ids & other.ids), queries=len(self.queries & other.queries),
+                       images=len(self.pictures & other.pictures))
 
 
 def overlap(store: Store, set_a: int, set_b: int, pixels: PixelDigests | None = None) -> Overlap:
     pixels = pixels or PixelDigests(store)
-    ids_a, queries_a, pictures_a = _content(store.set_examples(set_a), pixels)
-    ids_b, queries_b, pictures_b = _content(store.set_examples(set_b), pixels)
-    return Overlap(examples=len(ids_a & ids_b), queries=len(queries_a & queries_b),
-                   images=len(pictures_a & pictures_b))
+    return SetContent.of(store, set_a, pixels).shared_with(SetContent.of(store, set_b, pixels))

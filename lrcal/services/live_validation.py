@@ -215,12 +215,13 @@ def _refuse_overlap(store: Store, candidate: dict, rset, router_models) -> None:
     """Refuse a validation set that shares examples, questions on the same picture or pictures
     with the candidate's calibration data or any data behind the router (`holdout_overlap`): the
     router's own training set passed as a holdout before, and so did a re-encoded copy."""
-    from lrcal.services.holdout_overlap import PixelDigests, overlap, sets_behind
+    from lrcal.services.holdout_overlap import PixelDigests, SetContent, sets_behind
 
     pixels = PixelDigests(store)
     try:
+        holdout = SetContent.of(store, rset.id, pixels)  # once, against every set behind
         for set_id, whose in sets_behind(store, candidate, router_models).items():
-            shared = overlap(store, set_id, rset.id, pixels) if set_id != rset.id else None
+            shared = SetContent.of(store, set_id, pixels).shared_with(holdout) if set_id != rset.id else None
             if set_id == rset.id or shared:
                 other = store.get_set_by_id(set_id)
                 detail = "the same set" if shared is None else shared.describe()

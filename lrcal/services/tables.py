@@ -34,13 +34,19 @@ def query_metadata(example: dict, set_kind: str | None) -> dict[str, str]:
     return meta
 
 
+def example_image_hashes(example: dict, set_kind: str | None) -> list[str]:
+    """The example's image hashes: its image, then (an imported sample) its later ones."""
+    extra = (example.get("metadata") or {}).get(EXTRA_IMAGES) if set_kind == "imported" else None
+    hashes = [example.get("image_sha256"), *(extra if isinstance(extra, list) else [])]
+    return [sha for sha in hashes if isinstance(sha, str) and sha]
+
+
 def query_for(store: Store, example: dict, set_kind: str | None):
     from lrcal.features import Query
 
     images: list[str] = []
-    extra = (example.get("metadata") or {}).get(EXTRA_IMAGES) if set_kind == "imported" else None
-    for sha in [example.get("image_sha256"), *(extra if isinstance(extra, list) else [])]:
-        row = store.image_row(sha) if isinstance(sha, str) and sha else None
+    for sha in example_image_hashes(example, set_kind):
+        row = store.image_row(sha)
         if row and row["path"]:
             images.append(row["path"])
     return Query(

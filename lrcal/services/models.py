@@ -121,12 +121,7 @@ def add_model(
         raise LrcalError(
             f"a removed model named '{name}' is kept for audit; `lrcal models remove {name} --purge` deletes it"
         )
-    if existing is not None:
-        raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
-    twin = store.model_named_alike(name)
-    if twin is not None:  # refused before the probe spends a request (`Store.add_model` refuses it too)
-        raise LrcalError(f"a model named '{twin}' already exists; names differing only in case are refused "
-                         f"(see `lrcal models`)")
+    store.refuse_taken_name(name)  # before the probe spends a request (`Store.add_model` checks again)
     notes: list[str] = []
     if api_key_env and not os.environ.get(api_key_env):
         notes.append(f"environment variable {api_key_env} is not set; requests will be sent without a key")

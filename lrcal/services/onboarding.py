@@ -35,16 +35,19 @@ def calibration_outcomes(store: Store, model: dict, basis: CalibrationBasis | No
     return store.model_outcomes(model["id"], kinds=["calibration"], left_out_runs=basis.left_out)
 
 
-def calibration_rows(store: Store, model: dict, basis: CalibrationBasis | None = None) -> list[dict]:
+def calibration_rows(store: Store, model: dict) -> list[dict]:
     """`calibration_outcomes` without endpoint errors: a failed request says nothing about what
     the model can do."""
-    return measured(calibration_outcomes(store, model, basis))
+    return measured(calibration_outcomes(store, model))
 
 
-def calibration_error_rate(store: Store, model: dict, basis: CalibrationBasis | None = None) -> float | None:
+def calibration_error_rate(store: Store, model: dict) -> float | None:
     """Share of the model's counted calibration outcomes that are endpoint errors (None: none)."""
-    rows = calibration_outcomes(store, model, basis)
-    return (sum(1 for r in rows if is_endpoint_error(r)) / len(rows)) if rows else None
+    return error_share(calibration_outcomes(store, model))
+
+
+def error_share(outcomes: list[dict]) -> float | None:
+    return (sum(1 for r in outcomes if is_endpoint_error(r)) / len(outcomes)) if outcomes else None
 
 
 def onboard_model(
@@ -70,7 +73,8 @@ def onboard_model(
     router = routing.router
     model = store.get_model(name)
     basis = calibration_basis(store, model["id"])
-    rows = calibration_rows(store, model, basis)
+    outcomes = calibration_outcomes(store, model, basis)  # once: the fit's rows and the error rate
+    rows = measured(outcomes)
     left_out = basis.describe_left_out()
     if len(rows) < max(MIN_OUTCOMES, MIN_ROWS):
         why = f" (left out: {'; '.join(left_out)})" if left_out else ""
@@ -101,9 +105,9 @@ def onboard_model(
     labels = [t or "(none)" for t in tasks]
     predicted = bootstrap_task_quality(router, card, X, result.profile_scores, task_ids, labels, pool=pool, extras=extras,
                                        replicates=config.bootstrap, seed=seed)
-    measured = _measured_by_task(rows, tasks)
+    by_task = _measured_by_task(rows, tasks)
     per_task = {
-        task: {**predicted[task], "measured": measured[task][0], "n": measured[task][1]}
+        task: {**predicted[task], "measured": by_task[task][0], "n": by_task[task][1]}
         for task in predicted
     }
     seconds = time.perf_counter() - started
@@ -123,7 +127,7 @@ def onboard_model(
         "method": result.method,
         "pool": pool,
         "per_task": per_task,
-        "error_rate": calibration_error_rate(store, model, basis),  # errors are excluded from the fit, not scored 0
+        "error_rate": error_share(outcomes),  # errors are excluded from the fit, not scored 0
         "runs": basis.runs,
         "left_out_runs": left_out,
     }

@@ -183,13 +183,7 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
     ) -> dict:
         now = utcnow()
         with self.write():
-            if self.find_model(name) is not None:
-                raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
-            twin = self.model_named_alike(name)
-            if twin is not None:
-                # clients, the gateway's `model` field and outcome logs would confuse the two
-                raise LrcalError(f"a model named '{twin}' already exists; names differing only in case are "
-                                 f"refused (see `lrcal models`)")
+            self.refuse_taken_name(name)
             model_id = (
                 self.db["models"]
                 .insert(
@@ -226,6 +220,16 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
     def find_model(self, name: str) -> dict | None:
         row = self.query_one("select * from models where name = ?", [name])
         return decoded("models", row) if row is not None else None
+
+    def refuse_taken_name(self, name: str) -> None:
+        """`LrcalError` when a model is stored under ``name``, or under it but for case (clients,
+        the gateway's `model` field and outcome logs would confuse the two)."""
+        if self.find_model(name) is not None:
+            raise LrcalError(f"a model named '{name}' already exists (see `lrcal models`)")
+        twin = self.model_named_alike(name)
+        if twin is not None:
+            raise LrcalError(f"a model named '{twin}' already exists; names differing only in case are refused "
+                             f"(see `lrcal models`)")
 
     def model_named_alike(self, name: str) -> str | None:
         """The stored model whose name equals ``name`` but for case (None: none)."""

@@ -29,9 +29,8 @@ from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
                                  policy_choice, summarize_gain)
-from lrcal.router.profiles import (MIN_DECISION_ROWS, ProfilePrior, compute_profiles, fit_profile_prior,
-                                   measured_share, outcome_task_accuracy, task_outcome_counts,
-                                   task_rows_from_profiles)
+from lrcal.router.profiles import (ProfilePrior, compute_profiles, fit_profile_prior, measured_share,
+                                   outcome_task_accuracy, task_outcome_counts, task_rows_from_profiles)
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
 
@@ -524,8 +523,8 @@ def default_gain_by_repeated_folds(data: RouterData, rows: np.ndarray, prior: Pr
                 level = outcome_task_accuracy(data.task_ids, n_tasks, data.scores, fit, accuracy)[:, task_ids[held]].T
                 overall = np.broadcast_to(accuracy[:, -1], level.shape)
                 # as the final cards decide: a model hardly run on a task does not win it
-                counts = task_outcome_counts(data.task_ids, n_tasks, data.scores, fit)[:, task_ids[held]].T
-                measured = np.where(counts >= MIN_DECISION_ROWS, 1.0, 0.0)
+                measured = measured_share(np.eye(n_tasks + 1)[task_ids[held]],  # a labelled row: one task
+                                          task_outcome_counts(data.task_ids, n_tasks, data.scores, fit))
                 diff = decision_differences(level, level, overall, y[held], per_task, single, measured)
                 ok = np.isfinite(diff)
                 total[held[ok]] += diff[ok]

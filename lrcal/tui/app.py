@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
-from lrcal.services.review import HomeState, ModelRow, ReviewService, ReviewSession, RoutingSnapshot, ScatterPoint
+from lrcal.services.review import HomeState, ModelRow, ReviewService, RoutingSnapshot, ScatterPoint
 from lrcal.tui.charts_view import ChartsPane
 from lrcal.tui.detail_view import ModelDetailScreen
 from lrcal.tui.examples_view import ExamplesScreen
@@ -243,22 +243,22 @@ class LrcalApp(App[None]):
         # removed, enabled or disabled the model since the view was loaded.
         try:
             with self.service.connect() as review:
-                row = current_model_row(review, name)
-                stale = row is None or row.status != shown.status
-                needs_check = not stale and message.enable and row.status != lifecycle.ENABLED
-                problem = review.enable_problem(name) if needs_check and row.source == "endpoint" else None
+                state = review.model_state(name)
+                stale = state is None or state[0] != shown.status
+                needs_check = not stale and message.enable and state[0] != lifecycle.ENABLED
+                problem = review.enable_problem(name) if needs_check and state[1] == "endpoint" else None
         except (LrcalError, sqlite3.Error) as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
         if stale:
-            self._stale_model(name, row)
+            self._stale_model(name, state)
             return
-        status = row.status
+        status, source = state
         if message.enable:
             if status == lifecycle.ENABLED:
                 self.notify(f"{name} is already enabled.", markup=False)
                 return
-            if row.source != "endpoint":
+            if source != "endpoint":
                 self.notify(f"{name} was imported from outcome logs and has no endpoint to route to.", severity="error",
                             markup=False)  # fmt: skip
                 return
@@ -296,8 +296,8 @@ class LrcalApp(App[None]):
         try:
             with self.service.connect() as review:
                 if expected_status is not None:
-                    current = current_model_row(review, name)
-                    if current is None or current.status != expected_status:
+                    current = review.model_state(name)
+                    if current is None or current[0] != expected_status:
                         self.call_from_thread(self._stale_model, name, current)
                         return
                 if enable:
@@ -309,9 +309,9 @@ class LrcalApp(App[None]):
             return
         self.call_from_thread(self._status_changed, name, row["status"])
 
-    def _stale_model(self, name: str, row: ModelRow | None) -> None:
+    def _stale_model(self, name: str, state: tuple[str, str] | None) -> None:
         """The model changed since the view was loaded: say so in one line and reload the views."""
-        now = "was removed" if row is None else f"is {row.status} now"
+        now = "was removed" if state is None else f"is {state[0]} now"
         self.notify(f"{name} {now} (changed since the view was loaded); nothing done, the views are reloaded.",
                     severity="warning", markup=False)  # fmt: skip
         self._reload_views()
@@ -324,8 +324,3 @@ class LrcalApp(App[None]):
         self.load_all()
         if isinstance(self.screen, ModelDetailScreen):
             self.screen.load()
-
-
-def current_model_row(review: ReviewSession, name: str) -> ModelRow | None:
-    """``name``'s row as the store has it now (None: removed)."""
-    return next((row for row in review.models_table() if row.name == name), None)

@@ -21,6 +21,7 @@ import functools
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from lrcal import lifecycle
 from lrcal.services.review.charts import ScatterPoint, quality_latency_points, validation_frontiers
 from lrcal.services.review.detail import ModelDetail, TaskRow, model_detail
 from lrcal.services.review.examples import (
@@ -91,6 +92,11 @@ class ReviewSession:
         """Where the stored image file is (to open it in the system's image viewer)."""
         row = self._store.image_row(sha256)
         return row["path"] if row and row["path"] else None
+
+    def model_state(self, name: str) -> tuple[str, str] | None:
+        """(status, source) of ``name`` as the store has it now; None: removed (or unknown)."""
+        row = self._store.find_model(name)
+        return None if row is None or row["status"] == lifecycle.REMOVED else (row["status"], row["source"])
 
     def enable(self, name: str, *, force: bool = False, reason: str) -> dict:
         """Enable through the lifecycle (its checks and audit log, where ``reason`` is stored);

@@ -171,9 +171,7 @@ class EndpointClient:
         """``text`` without the API key in any form (as sent, any case, URL- or base64-encoded)."""
         name = self.config.api_key_env
         # The raw value too: a key refused for its characters may still be echoed by a server.
-        raw = os.environ.get(name) if name else None
-        text = redact(text, raw)
-        return redact(text, raw.strip()) if raw and raw.strip() != raw else text
+        return redact(text, os.environ.get(name) if name else None)
 
     def _scrub(self, text: str) -> str:
         """One line, bounded, with the API key (and any bearer token) removed."""

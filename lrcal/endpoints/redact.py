@@ -20,9 +20,11 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 
 
 def redact(text: str, secret: str | None) -> str:
-    """``text`` with every form of ``secret`` (and any bearer token) replaced."""
-    if secret and len(secret) >= MIN_SECRET_CHARS:
-        text = _pattern(secret).sub(REDACTED, text)
+    """``text`` with every form of ``secret`` (and any bearer token) replaced: the value as
+    stored, and stripped, as it is sent (a key variable ending in a newline is echoed without it)."""
+    for form in (secret, secret.strip()) if secret else ():
+        if len(form) >= MIN_SECRET_CHARS:
+            text = _pattern(form).sub(REDACTED, text)
     return _BEARER.sub(r"\1" + REDACTED, text)
 
 

@@ -22,6 +22,14 @@ QUERY_KEY = (
 )
 
 
+def runs_not_in(run_ids: Collection[int]) -> tuple[str, list[int]]:
+    """(" and r.id not in (?, ...)", its parameters) leaving out ``run_ids`` (empty: no clause),
+    for the queries that count only a model's runs that count (`lrcal.services.calibration_basis`)."""
+    if not run_ids:
+        return "", []
+    return f" and r.id not in ({','.join('?' * len(run_ids))})", [int(run_id) for run_id in run_ids]
+
+
 class OutcomeAggregates:
     # ---- outcomes per model --------------------------------------------------------------
 
@@ -31,15 +39,15 @@ class OutcomeAggregates:
         kinds (``measured_only``: endpoint errors left out; ``left_out_runs``: run ids that do not
         count, `lrcal.services.calibration_basis`)."""
         placeholders = ",".join("?" * len(kinds))
-        left_out = f"and r.id not in ({','.join('?' * len(left_out_runs))})" if left_out_runs else ""
+        left_out, left_out_params = runs_not_in(left_out_runs)
         return {
             r["model_id"]: r["n"]
             for r in self.query(
                 f"select r.model_id, count(distinct {QUERY_KEY}) as n from outcomes o join runs r on r.id = o.run_id "
                 "join examples e on e.id = o.example_id join calibration_sets s on s.id = e.set_id "
-                f"where r.kind in ({placeholders}) {'and ' + MEASURED if measured_only else ''} {left_out} "
+                f"where r.kind in ({placeholders}) {'and ' + MEASURED if measured_only else ''}{left_out} "
                 "group by r.model_id",
-                [*kinds, *(int(run_id) for run_id in left_out_runs)],
+                [*kinds, *left_out_params],
             )
         }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Collection, Sequence
 
+from lrcal.store.aggregates import runs_not_in
+
 OUTCOME_CHUNK = 500  # example ids per `in (...)` list, well under SQLite's variable limit
 
 
@@ -42,11 +44,11 @@ class ReviewQueries:
         """{model_id: the latest outcome per example} over runs of ``kinds`` (model_id, example_id,
         correct, score, latency_ms, error_kind, cost_usd); models and examples in order of their
         first outcome. ``left_out_runs``: run ids that do not count (`lrcal.services.calibration_basis`)."""
-        left_out = f" and r.id not in ({_marks(left_out_runs)})" if left_out_runs else ""
+        left_out, left_out_params = runs_not_in(left_out_runs)
         rows = self.query(
             "select r.model_id, o.example_id, o.correct, o.score, o.latency_ms, o.error_kind, o.cost_usd "
             f"from outcomes o join runs r on r.id = o.run_id where r.kind in ({_marks(kinds)}){left_out} order by o.id",
-            [*kinds, *(int(run_id) for run_id in left_out_runs)],
+            [*kinds, *left_out_params],
         )
         latest: dict[int, dict[int, dict]] = {}
         for row in rows:

@@ -27,7 +27,7 @@ from lrcal import lifecycle
 from lrcal.errors import LrcalError, NotFound
 from lrcal.home import db_path
 from lrcal.store.browse_queries import OutcomeBrowsing
-from lrcal.store.aggregates import IMPORTED_ERROR, QUERY_KEY, OutcomeAggregates
+from lrcal.store.aggregates import IMPORTED_ERROR, QUERY_KEY, OutcomeAggregates, runs_not_in
 from lrcal.store.db import (
     StoreWriteError,
     connect,
@@ -574,9 +574,9 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         if kinds:
             sql += f" and r.kind in ({','.join('?' * len(kinds))})"
             params.extend(kinds)
-        if left_out_runs:
-            sql += f" and r.id not in ({','.join('?' * len(left_out_runs))})"
-            params.extend(int(run_id) for run_id in left_out_runs)
+        left_out, left_out_params = runs_not_in(left_out_runs)
+        sql += left_out
+        params.extend(left_out_params)
         sql += " order by o.id"
         latest: dict[str, dict] = {}
         for row in self.query(sql, params):

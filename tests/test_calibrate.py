@@ -198,3 +198,30 @@ def test_bad_input_gives_one_line_errors(cli, zoo_server):
     assert json.loads(cli("models", "--json").stdout) == []  # nothing was written
     code, lines = error_of("calibrate", "x", "--set", "no-such-set")
     assert code == 1 and len(lines) == 1
+
+
+def test_concurrency_above_the_models_limit_is_refused_and_below_it_is_honoured(cli, home, sim_server, builtin_sets):
+    # the registered limit is the endpoint's: --concurrency used to replace it, so `--concurrency 64`
+    # on a model registered at 4 sent 64 requests at once
+    server = sim_server(sets=builtin_sets, fixed_latency_ms=40)
+    register_zoo(cli, server, names={MODEL}, extra=("--max-concurrency", "4"))
+    refused = cli("calibrate", MODEL, "--limit", "16", "--concurrency", "12")
+    assert refused.exit_code == 2
+    assert "above sim-docreader-m's max concurrency 4" in refused.output
+    assert "lrcal models set sim-docreader-m --max-concurrency 12" in refused.output
+    assert not _outcomes(home)
+    result = cli("calibrate", MODEL, "--limit", "16", "--concurrency", "2", "--no-fit", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(_outcomes(home)) == 16
+    assert server.stats()["max_in_flight"][MODEL] == 2
+
+
+def test_a_requested_concurrency_lowers_the_endpoint_limit_and_never_raises_it():
+    # live-validate's --concurrency is per model: each model keeps its own registered limit
+    from lrcal.services.collection import endpoint_config
+
+    model = {"base_url": "http://127.0.0.1:1/v1", "api_model": "m", "name": "m", "api_style": "openai",
+             "api_key_env": None, "timeout_s": 5.0, "max_concurrency": 4, "metadata": {}}
+    assert endpoint_config(model).max_concurrency == 4
+    assert endpoint_config(model, 2).max_concurrency == 2
+    assert endpoint_config(model, 64).max_concurrency == 4

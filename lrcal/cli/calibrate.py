@@ -30,7 +30,7 @@ def calibrate_command(
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, max=1_000_000, help="Use N examples, stratified by task group."),
     concurrency: Optional[int] = typer.Option(
-        None, "--concurrency", min=1, max=1024, help="Parallel requests (default: the model's max concurrency)."
+        None, "--concurrency", min=1, max=1024, help="Parallel requests (default and most: the model's max concurrency)."
     ),
     fresh: bool = typer.Option(
         False, "--fresh", help="Start a new run that asks every example again (stored outcomes are not reused)."

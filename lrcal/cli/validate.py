@@ -56,7 +56,7 @@ def live_validate_command(
                                     help="Both paths: share of queries the router must send the candidate."),  # fmt: skip
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", min=0.0, max=1e6,
                                                help="Stop before the estimated spend exceeds this."),  # fmt: skip
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=1024, help="Parallel requests per model."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=1024, help="Parallel requests per model (at most each model's max concurrency)."),
     fresh: bool = typer.Option(False, "--fresh", help="Request every outcome again (ignore the stored ones)."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Request again the stored failed requests."),
     enable: bool = typer.Option(False, "--enable", help="If it passes: enable it and save the recommended λ."),

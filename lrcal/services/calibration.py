@@ -62,6 +62,12 @@ def calibrate(
         raise LrcalError(f"model '{model['name']}' has no endpoint (it was imported from outcome logs)")
     if request.limit is not None and request.limit < 1:
         raise LrcalError("--limit must be at least 1")
+    if request.concurrency is not None and request.concurrency > int(model["max_concurrency"] or 4):
+        limit = int(model["max_concurrency"] or 4)
+        raise UsageError(
+            f"--concurrency {request.concurrency} is above {model['name']}'s max concurrency {limit}; if the endpoint "
+            f"takes more, raise it first: lrcal models set {model['name']} --max-concurrency {request.concurrency}"
+        )
     if request.fresh and request.retry_errors:
         raise UsageError("--fresh and --retry-errors exclude each other: --fresh asks again for every example")
     if request.adaptive is not None:

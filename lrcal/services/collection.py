@@ -21,15 +21,18 @@ ProgressCallback = Callable[[dict, dict], None]  # (example row, stored outcome 
 
 
 def endpoint_config(model: dict, concurrency: int | None = None):
+    """The client settings for ``model``; ``concurrency`` may lower its registered limit, never raise it
+    (the limit is the endpoint's: more parallel requests meet 429s or an overloaded server)."""
     from lrcal.endpoints import EndpointConfig
 
+    limit = int(model["max_concurrency"] or 4)
     return EndpointConfig(
         base_url=model["base_url"],
         api_model=model["api_model"] or model["name"],
         api_style=model["api_style"] or "openai",
         api_key_env=model["api_key_env"],
         timeout_s=float(model["timeout_s"] or 60.0),
-        max_concurrency=int(concurrency or model["max_concurrency"] or 4),
+        max_concurrency=min(int(concurrency), limit) if concurrency else limit,
         **{k: (model.get("metadata") or {})[k] for k in ("max_retries",) if k in (model.get("metadata") or {})},
     )
 

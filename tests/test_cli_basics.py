@@ -83,6 +83,10 @@ def test_nan_and_inf_get_a_one_line_usage_error(tmp_path):
         result = CliRunner().invoke(app, ["--home", str(tmp_path), *args])
         assert result.exit_code == 2, (args, result.output)
         assert result.output.startswith("Error: Invalid value") and len(result.output.strip().splitlines()) == 1
+        # a range check fails on NaN whatever the bound: it used to say "less than or equal to 1000"
+        assert "must be a finite number" in result.output, (args, result.output)
+    in_range = CliRunner().invoke(app, ["--home", str(tmp_path), "policy", "set", "--lambda-cost", "5000"])
+    assert "less than or equal to 1000" in in_range.output
 
 
 def test_traffic_since_is_a_time_with_its_offset_honoured(tmp_path):

@@ -65,7 +65,32 @@ class LrcalGroup(TyperGroup):
 def _print_usage_error(exc) -> None:
     # One line instead of typer's multi-line rich panel.
     path = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "lrcal"
-    _print_error(f"{exc.format_message()} (see '{path} --help')")
+    message = exc.format_message()
+    if _not_finite_input(exc):
+        # a range check fails on NaN whatever the bound, so pydantic named the wrong bound
+        message = f"Invalid value for {_option_name(exc)}: must be a finite number"
+    _print_error(f"{message} (see '{path} --help')")
+
+
+def _not_finite_input(exc) -> bool:
+    import math
+
+    errors = getattr(exc.__cause__, "errors", None)
+    if not callable(errors):
+        return False
+    for error in errors():
+        try:
+            if not math.isfinite(float(error.get("input"))):
+                return True
+        except (TypeError, ValueError):
+            continue
+    return False
+
+
+def _option_name(exc) -> str:
+    param = getattr(exc, "param", None)
+    names = [name for name in (getattr(param, "opts", None) or []) if name.startswith("--")]
+    return f"'{names[0]}'" if names else "a number"
 
 
 def _print_error(message: str) -> None:

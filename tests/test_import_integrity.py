@@ -76,11 +76,91 @@ def test_a_corrected_version_replaces_the_older_outcomes_in_training(cli, home, 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["replaced_samples"] == 3
     text = cli("import-outcomes", str(_write(tmp_path / "c" / "log.csv", v2 + "s4,ocr,q4,1,1\n")))
-    assert "in training this version's outcomes replace the older ones" in text.output
+    assert "It replaces version" in text.output and "4 older samples' outcomes give way to this version's" in text.output
     table = _training_table(home)
     assert sorted(sid.split(":")[1] for sid in table.sample_ids) == ["s0", "s1", "s2", "s3", "s4"]
     s0 = next(i for i, sid in enumerate(table.sample_ids) if sid.endswith(":s0"))
     assert table.scores[s0].tolist() == [1.0, 1.0]  # the corrected score, once
+
+
+def test_a_corrected_question_or_a_dropped_sample_leaves_training_with_its_version(cli, home, tmp_path):
+    """Versions replaced each other by query, and a corrected question is another query: the old
+    s1 stayed in training beside the corrected one with the opposite label, a sample the new
+    version drops stayed, and the message said 2 samples were replaced. A version now replaces
+    what the older ones held for each model it has outcomes for."""
+    v1 = "sample_id,task,question,a_correct,b_correct\ns1,t,What colr is it,1,0\ns2,t,q2,0,1\ns3,t,q3,1,1\n"
+    v2 = "sample_id,task,question,a_correct,b_correct\ns1,t,What color is it,0,1\ns2,t,q2,,1\n"
+    assert cli("import-outcomes", str(_write(tmp_path / "1" / "v1.csv", v1)), "--name", "logs").exit_code == 0
+    result = cli("import-outcomes", str(_write(tmp_path / "2" / "v2.csv", v2)), "--name", "logs", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["replaced_samples"], summary["dropped_samples"], len(summary["replaced_versions"])) == (3, 1, 1)
+    table = _training_table(home)
+    rows = {q: s for q, s in zip(table.questions, table.scores.tolist())}
+    assert set(rows) == {"What color is it", "q2"}
+    assert rows["What color is it"] == [0.0, 1.0]
+    assert rows["q2"][0] != rows["q2"][0] and rows["q2"][1] == 1.0  # a's emptied cell: no outcome now
+    # the accuracy that picks the validation report's strongest incumbent reads the same rows
+    # (it averaged every stored row: 2 of 4 here)
+    from lrcal.services.router_context import RoutingContext
+    from lrcal.store import Store
+
+    store = Store.open(home)
+    assert RoutingContext(store, "none", router=None).calibration_accuracy("a") == 0.0
+    store.close()
+    # an older version imported again is the latest once more (it said "nothing to do" while
+    # training kept the newer one)
+    again = cli("import-outcomes", str(_write(tmp_path / "3" / "v1.csv", v1)), "--name", "logs")
+    assert again.exit_code == 0 and "it is the latest again for a, b" in again.output, again.output
+    table = _training_table(home)
+    assert sorted(table.questions) == ["What colr is it", "q2", "q3"]
+    assert "nothing to do" in cli("import-outcomes", str(tmp_path / "3" / "v1.csv"), "--name", "logs").output
+
+
+def test_a_model_without_a_column_in_the_new_version_keeps_its_older_outcomes(cli, home, tmp_path):
+    assert cli("import-outcomes", str(_write(tmp_path / "1" / "log.csv", V1))).exit_code == 0
+    only_a = "sample_id,task,question,a_correct\ns0,ocr,q0,1\n"
+    assert cli("import-outcomes", str(_write(tmp_path / "2" / "log.csv", only_a))).exit_code == 0
+    table = _training_table(home)
+    scores = {q: s for q, s in zip(table.questions, table.scores.tolist())}
+    assert scores["q0"] == [1.0, 1.0] and scores["q1"][1] == 0.0 and scores["q1"][0] != scores["q1"][0]
+
+
+@pytest.mark.parametrize("header, needle", [
+    ("m_correct,M_correct", "models 'm' and 'M' differ only in case"),
+    ("GPT-4o_correct", "differs only in case from the model 'gpt-4o'"),
+    ("lrcal/auto_correct", "routing alias"),
+])
+def test_a_log_cannot_create_a_case_twin_or_the_routing_alias(cli, home, tmp_path, header, needle):
+    assert cli("add-model", "gpt-4o", "--base-url", "http://127.0.0.1:9/v1", "--no-probe").exit_code == 0
+    cells = ",".join("1" for _ in header.split(","))
+    result = cli("import-outcomes", str(_write(tmp_path / "log.csv", f"sample_id,task,{header}\ns1,ocr,{cells}\n")))
+    assert result.exit_code == 1 and needle in result.output, result.output
+    assert _count(home, "select count(*) from models") == 1
+    assert _count(home, "select count(*) from outcomes") == 0
+
+
+def test_a_second_byte_order_mark_and_a_spelled_out_id_header_keep_the_ids(cli, home, tmp_path):
+    bom = "\ufeff\ufeffsample_id,task,question,a_correct\nq9,t,hello,1\nq7,t,bye,0\n"
+    assert cli("import-outcomes", str(_write(tmp_path / "bom.csv", bom))).exit_code == 0
+    spelled = "Sample ID,task,question,b_correct\nz1,t,hi,1\n"
+    assert cli("import-outcomes", str(_write(tmp_path / "spelled.csv", spelled))).exit_code == 0
+    conn = sqlite3.connect(home / "lrcal.db")
+    ids = sorted(r[0] for r in conn.execute("select example_id from examples"))
+    conn.close()
+    assert ids == ["q7", "q9", "z1"]
+
+
+def test_csv_output_quotes_a_lone_carriage_return(cli, home, tmp_path):
+    import csv
+    import io
+
+    body = 'sample_id,task,question,a_correct\ns1,t,"line one\rline two",1\ns2,t,plain,0\n'
+    assert cli("import-outcomes", str(_write(tmp_path / "cr.csv", body))).exit_code == 0
+    out = cli("outcomes", "--csv")
+    assert out.exit_code == 0, out.output
+    rows = list(csv.DictReader(io.StringIO(out.stdout, newline="")))
+    assert len(rows) == 2 and any("line one\rline two" in row.values() for row in rows)
 
 
 def test_samples_of_two_logs_with_only_ids_and_tasks_stay_apart(cli, home, tmp_path):

@@ -101,6 +101,8 @@ WIDE_CASES = {
     "image path escaping with ..": ("s1,ocr,q,a,../secret.png,1,,1\n", ["row 1", "'image'", "escapes"]),
     "image URL": ("s1,ocr,q,a,https://example.com/a.png,1,,1\n", ["'image'", "is a URL"]),
     "image list that is not JSON": ('s1,ocr,q,a,"[ok.png",1,,1\n', ["'image'", "not valid JSON"]),
+    # a RecursionError traceback before
+    "image list nested 5000 deep": (f's1,ocr,q,a,"{"[" * 5000}{"]" * 5000}",1,,1\n', ["'image'", "not valid JSON"]),
 }
 
 

@@ -31,13 +31,19 @@ def import_outcomes_command(
     if summary["already_imported"]:
         typer.echo(f"{file} is already imported as {summary['dataset']} ({summary['version'][:12]}); nothing to do.")
         return
-    typer.echo(
-        f"Imported {summary['dataset']}: {summary['samples']} samples × {len(summary['models'])} models "
-        f"({summary['outcomes']} outcomes, {len(summary['tasks'])} tasks)."
-    )
-    if summary["replaced_samples"]:
-        typer.echo(f"{summary['replaced_samples']} of its samples were imported before under this name: in training "
-                   "this version's outcomes replace the older ones of the same queries.")
+    if summary["restored_for"]:
+        typer.echo(f"{file} is version {summary['version'][:12]} of {summary['dataset']}, imported before; it is the "
+                   f"latest again for {', '.join(summary['restored_for'])}.")
+    else:
+        typer.echo(
+            f"Imported {summary['dataset']}: {summary['samples']} samples × {len(summary['models'])} models "
+            f"({summary['outcomes']} outcomes, {len(summary['tasks'])} tasks)."
+        )
+    if summary["replaced_versions"]:
+        versions = ", ".join(v[:12] for v in summary["replaced_versions"])
+        dropped = f", {summary['dropped_samples']} of them not in this version" if summary["dropped_samples"] else ""
+        typer.echo(f"It replaces version {versions} of {summary['dataset']} for its models: in training their "
+                   f"{summary['replaced_samples']} older samples' outcomes give way to this version's{dropped}.")
     for other, n in summary["queries_also_in"].items():
         typer.echo(f"{n} of its samples are the same queries as in set '{other}': in training the latest outcome of "
                    "each model on a query is the one used.")

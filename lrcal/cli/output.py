@@ -88,7 +88,9 @@ def print_csv(rows: Sequence[dict], fields: Sequence[str] | None = None) -> None
     fields = list(fields or (rows[0].keys() if rows else []))
     for row in rows:  # a field only some rows have still gets its column
         fields.extend(k for k in row if k not in fields)
-    writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    # RFC 4180 line ends (as sqlite-utils writes): with "\n" alone a cell holding a bare "\r" (a model's
+    # reply, an imported question) went out unquoted and split its row for every CSV reader
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: csv_cell(row.get(k)) for k in fields})

@@ -57,7 +57,9 @@ class CsvRows:
             raise LrcalError(f"{self.path}: empty file (no header row)") from None
         except csv.Error as exc:
             raise LrcalError(f"{self.path}: line 1: malformed CSV header ({exc})") from None
-        header = [h.strip() for h in header]
+        # utf-8-sig takes one byte-order mark; a file saved twice by a BOM-adding editor has two, and
+        # str.strip() keeps it: "\ufeffsample_id" was no id column, so ids became row numbers
+        header = [h.strip().lstrip("\ufeff").strip() for h in header]
         if not any(header):
             raise LrcalError(f"{self.path}: empty header row")
         seen: dict[str, int] = {}
@@ -101,8 +103,9 @@ class CsvRows:
 
 
 def first_present(header: Sequence[str], aliases: Sequence[str]) -> str | None:
-    """The header's column named by the first alias it has (case-insensitive), else None."""
-    lowered = {h.lower(): h for h in header}
+    """The header's column named by the first alias it has (case, spaces and hyphens aside:
+    `Sample ID` is `sample_id`), else None."""
+    lowered = {h.lower().replace(" ", "_").replace("-", "_"): h for h in header}
     for alias in aliases:
         if alias in lowered:
             return lowered[alias]

@@ -113,7 +113,7 @@ class SampleReader:
         if text.startswith("["):
             try:
                 items = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # a list nested thousands deep
                 raise LrcalError(f"{where}: image list is not valid JSON") from None
             if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
                 raise LrcalError(f"{where}: image list must be a JSON list of paths")

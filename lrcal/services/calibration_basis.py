@@ -12,7 +12,11 @@ A calibration run is left out when
   must not reach a later fit either (a refused run's non-answers, scored 0, were fitted into an
   enabled model's token by the next `--refit`).
 
-Import runs (outcome logs) are not calibration runs: they are always counted.
+Import runs (outcome logs) are not calibration runs, and need no health check. One is left out
+when a later import under the same log name has a column for the same model: a corrected log
+replaces what the older version held for that model (its dropped samples and its questions as
+they were, which are other queries once corrected); models it has no outcomes for keep theirs.
+Importing an older version again makes it the latest (`lrcal.services.imports`).
 """
 
 from __future__ import annotations
@@ -23,21 +27,29 @@ from lrcal.services.run_health import run_health
 from lrcal.store import Store
 
 CALIBRATION_RUN_KIND = "calibration"
+IMPORT_RUN_KIND = "import"
 
 
 @dataclass(frozen=True)
 class CalibrationBasis:
     runs: list[int]  # the calibration runs that count, oldest first
-    left_out: dict[int, str] = field(default_factory=dict)  # run id -> why it does not count
+    left_out: dict[int, str] = field(default_factory=dict)  # calibration run id -> why it does not count
+    superseded_imports: dict[int, str] = field(default_factory=dict)  # import run id -> the version replacing it
+
+    @property
+    def not_counted(self) -> dict[int, str]:
+        """Every run of the model whose outcomes do not count, calibration and import."""
+        return {**self.left_out, **self.superseded_imports}
 
     def describe_left_out(self) -> list[str]:
         return [f"run {run_id}: {why}" for run_id, why in sorted(self.left_out.items())]
 
 
 def calibration_basis(store: Store, model_id: int) -> CalibrationBasis:
+    superseded = superseded_import_runs(store, model_id)
     runs = store.runs(model_id, kind=CALIBRATION_RUN_KIND)
     if not runs:
-        return CalibrationBasis(runs=[])
+        return CalibrationBasis(runs=[], superseded_imports=superseded)
     fresh_from = max((r["id"] for r in runs if (r["parameters"] or {}).get("fresh")), default=None)
     set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
     health = {r["id"]: run_health(store.run_outcomes(r["id"])) for r in runs}
@@ -59,10 +71,35 @@ def calibration_basis(store: Store, model_id: int) -> CalibrationBasis:
             newer = set_rows[current]
             left_out[run["id"]] = (f"on {set_row['name']} version {set_row['version'][:12]}, since calibrated on "
                                    f"version {newer['version'][:12]}")
-    return CalibrationBasis(runs=[r["id"] for r in runs if r["id"] not in left_out], left_out=left_out)
+    return CalibrationBasis(runs=[r["id"] for r in runs if r["id"] not in left_out], left_out=left_out,
+                            superseded_imports=superseded)
+
+
+def superseded_import_runs(store: Store, model_id: int | None = None) -> dict[int, str]:
+    """import run id -> why it does not count, for the model's (None: every model's) import runs
+    that a later import of the same log name with outcomes for the same model replaced."""
+    runs = store.runs(model_id, kind=IMPORT_RUN_KIND)
+    if not runs:
+        return {}
+    with_outcomes = store.runs_with_outcomes(IMPORT_RUN_KIND)
+    set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
+    current: dict[tuple[int, str], int] = {}
+    for run in runs:  # ascending ids: the latest import with outcomes wins
+        if run["id"] in with_outcomes:
+            current[(run["model_id"], set_rows[run["set_id"]]["name"])] = run["set_id"]
+    superseded: dict[int, str] = {}
+    for run in runs:
+        set_row = set_rows[run["set_id"]]
+        newer = current.get((run["model_id"], set_row["name"]), run["set_id"])
+        if newer != run["set_id"]:
+            superseded[run["id"]] = (f"imported from {set_row['name']} version {set_row['version'][:12]}, replaced by "
+                                     f"version {set_rows[newer]['version'][:12]}")
+    return superseded
 
 
 def left_out_calibration_runs(store: Store) -> set[int]:
-    """Every model's calibration runs that do not count (run ids are unique across models)."""
+    """Every model's runs that do not count: calibration runs left out and import runs replaced
+    by a later version of their log (run ids are unique across models)."""
     model_ids = {run["model_id"] for run in store.runs(kind=CALIBRATION_RUN_KIND)}
-    return {run_id for model_id in model_ids for run_id in calibration_basis(store, model_id).left_out}
+    left_out = {run_id for model_id in model_ids for run_id in calibration_basis(store, model_id).left_out}
+    return left_out | set(superseded_import_runs(store))

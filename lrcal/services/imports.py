@@ -5,8 +5,10 @@ transaction: a malformed file writes nothing. A set's version is the digest of w
 parsed (ids, inputs, image bytes, models, outcomes), not of the file's bytes: re-importing the
 same log -- as it was, with other line endings or from another folder -- is a no-op, and the
 same log under another name is refused (training would count every query twice). A changed
-log under the same name is a new version; in training its outcomes of the same queries replace
-the older ones (`lrcal.store.aggregates.QUERY_KEY`).
+log under the same name is a new version: for each model it has outcomes for, it replaces what
+the older versions held (`lrcal.services.calibration_basis.superseded_import_runs`), so a
+sample it drops or a question it corrects leaves training. Importing an older version again
+makes it the latest once more.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError, UsageError
-from lrcal.services.models import check_model_name
+from lrcal.services.models import RESERVED_MODEL_NAMES, check_model_name
 # the hashes of a sample's second and later images go in its metadata (the examples table has
 # one image column); `lrcal.services.tables.query_for` gives the router all of them
 from lrcal.services.tables import EXTRA_IMAGES
@@ -55,12 +57,23 @@ def import_outcomes(
     table = read_outcome_table(*files, images_dir=images_dir, name=name, image_check=check_image_header)
     dataset = check_dataset_name(store, name or table.name or path.stem)
     removed = []
+    folded: dict[str, str] = {}
     for model_name in table.models:  # the rule `add-model` applies: an import cannot create what it refuses
         try:
             check_model_name(model_name)
         except LrcalError as exc:
             raise LrcalError(f"{path}: header: {exc}") from None
+        if model_name in RESERVED_MODEL_NAMES:
+            raise LrcalError(f"{path}: header: '{model_name}' is the routing alias of `lrcal serve`, not a model name")
+        twin = folded.setdefault(model_name.casefold(), model_name)
+        if twin != model_name:
+            raise LrcalError(f"{path}: header: models '{twin}' and '{model_name}' differ only in case")
         model = store.find_model(model_name)
+        alike = store.model_named_alike(model_name) if model is None else None
+        if alike is not None:
+            # a log's `gpt-4o_correct` for a registered GPT-4o made a second model beside it
+            raise LrcalError(f"{path}: header: '{model_name}' differs only in case from the model '{alike}'; "
+                             f"name the column after '{alike}' to add to its outcomes")
         if model is not None and model["status"] == lifecycle.REMOVED:
             removed.append(model_name)
     if removed:
@@ -71,10 +84,18 @@ def import_outcomes(
                                      for images in table.images]
     version = parsed_digest(table, image_hashes)
     stored_sets = store.list_sets()
-    older = [row for row in stored_sets if row["name"] == dataset]
     existing = store.find_set(dataset, version) or store.find_set(dataset, file_digest(*files))
     if existing is not None:
-        return _summary(store, existing, table, already=True)
+        stale = _replaced_models(store, existing, table.models)
+        if not stale:
+            return _summary(store, existing, table, already=True)
+        # an older version imported again: it becomes the latest for the models a newer one replaced
+        # (it used to say "nothing to do" while training kept the newer version)
+        with store.write():
+            _add_import_runs(store, table, existing, path, dataset, version, models=stale)
+        summary = _summary(store, existing, table, already=False)
+        summary["restored_for"] = stale
+        return _after_import(store, existing, table, summary)
     twin = next((row for row in stored_sets if row["version"] == version), None)
     if twin is not None:
         raise LrcalError(f"{path}: these outcomes are already imported as '{twin['name']}'; importing them again "
@@ -103,28 +124,14 @@ def import_outcomes(
             )
         tasks = sorted({t for t in table.tasks if t})
         set_row = store.insert_imported_set(dataset, version, str(path.resolve()), tasks, examples)
-        example_pks = store.example_pks(set_row["id"])
-        now = utcnow()
-        for k, model_name in enumerate(table.models):
-            model = store.find_model(model_name)
-            if model is None:
-                model_id = store.add_imported_model(model_name, dataset=dataset, at=now)
-            else:
-                model_id = model["id"]
-            run_id = store.add_completed_run(
-                model_id, set_row["id"], RUN_KIND, parameters={"file": str(path), "column": model_name}, at=now
-            )
-            store.insert_outcomes(_outcome_rows(table, k, run_id, example_pks, now))
-            store.log_event(
-                "imported",
-                model_id=model_id,
-                message=f"outcomes imported from {path.name} ({dataset})",
-                data={"set": dataset, "version": version},
-            )
-    summary = _summary(store, set_row, table, already=False)
-    summary["replaced_samples"] = _replaced_samples(store, older, table.sample_ids)
+        _add_import_runs(store, table, set_row, path, dataset, version, models=list(table.models))
+    return _after_import(store, set_row, table, _summary(store, set_row, table, already=False))
+
+
+def _after_import(store: Store, set_row: dict, table, summary: dict) -> dict:
+    summary.update(_replaced(store, set_row, table.models))
     shared = store.queries_stored_elsewhere(set_row["id"])
-    summary["queries_also_in"] = {name: n for name, n in shared.items() if name != dataset}
+    summary["queries_also_in"] = {name: n for name, n in shared.items() if name != set_row["name"]}
     summary["not_trained"] = [m for m in table.models if store.get_model(m)["status"] == lifecycle.REGISTERED]
     return summary
 
@@ -163,12 +170,63 @@ def parsed_digest(table, image_hashes: list[list[str]]) -> str:
     return digest.hexdigest()
 
 
-def _replaced_samples(store: Store, older: list[dict], sample_ids) -> int:
-    """How many of this log's samples an older version under the same name already had."""
+def _add_import_runs(store: Store, table, set_row: dict, path: Path, dataset: str, version: str, *,
+                     models: list[str]) -> None:
+    """One completed import run per model of ``models`` (columns of ``table``) on ``set_row``, with its
+    outcomes; a model not stored yet is created (known from outcome logs only)."""
+    example_pks = store.example_pks(set_row["id"])
+    now = utcnow()
+    for k, model_name in enumerate(table.models):
+        if model_name not in models:
+            continue
+        model = store.find_model(model_name)
+        model_id = store.add_imported_model(model_name, dataset=dataset, at=now) if model is None else model["id"]
+        run_id = store.add_completed_run(
+            model_id, set_row["id"], RUN_KIND, parameters={"file": str(path), "column": model_name}, at=now
+        )
+        store.insert_outcomes(_outcome_rows(table, k, run_id, example_pks, now))
+        store.log_event(
+            "imported",
+            model_id=model_id,
+            message=f"outcomes imported from {path.name} ({dataset})",
+            data={"set": dataset, "version": version},
+        )
+
+
+def _replaced_models(store: Store, set_row: dict, models) -> list[str]:
+    """The models of ``models`` whose outcomes from ``set_row``'s log version a later version replaced."""
+    from lrcal.services.calibration_basis import superseded_import_runs
+
+    superseded = superseded_import_runs(store)
+    out = []
+    for name in models:
+        model = store.find_model(name)
+        if model is None:
+            continue
+        runs = [r for r in store.runs(model["id"], kind=RUN_KIND) if r["set_id"] == set_row["id"]]
+        if runs and all(r["id"] in superseded for r in runs):
+            out.append(name)
+    return out
+
+
+def _replaced(store: Store, set_row: dict, models) -> dict:
+    """What this version of a log replaced: the older versions (under the same name) whose outcomes
+    of these models no longer count, how many samples they held, and how many of those this
+    version does not have (they leave training)."""
+    from lrcal.services.calibration_basis import superseded_import_runs
+
+    superseded = superseded_import_runs(store)
+    model_ids = {m["id"] for m in (store.find_model(name) for name in models) if m is not None}
+    older_sets = {r["set_id"] for r in store.runs(kind=RUN_KIND)
+                  if r["id"] in superseded and r["model_id"] in model_ids and r["set_id"] != set_row["id"]}
+    older = [store.get_set_by_id(set_id) for set_id in sorted(older_sets)]
+    older = [row for row in older if row["name"] == set_row["name"]]
     before: set[str] = set()
     for row in older:
         before |= set(store.example_pks(row["id"]))
-    return len(before & set(sample_ids))
+    now = set(store.example_pks(set_row["id"]))
+    return {"replaced_versions": [row["version"] for row in older], "replaced_samples": len(before),
+            "dropped_samples": len(before - now)}
 
 
 def check_image_header(image: Path) -> None:
@@ -225,6 +283,10 @@ def _summary(store: Store, set_row: dict, table, *, already: bool) -> dict:
         "already_imported": already,
         "ignored_columns": list(table.ignored_columns),
         "models_without_outcomes": [m for k, m in enumerate(table.models) if not (~_isnan(table.scores[:, k])).any()],
+        "replaced_versions": [],
+        "replaced_samples": 0,
+        "dropped_samples": 0,
+        "restored_for": [],
     }
 
 

@@ -93,8 +93,12 @@ class RoutingContext:
         return np.asarray([self._stats(n)["latency"] for n in names], dtype=float)
 
     def calibration_accuracy(self, name: str) -> float | None:
+        from lrcal.services.calibration_basis import calibration_basis
+
         model = self.store.get_model(name)
-        return self.store.mean_correct(model["id"], ("calibration", "import"))
+        # the outcomes its token and the router rest on: refused or replaced runs left out
+        return self.store.mean_correct(model["id"], ("calibration", "import"),
+                                       left_out_runs=calibration_basis(self.store, model["id"]).not_counted)
 
     # ---- predictions -------------------------------------------------------------------
     def features(self, examples: Sequence[dict]) -> np.ndarray:

@@ -82,8 +82,9 @@ def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TR
     from lrcal.services.calibration_basis import calibration_basis
 
     model_rows = [store.get_model(m) for m in models]
-    # a model's refused, superseded or pre---fresh calibration runs are not training data either
-    per_model = [store.model_outcomes(m["id"], kinds=list(kinds), left_out_runs=calibration_basis(store, m["id"]).left_out)
+    # a model's refused, superseded or pre---fresh calibration runs are not training data either, nor
+    # import runs that a later version of their log replaced
+    per_model = [store.model_outcomes(m["id"], kinds=list(kinds), left_out_runs=calibration_basis(store, m["id"]).not_counted)
                  for m in model_rows]
     # A query where every model's request failed tells the router nothing.
     first_example: dict[str, int] = {}

@@ -73,16 +73,13 @@ class OutcomeAggregates:
             )
         ]
 
-    def mean_correct(self, model_id: int, kinds: Sequence[str]) -> float | None:
-        """Share of correct answers in the model's runs of these kinds, endpoint errors left out
-        (None: no answer)."""
-        placeholders = ",".join("?" * len(kinds))
-        row = self.query_one(
-            "select avg(o.correct) as acc from outcomes o join runs r on r.id = o.run_id "
-            f"where r.model_id = ? and r.kind in ({placeholders}) and {MEASURED}",
-            [model_id, *kinds],
-        )
-        return row["acc"]
+    def mean_correct(self, model_id: int, kinds: Sequence[str], *, left_out_runs: Collection[int] = ()) -> float | None:
+        """Share of correct answers over the model's latest outcome per query (`QUERY_KEY`) in its
+        runs of these kinds, endpoint errors and ``left_out_runs`` left out (None: no answer). Every
+        stored row would count a query asked twice twice, and an old log version beside the new."""
+        correct = [o["correct"] for o in self.model_outcomes(model_id, kinds=kinds, left_out_runs=left_out_runs)
+                   if (o["error_kind"] is None or o["error_kind"] == IMPORTED_ERROR) and o["correct"] is not None]
+        return sum(correct) / len(correct) if correct else None
 
     # ---- examples of stored sets ---------------------------------------------------------
 

@@ -540,6 +540,11 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
             )
         }
 
+    def runs_with_outcomes(self, kind: str) -> set[int]:
+        """The runs of ``kind`` that have at least one outcome."""
+        return {r["run_id"] for r in self.query(
+            "select distinct run_id from outcomes where run_id in (select id from runs where kind = ?)", [kind])}
+
     def done_example_pks(self, run_id: int) -> set[int]:
         return {r["example_id"] for r in self.query("select example_id from outcomes where run_id = ?", [run_id])}
 

@@ -83,7 +83,7 @@ def model_detail(store: Store, name: str) -> ModelDetail:
 
     # what the token rests on: refused, superseded and pre---fresh calibration runs left out
     cal = store.model_outcomes(model["id"], kinds=list(CALIBRATION_KINDS),
-                               left_out_runs=calibration_basis(store, model["id"]).left_out)
+                               left_out_runs=calibration_basis(store, model["id"]).not_counted)
     by_task = summarize_by_task(cal)
     predicted = store.latest_token_per_task(model["id"])
     validation = latest_validations(store).get(model["id"])

@@ -871,3 +871,20 @@ def test_a_guessed_task_mix_does_not_shave_a_measured_models_score():
     picks = decision_scores(score, score, np.array([0.8, 0.7]), DecisionRule(), measured=share).argmax(axis=1)
     assert picks.tolist() == [0, 1, 1]
     assert MIN_DECISION_ROWS == 10
+
+
+def test_where_no_model_of_the_pool_is_measured_the_estimates_keep_their_order():
+    """A review: a router trained on 8 outcomes a task per model scaled every model's score to a
+    tie-breaker on every task, so any cost weight decided alone (λ_cost 0.001 picked the 0.55
+    model over the 0.76 one because it was cheaper)."""
+    from lrcal.router.policy import DecisionRule, Policy, decision_scores, policy_choice
+
+    score = np.array([[0.76, 0.55], [0.76, 0.55]])
+    overall = np.array([0.76, 0.55])
+    measured = np.array([[0.0, 0.0], [1.0, 0.0]])  # row 0: nobody measured; row 1: the first only
+    q = decision_scores(score, score, overall, DecisionRule(), measured=measured)
+    np.testing.assert_allclose(q[0], score[0])
+    assert q[1, 0] == pytest.approx(0.76) and q[1, 1] < 1e-5
+    decision = policy_choice(q, np.ones_like(q, dtype=bool), Policy(lambda_cost=0.001),
+                             expected_cost=np.array([0.0012, 0.0007]))
+    assert decision.choice.tolist() == [0, 0]

@@ -259,7 +259,8 @@ def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, r
     was hardly run on the query's task (0), its estimate is scaled down to a tie-breaker: its
     quality there counts as about zero, so at λ = 0 it is chosen only when no measured model
     is available (with cost or latency weights, only where they would pick a model that
-    answers nothing right)."""
+    answers nothing right). A row where no model of the pool is measured keeps its estimates
+    unscaled (so that one choice depends on which models are in the pool)."""
     score = np.asarray(score, dtype=np.float64)
     if score.size == 0:
         return score
@@ -280,7 +281,11 @@ def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, r
     # a model's estimate on a task it was run on fewer than MIN_DECISION_ROWS times is the
     # network's (or the smoothing's) extrapolation: one lucky outcome, or a strong task
     # elsewhere, made it win tasks it then lost (docs/reliability.md)
-    share = np.asarray(measured, dtype=np.float64)
+    share = np.array(np.broadcast_to(np.asarray(measured, dtype=np.float64), q.shape))
+    # where no model of the pool is measured on the query's task, the scaling would leave a cost
+    # or latency weight deciding alone (the cheapest model won at any λ_cost > 0): the estimates
+    # keep their order instead
+    share[~(share > 0).any(axis=-1)] = 1.0
     return q * (share + (1.0 - share) * TIE_BREAK)
 
 

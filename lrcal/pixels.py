@@ -1,0 +1,40 @@
+"""8-bit RGB pixels of any image pillow opens, as a person sees it.
+
+``Image.convert("RGB")`` alone clips 16-bit and float images (a 16-bit grey page came out pure
+white, a float one black) and drops transparency onto black (a chart saved with a transparent
+background became a dark image). The router's image features and the local OCR model both read
+pixels through `to_rgb`. Pillow and numpy are imported by the callers' code paths only.
+"""
+
+from __future__ import annotations
+
+# modes whose values are not 0-255 bytes
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def to_rgb(img):
+    """``img`` (a pillow image) as 8-bit RGB: wide values rescaled to 0-255 (16-bit: / 257;
+    float: 0-1 taken as the full range), transparency composited onto white."""
+    from PIL import Image
+
+    if img.mode in _WIDE_MODES:
+        img = _to_8bit_grey(img)
+    if img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB")
+
+
+def _to_8bit_grey(img):
+    import numpy as np
+    from PIL import Image
+
+    values = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(values.max()) if values.size else 0.0
+    if img.mode == "F" and top <= 1.0:
+        values = values * 255.0
+    elif img.mode.startswith("I;16") or top > 255.0:
+        values = values / 257.0
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")

@@ -139,3 +139,28 @@ def test_a_failed_run_on_an_edited_set_does_not_drop_the_good_runs(store):
         store.record_outcome(fixed, pk, {"score": 0.0, "correct": 0, "raw_answer": "b", "parsed_answer": "b"})
     basis = calibration_basis(store, model["id"])
     assert basis.runs == [killed, fixed] and "since calibrated on version v2v2" in basis.left_out[good]
+
+
+def test_expected_cost_and_latency_read_the_runs_that_count(store):
+    """A review: `lrcal route`, the gateway and live validation priced a model from every
+    calibration run, so after `models set --api-model` and `calibrate --fresh` its expected cost
+    and latency mixed both endpoints' tokens and times ($0.000739 / 20 ms instead of $0.001151 /
+    39 ms), and a cost weight picked it over a cheaper model."""
+    from types import SimpleNamespace
+
+    from lrcal.services.router_context import RoutingContext
+    from lrcal.store import ModelEndpoint
+
+    model = store.add_model("m", ModelEndpoint("http://127.0.0.1:9/v1", price_in_per_mtok=1.0,
+                                               price_out_per_mtok=1.0))
+    examples = [{"example_id": f"e{i}", "task_group": "ocr", "question": f"q{i}", "answer": "a",
+                 "image_sha256": None} for i in range(4)]  # fmt: skip
+    cset = store.insert_imported_set("mine", "v1v1v1v1v1v1", "-", ["ocr"], examples)
+    for tokens, latency, fresh in ((100, 10.0, False), (1000, 50.0, True)):
+        run = store.create_run(model["id"], cset["id"], "calibration", {"fresh": fresh})
+        for pk in store.example_pks(cset["id"]).values():
+            store.record_outcome(run, pk, {"score": 1.0, "correct": 1, "raw_answer": "a", "parsed_answer": "a",
+                                           "input_tokens": tokens, "output_tokens": tokens, "latency_ms": latency})
+    context = RoutingContext(store, "v", router=SimpleNamespace(cards={}))
+    assert context.expected_costs(["m"])[0] == 2000 / 1e6
+    assert context.expected_latencies(["m"])[0] == 50.0

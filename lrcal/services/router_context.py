@@ -48,6 +48,7 @@ class RoutingContext:
     router: object  # lrcal.router.api.Router (with onboarded cards added)
     tokens: dict[str, dict] = field(default_factory=dict)  # model -> model_tokens row (onboarded)
     _features: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _stats_of: dict[str, dict] = field(default_factory=dict, repr=False)  # a context lives one command or reload
 
     # ---- bank ------------------------------------------------------------------------
     def has_token(self, name: str) -> bool:
@@ -64,9 +65,19 @@ class RoutingContext:
 
     # ---- expected cost and latency (before the call, never realized per query) --------
     def _stats(self, name: str) -> dict:
+        if name not in self._stats_of:
+            self._stats_of[name] = self._measured_stats(name)
+        return self._stats_of[name]
+
+    def _measured_stats(self, name: str) -> dict:
+        from lrcal.services.calibration_basis import calibration_basis
+
         model = self.store.get_model(name)
-        tokens = self.store.token_means(model["id"], "calibration")
-        latencies = self.store.latencies(model["id"], "calibration")
+        # the runs that count: a run before --fresh measured another endpoint (or price), a refused
+        # one is mostly failures (route mixed both runs' tokens and latencies)
+        left_out = calibration_basis(self.store, model["id"]).left_out
+        tokens = self.store.token_means(model["id"], "calibration", left_out_runs=left_out)
+        latencies = self.store.latencies(model["id"], "calibration", left_out_runs=left_out)
         card = self.router.cards.get(name)
         tin = tokens["input_tokens"]
         tout = tokens["output_tokens"]

@@ -51,25 +51,28 @@ class OutcomeAggregates:
             )
         }
 
-    def token_means(self, model_id: int, kind: str) -> dict:
+    def token_means(self, model_id: int, kind: str, *, left_out_runs: Collection[int] = ()) -> dict:
         """{input_tokens, output_tokens, n}: mean tokens per error-free outcome of the model's runs of ``kind``
-        (means None when there is none)."""
+        (means None when there is none; ``left_out_runs``: runs that do not count)."""
+        left_out, left_out_params = runs_not_in(left_out_runs)
         row = self.query_one(
             "select avg(o.input_tokens) as input_tokens, avg(o.output_tokens) as output_tokens, count(*) as n "
             "from outcomes o join runs r on r.id = o.run_id where r.model_id = ? and r.kind = ? "
-            "and o.error_kind is null",
-            [model_id, kind],
+            f"and o.error_kind is null{left_out}",
+            [model_id, kind, *left_out_params],
         )
         return dict(row)
 
-    def latencies(self, model_id: int, kind: str) -> list[float]:
-        """Latency of every error-free outcome (with one) of the model's runs of ``kind``."""
+    def latencies(self, model_id: int, kind: str, *, left_out_runs: Collection[int] = ()) -> list[float]:
+        """Latency of every error-free outcome (with one) of the model's runs of ``kind`` (``left_out_runs``:
+        runs that do not count)."""
+        left_out, left_out_params = runs_not_in(left_out_runs)
         return [
             r["latency_ms"]
             for r in self.query(
                 "select o.latency_ms from outcomes o join runs r on r.id = o.run_id where r.model_id = ? "
-                "and r.kind = ? and o.error_kind is null and o.latency_ms is not null",
-                [model_id, kind],
+                f"and r.kind = ? and o.error_kind is null and o.latency_ms is not null{left_out}",
+                [model_id, kind, *left_out_params],
             )
         ]
 

@@ -175,16 +175,20 @@ def route_command(
     lambda_latency: Optional[float] = typer.Option(None, "--lambda-latency", min=0.0, max=1000.0,
                                                    help="Weight of pool-normalized latency (default: the stored policy)."),  # fmt: skip
     risk: float = typer.Option(0.0, "--risk", min=0.0, max=100.0, help="κ: rank by the decision score − κσ (risk-averse)."),
+    meta: Optional[list[str]] = typer.Option(None, "--meta", help="COLUMN=VALUE: a metadata column the router "
+                                             "was trained with (outcome logs' columns; repeatable)."),
     *,
     fmt: str,
 ) -> None:
     """Explain one routing decision: per model μ, σ, δ, μ̃, decision score, expected cost/latency, utility, choice."""
-    from lrcal.services.route_query import explain_route
+    from lrcal.services.route_query import explain_route, parse_metadata
 
     decision = explain_route(
         state(ctx).store(), question=question, image=image, task=task, models=_split(models),
-        lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk=risk,
+        lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk=risk, metadata=parse_metadata(meta or []),
     )  # fmt: skip
+    for note in decision["notes"]:
+        err_console().print(f"note: {note}", markup=False, highlight=False)
     if fmt == "json":
         print_json(decision)
         return

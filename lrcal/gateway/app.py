@@ -38,7 +38,7 @@ from lrcal.gateway.errors import ApiError, bad_request
 from lrcal.gateway.health import ModelHealth
 from lrcal.gateway.images import ImageFetcher
 from lrcal.gateway.relay import RelayResponse
-from lrcal.gateway.request import ChatCall, lambda_overrides, parse_chat, task_label, too_large
+from lrcal.gateway.request import ChatCall, lambda_overrides, parse_chat, routing_metadata, task_label, too_large
 from lrcal.gateway.routing import Ranking, RoutingTable, load_table, rank, shadow_mu
 from lrcal.gateway.shadow import agrees, sampled
 from lrcal.gateway.traffic_log import Entry, TrafficLog
@@ -200,6 +200,7 @@ class Gateway:
             call = parse_chat(await self._body(request))
             overrides = lambda_overrides(request.headers)
             task = task_label(request.headers)
+            call.route_metadata = routing_metadata(request.headers)
         except ApiError as exc:
             return exc.response()
         except ClientDisconnect:

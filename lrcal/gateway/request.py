@@ -27,6 +27,10 @@ IMAGE_PART = "image_url"
 LAMBDA_HEADERS = {"lambda_cost": "x-lrcal-lambda-cost", "lambda_latency": "x-lrcal-lambda-latency"}
 TASK_HEADER = "x-lrcal-task"
 MAX_TASK_CHARS = 64
+# the query's metadata columns a router trained on outcome logs reads (as `lrcal route --meta`)
+METADATA_HEADER = "x-lrcal-metadata"
+MAX_METADATA_COLUMNS = 32
+MAX_METADATA_CHARS = 4096
 
 
 @dataclass
@@ -40,6 +44,7 @@ class ChatCall:
     n_images: int = 0  # image parts in the whole conversation: a model without image input gets none
     # (index in ``images``, URL) of the last user message's http(s) images: fetched for the router
     remote_images: list[tuple[int, str]] = field(default_factory=list)
+    route_metadata: dict[str, str] = field(default_factory=dict)  # `X-Lrcal-Metadata`: router input only
 
     @property
     def needs_images(self) -> bool:
@@ -257,6 +262,25 @@ def task_label(headers: Mapping[str, str]) -> str | None:
     if not value or len(value) > MAX_TASK_CHARS or not value.isprintable():
         raise bad_request(f"header {TASK_HEADER} must be a short printable label")
     return value
+
+
+def routing_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """``X-Lrcal-Metadata``: a JSON object of the query's metadata columns (strings), for a router
+    trained with them; never forwarded to a model."""
+    value = headers.get(METADATA_HEADER)
+    if value is None:
+        return {}
+    problem = f"header {METADATA_HEADER} must be a JSON object of at most {MAX_METADATA_COLUMNS} string values"
+    if len(value) > MAX_METADATA_CHARS:
+        raise bad_request(f"{problem} ({len(value)} characters; limit {MAX_METADATA_CHARS})")
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        raise bad_request(problem) from None
+    if (not isinstance(parsed, dict) or len(parsed) > MAX_METADATA_COLUMNS
+            or not all(isinstance(v, str) and k.strip() for k, v in parsed.items())):
+        raise bad_request(problem)
+    return {k.strip(): v for k, v in parsed.items()}
 
 
 def too_large(limit: int) -> ApiError:

@@ -282,7 +282,8 @@ def featurize(table: RoutingTable, call: ChatCall, task: str | None) -> np.ndarr
 
     for image in call.images:
         image.seek(0)
-    return table.router.featurize([Query(question=call.question, images=list(call.images), task=task)])
+    return table.router.featurize([Query(question=call.question, images=list(call.images), task=task,
+                                         metadata=dict(call.route_metadata))])
 
 
 def rank(table: RoutingTable, call: ChatCall, *, task: str | None = None, overrides: Mapping[str, float] = {},

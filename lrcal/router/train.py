@@ -83,8 +83,13 @@ class RouterData:
 
 
 def task_ids_for(spec: FeatureSpec, tasks: Sequence[str | None]) -> np.ndarray:
+    """Each task's index in the spec's vocabulary (-1: none or unknown), matched as the features
+    match it (`lrcal.features.metadata.task_position`)."""
+    from lrcal.features.metadata import task_position
+
     index = {t: i for i, t in enumerate(spec.task_vocab)}
-    return np.asarray([index.get(t, -1) if t else -1 for t in tasks], dtype=np.int64)
+    positions = [task_position(spec.task_vocab, t, index) if t else None for t in tasks]
+    return np.asarray([-1 if p is None else p for p in positions], dtype=np.int64)
 
 
 @dataclass

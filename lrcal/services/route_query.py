@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from lrcal import lifecycle
-from lrcal.errors import LrcalError
+from lrcal.errors import LrcalError, UsageError
 from lrcal.store import Store
 
 
@@ -22,12 +22,53 @@ def check_image(path: Path) -> Path:
         with Image.open(path) as im:
             if im.size[0] * im.size[1] > 40_000_000:
                 raise LrcalError(f"{path}: image of {im.size[0]}×{im.size[1]} pixels is too large (limit 40 Mpx)")
-            im.verify()
+            # a full decode: verify() checks a PNG's chunks but not a JPEG's data, so a cut JPEG
+            # was routed as an image the features could not read, without a word
+            im.load()
     except LrcalError:
         raise
     except Exception as exc:
         raise LrcalError(f"{path}: not a readable image ({type(exc).__name__})") from None
     return path
+
+
+def parse_metadata(items: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` items (`lrcal route --meta`) as a dict; a bad item is a usage error."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--meta {item[:60]!r}: expected COLUMN=VALUE")
+        if key.strip() in out:
+            raise UsageError(f"--meta: column {key.strip()!r} given twice")
+        out[key.strip()] = value
+    return out
+
+
+def routing_notes(spec, task: str | None, metadata: dict[str, str]) -> list[str]:
+    """What the router cannot read as given: a task label it was not trained on, metadata
+    columns it does not use, and the metadata columns it was trained with that are missing
+    (their features are then zero, as for a query that never had them)."""
+    from lrcal.features.metadata import task_position
+
+    notes = []
+    if task and task_position(spec.task_vocab, task) is None:
+        known = ", ".join(spec.task_vocab[:12]) + ("…" if len(spec.task_vocab) > 12 else "")
+        notes.append(f"task {task!r} is not one the router was trained on ({known or 'it knows no task'}): "
+                     "routed as a query of unknown task")
+    from lrcal.features.spec import CHOICE_COLUMNS
+
+    columns = set(spec.categorical_columns)
+    # answer options (`--meta choices=...`) are read as text, whatever the columns
+    unused = [k for k in metadata if k not in columns and k.strip().lower() not in CHOICE_COLUMNS]
+    if unused:
+        notes.append(f"the router uses no metadata column {', '.join(map(repr, unused))}"
+                     + (f" (it uses {', '.join(sorted(columns))})" if columns else ""))
+    missing = [c for c in sorted(columns) if c not in metadata]
+    if missing:
+        notes.append(f"the router was trained with the metadata column(s) {', '.join(missing)}; none given "
+                     "(--meta COLUMN=VALUE), so they read as absent")
+    return notes
 
 
 def explain_route(
@@ -40,6 +81,7 @@ def explain_route(
     lambda_cost: float | None = None,
     lambda_latency: float | None = None,
     risk: float = 0.0,
+    metadata: dict[str, str] | None = None,
 ) -> dict:
     """One routing decision explained; a λ not given is the stored routing policy's."""
     from lrcal.features import Query
@@ -57,15 +99,23 @@ def explain_route(
             raise LrcalError(f"{', '.join(removed)}: removed, never routed to again; leave "
                              f"{'it' if len(removed) == 1 else 'them'} out of --models")
         names = list(models)
+        text_only = [n for n in names if image is not None and not store.get_model(n)["accepts_images"]]
+        if text_only:
+            raise LrcalError(f"{', '.join(text_only)}: text-only (never sent an image); leave "
+                             f"{'it' if len(text_only) == 1 else 'them'} out of --models for a query with an image")
     else:
-        names = [m["name"] for m in store.list_models([lifecycle.ENABLED]) if routing.has_token(m["name"])]
+        # as `lrcal serve` ranks: a query with an image goes to a model that takes images
+        enabled = [m for m in store.list_models([lifecycle.ENABLED]) if routing.has_token(m["name"])]
+        names = [m["name"] for m in enabled if image is None or m["accepts_images"]]
         if not names:
-            raise LrcalError("no enabled model has a capability token; enable models or pass --models a,b,c")
+            raise LrcalError("no enabled model that takes images has a capability token" if enabled else
+                             "no enabled model has a capability token; enable models or pass --models a,b,c")
     missing = [n for n in names if not routing.has_token(n)]
     if missing:
         raise LrcalError(f"no capability token for {', '.join(missing)} in router {routing.version}")
     images = [str(check_image(image))] if image is not None else []
-    X = routing.router.featurize([Query(question=question, images=images, task=task)])
+    metadata = dict(metadata or {})
+    X = routing.router.featurize([Query(question=question, images=images, task=task, metadata=metadata)])
     pred = routing.router.predict(X, names)
     cost = routing.expected_costs(names)
     latency = routing.expected_latencies(names)
@@ -100,4 +150,6 @@ def explain_route(
         "policy": {"lambda_cost": lambda_cost, "lambda_latency": lambda_latency, "risk_kappa": risk},
         "choice": names[choice] if choice >= 0 else None,
         "models": rows,
+        "metadata": metadata,
+        "notes": routing_notes(routing.router.spec, task, metadata),
     }

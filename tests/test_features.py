@@ -177,3 +177,47 @@ def test_huge_and_odd_text_is_fine():
     x = featurize(spec, [Query(question="word " * 200_000), Query(question="\ud800 lone surrogate \x00 nul"),
                          Query(question="🙂" * 5000)])
     assert np.isfinite(x).all()
+
+
+def _page(size=(120, 60)) -> np.ndarray:
+    a = np.full((size[1], size[0], 3), 240, np.uint8)
+    a[10:30, 10:100] = 20
+    return a
+
+
+def test_pixels_are_read_as_a_person_sees_them(tmp_path):
+    """A review: a 16-bit grey page was featurized as pure white, a transparent chart as a dark
+    image and an EXIF-rotated photo sideways, unlike the same picture saved plainly."""
+    page = _page()
+    plain = tmp_path / "plain.png"
+    Image.fromarray(page).save(plain)
+    grey8 = tmp_path / "grey8.png"
+    Image.fromarray(page[:, :, 0]).save(grey8)
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(page[:, :, 0].astype(np.uint16) * 257).save(grey16)
+    transparent = tmp_path / "transparent.png"
+    rgba = np.zeros((60, 120, 4), np.uint8)
+    rgba[10:30, 10:100] = (20, 20, 20, 255)
+    Image.fromarray(rgba, "RGBA").save(transparent)
+    on_white = tmp_path / "on_white.png"
+    Image.fromarray(np.where(rgba[:, :, 3:] > 0, rgba[:, :, :3], 255).astype(np.uint8)).save(on_white)
+    upright = tmp_path / "upright.jpg"
+    Image.fromarray(page).save(upright, quality=95)
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored a quarter turn clockwise: display after a quarter turn back
+    Image.fromarray(page).transpose(Image.ROTATE_270).save(turned, quality=95, exif=exif)
+    spec = FeatureSpec()
+    X = featurize(spec, [Query(images=[str(p)]) for p in (grey8, grey16, transparent, on_white, upright, turned)])
+    block = X[:, spec.block("image")]
+    assert np.abs(block[0] - block[1]).max() < 1e-6
+    assert np.abs(block[2] - block[3]).max() < 0.02
+    assert np.abs(block[4] - block[5]).max() < 0.05
+    # a router trained before keeps reading pixels as it was trained (its spec has no field)
+    legacy = FeatureSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "image_decode"})
+    assert legacy.image_decode == 1 and "image_decode" not in legacy.to_dict()
+    old = featurize(legacy, [Query(images=[str(grey16)]), Query(images=[str(grey8)])])[:, spec.block("image")]
+    assert np.abs(old[0] - old[1]).max() > 0.1
+    assert spec.to_dict()["image_decode"] == 2 and FeatureSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(LrcalError, match="image decoding 7"):
+        FeatureSpec.from_dict({**spec.to_dict(), "image_decode": 7})

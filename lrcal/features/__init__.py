@@ -51,6 +51,7 @@ def featurize(spec: FeatureSpec, queries: Sequence[Query], *, workers: int | Non
         seed=spec.seed,
         max_images=spec.max_images,
         workers=workers,
+        decode=spec.image_decode,
     )
     image_lists = [q.images or [] for q in queries]
     background = None

@@ -12,6 +12,7 @@ per-image features. A missing or unreadable image gives zeros plus a flag.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -88,10 +89,17 @@ def _hist_moments(hist: list[int], bands: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(var)
 
 
-def load_working_copy(path: str) -> WorkingCopy | None:
+_EXIF_ORIENTATION = 0x0112
+
+
+def load_working_copy(path: str, decode: int = 2) -> WorkingCopy | None:
     """Decode one image into a fixed 128x128 working copy and its pillow-side statistics,
-    or None if it cannot be decoded."""
-    from PIL import Image, ImageChops
+    or None if it cannot be decoded. ``decode`` (`FeatureSpec.image_decode`): 2 reads the image
+    as a person sees it (EXIF orientation, 16-bit and float values rescaled, transparency on
+    white: `lrcal.pixels.to_rgb`); 1 as routers trained before it did."""
+    from PIL import Image, ImageChops, ImageOps
+
+    from lrcal.pixels import to_rgb
 
     try:
         with warnings.catch_warnings():
@@ -100,7 +108,12 @@ def load_working_copy(path: str) -> WorkingCopy | None:
                 width, height = im.size
                 if im.format == "JPEG":
                     im.draft("RGB", (_WORK_SIDE, _WORK_SIDE))
-                im = im.convert("RGB")
+                if decode >= 2:
+                    if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # turned a quarter
+                        width, height = height, width
+                    im = to_rgb(ImageOps.exif_transpose(im))
+                else:
+                    im = im.convert("RGB")
                 side = max(im.size)
                 if side >= 2 * _WORK_SIDE:
                     im = im.reduce(max(1, side // _WORK_SIDE))
@@ -207,15 +220,16 @@ def batch_statistics(copies: Sequence[WorkingCopy], thumb_size: int, proj: np.nd
     return np.concatenate([stats, projected.astype(np.float32)], axis=1)
 
 
-def image_features(paths: Sequence[str], *, thumb_size: int, proj_dim: int, seed: int, max_images: int) -> np.ndarray:
+def image_features(paths: Sequence[str], *, thumb_size: int, proj_dim: int, seed: int, max_images: int,
+                   decode: int = 2) -> np.ndarray:
     """Features of one query's images (see `batch_image_features`)."""
     return batch_image_features([paths], thumb_size=thumb_size, proj_dim=proj_dim, seed=seed, max_images=max_images,
-                                workers=1)[0]
+                                workers=1, decode=decode)[0]
 
 
 def batch_image_features(
     image_lists: Sequence[Sequence[str]], *, thumb_size: int, proj_dim: int, seed: int, max_images: int,
-    workers: int | None = None,
+    workers: int | None = None, decode: int = 2,
 ) -> np.ndarray:
     """[N, stats + proj] for N queries."""
     n = len(image_lists)
@@ -229,11 +243,12 @@ def batch_image_features(
     proj = projection_matrix(thumb_size, proj_dim, seed)
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     paths = [p for _, p in jobs]
+    load = functools.partial(load_working_copy, decode=decode)
     if workers <= 1 or len(paths) < 8:
-        loaded = [load_working_copy(p) for p in paths]
+        loaded = [load(p) for p in paths]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            loaded = list(pool.map(load_working_copy, paths, chunksize=8))
+            loaded = list(pool.map(load, paths, chunksize=8))
     ok = [j for j, item in enumerate(loaded) if item is not None]
     per_image = np.zeros((len(jobs), _PER_IMAGE + proj_dim), dtype=np.float32)
     for start in range(0, len(ok), _CHUNK):

@@ -16,6 +16,11 @@ from typing import Iterable, Sequence
 from lrcal.errors import LrcalError
 
 FEATURE_FORMAT_VERSION = 1
+# How pixels are decoded (`lrcal.features.image.load_working_copy`): 1, `convert("RGB")` as
+# pillow gives it (16-bit and float images clipped, transparency onto black, EXIF orientation
+# ignored); 2, `lrcal.pixels.to_rgb` after the EXIF orientation. A spec saved without the field
+# is version 1, so a router keeps reading pixels as it was trained to.
+IMAGE_DECODE_VERSION = 2
 
 # Metadata columns that can carry the answer or an outcome; never features.
 FORBIDDEN_METADATA = frozenset(
@@ -50,6 +55,7 @@ class FeatureSpec:
     task_vocab: tuple[str, ...] = ()
     categorical_columns: tuple[str, ...] = ()
     version: int = FEATURE_FORMAT_VERSION
+    image_decode: int = IMAGE_DECODE_VERSION
     blocks: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +91,8 @@ class FeatureSpec:
     # ---- persistence ---------------------------------------------------------
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "blocks"}
+        if out["image_decode"] == 1:  # as specs were saved before the field: same JSON, same fingerprint
+            del out["image_decode"]
         out = json.loads(json.dumps(out))  # tuples -> lists
         out["dim"] = self.dim
         return out
@@ -97,6 +105,10 @@ class FeatureSpec:
         if version != FEATURE_FORMAT_VERSION:
             raise LrcalError(f"feature spec version {version!r} is not supported (this lrcal reads version {FEATURE_FORMAT_VERSION})")
         known = {f.name for f in fields(cls)} - {"blocks"}
+        data = {"image_decode": 1, **data}  # saved before pixels were decoded by lrcal.pixels
+        if data["image_decode"] not in (1, IMAGE_DECODE_VERSION):
+            raise LrcalError(f"feature spec image decoding {data['image_decode']!r} is not supported (this lrcal reads "
+                             f"1 and {IMAGE_DECODE_VERSION})")
         try:
             spec = cls(**{k: v for k, v in data.items() if k in known})
         except (TypeError, ValueError) as exc:

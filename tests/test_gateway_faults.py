@@ -164,3 +164,23 @@ def test_a_client_leaving_mid_stream_cancels_the_upstream_request(gateway, serve
         assert row["error_kind"] == "client_disconnected" and row["served_model"] == "sim-lite-s"
     finally:
         upstream.stop()
+
+
+def test_workers_split_a_model_limit_without_exceeding_it():
+    """Each worker took ceil(limit / workers) slots: 4 workers sent up to 8 requests at once to a
+    model limited to 5, and 4 to a model limited to 1 without a word."""
+    from lrcal.gateway.health import ModelHealth
+
+    four = ModelHealth(failures=3, cooldown_s=30.0, workers=4)
+    assert four.slots("m", 5)._value == 1 and four.slots("big", 16)._value == 4
+    assert four.slots("one", 1)._value == 1  # cannot go below one: `lrcal serve` warns (below)
+    assert ModelHealth(failures=3, cooldown_s=30.0, workers=1).slots("m", 5)._value == 5
+
+
+def test_serve_names_a_limit_below_the_worker_count(served_home):
+    from lrcal.gateway.config import GatewayConfig
+    from lrcal.gateway.runner import check_config
+
+    info = check_config(GatewayConfig(home=str(served_home), workers=64))
+    assert info["limits_below_workers"] and all(limit < 64 for limit in info["limits_below_workers"].values())
+    assert check_config(GatewayConfig(home=str(served_home), workers=1))["limits_below_workers"] == {}

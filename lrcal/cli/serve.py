@@ -68,6 +68,9 @@ def serve_command(
         lines.append(f"shadow: {shadow_rate:.0%} of routed requests are copied to {info['shadow']} (never returned)")
     if api_key_env:
         lines.append(f"requests must carry the API key held by ${api_key_env}")
+    for name, limit in info["limits_below_workers"].items():
+        lines.append(f"warning: {name}'s max concurrency {limit} is below the {workers} workers: each worker sends it "
+                     f"one request at a time, up to {workers} at once")
     lines.append("serving until Ctrl-C; `lrcal traffic` summarises what was served")
     typer.echo("\n".join(lines))
     sys.stdout.flush()  # scripts wait for the banner

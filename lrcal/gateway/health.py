@@ -9,7 +9,6 @@ more failure sends it back at once (half-open), one answer clears it.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from typing import Callable
 
@@ -26,8 +25,11 @@ class ModelHealth:
         self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}
 
     def slots(self, name: str, max_concurrency: int) -> asyncio.Semaphore:
-        """This worker's share of the model's concurrency limit (a new limit takes effect on reload)."""
-        limit = max(1, math.ceil(max_concurrency / self.workers))
+        """This worker's share of the model's concurrency limit (a new limit takes effect on reload):
+        rounded down, so the workers together stay within it (rounding up let 4 workers send 8 to a
+        model limited to 5); at least 1, so a limit below the worker count is exceeded, and
+        `lrcal serve` says so when it starts."""
+        limit = max(1, max_concurrency // self.workers)
         held = self._slots.get(name)
         if held is None or held[0] != limit:
             held = (limit, asyncio.Semaphore(limit))

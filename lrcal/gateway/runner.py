@@ -27,8 +27,11 @@ def check_config(config: GatewayConfig) -> dict:
         table = load_table(store, config)
     finally:
         store.close()
+    # a model's limit is split among the workers, one slot each at least
+    below = {name: up.max_concurrency for name, up in table.upstreams.items() if up.max_concurrency < config.workers}
     return {"router_version": table.version, "routed": table.routed, "served": table.served, "shadow": table.shadow,
-            "lambda_cost": table.policy.lambda_cost, "lambda_latency": table.policy.lambda_latency}  # fmt: skip
+            "lambda_cost": table.policy.lambda_cost, "lambda_latency": table.policy.lambda_latency,
+            "limits_below_workers": below}  # fmt: skip
 
 
 def serve_forever(config: GatewayConfig) -> None:

@@ -89,6 +89,28 @@ def test_it_stops_when_every_decision_is_settled_and_says_why():
     assert short.used >= 16
 
 
+def test_endpoint_errors_do_not_count_toward_the_minimum_before_it_settles():
+    """A review: with 3 endpoint errors in the first batch it stopped settled after 16 asked,
+    13 of them outcomes, budget left; the token fit then refused (16 are needed) and a rerun
+    replayed the same stop."""
+    pool = world(2)
+    for budget, seed in ((20, 2), (32, 2), (32, 0)):
+        rng = np.random.default_rng(seed)
+        first = [True]
+
+        def answer(rows):
+            out = [float(rng.random() < 0.05) for _ in rows]
+            if first[0]:
+                out[:3] = [None] * 3
+                first[0] = False
+            return out
+
+        state = AdaptiveSampler(pool, GroupPrior(strength=4.0), SamplerConfig(budget=budget, batch=16),
+                                seed=seed).run(answer)
+        assert sum(g.n for g in state.groups) >= 16, (budget, state.stop, state.used)
+        assert state.used <= budget
+
+
 def test_replay_from_stored_outcomes_resumes_the_same_sequence():
     pool = world(3)
     truth = np.array([0.55, 0.62, 0.3, 0.7, 0.58, 0.2])

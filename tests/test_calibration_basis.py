@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+
 from tests.fixtures.flows import point_models_at
 
 SPECIALIST = "sim-docreader-m"
@@ -164,3 +166,25 @@ def test_expected_cost_and_latency_read_the_runs_that_count(store):
     context = RoutingContext(store, "v", router=SimpleNamespace(cards={}))
     assert context.expected_costs(["m"])[0] == 2000 / 1e6
     assert context.expected_latencies(["m"])[0] == 50.0
+
+
+def test_the_newcomers_pool_reads_the_incumbents_counted_runs(store):
+    """A review: the token fit's pool scores read every run of an incumbent, so a refused run
+    (every reply unreadable, scored 0) made it wrong on every row the newcomer was ranked
+    against, pushing the newcomer up."""
+    from lrcal.services.calibration_basis import calibration_basis
+    from lrcal.services.onboarding import _pool_scores
+    from lrcal.store import ModelEndpoint
+
+    model = store.add_model("inc", ModelEndpoint("http://127.0.0.1:9/v1"))
+    examples = [{"example_id": f"e{i}", "task_group": "ocr", "question": f"q{i}", "answer": "a",
+                 "image_sha256": None} for i in range(6)]  # fmt: skip
+    cset = store.insert_imported_set("mine", "v1v1v1v1v1v1", "-", ["ocr"], examples)
+    good = store.create_run(model["id"], cset["id"], "calibration")
+    refused = store.create_run(model["id"], cset["id"], "calibration")
+    for pk in store.example_pks(cset["id"]).values():
+        store.record_outcome(good, pk, {"score": 1.0, "correct": 1, "raw_answer": "a", "parsed_answer": "a"})
+        store.record_outcome(refused, pk, {"score": 0.0, "correct": 0, "raw_answer": "???", "parsed_answer": None})
+    assert refused in calibration_basis(store, model["id"]).left_out
+    keys = [row["query_key"] for row in store.model_outcomes(model["id"])]
+    np.testing.assert_array_equal(_pool_scores(store, ["inc"], keys), np.ones((6, 1)))

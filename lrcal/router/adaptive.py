@@ -325,7 +325,7 @@ class AdaptiveSampler:
         if not asked:
             first = self.first_batch()
             return (first, None) if first else ([], STOP_EXHAUSTED)
-        _counts, _alpha, _beta, left, remaining, voi = self._state(asked, outcomes)
+        counts, _alpha, _beta, left, remaining, voi = self._state(asked, outcomes)
         if remaining <= 0:
             return [], STOP_BUDGET
         if not any(left):
@@ -334,7 +334,9 @@ class AdaptiveSampler:
         settled = sum(float(v[-1]) for v in voi) < self.config.stop_value
         take = np.zeros(self.pool.n_groups, dtype=np.int64) if settled else allocate(voi, slots)
         if take.sum() == 0:
-            short = min(self.config.min_examples, self.config.budget) - len(asked)
+            # outcomes, not requests: with endpoint errors among the asked it stopped "settled"
+            # below the token fit's minimum with budget left, and a rerun replayed the same stop
+            short = min(self.config.min_examples, self.config.budget) - int(np.sum(counts))
             if short <= 0:
                 return [], STOP_SETTLED
             # settled, but too few outcomes to fit a token: top up where the fewest were asked

@@ -74,7 +74,9 @@ def onboard_model(
     model = store.get_model(name)
     basis = calibration_basis(store, model["id"])
     outcomes = calibration_outcomes(store, model, basis)  # once: the fit's rows and the error rate
-    rows = measured(outcomes)
+    # in query order, not the order outcomes arrived in (concurrent requests finish in any order,
+    # and the fit's folds and bootstrap draw by position: the same outcomes gave other tokens)
+    rows = sorted(measured(outcomes), key=lambda r: r["query_key"])
     left_out = basis.describe_left_out()
     if len(rows) < max(MIN_OUTCOMES, MIN_ROWS):
         why = f" (left out: {'; '.join(left_out)})" if left_out else ""
@@ -172,7 +174,11 @@ def _pool_scores(store: Store, pool: list[str], query_keys: list[str]) -> np.nda
         model = store.find_model(name)
         if model is None:
             continue
-        for row in store.model_outcomes(model["id"]):
+        # the runs that count: an incumbent's refused run (every reply unreadable, scored 0) made
+        # it look wrong on every row the newcomer was ranked against
+        counted = store.model_outcomes(model["id"], kinds=["calibration", "import"],
+                                       left_out_runs=calibration_basis(store, model["id"]).not_counted)
+        for row in counted:
             i = where.get(row["query_key"])
             if i is not None and row["score"] is not None and not is_endpoint_error(row):
                 out[i, j] = float(row["score"])
@@ -200,7 +206,8 @@ def _nanmean(values: np.ndarray) -> float | None:
 def _measured_by_task(rows: list[dict], tasks: list[str | None]) -> dict[str, tuple[float, int]]:
     groups: dict[str, list[float]] = {}
     for row, task in zip(rows, tasks):
-        groups.setdefault(task or "(none)", []).append(float(row["correct"] or 0))
+        # the score the fit read (an ANLS answer at 0.83 is correct, and scored 0.83)
+        groups.setdefault(task or "(none)", []).append(float(row["score"] or 0.0))
     return {t: (float(np.mean(v)), len(v)) for t, v in groups.items()}
 
 

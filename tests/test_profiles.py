@@ -185,3 +185,18 @@ def test_cli_router_train_reports_the_chosen_prior(cli, tmp_path):
     out = cli("router", "train", "--ensemble", "1", "--json")
     data = json.loads(out.stdout)
     assert data["profile_prior"]["center"] in ("overall", "task") and data["profile_prior"]["strength"] in PRIOR_STRENGTHS
+
+
+def test_a_task_only_one_model_ran_does_not_break_the_prior_fit():
+    """A review: a task only one model has outcomes on (a specialist's own log) gave inf - inf in
+    the simulated cold starts, then `min()` of nothing: `router train` crashed."""
+    import math
+
+    from lrcal.router.profiles import fit_profile_prior
+
+    rng = np.random.default_rng(0)
+    task = np.repeat([0, 1, 2], 200)
+    scores = (rng.random((600, 3)) < 0.6).astype(float)
+    scores[task == 2, :2] = np.nan
+    prior = fit_profile_prior(task, 3, scores)
+    assert prior.strength > 0 and all(math.isfinite(v) for v in prior.scores.values())

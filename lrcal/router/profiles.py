@@ -385,6 +385,8 @@ def fit_profile_prior(
             center_of = {"overall": np.repeat(overall, n_tasks),
                          "task": task_centers(overall, n_t[None].astype(float), offsets)[0] if offsets is not None else None}
             for t in np.flatnonzero(mine > 0):
+                if criterion == "utility" and not np.isfinite(best[t]):
+                    continue  # no other model ran this task: nothing to route against, no value (was inf - inf)
                 m = int(n_t[t])
                 s = np.arange(m + 1)
                 pmf = np.exp(log_factorial[m] - log_factorial[s] - log_factorial[m - s]

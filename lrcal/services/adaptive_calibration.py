@@ -77,10 +77,14 @@ def sampler_for(store: Store, model_name: str, examples: list[dict], plan: Adapt
     best = router.predict(routing.features(examples), incumbents).score.max(axis=1)
     labels = sorted({ex["task_group"] or "(none)" for ex in examples})
     groups = np.array([labels.index(ex["task_group"] or "(none)") for ex in examples])
-    vocab = list(router.spec.task_vocab)
+    vocab = tuple(router.spec.task_vocab)
     offsets = router.profile_prior.offsets(len(vocab))
     if offsets is not None:
-        offsets = np.array([offsets[vocab.index(g)] if g in vocab else 0.0 for g in labels])
+        from lrcal.features.metadata import task_position
+
+        # the groups matched to the router's tasks as the token fit matches them (case, spacing)
+        positions = [task_position(vocab, g) for g in labels]
+        offsets = np.array([0.0 if p is None else offsets[p] for p in positions])
     pool = CandidatePool(groups=groups, incumbent_best=best, labels=labels)
     prior = GroupPrior(strength=router.profile_prior.strength, offsets=offsets)
     sampler = AdaptiveSampler(pool, prior, SamplerConfig(budget=plan.budget, batch=plan.batch), seed=plan.seed)

@@ -331,3 +331,33 @@ def test_task_decisions_route_exactly_the_tasks_their_estimates_win():
     assert rules["plain:overall:1"] == expected_task0
     assert rules["adjusted:task:1"] == expected_task0
     assert rules["plain:overall:128"] == float(without.sum())
+
+
+def test_a_newcomer_is_not_routed_a_task_it_has_no_calibration_outcome_on(world):
+    """A review: a newcomer calibrated on chart and math only (right on 90 % there) took 97 % of
+    ocr, on the network's extrapolation of its strength elsewhere. A task the calibration covers
+    is measured from one outcome; a task it has none on is not."""
+    import copy
+
+    from lrcal.router.token_fit import calibration_task_rows
+
+    _, data, router = world
+    router = copy.copy(router)
+    router.cards = dict(router.cards)
+    pool = [f"model{i}" for i in range(5)]
+    vocab = router.spec.task_vocab
+    ocr = vocab.index("ocr")
+    cal = np.arange(380, 500)
+    cal = cal[data.task_ids[cal] != ocr][:64]
+    y = (np.random.default_rng(0).random(len(cal)) < 0.9).astype(float)
+    result = fit_token(router, "newbie", data.X[cal], y, data.task_ids[cal], pool=pool,
+                       pool_scores=data.scores[cal][:, :5])  # fmt: skip
+    assert result.card.task_rows[ocr] == 0 and result.card.task_rows[-1] == 64
+    router.add_model(result.card)
+    test = np.arange(0, 380)
+    chosen = np.asarray(router.route(data.X[test], pool + ["newbie"]).chosen)
+    on_ocr = data.task_ids[test] == ocr
+    assert np.mean(chosen[on_ocr] == "newbie") == 0.0
+    assert np.mean(chosen[~on_ocr] == "newbie") > 0.5  # measured on the others: still its traffic
+    # a set in other task labels says nothing per task: nothing is held back
+    assert calibration_task_rows(np.full(20, -1), len(vocab)) is None

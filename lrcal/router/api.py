@@ -29,8 +29,9 @@ from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
                                  policy_choice, summarize_gain)
-from lrcal.router.profiles import (ProfilePrior, compute_profiles, fit_profile_prior, measured_share,
-                                   outcome_task_accuracy, task_outcome_counts, task_rows_from_profiles)
+from lrcal.router.profiles import (MIN_DECISION_ROWS, ONBOARDED_MIN_ROWS, ProfilePrior, compute_profiles,
+                                   fit_profile_prior, measured_share, outcome_task_accuracy, task_outcome_counts,
+                                   task_rows_from_profiles)
 from lrcal.router.train import FittedNet, RouterData, fit_network, task_ids_for
 
 
@@ -239,7 +240,11 @@ class Router:
             return None
         width = p_task.shape[1]
         rows = np.stack([np.full(width, np.nan) if c is None else np.asarray(c, dtype=np.float64) for c in counts])
-        return measured_share(p_task, rows)
+        # an onboarded model's rows were judged by its token fit and the gate: one outcome on a
+        # task measures it there; none does not (`calibration_task_rows`)
+        min_rows = np.array([ONBOARDED_MIN_ROWS if self.cards[n].source == "onboarded" else MIN_DECISION_ROWS
+                             for n in names], dtype=np.float64)
+        return measured_share(p_task, rows, min_rows)
 
     def linear_heads(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
         """(columns, [D + 1, k] float64 heads) of the models of ``names`` whose card has a linear

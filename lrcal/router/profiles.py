@@ -228,6 +228,9 @@ def compute_profiles(
 # default level is its smoothed task accuracy, not its raw mean there: one lucky outcome (1/1)
 # made a model the per-task best of a task it was hardly run on.
 MIN_DECISION_ROWS = 10
+# An onboarded model counts as measured on a task from one calibration outcome there: its token
+# fit and the gate judged those rows (10 would hold back most tasks of a 32-example calibration).
+ONBOARDED_MIN_ROWS = 1
 
 
 def task_outcome_counts(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -239,7 +242,7 @@ def task_outcome_counts(task_ids: np.ndarray, n_tasks: int, scores: np.ndarray, 
     return np.concatenate([per_task, have.sum(1, keepdims=True).astype(np.float64)], axis=1)
 
 
-def measured_share(p_task: np.ndarray, task_rows: np.ndarray) -> np.ndarray:
+def measured_share(p_task: np.ndarray, task_rows: np.ndarray, min_rows: np.ndarray | None = None) -> np.ndarray:
     """[N, K] 1 where a model counts as measured on the query's task, else 0: at least half of
     the query's task distribution ``p_task`` [N, V + 1] (last: no task) falls on tasks where it
     has at least `MIN_DECISION_ROWS` outcomes (``task_rows`` [K, V + 1]; a row of NaN: not
@@ -247,7 +250,8 @@ def measured_share(p_task: np.ndarray, task_rows: np.ndarray) -> np.ndarray:
     share in between scaled a model's score down for a guessed task it was never asked about
     (0.80 measured on 85 % of the mass lost to a 0.70 model)."""
     task_rows = np.asarray(task_rows, dtype=np.float64)
-    enough = np.where(np.isnan(task_rows), 1.0, (task_rows >= MIN_DECISION_ROWS).astype(np.float64))
+    threshold = MIN_DECISION_ROWS if min_rows is None else np.asarray(min_rows, dtype=np.float64)[:, None]
+    enough = np.where(np.isnan(task_rows), 1.0, (task_rows >= threshold).astype(np.float64))
     share = np.asarray(p_task, dtype=np.float64) @ enough.T
     return (share >= 0.5).astype(np.float64)
 

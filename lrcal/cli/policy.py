@@ -25,6 +25,9 @@ def show_command(
     if as_json:
         print_json(rows if history else rows[0])
         return
+    if not rows:  # --history on a home where no policy was ever set
+        typer.echo("No routing policy was ever set: λ_cost 0, λ_latency 0 (the default, quality only).")
+        return
     for row in rows:
         when = f" — set {row['created_at']} by {row['source']}" if row["created_at"] else " (default: never set)"
         reason = f": {row['reason']}" if row.get("reason") else ""

@@ -14,9 +14,13 @@ _RIGHT = {"justify": "right"}
 TRAFFIC_COLUMNS = [
     Column("model", "model"), Column("task", "task"), Column("requests", "requests", **_RIGHT),
     Column("share", "share", **_RIGHT), Column("p50_latency_ms", "p50 ms", **_RIGHT),
-    Column("p95_latency_ms", "p95 ms", drop=3, **_RIGHT), Column("errors", "errors", drop=4, **_RIGHT),
-    Column("fallbacks", "fallbacks", drop=5, **_RIGHT), Column("cost_usd", "cost $", drop=2, **_RIGHT),
-    Column("p50_ttft_ms", "p50 TTFT ms", drop=6, **_RIGHT), Column("p50_routing_ms", "routing ms", drop=7, **_RIGHT),
+    Column("p95_latency_ms", "p95 ms", drop=4, **_RIGHT), Column("errors", "errors", drop=5, **_RIGHT),
+    Column("client_left", "client left", drop=7, **_RIGHT), Column("fallbacks", "fallbacks", drop=6, **_RIGHT),
+    # every attempt at the model, served or fallen back from: a model failing behind fallbacks shows here
+    Column("attempts", "attempts", drop=8, **_RIGHT), Column("failed_attempts", "failed", drop=3, **_RIGHT),
+    Column("failure_kinds", "failure kinds", drop=9, shrink_to=16, wrap=True),
+    Column("cost_usd", "cost $", drop=2, **_RIGHT),
+    Column("p50_ttft_ms", "p50 TTFT ms", drop=10, **_RIGHT), Column("p50_routing_ms", "routing ms", drop=11, **_RIGHT),
 ]
 SHADOW_COLUMNS = [
     Column("model", "candidate"), Column("requests", "requests", **_RIGHT), Column("agreement", "agrees", **_RIGHT),
@@ -52,17 +56,27 @@ def traffic_command(
                    else "No traffic yet: start the gateway with `lrcal serve`.")  # fmt: skip
         return
     columns = SHADOW_COLUMNS if shadow else TRAFFIC_COLUMNS
-    table_rows = [{c.key: _shown(c.key, row.get(c.key)) for c in columns} for row in rows]
+    table_rows = [{c.key: _shown(c.key, row) for c in columns} for row in rows]
     print_rows(rows, fmt, columns, title="Shadow traffic" if shadow else "Traffic", table_rows=table_rows)
 
 
-def _shown(key: str, value) -> str:
+def _shown(key: str, row: dict) -> str:
+    value = row.get(key)
+    if key.endswith("cost_usd"):
+        return _cost(value, row.get(key.removesuffix("_usd") + "_unknown") or 0)
     if value is None:
         return ""
     if key in ("share", "agreement"):
         return f"{100 * value:.1f}%"
     if key.endswith("_ms"):
         return f"{value:.1f}"
-    if key.endswith("cost_usd"):
-        return f"{value:.4f}"
+    if key == "failure_kinds":
+        return ", ".join(f"{kind} {count}" for kind, count in value.items())
     return cell(value)
+
+
+def _cost(total: float | None, unknown: int) -> str:
+    """A spend: "—" when no row knows its cost (not $0), else the known part and how many rows lack one."""
+    if total is None:
+        return "—" if unknown else ""
+    return f"{total:.4f}" + (f" ({unknown} unknown)" if unknown else "")

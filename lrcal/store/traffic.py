@@ -52,9 +52,25 @@ class TrafficQueries:
             return self.query("select * from traffic_attempts order by id")
         return self.query("select * from traffic_attempts where request_id = ? order by attempt", [request_id])
 
+    def traffic_attempts_of_requests(self, since: str | None = None) -> list[dict]:
+        """Every attempt of the request rows ``traffic_requests(since)`` gives, with its request's
+        task (so an attempt is counted in the same window and task as its request)."""
+        sql = "select a.*, t.task as task from traffic_attempts a join traffic t on t.request_id = a.request_id"
+        params: list[Any] = []
+        if since:
+            sql += " where t.created_at >= ?"
+            params.append(since)
+        return self.query(sql + " order by a.id", params)
+
     def traffic_shadow(self, since: str | None = None) -> list[dict]:
-        """Shadow rows with the served call's latency and cost beside them (the same request)."""
-        sql = ("select s.*, t.latency_ms as served_latency_ms, t.cost_usd as served_cost_usd, t.task as task "
+        """Shadow rows with the served call beside them (the same request): the served model's own
+        attempt's latency (a model call, as the shadow's is: not the gateway's whole request time
+        with routing and failed fallback attempts; none when the client left mid-answer, a time
+        cut short) and the request's cost."""
+        served_call = ("select case when a.error_kind = 'client_disconnected' then null else a.latency_ms end "
+                       "from traffic_attempts a where a.request_id = s.request_id and a.model = t.served_model "
+                       "order by a.attempt desc limit 1")  # fmt: skip
+        sql = (f"select s.*, ({served_call}) as served_latency_ms, t.cost_usd as served_cost_usd, t.task as task "
                "from traffic_shadow s left join traffic t on t.request_id = s.request_id")
         params: list[Any] = []
         if since:

@@ -28,6 +28,9 @@ def serve_command(
     """Serve the REAL local OCR model (OpenAI /v1 and Ollama /api) until Ctrl-C."""
     import time
 
+    from lrcal.serve.server import listen_host
+
+    host = listen_host(host, "--host")  # an empty host would listen everywhere: refused, exit 2
     check_serve_options(port, {"--workers": (workers, 1)})
     api_key = api_key_from_env(api_key_env)
     from lrcal.local import LOCAL_MODELS, LocalServer, require_ocr

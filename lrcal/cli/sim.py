@@ -97,6 +97,9 @@ def serve_command(
     """Serve the SIMULATED zoo (OpenAI /v1 and Ollama /api) until Ctrl-C."""
     from lrcal.sim import ChaosConfig, SimServer, load_zoo
 
+    from lrcal.serve.server import listen_host
+
+    host = listen_host(host, "--host")  # an empty host would listen everywhere: refused, exit 2
     check_serve_options(port, {"--latency-scale": (latency_scale, 0), "--fixed-latency-ms": (fixed_latency_ms, 0)})
     permanent = {k: v for k, v in _pairs(permanent_fault, "--permanent-fault", "EXAMPLE_ID=KIND").items()}
     zoo_obj = load_zoo(zoo)

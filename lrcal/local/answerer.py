@@ -40,6 +40,12 @@ _NUMBER = re.compile(r"[-+]?[$€£]?\s?\d[\d,]*(?:\.\d+)?\s?%?")
 _MONEY_END = re.compile(r"\d+[.,]\d{2}\s*$")
 _TOTAL_WORDS = re.compile(r"total|tax|vat|change|cash|card|balance|due|discount|tip|paid|amount", re.IGNORECASE)
 _SEPARATORS = " \t:=.-–—|>"
+# Keys (and loose words) of one question looked up in the text, at most: each is matched
+# against every box, so a long prompt would cost seconds per hundred words. Questions have
+# a handful (the built-in sets' most is 9 keys; a run of 11 words without a stop word gives 60);
+# the first ones, in key order, are kept.
+MAX_LOOKUP_KEYS = 64
+MAX_LOOSE_WORDS = 32
 
 
 @dataclass(frozen=True)
@@ -350,7 +356,7 @@ def _key_hits(query: Query, layout: Layout) -> list[KeyHit]:
     are part of a longer found key are dropped."""
     quoted = set(query.quoted())
     hits: list[KeyHit] = []
-    for key in key_phrases(query.question):
+    for key in key_phrases(query.question)[:MAX_LOOKUP_KEYS]:
         key_len = len(plain(key))
         limit = allowed_errors(key_len)
         best: KeyHit | None = None
@@ -425,7 +431,7 @@ def _loose_headers(query: Query, hit: KeyHit, layout: Layout) -> list[KeyHit]:
     that is not found elsewhere, read loosely against whole boxes above the row key."""
     out: list[KeyHit] = []
     found = plain(hit.key)
-    for word in content_words(query.question):
+    for word in content_words(query.question)[:MAX_LOOSE_WORDS]:
         if len(plain(word)) < 3 or plain(word) in found:
             continue
         best: tuple[float, Placed] | None = None

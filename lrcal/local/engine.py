@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 from lrcal.errors import LrcalError
 from lrcal.local.layout import TextBox
+from lrcal.pixels import to_rgb
 
 OCR_EXTRA_HINT = "pip install 'lrcal[ocr]'"
 MAX_PIXELS = 40_000_000  # decompression-bomb guard, as for calibration-set images
@@ -69,7 +70,8 @@ class Page:
 
 
 def decode_image(data: bytes) -> Page:
-    """PNG/JPEG/WebP/GIF/... bytes -> RGB page (palette, grey and alpha images flattened on white)."""
+    """PNG/JPEG/WebP/GIF/... bytes -> RGB page (palette, grey and alpha images flattened on white;
+    16-bit and float images rescaled to 8 bits: `lrcal.pixels.to_rgb`)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
@@ -81,13 +83,14 @@ def decode_image(data: bytes) -> Page:
             if scale < 1.0:
                 img.draft("RGB", (int(img.width * scale), int(img.height * scale)))  # JPEG: decode smaller
             img.load()
+            if img.mode.startswith("I") or img.mode == "F":
+                # 16-bit, 32-bit and float pixels: to 8 bits first (convert("RGB") clips every
+                # value above 255 to white: a 16-bit grey page read as blank; and pillow
+                # cannot reduce() a 16-bit image)
+                img = to_rgb(img)
             if img.width * img.height > MAX_READ_PIXELS:
                 img = _scaled_down(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(background, rgba)
-            rgb = img.convert("RGB")
+            rgb = to_rgb(img)  # transparency composited onto white
     except ImageUnreadable:
         raise
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:

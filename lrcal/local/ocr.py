@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 RAPIDOCR_MODEL = "rapidocr-ppocrv4"
 UNREADABLE_IMAGE = "I cannot decode this image, so I cannot read it."
+# Prompts longer than this are not parsed: questions are a few lines (the built-in sets' longest
+# prompt, options and instruction included, is well under 1,000 characters), and parsing and
+# looking up grow with the length (a 64 MiB prompt would take minutes).
+MAX_QUESTION_CHARS = 20_000
+QUESTION_TOO_LONG = f"The question is too long for me (over {MAX_QUESTION_CHARS:,} characters); I can only read short questions about text in images."
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,13 @@ class OcrBackend:
         is not found, read it a second way (another scale/filter) and answer again."""
         from lrcal.local.engine import ImageUnreadable, decode_image
 
+        if not image_bytes:
+            return NO_IMAGE  # whatever the question: nothing to read (and nothing to parse)
+        if len(question) > MAX_QUESTION_CHARS:
+            return QUESTION_TOO_LONG
         query = parse_prompt(question)
         if intent(query) is None:
-            return DECLINE  # not a text question: no need to read the image
-        if not image_bytes:
-            return NO_IMAGE
+            return DECLINE  # not a text question: no need to decode or read the image
         try:
             page = decode_image(image_bytes)
         except ImageUnreadable as exc:

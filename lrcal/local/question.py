@@ -166,9 +166,17 @@ def parse_prompt(prompt: str) -> Query:
     return query
 
 
+# The longest key looked up, in words. Keys of questions are a few words (the built-in sets'
+# longest is 3); every sub-run of a long run of words would be quadratic in its length (a
+# 400-word prompt without stop words took a minute to parse), so longer runs give only
+# their sub-runs of up to this many words. Quoted spans are kept whole.
+MAX_KEY_WORDS = 8
+
+
 def key_phrases(question: str) -> list[str]:
     """Candidate keys to look up in the text: quoted spans first, then every run of
-    content words (not stop words) and its contiguous sub-runs, longest first."""
+    content words (not stop words) and its contiguous sub-runs of at most
+    ``MAX_KEY_WORDS`` words, longest first. Linear in the question's length."""
     keys: list[str] = []
     for quoted in [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(question)]:
         quoted = quoted.strip()
@@ -190,23 +198,27 @@ def key_phrases(question: str) -> list[str]:
                 runs.append([])
             else:
                 runs[-1].append(token)
+    seen = set(keys)
     grams: list[str] = []
     for run in runs:
-        for size in range(len(run), 0, -1):
+        for size in range(min(len(run), MAX_KEY_WORDS), 0, -1):
             for start in range(0, len(run) - size + 1):
                 gram = " ".join(run[start : start + size])
-                if len(re.sub(r"\W", "", gram)) >= 2 and gram not in grams:
+                if gram not in seen and len(re.sub(r"\W", "", gram)) >= 2:
+                    seen.add(gram)
                     grams.append(gram)
-    return keys + [g for g in grams if g not in keys]
+    return keys + grams
 
 
 def content_words(question: str) -> list[str]:
     """Words of the question that name something to look for (not stop words, colours or
     the kind of text asked for)."""
     words: list[str] = []
+    seen: set[str] = set()
     for gram in key_phrases(question):
         for word in gram.split():
-            if word.casefold() not in TEXT_OBJECTS and word not in words:
+            if word.casefold() not in TEXT_OBJECTS and word not in seen:
+                seen.add(word)
                 words.append(word)
     return words
 

@@ -41,7 +41,9 @@ class LocalServer(ModelServer):
         api_key: str | None = None,
     ) -> None:
         from lrcal.local.ocr import OcrBackend
+        from lrcal.serve.server import listen_host
 
+        host = listen_host(host)  # before the engines load
         backend = OcrBackend(list(models) if models else None, workers=workers, warm_up=warm_up)
         super().__init__(backend, host, port, stats_path=STATS_PATH, api_key=api_key)
 

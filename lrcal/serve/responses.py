@@ -33,6 +33,11 @@ from lrcal.serve.protocol import (
 )
 
 
+# Characters per token: the estimate lrcal.endpoints makes (``CHARS_PER_TOKEN``) and the local
+# model's usage counts, written here because lrcal.serve imports no other unit.
+CHARS_PER_TOKEN = 4
+
+
 class Aborted(Exception):
     """The server is stopping: abandon the response."""
 
@@ -126,16 +131,28 @@ class PacedAnswer:
     """One answer as it goes out: text, usage and timing targets relative to ``t0``."""
 
     def __init__(
-        self, request: ChatRequest, answer: Answer, t0: float, *, with_usage: bool = True, corrupt_utf8: bool = False
+        self,
+        request: ChatRequest,
+        answer: Answer,
+        t0: float,
+        *,
+        with_usage: bool = True,
+        corrupt_utf8: bool = False,
+        cut_to_max_tokens: bool = False,
     ) -> None:
         self.request = request
         self.t0 = t0
         self.corrupt_utf8 = corrupt_utf8
         output_tokens = answer.output_tokens
+        text = answer.text
         self.finish = "stop"
         if request.max_tokens is not None and output_tokens > request.max_tokens:
             output_tokens, self.finish = request.max_tokens, "length"
-        self.text = answer.text + (NON_UTF8_MARK if corrupt_utf8 else "")
+            if cut_to_max_tokens:
+                # cut where the tokens counted end, as a model stopped by max_tokens does: the
+                # text keeps what the usual estimate counts as max_tokens tokens
+                text = text[: request.max_tokens * CHARS_PER_TOKEN]
+        self.text = text + (NON_UTF8_MARK if corrupt_utf8 else "")
         self.ttft = max(0.0, answer.ttft_s)
         self.total = max(self.ttft, answer.total_s)
         self.usage = usage_block(answer, output_tokens) if with_usage else None
@@ -161,9 +178,17 @@ def send_answer(
     *,
     with_usage: bool = True,
     corrupt_utf8: bool = False,
+    cut_to_max_tokens: bool = False,
 ) -> None:
-    """Send ``answer`` in the request's API and mode (whole or streamed), paced to its targets."""
-    paced = PacedAnswer(request, answer, t0, with_usage=with_usage, corrupt_utf8=corrupt_utf8)
+    """Send ``answer`` in the request's API and mode (whole or streamed), paced to its targets.
+
+    ``cut_to_max_tokens``: when the answer has more tokens than the request's ``max_tokens``,
+    send only the text of the tokens counted (what a model stopped by ``max_tokens`` sends; the
+    server's answers). Off, the whole text goes out with the capped count and finish_reason
+    "length" (the huge-body fault: a server that ignores ``max_tokens``)."""
+    paced = PacedAnswer(
+        request, answer, t0, with_usage=with_usage, corrupt_utf8=corrupt_utf8, cut_to_max_tokens=cut_to_max_tokens
+    )
     if request.api == OLLAMA:
         (_stream_ollama if request.stream else _send_whole_ollama)(out, paced)
     else:

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from lrcal.errors import LrcalError
+from lrcal.errors import LrcalError, UsageError
 from lrcal.serve.faults import FaultInjector, FaultKind, send_fault
 from lrcal.serve.protocol import (
     MAX_REQUEST_BYTES,
@@ -83,6 +83,7 @@ class ModelServer:
         self._thread: threading.Thread | None = None
         self._serving = False
         self._closed = False
+        host = listen_host(host)
         try:
             self._httpd = _HTTPServer(host, port, self)
         except OSError as exc:
@@ -93,9 +94,8 @@ class ModelServer:
     # -- addresses
     @property
     def root_url(self) -> str:
-        """``http://HOST:PORT`` (Ollama-style clients use this)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        """``http://HOST:PORT`` (Ollama-style clients use this; an IPv6 host in brackets)."""
+        return f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -234,6 +234,25 @@ class ModelServer:
 
 def _raise_keyboard_interrupt(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     raise KeyboardInterrupt
+
+
+def listen_host(host: str, option: str = "host") -> str:
+    """``host`` as a socket binds it (``[::1]`` -> ``::1``). An empty or blank host is refused
+    (``UsageError``, naming ``option``): the socket would take '' for every interface and the
+    base URL would read ``http://:PORT/v1``."""
+    if not isinstance(host, str) or not host.strip():
+        raise UsageError(
+            f"{option} must not be empty: give an address to listen on "
+            "(127.0.0.1: this machine only; 0.0.0.0: every interface)"
+        )
+    if host.startswith("[") and host.endswith("]") and ":" in host:
+        host = host[1:-1]
+    return host
+
+
+def url_host(host: str) -> str:
+    """``host`` as it is written in a URL: an IPv6 address in brackets (a zone's '%' escaped)."""
+    return f"[{host.replace('%', '%25')}]" if ":" in host else host
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -403,4 +422,4 @@ class _Handler(BaseHTTPRequestHandler):
             send_fault(self.out, ms.backend, request, fault, t0)
             return
         answer = ms.backend.answer(request.model, request.question, request.image_bytes)
-        send_answer(self.out, request, answer, t0)
+        send_answer(self.out, request, answer, t0, cut_to_max_tokens=True)

@@ -38,7 +38,7 @@ def test_zoo_table(cli):
     "args, code, needle",
     [
         (["--fail-rate", "2"], 2, "'--fail-rate': Input should be less than or equal to 1"),
-        (["--fail-rate", "nan"], 2, "'--fail-rate': Input should be"),
+        (["--fail-rate", "nan"], 2, "'--fail-rate': must be a finite number"),
         (["--zoo", "/no/such/zoo.json"], 1, "zoo.json: no such file"),
         (["--chaos", "boom=0.1"], 2, "unknown fault kind 'boom'"),
         (["--chaos", "http_429"], 2, "--chaos takes KIND=RATE"),

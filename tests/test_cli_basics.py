@@ -89,6 +89,17 @@ def test_nan_and_inf_get_a_one_line_usage_error(tmp_path):
     assert "less than or equal to 1000" in in_range.output
 
 
+def test_serve_refuses_an_empty_host(tmp_path):
+    """`lrcal serve --host ''` listened on every interface and printed http://:8400/v1."""
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    for host in ("", "   "):
+        result = CliRunner().invoke(app, ["--home", str(tmp_path), "serve", "--host", host])
+        assert result.exit_code == 2 and "--host must not be empty" in result.output, result.output
+
+
 def test_traffic_since_is_a_time_with_its_offset_honoured(tmp_path):
     """--since was compared as a string: 'notadate' said "no traffic yet" (exit 0) and an offset
     was ignored. It is parsed as a time, moved to UTC, and a bad one is a usage error."""

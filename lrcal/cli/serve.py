@@ -48,6 +48,9 @@ def serve_command(
     from lrcal.gateway.config import GatewayConfig
     from lrcal.gateway.runner import check_config, serve_forever
 
+    from lrcal.serve.server import listen_host, url_host
+
+    host = listen_host(host, "--host")  # '' listened on every interface and printed http://:8400/v1
     cli_state = state(ctx)
     cli_state.store()  # a one-line error for a missing home, before anything starts
     config = GatewayConfig(home=str(cli_state.home), host=host, port=port, workers=workers, alias=alias,
@@ -56,7 +59,7 @@ def serve_command(
                            reload_s=reload_s, max_body_bytes=int(max_body_mb * 1024 * 1024),
                            image_fetch_s=image_fetch_s)  # fmt: skip
     info = check_config(config)
-    shown_host = f"[{host}]" if ":" in host else host
+    shown_host = url_host(host)
     lines = [
         f"lrcal serve: http://{shown_host}:{port}/v1 ({workers} worker{'s' if workers > 1 else ''})",
         f"router {info['router_version']}; '{alias}' routes over {len(info['routed'])} enabled model(s): "

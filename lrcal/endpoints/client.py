@@ -64,6 +64,7 @@ class _Attempt:
     retry_after_s: float | None = None
     http_status: int | None = None
     stream_refused: bool = False
+    stream_options_refused: bool = False
 
     @property
     def elapsed_ms(self) -> float:
@@ -106,6 +107,7 @@ class EndpointClient:
         self._http: httpx.AsyncClient | None = None
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._stream_supported = True  # becomes False for good once a server refuses streaming
+        self._stream_options_supported = True  # False once a server refuses stream_options (usage in streams)
         self._rng = random.Random()
         try:
             self._urls = {  # parsed once: httpx re-parses string URLs on every request
@@ -172,6 +174,12 @@ class EndpointClient:
         name = self.config.api_key_env
         # The raw value too: a key refused for its characters may still be echoed by a server.
         return redact(text, os.environ.get(name) if name else None)
+
+    def _error_message(self, body: str) -> str:
+        """The message of an error body, without the key. Redacted raw and again once decoded (a
+        server that escapes '/' as '\\/' hides the key from the raw pass), each time before any
+        cut: a key cut in two is no longer recognised, and its prefix would be shown."""
+        return error_detail(self._redact(body), scrub=self._redact)
 
     def _scrub(self, text: str) -> str:
         """One line, bounded, with the API key (and any bearer token) removed."""
@@ -242,13 +250,17 @@ class EndpointClient:
             raise LrcalError(
                 f"endpoint {where} sent a model list larger than {self.config.max_response_bytes:,} bytes; stopped reading"
             ) from None
+        except httpx.DecodingError:
+            raise LrcalError(
+                f"endpoint {where} sent a model list that cannot be decoded (corrupt compressed body)"
+            ) from None
         except httpx.HTTPError as exc:
             raise LrcalError(f"cannot reach endpoint {where}: {self._scrub(_describe(exc))}") from None
         text = clean_text(raw.decode("utf-8", errors="replace"))
         if status >= 400:
             raise LrcalError(
                 f"endpoint {where} answered HTTP {status} to {url.rsplit('/', 1)[-1]}: "
-                f"{self._scrub(error_detail(self._redact(text)[:2000]))}"  # the key out before any cut
+                f"{self._scrub(self._error_message(text))}"  # never cut before the key is out
             )
         try:
             items = json.loads(text)[key]
@@ -286,6 +298,11 @@ class EndpointClient:
     ) -> _Attempt:
         stream = self._stream_supported
         attempt = await self._exchange_bounded(question, image_bytes, image_mime, headers, stream)
+        if attempt.stream_options_refused:
+            # Only the usage request was refused (older OpenAI-compatible servers): keep streaming,
+            # which time-to-first-token needs, without it from now on (tokens are then estimated).
+            self._stream_options_supported = False
+            attempt = await self._exchange_bounded(question, image_bytes, image_mime, headers, stream)
         if attempt.stream_refused:
             # The server said it cannot stream: remember, and ask again at once (not a retry).
             self._stream_supported = False
@@ -302,13 +319,16 @@ class EndpointClient:
             body = ollama_body(cfg.api_model, question, image_bytes, stream, cfg.max_output_tokens)
         else:
             url = self._urls["chat_openai"]
-            body = openai_body(cfg.api_model, question, image_bytes, image_mime, stream, cfg.max_output_tokens)
+            body = openai_body(cfg.api_model, question, image_bytes, image_mime, stream, cfg.max_output_tokens,
+                               stream_usage=self._stream_options_supported)
         try:
             await _bounded(self._exchange(url, body, headers, stream, attempt), cfg.timeout_s)
         except asyncio.TimeoutError:
             self._fail(attempt, "timeout", f"no complete response within {cfg.timeout_s:g}s", True)
         except httpx.TimeoutException as exc:
             self._fail(attempt, "timeout", f"{type(exc).__name__} after {cfg.timeout_s:g}s", True)
+        except httpx.DecodingError as exc:  # a corrupt gzip/deflate body: a bad response, as invalid JSON is
+            self._fail(attempt, "malformed_response", f"undecodable response body: {_describe(exc)}", True)
         except httpx.ConnectError as exc:
             self._fail(attempt, "connection", f"cannot connect: {_describe(exc)}", True)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.NetworkError) as exc:
@@ -355,16 +375,23 @@ class EndpointClient:
             status = response.status_code
             attempt.http_status = status
             if status >= 400:
-                raw = await _read_prefix(response, ERROR_BODY_BYTES)
-                text = raw.decode("utf-8", errors="replace")
-                if stream and status in (400, 404, 422) and "stream" in text.lower():
-                    attempt.stream_refused = True
-                    return
+                try:
+                    raw = await _read_prefix(response, ERROR_BODY_BYTES)
+                    text = raw.decode("utf-8", errors="replace")
+                except httpx.DecodingError:  # the status still says what happened
+                    text = "(undecodable error body)"
+                if stream and status in (400, 404, 422):
+                    lowered = text.lower()
+                    if "stream_options" in lowered and body.get("stream_options") is not None:
+                        attempt.stream_options_refused = True
+                        return
+                    if _STREAM_WORD.search(lowered):
+                        attempt.stream_refused = True
+                        return
                 attempt.ended = time.monotonic()
                 kind = "http_5xx" if status >= 500 else "http_4xx"
                 retry_after = parse_retry_after(response.headers.get("retry-after"), cfg.backoff_max_s)
-                # the key out before error_detail shortens the text: a cut key would not be recognised
-                self._fail(attempt, kind, f"HTTP {status}: {error_detail(self._redact(text))}", is_retryable_status(status))
+                self._fail(attempt, kind, f"HTTP {status}: {self._error_message(text)}", is_retryable_status(status))
                 attempt.retry_after_s = retry_after
                 return
             if status >= 300 or status < 200:
@@ -530,6 +557,9 @@ async def _read_all(response: httpx.Response, limits: _Limits) -> bytes:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# An error about streaming itself names "stream" as a word: not "upstream" (a proxy's failure)
+# nor "stream_options" (refused on its own, and answered by dropping it).
+_STREAM_WORD = re.compile(r"(?<![a-z0-9_])stream(?:s|ing)?(?![a-z0-9_])")
 
 
 def clean_text(text: str) -> str:
@@ -543,8 +573,10 @@ def _describe(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def error_detail(text: str) -> str:
-    """The message inside an OpenAI/Ollama error body, else the body's start."""
+def error_detail(text: str, scrub: Callable[[str], str] | None = None) -> str:
+    """The message inside an OpenAI/Ollama error body, else the body's start, at most 200
+    characters. ``scrub`` is applied to the decoded message before it is cut (decoding can undo
+    an escape that hid a secret from a scrub of the raw body)."""
     try:
         obj = json.loads(text)
     except ValueError:
@@ -555,5 +587,7 @@ def error_detail(text: str) -> str:
             error = error.get("message") or error
         if error:
             text = str(error)
+    if scrub is not None:
+        text = scrub(text)
     text = " ".join(text.split())
     return (text[:200] + "...") if len(text) > 200 else (text or "(empty body)")

@@ -2,7 +2,8 @@
 
 A careless server may repeat the key in an error body or even in an answer: as sent, in
 another case, URL-encoded (``%2B``, ``+`` for a space) or base64-encoded (``Basic`` auth
-headers, tokens inside JSON). Each form is replaced by ``[redacted]`` before the text is stored,
+headers, tokens inside JSON), and each of these JSON-escaped (PHP writes ``/`` as ``\\/``, Gson
+``=`` as ``\\u003d``). Each form is replaced by ``[redacted]`` before the text is stored,
 printed or logged.
 """
 
@@ -33,9 +34,31 @@ def _pattern(secret: str) -> re.Pattern[str]:
     textual = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
     encoded = _base64_cores(secret.encode("utf-8"))
     # Textual forms match in any case (``%2b`` = ``%2B``); base64 is case-sensitive.
-    parts = [f"(?i:{re.escape(form)})" for form in sorted(textual, key=len, reverse=True)]
-    parts += [re.escape(form) for form in sorted(encoded, key=len, reverse=True)]
+    parts = [f"(?i:{_json_tolerant(form)})" for form in sorted(textual, key=len, reverse=True)]
+    parts += [_json_tolerant(form) for form in sorted(encoded, key=len, reverse=True)]
     return re.compile("|".join(parts))
+
+
+_SHORT_ESCAPES = {"/": "\\/", '"': '\\"', "\\": "\\\\"}
+
+
+def _json_tolerant(form: str) -> str:
+    """A pattern for ``form`` as is or inside a raw JSON string: JSON encoders may escape any
+    character other than an ASCII letter or digit (``\\/``, ``\\u002f``, ``\\u002F``), and a body
+    redacted before it is decoded would otherwise keep the key, decoded later in full."""
+    out = []
+    for ch in form:
+        if ch.isascii() and ch.isalnum():
+            out.append(ch)
+            continue
+        alternatives = [re.escape(ch)]
+        if ord(ch) <= 0xFFFF:
+            hex_digits = f"{ord(ch):04x}"
+            alternatives.append("\\\\u" + "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in hex_digits))
+        if ch in _SHORT_ESCAPES:
+            alternatives.append(re.escape(_SHORT_ESCAPES[ch]))
+        out.append(alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")")
+    return "".join(out)
 
 
 def _base64_cores(data: bytes) -> set[str]:

@@ -43,7 +43,9 @@ def openai_body(
     image_mime: str | None,
     stream: bool,
     max_tokens: int,
+    stream_usage: bool = True,
 ) -> dict[str, Any]:
+    """``stream_usage`` False: no ``stream_options`` (for servers that refuse it)."""
     content: list[dict[str, Any]] = [{"type": "text", "text": question}]
     if image_bytes is not None:
         mime = image_mime or sniff_image_mime(image_bytes)
@@ -56,7 +58,7 @@ def openai_body(
         "temperature": 0,
         "stream": stream,
     }
-    if stream:
+    if stream and stream_usage:
         body["stream_options"] = {"include_usage": True}
     return body
 
@@ -73,12 +75,45 @@ def ollama_body(model: str, question: str, image_bytes: bytes | None, stream: bo
     }
 
 
+# Error codes and types that servers put in an error object instead of (or besides) a number,
+# as the HTTP status they stand for: OpenAI's codes and types, the exception names vLLM and
+# LiteLLM send as "type", Anthropic's types. Only 408/409/429/5xx among them are retried.
+_ERROR_NAME_STATUS = {
+    "invalid_request_error": 400, "context_length_exceeded": 400, "invalid_value": 400,
+    "invalid_image": 400, "invalid_image_format": 400, "image_parse_error": 400, "invalid_image_url": 400,
+    "unsupported_value": 400, "unsupported_parameter": 400, "string_above_max_length": 400,
+    "content_policy_violation": 400, "content_filter": 400, "badrequesterror": 400,
+    "contextwindowexceedederror": 400, "unprocessableentityerror": 422,
+    "invalid_api_key": 401, "authentication_error": 401, "authenticationerror": 401,
+    "permission_error": 403, "permissiondeniederror": 403, "insufficient_quota": 403,
+    "model_not_found": 404, "not_found_error": 404, "notfounderror": 404,
+    "rate_limit_exceeded": 429, "rate_limit_error": 429, "ratelimiterror": 429,
+    "server_error": 500, "api_error": 500, "internalservererror": 500,
+    "overloaded_error": 503, "serviceunavailableerror": 503,
+}  # fmt: skip
+
+
+def _status_number(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())  # "code": "400"
+    if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+        return value
+    return None
+
+
 def _error_status(error: Any) -> int | None:
-    if isinstance(error, dict):
-        for key in ("code", "status", "status_code"):
-            value = error.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
-                return value
+    """The HTTP status an in-body error stands for: a number (or numeric string) under code,
+    status or status_code, else a known error code or type; None when it names none."""
+    if not isinstance(error, dict):
+        return None
+    for key in ("code", "status", "status_code"):
+        status = _status_number(error.get(key))
+        if status is not None:
+            return status
+    for key in ("code", "type"):
+        value = error.get(key)
+        if isinstance(value, str) and value.strip().lower() in _ERROR_NAME_STATUS:
+            return _ERROR_NAME_STATUS[value.strip().lower()]
     return None
 
 
@@ -169,8 +204,8 @@ class OpenAIStreamParser:
         chunk = _load_json(data, "stream event")
         if not isinstance(chunk, dict):
             raise MalformedResponse("stream event is not a JSON object")
-        if "error" in chunk:
-            error = chunk["error"]
+        error = chunk.get("error")
+        if error:  # "error": null (or {}) beside an answer is no error
             raise StreamErrorEvent(_error_text(error), _error_status(error))
         usage = chunk.get("usage")
         if isinstance(usage, dict):
@@ -195,16 +230,20 @@ def parse_openai_json(text: str) -> ParsedResponse:
     obj = _load_json(text, "response body")
     if not isinstance(obj, dict):
         raise MalformedResponse("response body is not a JSON object", transient=False)
-    if "error" in obj:
-        raise StreamErrorEvent(_error_text(obj["error"]), _error_status(obj["error"]))
+    error = obj.get("error")
+    if error:  # "error": null (or {}) beside an answer is no error
+        raise StreamErrorEvent(_error_text(error), _error_status(error))
     choices = obj.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+    # the choice with index 0 (as the stream parser), wherever the server lists it
+    choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0), None) if isinstance(
+        choices, list) else None  # fmt: skip
+    if choice is None:
         raise MalformedResponse("response has no choices", transient=False)
-    message = choices[0].get("message")
+    message = choice.get("message")
     if not isinstance(message, dict):
         raise MalformedResponse("response choice has no message", transient=False)
     result = ParsedResponse(parts=[_content_text(message.get("content"))], done=True)
-    result.finish_reason = choices[0].get("finish_reason")
+    result.finish_reason = choice.get("finish_reason")
     usage = obj.get("usage")
     if isinstance(usage, dict):
         result.input_tokens = _int_or_none(usage.get("prompt_tokens"))
@@ -226,8 +265,9 @@ class OllamaStreamParser:
     def feed_object(self, obj: Any) -> bool:
         if not isinstance(obj, dict):
             raise MalformedResponse("stream line is not a JSON object")
-        if "error" in obj:
-            raise StreamErrorEvent(_error_text(obj["error"]), _error_status(obj))
+        error = obj.get("error")
+        if error:  # "error": null beside an answer is no error
+            raise StreamErrorEvent(_error_text(error), _error_status(error) or _error_status(obj))
         had_content = bool(self.result.parts)
         message = obj.get("message")
         if isinstance(message, dict):

@@ -134,10 +134,17 @@ def add_model(
     return row
 
 
+# What a definite refusal of the probe image looks like: the same request without the image was
+# just answered, so a 400/415/422 is about the image. Any other failure (429, 408, 409, 5xx, a
+# timeout...) says nothing about images: the model keeps them, with a note.
+IMAGE_REFUSAL_STATUSES = frozenset({400, 415, 422})
+PROBE_IMAGE_SIDE = 64  # vision encoders refuse smaller ones (Qwen2-VL: 56x56 pixels at least)
+
+
 def probe_endpoint(endpoint: ModelEndpoint) -> tuple[list[str], bool]:
     """List the endpoint's models and send one tiny request; raise a one-line error if it fails.
-    When the endpoint ``accepts_images``, also send a tiny image: (notes, False) when it refuses
-    it (HTTP 4xx), so that the model is registered as text-only."""
+    When the endpoint ``accepts_images``, also send a small image: (notes, False) when it refuses
+    it (HTTP 400, 415 or 422), so that the model is registered as text-only."""
     from lrcal.endpoints import EndpointClient, EndpointConfig
 
     config = EndpointConfig(
@@ -156,23 +163,36 @@ def probe_endpoint(endpoint: ModelEndpoint) -> tuple[list[str], bool]:
                 return notes, False
             call = await client.complete("What colour is this image? One word.", _probe_image(), "image/png",
                                          max_retries=0)  # fmt: skip
-            if call.error_kind == "http_4xx":
-                notes.append(f"the endpoint refused a tiny image (HTTP {call.http_status}: {call.error_message}); "
+            if call.error_kind is None:
+                return notes, True
+            reason = _probe_failure(call)
+            if call.error_kind == "http_4xx" and call.http_status in IMAGE_REFUSAL_STATUSES:
+                notes.append(f"the endpoint refused a small image ({reason}); "
                              "registered as text-only: `lrcal serve` never sends it an image")  # fmt: skip
                 return notes, False
+            notes.append(f"image input could not be checked ({reason}); registered as accepting images "
+                         "(`lrcal models set NAME --no-images` if it does not)")  # fmt: skip
             return notes, True
 
     return asyncio.run(go())
 
 
+def _probe_failure(call) -> str:
+    """The probe call's error once: its message already starts "HTTP 429: " when it has a status."""
+    message = call.error_message or call.error_kind or "no response"
+    if call.http_status and call.http_status >= 400 and not message.startswith(f"HTTP {call.http_status}"):
+        message = f"HTTP {call.http_status}: {message}"
+    return message
+
+
 def _probe_image() -> bytes:
-    """A 4×4 grey PNG."""
+    """A small grey PNG, PROBE_IMAGE_SIDE pixels square."""
     import io
 
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new("RGB", (4, 4), (128, 128, 128)).save(out, format="PNG")
+    Image.new("RGB", (PROBE_IMAGE_SIDE, PROBE_IMAGE_SIDE), (128, 128, 128)).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -299,7 +319,12 @@ ENDPOINT_IDENTITY = frozenset({"base_url", "api_model", "api_style"})
 def _shown(value) -> str:
     if value is None or value == "":
         return "(none)"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        # the shortest text that reads back as the same float (repr): two different prices never
+        # print alike (:g showed 1.6e-06 for 0.00000160000001 too); "3" rather than "3.0"
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
 
 
 def remove_model(store: Store, name: str, *, purge: bool = False, reason: str = "") -> dict:

@@ -98,8 +98,9 @@ def _scrub_answer(text: str, up: Upstream) -> str:
 
 
 def _error_message(raw: bytes, up: Upstream) -> str:
-    # the key out before any cut: a key cut in two would no longer be recognised
-    return error_detail(_scrub(raw.decode("utf-8", errors="replace"), up)[:2000])
+    # the key out before any cut (a key cut in two would no longer be recognised), and out of the
+    # decoded message too: JSON decoding undoes escapes ("\u0073k-...") that hid it from the first
+    return error_detail(_scrub(raw.decode("utf-8", errors="replace"), up)[:2000], scrub=lambda text: _scrub(text, up))
 
 
 def _no_constant(name: str) -> Any:

@@ -151,7 +151,7 @@ def test_models_remove_keeps_outcomes_for_audit(fixed_copy):
         assert name not in [r.name for r in review.models_table()]
 
 
-def test_models_remove_waits_for_no_one_it_refuses_while_the_model_is_being_calibrated(fixed_copy):
+def test_models_remove_and_set_refuse_while_the_model_is_being_calibrated(fixed_copy):
     """A calibration (or validation) of the model holds its lock: remove refuses in one line and
     changes nothing, where it used to remove (or purge) the rows under the running command."""
     from typer.testing import CliRunner
@@ -167,11 +167,14 @@ def test_models_remove_waits_for_no_one_it_refuses_while_the_model_is_being_cali
             with store.write():
                 store.db["locks"].insert({"name": lock, "pid": holder.pid, "host": __import__("socket").gethostname(),
                                           "acquired_at": "2026-12-06T00:00:00Z", "purpose": "test"})
-            for args in ([], ["--purge"]):
-                result = CliRunner().invoke(app, ["--home", str(fixed_copy), "models", "remove", name, "--yes", *args])
+            for args in (["remove", name, "--yes"], ["remove", name, "--yes", "--purge"],
+                         # a price or endpoint change under a running calibration was ignored by it
+                         ["set", name, "--price-in", "123"]):
+                result = CliRunner().invoke(app, ["--home", str(fixed_copy), "models", *args])
                 assert result.exit_code == 1 and f"{lock} is already running in process {holder.pid}" in result.output
                 assert len(result.output.strip().splitlines()) == 1
-            assert rows(fixed_copy, "select status from models where name = ?", [name])[0]["status"] != "removed"
+            row = rows(fixed_copy, "select status, price_in_per_mtok from models where name = ?", [name])[0]
+            assert row["status"] != "removed" and row["price_in_per_mtok"] != 123
             with store.write():
                 store.db["locks"].delete(lock)
             store.close()

@@ -302,7 +302,11 @@ def change_model(store: Store, name: str, **values) -> dict:
     message = f"{name}: " + "; ".join(
         f"{labels[column]} {_shown(model[column])} → {_shown(value)}" for column, value in changes.items()
     )
-    row = store.change_model(name, changes, message=message)
+    # never under a running calibration or validation of the model: it prices and attributes its
+    # outcomes by the model row it read at start (a new price was ignored for the rest of the run,
+    # and the warning below counted only the outcomes stored so far)
+    with store.lock(f"calibrate:{name}", purpose="models set"), store.lock(f"validate:{name}", purpose="models set"):
+        row = store.change_model(name, changes, message=message)
     # Which model answers may have changed: outcomes stored so far describe the previous one, and
     # calibrate / live-validate reuse them unless asked --fresh. Said, not undone: a moved host
     # (a new base URL) still serves the same model.

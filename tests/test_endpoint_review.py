@@ -395,7 +395,8 @@ def test_json_answer_is_the_choice_with_index_0(stub_endpoint):
 
 def test_a_small_price_change_is_visible_in_the_event(cli, store):
     assert cli("add-model", "m", "--base-url", "http://127.0.0.1:9/v1", "--no-probe", "--price-in", "0.0000016").exit_code == 0
-    assert cli("models", "set", "m", "--price-in", "0.00000160000001").exit_code == 0
+    changed = cli("models", "set", "m", "--price-in", "0.00000160000001")
+    assert changed.exit_code == 0 and "price_in_per_mtok 1.6e-06 → 1.60000001e-06" in changed.output
     events = json.loads(cli("events", "--json").stdout)
     message = next(e["message"] for e in events if e["kind"] == "changed")
     assert message == "m: price in (USD/Mtok) 1.6e-06 → 1.60000001e-06"

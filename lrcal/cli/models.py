@@ -167,7 +167,7 @@ def set_command(
 
     New prices apply from now on: to the cost of every outcome stored afterwards and to routing's
     expected cost; stored outcomes keep the cost they were measured at."""
-    from lrcal.services.models import change_model
+    from lrcal.services.models import change_model, shown_value
 
     row = change_model(
         state(ctx).store(), name, price_in=price_in, price_out=price_out, base_url=base_url, api_model=api_model,
@@ -180,7 +180,7 @@ def set_command(
         typer.echo(f"{name}: nothing changed (the values given are the current ones).")
         return
     for column, (old, new) in row["changed"].items():
-        typer.echo(f"{name}: {column} {cell(old) or '(none)'} → {cell(new) or '(none)'}")
+        typer.echo(f"{name}: {column} {shown_value(old)} → {shown_value(new)}")
     if row["outcomes_from_previous_endpoint"]:
         typer.echo(f"warning: {row['outcomes_from_previous_endpoint']} stored calibration/validation outcomes of {name} "
                    "were measured on the previous endpoint, and calibrate and live-validate reuse them; if another "

@@ -300,7 +300,7 @@ def change_model(store: Store, name: str, **values) -> dict:
         return {**model, "changed": {}}
     labels = {column: label for column, label in CHANGEABLE.values()}
     message = f"{name}: " + "; ".join(
-        f"{labels[column]} {_shown(model[column])} → {_shown(value)}" for column, value in changes.items()
+        f"{labels[column]} {shown_value(model[column])} → {shown_value(value)}" for column, value in changes.items()
     )
     # never under a running calibration or validation of the model: it prices and attributes its
     # outcomes by the model row it read at start (a new price was ignored for the rest of the run,
@@ -320,7 +320,7 @@ def change_model(store: Store, name: str, **values) -> dict:
 ENDPOINT_IDENTITY = frozenset({"base_url", "api_model", "api_style"})
 
 
-def _shown(value) -> str:
+def shown_value(value) -> str:
     if value is None or value == "":
         return "(none)"
     if isinstance(value, float):

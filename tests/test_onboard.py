@@ -361,3 +361,39 @@ def test_a_newcomer_is_not_routed_a_task_it_has_no_calibration_outcome_on(world)
     assert np.mean(chosen[~on_ocr] == "newbie") > 0.5  # measured on the others: still its traffic
     # a set in other task labels says nothing per task: nothing is held back
     assert calibration_task_rows(np.full(20, -1), len(vocab)) is None
+
+
+def test_row_difficulty_is_measured_against_the_incumbents_raw_task_means(world, monkeypatch):
+    """A review: a row's difficulty was the incumbents' outcome against their smoothed task
+    accuracy (shrunk toward their overall one), so a task hard for everyone kept its difficulty
+    in every row and the newcomer's mean there was lifted by +0.07 (strength 22.6) to +0.12
+    (256). Against their raw per-task means (`decision_level`) the bias is gone."""
+    import lrcal.router.token_fit as token_fit
+    from lrcal.router.profiles import compute_profiles
+
+    base = np.array([0.85, 0.8, 0.8, 0.75, 0.8, 0.3])  # task 5 is hard for every model
+    logit = np.log(base / (1 - base))
+    n_tasks, n, k = 6, 128, 3
+    task = np.arange(n) % n_tasks
+    bias_raw, bias_smoothed = [], []
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        p = 1 / (1 + np.exp(-(logit[task] + rng.normal(0, 1.5, n))))  # shared row difficulty
+        incumbents = (rng.random((n, k)) < p[:, None]).astype(float)
+        newcomer = (rng.random(n) < p).astype(float)
+        smoothed = compute_profiles(task, n_tasks, incumbents, smoothing=22.6).task_accuracy
+        raw = np.concatenate([np.stack([[incumbents[task == t, j].mean() for t in range(n_tasks)] for j in range(k)]),
+                              incumbents.mean(0)[:, None]], axis=1)  # fmt: skip
+        for levels, out in ((raw, bias_raw), (smoothed, bias_smoothed)):
+            adjusted, _ = token_fit.difficulty_adjusted_scores(newcomer, task, incumbents, levels)
+            out.append(adjusted[task == 5].mean() - newcomer[task == 5].mean())
+    assert abs(np.mean(bias_raw)) < 0.02 < np.mean(bias_smoothed)
+    # and the fit hands the adjustment the incumbents' raw levels
+    _, data, router = world
+    seen = []
+    real = token_fit.difficulty_adjusted_scores
+    monkeypatch.setattr(token_fit, "difficulty_adjusted_scores",
+                        lambda *args, **kw: (seen.append(args[3]), real(*args, **kw))[1])
+    _fit(router, data, np.arange(380, 460))
+    expected = np.stack([router.cards[f"model{i}"].decision_level() for i in range(5)])
+    np.testing.assert_array_equal(seen[0], expected)

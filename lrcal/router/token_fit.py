@@ -429,7 +429,11 @@ def fit_token(
     rows = _checked_rows(router, name, X, scores, task_ids, pool, pool_scores, extras)
     # step 1: the profile-only token, from the outcomes with the rows' difficulty taken out
     pool_ta = np.stack([router.cards[m].task_accuracy for m in rows.pool]) if rows.pool else np.zeros((0, 0))
-    profile_scores, beta = difficulty_adjusted_scores(rows.scores, rows.task_ids, rows.pool_scores, pool_ta)
+    # a row's difficulty is the incumbents' outcome there against their per-task mean -- the raw
+    # mean (`decision_level`): their smoothed task accuracy, shrunk toward their overall one, left
+    # a hard task's difficulty in every row of it and lifted the newcomer there (+0.07 to +0.12)
+    pool_levels = np.stack([router.cards[m].decision_level() for m in rows.pool]) if rows.pool else np.zeros((0, 0))
+    profile_scores, beta = difficulty_adjusted_scores(rows.scores, rows.task_ids, rows.pool_scores, pool_levels)
     card0 = _profile_card(router, name, rows.task_ids, profile_scores, extras, np.arange(rows.n), "onboarded")
     folds = max(2, min(config.folds, rows.n // 8))
     fold = stratified_fold_ids(rows.n, folds, rows.task_ids, seed)

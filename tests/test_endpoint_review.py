@@ -220,6 +220,9 @@ def _image_side(body: dict) -> int | None:
         ((400, {"error": {"message": "this model does not support images"}}), True,
          "the endpoint refused a small image (HTTP 400: this model does not support images)"),
         ((415, {"error": {"message": "unsupported media"}}), True, "the endpoint refused a small image (HTTP 415:"),
+        # vLLM/LiteLLM: the refusal as an error event of a 200 stream (its status only inside it)
+        ((200, ("sse", [{"error": {"message": "image input is not supported", "code": 400}}, "[DONE]"], 0.0)), True,
+         "the endpoint refused a small image (error from server: image input is not supported"),
     ],
 )  # fmt: skip
 def test_image_probe_says_text_only_only_on_a_definite_refusal(cli, store, scripted, image_reply, text_only, note):
@@ -232,7 +235,8 @@ def test_image_probe_says_text_only_only_on_a_definite_refusal(cli, store, scrip
             return 200, MODELS
         side = _image_side(body)
         if side is None:
-            return 200, answer("OK")
+            streaming = isinstance(image_reply[1], tuple) and body.get("stream")
+            return (200, ("sse", [chunk("OK", finish="stop"), "[DONE]"], 0.0)) if streaming else (200, answer("OK"))
         sides.append(side)
         if image_reply == "stall":
             time.sleep(0.8)

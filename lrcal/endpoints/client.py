@@ -65,6 +65,7 @@ class _Attempt:
     http_status: int | None = None
     stream_refused: bool = False
     stream_options_refused: bool = False
+    error_status: int | None = None  # an error event's own status (its HTTP status may be 200)
 
     @property
     def elapsed_ms(self) -> float:
@@ -348,6 +349,7 @@ class EndpointClient:
             self._fail(attempt, "malformed_response", str(exc), exc.transient)
         except StreamErrorEvent as exc:
             status = exc.status
+            attempt.error_status = status
             kind = "http_4xx" if status is not None and 400 <= status < 500 else "http_5xx"
             retryable = status is None or is_retryable_status(status)
             self._fail(attempt, kind, f"error from server: {exc}", retryable)
@@ -484,6 +486,8 @@ class EndpointClient:
                 retried_errors=list(retried),
                 total_ms=total_ms,
                 streamed=attempt.streamed,
+                error_status=attempt.error_status if attempt.error_status is not None else (
+                    attempt.http_status if attempt.http_status is not None and attempt.http_status >= 400 else None),
             )
         parsed = attempt.parsed
         text = self._redact(clean_text(parsed.text))  # a server that echoes the key must not get it stored

@@ -33,6 +33,9 @@ class CallResult:
     retried_errors: list[str] = field(default_factory=list)  # kinds of the failed attempts before the final one
     total_ms: float = 0.0
     streamed: bool = False  # the final attempt used a streaming response
+    # the status the failure carries: the HTTP status, or the one inside an error event of a 200
+    # stream (vLLM/LiteLLM send `data: {"error": {..., "code": 400}}`); None: none or no failure
+    error_status: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -166,7 +166,8 @@ def probe_endpoint(endpoint: ModelEndpoint) -> tuple[list[str], bool]:
             if call.error_kind is None:
                 return notes, True
             reason = _probe_failure(call)
-            if call.error_kind == "http_4xx" and call.http_status in IMAGE_REFUSAL_STATUSES:
+            # the refusal's own status: inside a 200 stream's error event it is not the HTTP one
+            if call.error_kind == "http_4xx" and call.error_status in IMAGE_REFUSAL_STATUSES:
                 notes.append(f"the endpoint refused a small image ({reason}); "
                              "registered as text-only: `lrcal serve` never sends it an image")  # fmt: skip
                 return notes, False

@@ -407,3 +407,16 @@ def test_a_small_price_change_is_visible_in_the_event(cli, store):
     assert cli("models", "set", "m", "--price-in", "2").exit_code == 0
     events = json.loads(cli("events", "--json").stdout)
     assert events[0]["message"] == "m: price in (USD/Mtok) 1.60000001e-06 → 2"
+
+
+def test_a_key_with_escaped_letters_is_redacted_from_a_body_too_long_to_decode():
+    """A review: only the pass over the decoded message knew an escaped letter ("\\u0073k-…"); a
+    body cut before it was decoded (the gateway reads 2,000 characters, the client 64 KiB) kept
+    the key, readable after one unescape."""
+    from lrcal.endpoints.redact import redact
+
+    escaped = "".join(f"\\u{ord(c):04x}" if c.isalnum() else c for c in KEY)
+    body = '{"error": {"message": "bad key ' + escaped + '", "detail": "' + "x" * 3000
+    cleaned = redact(body[:2000], KEY)
+    assert "[redacted]" in cleaned
+    _assert_no_key([cleaned, cleaned.encode().decode("unicode_escape")])

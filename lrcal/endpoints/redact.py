@@ -43,14 +43,12 @@ _SHORT_ESCAPES = {"/": "\\/", '"': '\\"', "\\": "\\\\"}
 
 
 def _json_tolerant(form: str) -> str:
-    """A pattern for ``form`` as is or inside a raw JSON string: JSON encoders may escape any
-    character other than an ASCII letter or digit (``\\/``, ``\\u002f``, ``\\u002F``), and a body
-    redacted before it is decoded would otherwise keep the key, decoded later in full."""
+    """A pattern for ``form`` as is or inside a raw JSON string: a JSON encoder may write any
+    character as ``\\uXXXX`` (letters and digits too), and ``/``, ``"``, ``\\`` short (``\\/``). A
+    body redacted before it is decoded -- or one cut too short to decode -- would otherwise keep
+    the key, readable after one unescape."""
     out = []
     for ch in form:
-        if ch.isascii() and ch.isalnum():
-            out.append(ch)
-            continue
         alternatives = [re.escape(ch)]
         if ord(ch) <= 0xFFFF:
             hex_digits = f"{ord(ch):04x}"

@@ -111,7 +111,7 @@ def load_working_copy(path: str, decode: int = 2) -> WorkingCopy | None:
                 if decode >= 2:
                     if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # turned a quarter
                         width, height = height, width
-                    im = to_rgb(ImageOps.exif_transpose(im))
+                    im = to_rgb(ImageOps.exif_transpose(im), max_pixels=(4 * _WORK_SIDE) ** 2)
                 else:
                     im = im.convert("RGB")
                 side = max(im.size)

@@ -87,7 +87,7 @@ def decode_image(data: bytes) -> Page:
                 # 16-bit, 32-bit and float pixels: to 8 bits first (convert("RGB") clips every
                 # value above 255 to white: a 16-bit grey page read as blank; and pillow
                 # cannot reduce() a 16-bit image)
-                img = to_rgb(img)
+                img = to_rgb(img, max_pixels=MAX_READ_PIXELS)
             if img.width * img.height > MAX_READ_PIXELS:
                 img = _scaled_down(img)
             rgb = to_rgb(img)  # transparency composited onto white

@@ -76,7 +76,7 @@ def test_a_corrected_version_replaces_the_older_outcomes_in_training(cli, home, 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["replaced_samples"] == 3
     text = cli("import-outcomes", str(_write(tmp_path / "c" / "log.csv", v2 + "s4,ocr,q4,1,1\n")))
-    assert "It replaces version" in text.output and "4 older samples' outcomes give way to this version's" in text.output
+    assert "It replaces version" in text.output and "the outcomes of those versions' 4 samples give way to this version's" in text.output
     table = _training_table(home)
     assert sorted(sid.split(":")[1] for sid in table.sample_ids) == ["s0", "s1", "s2", "s3", "s4"]
     s0 = next(i for i, sid in enumerate(table.sample_ids) if sid.endswith(":s0"))
@@ -115,6 +115,21 @@ def test_a_corrected_question_or_a_dropped_sample_leaves_training_with_its_versi
     table = _training_table(home)
     assert sorted(table.questions) == ["What colr is it", "q2", "q3"]
     assert "nothing to do" in cli("import-outcomes", str(tmp_path / "3" / "v1.csv"), "--name", "logs").output
+
+
+def test_a_version_with_an_empty_column_imported_again_is_nothing_to_do(cli, home, tmp_path):
+    """A review: a run with no outcomes counted as replaced, so every import again of a version
+    whose column b is empty 'restored' b and added another empty run."""
+    v1 = "sample_id,task,question,a_correct,b_correct\ns1,t,q1,1,0\ns2,t,q2,0,1\n"
+    v2 = "sample_id,task,question,a_correct,b_correct\ns1,t,q1,1,\ns2,t,q2,1,\n"
+    assert cli("import-outcomes", str(_write(tmp_path / "1" / "log.csv", v1))).exit_code == 0
+    assert cli("import-outcomes", str(_write(tmp_path / "2" / "log.csv", v2))).exit_code == 0
+    runs = _count(home, "select count(*) from runs")
+    again = cli("import-outcomes", str(tmp_path / "2" / "log.csv"), "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["already_imported"] is True, again.output
+    assert _count(home, "select count(*) from runs") == runs
+    table = _training_table(home)
+    assert table.scores[:, 1].tolist() == [0.0, 1.0]  # b keeps v1's outcomes: v2 has none for it
 
 
 def test_a_model_without_a_column_in_the_new_version_keeps_its_older_outcomes(cli, home, tmp_path):

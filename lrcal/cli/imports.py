@@ -42,8 +42,9 @@ def import_outcomes_command(
     if summary["replaced_versions"]:
         versions = ", ".join(v[:12] for v in summary["replaced_versions"])
         dropped = f", {summary['dropped_samples']} of them not in this version" if summary["dropped_samples"] else ""
-        typer.echo(f"It replaces version {versions} of {summary['dataset']} for its models: in training their "
-                   f"{summary['replaced_samples']} older samples' outcomes give way to this version's{dropped}.")
+        those = "that version" if len(summary["replaced_versions"]) == 1 else "those versions"
+        typer.echo(f"It replaces version {versions} of {summary['dataset']} for its models: in training the outcomes "
+                   f"of {those}' {summary['replaced_samples']} samples give way to this version's{dropped}.")
     for other, n in summary["queries_also_in"].items():
         typer.echo(f"{n} of its samples are the same queries as in set '{other}': in training the latest outcome of "
                    "each model on a query is the one used.")

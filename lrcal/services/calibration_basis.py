@@ -89,6 +89,8 @@ def superseded_import_runs(store: Store, model_id: int | None = None) -> dict[in
             current[(run["model_id"], set_rows[run["set_id"]]["name"])] = run["set_id"]
     superseded: dict[int, str] = {}
     for run in runs:
+        if run["id"] not in with_outcomes:  # holds nothing to replace (an all-empty column)
+            continue
         set_row = set_rows[run["set_id"]]
         newer = current.get((run["model_id"], set_row["name"]), run["set_id"])
         if newer != run["set_id"]:

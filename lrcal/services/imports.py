@@ -86,7 +86,9 @@ def import_outcomes(
     stored_sets = store.list_sets()
     existing = store.find_set(dataset, version) or store.find_set(dataset, file_digest(*files))
     if existing is not None:
-        stale = _replaced_models(store, existing, table.models)
+        with_outcomes = [m for m in table.models if m not in _summary(store, existing, table, already=True)
+                         ["models_without_outcomes"]]
+        stale = _replaced_models(store, existing, with_outcomes)
         if not stale:
             return _summary(store, existing, table, already=True)
         # an older version imported again: it becomes the latest for the models a newer one replaced
@@ -199,7 +201,7 @@ def _replaced_models(store: Store, set_row: dict, models) -> list[str]:
 
     superseded = superseded_import_runs(store)
     out = []
-    for name in models:
+    for name in models:  # (models with outcomes in this version: an empty column restores nothing)
         model = store.find_model(name)
         if model is None:
             continue

@@ -16,8 +16,10 @@ from lrcal.store import Store
 
 CACHE_DIR = Path("cache") / "tui"
 # bumped when what the router computes for the same inputs changes (2: a model hardly run on a
-# task no longer wins it), so a cache written before is recomputed, not shown
-CACHE_FORMAT = 2
+# task no longer wins it; 3: unscaled scores where no model is measured, an onboarded model's
+# tasks without a calibration outcome, cost and latency from the runs that count), so a cache
+# written before is recomputed, not shown
+CACHE_FORMAT = 3
 CACHED_ARRAYS = ("predicted", "sigma", "expected_cost", "expected_latency")
 
 

@@ -394,6 +394,19 @@ def test_json_answer_is_the_choice_with_index_0(stub_endpoint):
     assert result.ok and result.answer == "Answer: 7"
 
 
+@pytest.mark.parametrize("index", [None, "0"])
+def test_the_only_choice_with_a_null_or_text_index_is_the_answer(stub_endpoint, index):
+    """This stop's first version of the index-0 rule refused a lone choice whose index was null
+    or "0" ("response has no choices"), which the old parser read."""
+    def respond(body, headers):
+        reply = answer("Answer: 7")
+        reply["choices"][0]["index"] = index
+        return 200, reply
+
+    _, (result,) = ask(config_for(stub_endpoint(respond).url))
+    assert result.ok and result.answer == "Answer: 7"
+
+
 # ---- 8: a price change shown as a change ---------------------------------------------------------
 
 

@@ -215,7 +215,7 @@ class OpenAIStreamParser:
         choices = chunk.get("choices")
         if isinstance(choices, list):
             for choice in choices:
-                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                if not isinstance(choice, dict) or not _is_first_choice(choice):
                     continue
                 delta = choice.get("delta")
                 text = _content_text(delta.get("content")) if isinstance(delta, dict) else ""
@@ -224,6 +224,13 @@ class OpenAIStreamParser:
                 if choice.get("finish_reason"):
                     self.result.finish_reason = str(choice["finish_reason"])
         return not had_content and bool(self.result.parts)
+
+
+def _is_first_choice(choice: dict) -> bool:
+    """The choice of index 0: the index missing, null or "0" too (servers write all three for
+    the only choice there is)."""
+    index = choice.get("index")
+    return index is None or index == 0 or (isinstance(index, str) and index.strip() == "0")
 
 
 def parse_openai_json(text: str) -> ParsedResponse:
@@ -235,7 +242,7 @@ def parse_openai_json(text: str) -> ParsedResponse:
         raise StreamErrorEvent(_error_text(error), _error_status(error))
     choices = obj.get("choices")
     # the choice with index 0 (as the stream parser), wherever the server lists it
-    choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0), None) if isinstance(
+    choice = next((c for c in choices if isinstance(c, dict) and _is_first_choice(c)), None) if isinstance(
         choices, list) else None  # fmt: skip
     if choice is None:
         raise MalformedResponse("response has no choices", transient=False)

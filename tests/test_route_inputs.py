@@ -115,7 +115,10 @@ def test_an_image_query_goes_to_models_that_take_images(meta_home, tmp_path):
     try:
         routed = cli("route", "-q", "solve problem 3", "--image", str(image), "--meta", "category=geo", "--json")
         assert routed.exit_code == 0, routed.output
-        assert [m["model"] for m in json.loads(routed.stdout)["models"]] == ["b"]
+        decision = json.loads(routed.stdout)
+        assert [m["model"] for m in decision["models"]] == ["b"]
+        assert any("text-only, not sent a query with an image: a" in note for note in decision["notes"])
+
         named = cli("route", "-q", "solve problem 3", "--image", str(image), "--models", "a,b")
         assert named.exit_code == 1 and "a: text-only" in named.output
     finally:

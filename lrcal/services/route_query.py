@@ -104,12 +104,12 @@ def explain_route(
             raise LrcalError(f"{', '.join(text_only)}: text-only (never sent an image); leave "
                              f"{'it' if len(text_only) == 1 else 'them'} out of --models for a query with an image")
     else:
-        # as `lrcal serve` ranks: a query with an image goes to a model that takes images
         enabled = [m for m in store.list_models([lifecycle.ENABLED]) if routing.has_token(m["name"])]
-        names = [m["name"] for m in enabled if image is None or m["accepts_images"]]
+        names = [m["name"] for m in enabled]
         if not names:
-            raise LrcalError("no enabled model that takes images has a capability token" if enabled else
-                             "no enabled model has a capability token; enable models or pass --models a,b,c")
+            raise LrcalError("no enabled model has a capability token; enable models or pass --models a,b,c")
+        if image is not None and not any(m["accepts_images"] for m in enabled):
+            raise LrcalError("no enabled model with a capability token takes images")
     missing = [n for n in names if not routing.has_token(n)]
     if missing:
         raise LrcalError(f"no capability token for {', '.join(missing)} in router {routing.version}")
@@ -120,11 +120,17 @@ def explain_route(
     cost = routing.expected_costs(names)
     latency = routing.expected_latencies(names)
     policy = Policy(lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk_kappa=risk)
-    decision = policy_choice(pred.score, pred.available, policy, sigma=pred.sigma, expected_cost=cost,
-                             expected_latency=latency)  # fmt: skip
+    # as `lrcal serve` ranks: the whole pool is scored and sets the cost and latency scales; a
+    # query with an image can only go to a model that takes images
+    capable = np.array([image is None or bool(store.get_model(n)["accepts_images"]) for n in names])
+    decision = policy_choice(pred.score, pred.available & capable[None, :], policy, sigma=pred.sigma,
+                             expected_cost=cost, expected_latency=latency,
+                             pool=np.ones((1, len(names)), dtype=bool))  # fmt: skip
     choice, util = int(decision.choice[0]), decision.utility
     rows = []
     for j, name in enumerate(names):
+        if not capable[j]:
+            continue  # text-only: never sent this query (named in the notes)
         rows.append(
             {
                 "model": name,
@@ -151,5 +157,7 @@ def explain_route(
         "choice": names[choice] if choice >= 0 else None,
         "models": rows,
         "metadata": metadata,
-        "notes": routing_notes(routing.router.spec, task, metadata),
+        "notes": routing_notes(routing.router.spec, task, metadata) + (
+            [f"text-only, not sent a query with an image: {', '.join(n for n, ok in zip(names, capable) if not ok)}"]
+            if not capable.all() else []),
     }

@@ -110,11 +110,20 @@ def test_a_corrected_question_or_a_dropped_sample_leaves_training_with_its_versi
     store.close()
     # an older version imported again is the latest once more (it said "nothing to do" while
     # training kept the newer one)
+    outcomes = _count(home, "select count(*) from outcomes")
     again = cli("import-outcomes", str(_write(tmp_path / "3" / "v1.csv", v1)), "--name", "logs")
     assert again.exit_code == 0 and "it is the latest again for a, b" in again.output, again.output
     table = _training_table(home)
     assert sorted(table.questions) == ["What colr is it", "q2", "q3"]
+    # no copies: newer outcome ids would win over calibration outcomes of the same queries stored since
+    assert _count(home, "select count(*) from outcomes") == outcomes
     assert "nothing to do" in cli("import-outcomes", str(tmp_path / "3" / "v1.csv"), "--name", "logs").output
+    # back and forth: each version is current after its import, again and again
+    for version, questions in ((tmp_path / "2" / "v2.csv", ["What color is it", "q2"]),
+                               (tmp_path / "3" / "v1.csv", ["What colr is it", "q2", "q3"])):
+        result = cli("import-outcomes", str(version), "--name", "logs")
+        assert result.exit_code == 0 and "it is the latest again" in result.output, result.output
+        assert sorted(_training_table(home).questions) == questions
 
 
 def test_a_version_with_an_empty_column_imported_again_is_nothing_to_do(cli, home, tmp_path):

@@ -75,21 +75,33 @@ def calibration_basis(store: Store, model_id: int) -> CalibrationBasis:
                             superseded_imports=superseded)
 
 
-def superseded_import_runs(store: Store, model_id: int | None = None) -> dict[int, str]:
-    """import run id -> why it does not count, for the model's (None: every model's) import runs
-    that a later import of the same log name with outcomes for the same model replaced."""
+def current_import_sets(store: Store, model_id: int | None = None) -> dict[tuple[int, str], int]:
+    """(model id, log name) -> the set id of the version that counts: the latest import of that
+    name with outcomes for the model, or the latest that made a stored version current again."""
     runs = store.runs(model_id, kind=IMPORT_RUN_KIND)
     if not runs:
         return {}
     with_outcomes = store.runs_with_outcomes(IMPORT_RUN_KIND)
-    set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
+    names = {set_id: store.get_set_by_id(set_id)["name"] for set_id in {r["set_id"] for r in runs}}
     current: dict[tuple[int, str], int] = {}
-    for run in runs:  # ascending ids: the latest import with outcomes wins
-        if run["id"] in with_outcomes:
-            current[(run["model_id"], set_rows[run["set_id"]]["name"])] = run["set_id"]
+    for run in runs:  # ascending ids: the latest wins
+        if run["id"] in with_outcomes or (run["parameters"] or {}).get("restores"):
+            current[(run["model_id"], names[run["set_id"]])] = run["set_id"]
+    return current
+
+
+def superseded_import_runs(store: Store, model_id: int | None = None) -> dict[int, str]:
+    """import run id -> why it does not count, for the model's (None: every model's) import runs
+    with outcomes on a version of their log that is not the current one (`current_import_sets`)."""
+    runs = store.runs(model_id, kind=IMPORT_RUN_KIND)
+    if not runs:
+        return {}
+    current = current_import_sets(store, model_id)
+    with_outcomes = store.runs_with_outcomes(IMPORT_RUN_KIND)
+    set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
     superseded: dict[int, str] = {}
     for run in runs:
-        if run["id"] not in with_outcomes:  # holds nothing to replace (an all-empty column)
+        if run["id"] not in with_outcomes:  # holds nothing to replace (an all-empty column, a marker)
             continue
         set_row = set_rows[run["set_id"]]
         newer = current.get((run["model_id"], set_row["name"]), run["set_id"])

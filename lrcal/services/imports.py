@@ -26,6 +26,9 @@ from lrcal.services.tables import EXTRA_IMAGES
 from lrcal.store import IMPORTED_ERROR, Store, utcnow
 
 RUN_KIND = "import"
+# an import run's parameter: it marks a stored version the latest again, with no outcome rows
+# of its own (`lrcal.services.calibration_basis.superseded_import_runs` reads it)
+RESTORES = "restores"
 
 
 def file_digest(*paths: Path) -> str:
@@ -94,7 +97,7 @@ def import_outcomes(
         # an older version imported again: it becomes the latest for the models a newer one replaced
         # (it used to say "nothing to do" while training kept the newer version)
         with store.write():
-            _add_import_runs(store, table, existing, path, dataset, version, models=stale)
+            _add_import_runs(store, table, existing, path, dataset, version, models=stale, restore=True)
         summary = _summary(store, existing, table, already=False)
         summary["restored_for"] = stale
         return _after_import(store, existing, table, summary)
@@ -173,9 +176,12 @@ def parsed_digest(table, image_hashes: list[list[str]]) -> str:
 
 
 def _add_import_runs(store: Store, table, set_row: dict, path: Path, dataset: str, version: str, *,
-                     models: list[str]) -> None:
+                     models: list[str], restore: bool = False) -> None:
     """One completed import run per model of ``models`` (columns of ``table``) on ``set_row``, with its
-    outcomes; a model not stored yet is created (known from outcome logs only)."""
+    outcomes; a model not stored yet is created (known from outcome logs only). ``restore``: the
+    version's outcomes are stored already; each run only marks it the latest again
+    (`RESTORES`, no outcome rows: copies would be newer than calibration outcomes stored since, and
+    win over them as the latest outcome of their queries)."""
     example_pks = store.example_pks(set_row["id"])
     now = utcnow()
     for k, model_name in enumerate(table.models):
@@ -183,30 +189,30 @@ def _add_import_runs(store: Store, table, set_row: dict, path: Path, dataset: st
             continue
         model = store.find_model(model_name)
         model_id = store.add_imported_model(model_name, dataset=dataset, at=now) if model is None else model["id"]
-        run_id = store.add_completed_run(
-            model_id, set_row["id"], RUN_KIND, parameters={"file": str(path), "column": model_name}, at=now
-        )
-        store.insert_outcomes(_outcome_rows(table, k, run_id, example_pks, now))
+        parameters = {"file": str(path), "column": model_name, **({RESTORES: version} if restore else {})}
+        run_id = store.add_completed_run(model_id, set_row["id"], RUN_KIND, parameters=parameters, at=now)
+        if not restore:
+            store.insert_outcomes(_outcome_rows(table, k, run_id, example_pks, now))
         store.log_event(
             "imported",
             model_id=model_id,
-            message=f"outcomes imported from {path.name} ({dataset})",
-            data={"set": dataset, "version": version},
+            message=f"outcomes {'of an earlier import made current again' if restore else 'imported'} from "
+                    f"{path.name} ({dataset})",
+            data={"set": dataset, "version": version, **({"restored": True} if restore else {})},
         )
 
 
 def _replaced_models(store: Store, set_row: dict, models) -> list[str]:
-    """The models of ``models`` whose outcomes from ``set_row``'s log version a later version replaced."""
-    from lrcal.services.calibration_basis import superseded_import_runs
+    """The models of ``models`` for which another version of ``set_row``'s log is the current one."""
+    from lrcal.services.calibration_basis import current_import_sets
 
-    superseded = superseded_import_runs(store)
+    current = current_import_sets(store)
     out = []
     for name in models:  # (models with outcomes in this version: an empty column restores nothing)
         model = store.find_model(name)
         if model is None:
             continue
-        runs = [r for r in store.runs(model["id"], kind=RUN_KIND) if r["set_id"] == set_row["id"]]
-        if runs and all(r["id"] in superseded for r in runs):
+        if current.get((model["id"], set_row["name"]), set_row["id"]) != set_row["id"]:
             out.append(name)
     return out
 

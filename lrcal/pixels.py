@@ -13,6 +13,11 @@ _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
+def is_wide(img) -> bool:
+    """Its values are not 0-255 bytes (16-bit, 32-bit integer or float pixels)."""
+    return img.mode in _WIDE_MODES
+
+
 def to_rgb(img, max_pixels: int | None = None):
     """``img`` (a pillow image) as 8-bit RGB: wide values rescaled to 0-255 (16-bit: / 257;
     float: 0-1 taken as the full range), transparency composited onto white. ``max_pixels``: a
@@ -20,7 +25,7 @@ def to_rgb(img, max_pixels: int | None = None):
     page cost 2.7 s and 750 MB rescaled whole, for a 128-pixel working copy)."""
     from PIL import Image
 
-    if img.mode in _WIDE_MODES:
+    if is_wide(img):
         if max_pixels and img.width * img.height > max_pixels:
             img = _shrunk(img, max_pixels)
         img = _to_8bit_grey(img)

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from lrcal.errors import LrcalError
 from lrcal.local.layout import TextBox
-from lrcal.pixels import to_rgb
+from lrcal.pixels import is_wide, to_rgb
 
 OCR_EXTRA_HINT = "pip install 'lrcal[ocr]'"
 MAX_PIXELS = 40_000_000  # decompression-bomb guard, as for calibration-set images
@@ -83,7 +83,7 @@ def decode_image(data: bytes) -> Page:
             if scale < 1.0:
                 img.draft("RGB", (int(img.width * scale), int(img.height * scale)))  # JPEG: decode smaller
             img.load()
-            if img.mode.startswith("I") or img.mode == "F":
+            if is_wide(img):
                 # 16-bit, 32-bit and float pixels: to 8 bits first (convert("RGB") clips every
                 # value above 255 to white: a 16-bit grey page read as blank; and pillow
                 # cannot reduce() a 16-bit image)

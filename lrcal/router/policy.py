@@ -130,9 +130,9 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 # the best single model. Each model's decision score depends on its own levels only, so a
 # choice among any subset of the pool is the same choice -- but for one case: where no model of
 # the scored pool is measured on the query's task, the scores stay unscaled (`decision_scores`),
-# so every surface scores the whole routed pool and masks what a query cannot use. The same levels exist for a model
-# onboarded after training (its card's accuracies and the network's score of its token), so
-# incumbents and newcomers are weighed alike.
+# so every surface scores the whole routed pool and masks what a query cannot use. The same
+# levels exist for a model onboarded after training (its card's accuracies and the network's
+# score of its token), so incumbents and newcomers are weighed alike.
 
 RULE_LEVELS = ("overall", "task", "query")
 

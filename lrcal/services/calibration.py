@@ -9,7 +9,8 @@ from typing import Callable
 from lrcal import lifecycle
 from lrcal.errors import LrcalError, UsageError
 from lrcal.services.circuit_breaker import CircuitBreaker, CircuitOpen
-from lrcal.services.collection import ProgressCallback, collect_outcomes, errors_by_kind, summarize, summarize_by_task
+from lrcal.services.collection import (ProgressCallback, collect_outcomes, errors_by_kind, registered_concurrency,
+                                      summarize, summarize_by_task)
 from lrcal.services.run_health import MAX_ERROR_SHARE, run_health
 from lrcal.services.sets import ensure_set, stratified_subset
 from lrcal.store import Store
@@ -62,8 +63,8 @@ def calibrate(
         raise LrcalError(f"model '{model['name']}' has no endpoint (it was imported from outcome logs)")
     if request.limit is not None and request.limit < 1:
         raise LrcalError("--limit must be at least 1")
-    if request.concurrency is not None and request.concurrency > int(model["max_concurrency"] or 4):
-        limit = int(model["max_concurrency"] or 4)
+    limit = registered_concurrency(model)
+    if request.concurrency is not None and request.concurrency > limit:
         raise UsageError(
             f"--concurrency {request.concurrency} is above {model['name']}'s max concurrency {limit}; if the endpoint "
             f"takes more, raise it first: lrcal models set {model['name']} --max-concurrency {request.concurrency}"

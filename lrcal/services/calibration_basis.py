@@ -46,10 +46,16 @@ class CalibrationBasis:
 
 
 def calibration_basis(store: Store, model_id: int) -> CalibrationBasis:
-    superseded = superseded_import_runs(store, model_id)
+    runs, left_out = _calibration_runs_left_out(store, model_id)
+    return CalibrationBasis(runs=[r["id"] for r in runs if r["id"] not in left_out], left_out=left_out,
+                            superseded_imports=superseded_import_runs(store, model_id))
+
+
+def _calibration_runs_left_out(store: Store, model_id: int) -> tuple[list[dict], dict[int, str]]:
+    """(the model's calibration runs, run id -> why it does not count)."""
     runs = store.runs(model_id, kind=CALIBRATION_RUN_KIND)
     if not runs:
-        return CalibrationBasis(runs=[], superseded_imports=superseded)
+        return [], {}
     fresh_from = max((r["id"] for r in runs if (r["parameters"] or {}).get("fresh")), default=None)
     set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
     health = {r["id"]: run_health(store.run_outcomes(r["id"])) for r in runs}
@@ -71,34 +77,34 @@ def calibration_basis(store: Store, model_id: int) -> CalibrationBasis:
             newer = set_rows[current]
             left_out[run["id"]] = (f"on {set_row['name']} version {set_row['version'][:12]}, since calibrated on "
                                    f"version {newer['version'][:12]}")
-    return CalibrationBasis(runs=[r["id"] for r in runs if r["id"] not in left_out], left_out=left_out,
-                            superseded_imports=superseded)
+    return runs, left_out
 
 
-def current_import_sets(store: Store, model_id: int | None = None) -> dict[tuple[int, str], int]:
-    """(model id, log name) -> the set id of the version that counts: the latest import of that
-    name with outcomes for the model, or the latest that made a stored version current again."""
+def _import_versions(store: Store, model_id: int | None):
+    """(import runs, the ids of those with outcomes, set id -> set row, (model id, log name) ->
+    the set id of the version that counts): the latest import of that name with outcomes for the
+    model, or the latest that made a stored version current again."""
     runs = store.runs(model_id, kind=IMPORT_RUN_KIND)
     if not runs:
-        return {}
+        return [], set(), {}, {}
     with_outcomes = store.runs_with_outcomes(IMPORT_RUN_KIND)
-    names = {set_id: store.get_set_by_id(set_id)["name"] for set_id in {r["set_id"] for r in runs}}
+    set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
     current: dict[tuple[int, str], int] = {}
     for run in runs:  # ascending ids: the latest wins
         if run["id"] in with_outcomes or (run["parameters"] or {}).get("restores"):
-            current[(run["model_id"], names[run["set_id"]])] = run["set_id"]
-    return current
+            current[(run["model_id"], set_rows[run["set_id"]]["name"])] = run["set_id"]
+    return runs, with_outcomes, set_rows, current
+
+
+def current_import_sets(store: Store, model_id: int | None = None) -> dict[tuple[int, str], int]:
+    """(model id, log name) -> the set id of the log version that counts (`_import_versions`)."""
+    return _import_versions(store, model_id)[3]
 
 
 def superseded_import_runs(store: Store, model_id: int | None = None) -> dict[int, str]:
     """import run id -> why it does not count, for the model's (None: every model's) import runs
-    with outcomes on a version of their log that is not the current one (`current_import_sets`)."""
-    runs = store.runs(model_id, kind=IMPORT_RUN_KIND)
-    if not runs:
-        return {}
-    current = current_import_sets(store, model_id)
-    with_outcomes = store.runs_with_outcomes(IMPORT_RUN_KIND)
-    set_rows = {set_id: store.get_set_by_id(set_id) for set_id in {r["set_id"] for r in runs}}
+    with outcomes on a version of their log that is not the current one."""
+    runs, with_outcomes, set_rows, current = _import_versions(store, model_id)
     superseded: dict[int, str] = {}
     for run in runs:
         if run["id"] not in with_outcomes:  # holds nothing to replace (an all-empty column, a marker)
@@ -115,5 +121,5 @@ def left_out_calibration_runs(store: Store) -> set[int]:
     """Every model's runs that do not count: calibration runs left out and import runs replaced
     by a later version of their log (run ids are unique across models)."""
     model_ids = {run["model_id"] for run in store.runs(kind=CALIBRATION_RUN_KIND)}
-    left_out = {run_id for model_id in model_ids for run_id in calibration_basis(store, model_id).left_out}
+    left_out = {run_id for model_id in model_ids for run_id in _calibration_runs_left_out(store, model_id)[1]}
     return left_out | set(superseded_import_runs(store))

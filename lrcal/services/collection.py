@@ -20,12 +20,17 @@ from lrcal.store import Store
 ProgressCallback = Callable[[dict, dict], None]  # (example row, stored outcome fields)
 
 
+def registered_concurrency(model: dict) -> int:
+    """The model's registered limit on parallel requests (the endpoint's)."""
+    return int(model["max_concurrency"] or 4)
+
+
 def endpoint_config(model: dict, concurrency: int | None = None):
     """The client settings for ``model``; ``concurrency`` may lower its registered limit, never raise it
     (the limit is the endpoint's: more parallel requests meet 429s or an overloaded server)."""
     from lrcal.endpoints import EndpointConfig
 
-    limit = int(model["max_concurrency"] or 4)
+    limit = registered_concurrency(model)
     return EndpointConfig(
         base_url=model["base_url"],
         api_model=model["api_model"] or model["name"],

@@ -89,9 +89,8 @@ def import_outcomes(
     stored_sets = store.list_sets()
     existing = store.find_set(dataset, version) or store.find_set(dataset, file_digest(*files))
     if existing is not None:
-        with_outcomes = [m for m in table.models if m not in _summary(store, existing, table, already=True)
-                         ["models_without_outcomes"]]
-        stale = _replaced_models(store, existing, with_outcomes)
+        empty = _models_without_outcomes(table)
+        stale = _replaced_models(store, existing, [m for m in table.models if m not in empty])
         if not stale:
             return _summary(store, existing, table, already=True)
         # an older version imported again: it becomes the latest for the models a newer one replaced
@@ -290,12 +289,16 @@ def _summary(store: Store, set_row: dict, table, *, already: bool) -> dict:
         "outcomes": int((~_isnan(table.scores)).sum()),
         "already_imported": already,
         "ignored_columns": list(table.ignored_columns),
-        "models_without_outcomes": [m for k, m in enumerate(table.models) if not (~_isnan(table.scores[:, k])).any()],
+        "models_without_outcomes": _models_without_outcomes(table),
         "replaced_versions": [],
         "replaced_samples": 0,
         "dropped_samples": 0,
         "restored_for": [],
     }
+
+
+def _models_without_outcomes(table) -> list[str]:
+    return [m for k, m in enumerate(table.models) if not (~_isnan(table.scores[:, k])).any()]
 
 
 def _isnan(array):

@@ -50,14 +50,13 @@ def routing_notes(spec, task: str | None, metadata: dict[str, str]) -> list[str]
     columns it does not use, and the metadata columns it was trained with that are missing
     (their features are then zero, as for a query that never had them)."""
     from lrcal.features.metadata import task_position
+    from lrcal.features.spec import CHOICE_COLUMNS
 
     notes = []
     if task and task_position(spec.task_vocab, task) is None:
         known = ", ".join(spec.task_vocab[:12]) + ("…" if len(spec.task_vocab) > 12 else "")
         notes.append(f"task {task!r} is not one the router was trained on ({known or 'it knows no task'}): "
                      "routed as a query of unknown task")
-    from lrcal.features.spec import CHOICE_COLUMNS
-
     columns = set(spec.categorical_columns)
     # answer options (`--meta choices=...`) are read as text, whatever the columns
     unused = [k for k in metadata if k not in columns and k.strip().lower() not in CHOICE_COLUMNS]
@@ -99,17 +98,19 @@ def explain_route(
             raise LrcalError(f"{', '.join(removed)}: removed, never routed to again; leave "
                              f"{'it' if len(removed) == 1 else 'them'} out of --models")
         names = list(models)
-        text_only = [n for n in names if image is not None and not store.get_model(n)["accepts_images"]]
-        if text_only:
-            raise LrcalError(f"{', '.join(text_only)}: text-only (never sent an image); leave "
-                             f"{'it' if len(text_only) == 1 else 'them'} out of --models for a query with an image")
     else:
-        enabled = [m for m in store.list_models([lifecycle.ENABLED]) if routing.has_token(m["name"])]
-        names = [m["name"] for m in enabled]
+        names = [m["name"] for m in store.list_models([lifecycle.ENABLED]) if routing.has_token(m["name"])]
         if not names:
             raise LrcalError("no enabled model has a capability token; enable models or pass --models a,b,c")
-        if image is not None and not any(m["accepts_images"] for m in enabled):
-            raise LrcalError("no enabled model with a capability token takes images")
+    # as `lrcal serve` ranks: the whole pool is scored and sets the cost and latency scales; a
+    # query with an image can only go to a model that takes images
+    capable = np.array([image is None or bool(store.get_model(n)["accepts_images"]) for n in names])
+    text_only = [n for n, ok in zip(names, capable) if not ok]
+    if models and text_only:
+        raise LrcalError(f"{', '.join(text_only)}: text-only (never sent an image); leave "
+                         f"{'it' if len(text_only) == 1 else 'them'} out of --models for a query with an image")
+    if not capable.any():
+        raise LrcalError("no enabled model with a capability token takes images")
     missing = [n for n in names if not routing.has_token(n)]
     if missing:
         raise LrcalError(f"no capability token for {', '.join(missing)} in router {routing.version}")
@@ -120,9 +121,6 @@ def explain_route(
     cost = routing.expected_costs(names)
     latency = routing.expected_latencies(names)
     policy = Policy(lambda_cost=lambda_cost, lambda_latency=lambda_latency, risk_kappa=risk)
-    # as `lrcal serve` ranks: the whole pool is scored and sets the cost and latency scales; a
-    # query with an image can only go to a model that takes images
-    capable = np.array([image is None or bool(store.get_model(n)["accepts_images"]) for n in names])
     decision = policy_choice(pred.score, pred.available & capable[None, :], policy, sigma=pred.sigma,
                              expected_cost=cost, expected_latency=latency,
                              pool=np.ones((1, len(names)), dtype=bool))  # fmt: skip
@@ -158,6 +156,5 @@ def explain_route(
         "models": rows,
         "metadata": metadata,
         "notes": routing_notes(routing.router.spec, task, metadata) + (
-            [f"text-only, not sent a query with an image: {', '.join(n for n, ok in zip(names, capable) if not ok)}"]
-            if not capable.all() else []),
+            [f"text-only, not sent a query with an image: {', '.join(text_only)}"] if text_only else []),
     }

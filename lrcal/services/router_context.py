@@ -5,7 +5,7 @@ examples or new queries."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -48,7 +48,9 @@ class RoutingContext:
     router: object  # lrcal.router.api.Router (with onboarded cards added)
     tokens: dict[str, dict] = field(default_factory=dict)  # model -> model_tokens row (onboarded)
     _features: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-    _stats_of: dict[str, dict] = field(default_factory=dict, repr=False)  # a context lives one command or reload
+    # per model, read once: a context lives one command or reload
+    _stats_of: dict[str, dict] = field(default_factory=dict, repr=False)
+    _basis_of: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ---- bank ------------------------------------------------------------------------
     def has_token(self, name: str) -> bool:
@@ -69,13 +71,19 @@ class RoutingContext:
             self._stats_of[name] = self._measured_stats(name)
         return self._stats_of[name]
 
-    def _measured_stats(self, name: str) -> dict:
+    def _basis(self, model: dict):
+        """The model's `CalibrationBasis`: the runs its numbers rest on."""
         from lrcal.services.calibration_basis import calibration_basis
 
+        if model["name"] not in self._basis_of:
+            self._basis_of[model["name"]] = calibration_basis(self.store, model["id"])
+        return self._basis_of[model["name"]]
+
+    def _measured_stats(self, name: str) -> dict:
         model = self.store.get_model(name)
         # the runs that count: a run before --fresh measured another endpoint (or price), a refused
         # one is mostly failures (route mixed both runs' tokens and latencies)
-        left_out = calibration_basis(self.store, model["id"]).left_out
+        left_out = self._basis(model).left_out
         tokens = self.store.token_means(model["id"], "calibration", left_out_runs=left_out)
         latencies = self.store.latencies(model["id"], "calibration", left_out_runs=left_out)
         card = self.router.cards.get(name)
@@ -104,12 +112,9 @@ class RoutingContext:
         return np.asarray([self._stats(n)["latency"] for n in names], dtype=float)
 
     def calibration_accuracy(self, name: str) -> float | None:
-        from lrcal.services.calibration_basis import calibration_basis
-
         model = self.store.get_model(name)
         # the outcomes its token and the router rest on: refused or replaced runs left out
-        return self.store.mean_correct(model["id"], ("calibration", "import"),
-                                       left_out_runs=calibration_basis(self.store, model["id"]).not_counted)
+        return self.store.mean_correct(model["id"], ("calibration", "import"), left_out_runs=self._basis(model).not_counted)
 
     # ---- predictions -------------------------------------------------------------------
     def features(self, examples: Sequence[dict]) -> np.ndarray:

@@ -479,3 +479,35 @@ def test_the_detail_of_a_model_removed_meanwhile_says_so(tui_home_copy):
     with ReviewService(tui_home_copy).connect() as review:
         with pytest.raises(LrcalError, match=f"model '{DOMINATED}' was removed"):
             review.model_detail(DOMINATED)
+
+
+def test_a_what_if_pool_without_any_measured_model_keeps_the_estimates_order(snap):
+    """The routing view scores every model with a token once; a what-if pool that leaves out
+    every model measured on a query's task must route as the gateway would with exactly that
+    pool enabled (estimates kept, `scale_unmeasured`), not on scores scaled to tie-breakers
+    because a model outside the pool was measured (the cheapest model then won at any λ_cost)."""
+    import dataclasses
+
+    from lrcal.router.policy import Policy, policy_choice, scale_unmeasured
+
+    n, m = snap.predicted.shape
+    assert m >= 3
+    unscaled = np.full((n, m), 0.3)
+    unscaled[:, 0], unscaled[:, 1], unscaled[:, 2] = 0.5, 0.9, 0.6
+    share = np.zeros((n, m))
+    share[:, 0] = 1.0  # only the first model was run on these tasks
+    cost = np.linspace(2e-3, 1e-3, m)
+    cost[2] = 1e-4  # the third model is the cheapest
+    what_if = dataclasses.replace(snap, unscaled=unscaled, measured_share=share,
+                                  predicted=scale_unmeasured(unscaled, share), expected_cost=cost)
+    pool = [name for name in snap.models if name != snap.models[0]]
+    table = route(what_if, lambda_cost=0.01, included=pool)
+    # the gateway with this pool enabled scores only these models: nobody measured, order kept
+    columns = [snap.index(name) for name in pool]
+    alone = policy_choice(scale_unmeasured(unscaled[:, columns], share[:, columns]), np.ones(len(columns), dtype=bool),
+                          Policy(lambda_cost=0.01), expected_cost=cost[columns])
+    assert [pool[j] for j in alone.choice] == [snap.models[1]] * n
+    assert [snap.models[j] for j in table.choice] == [snap.models[1]] * n
+    assert table.quality_predicted == pytest.approx(0.9)
+    # with the measured model in the pool the others stay tie-breakers: it takes every query
+    assert [snap.models[j] for j in route(what_if, lambda_cost=0.01, included=snap.models).choice] == [snap.models[0]] * n

@@ -28,7 +28,7 @@ from lrcal.router.linear_head import LINEAR_L2, blend, choose_blend, fit_linear_
 from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet, parameter_count, with_task_bias
 from lrcal.router.policy import (DecisionRule, Policy, decision_differences, decision_scores, fit_decision_rule,
-                                 policy_choice, summarize_gain)
+                                 policy_choice, scale_unmeasured, summarize_gain)
 from lrcal.router.profiles import (MIN_DECISION_ROWS, ONBOARDED_MIN_ROWS, ProfilePrior, compute_profiles,
                                    fit_profile_prior, measured_share, outcome_task_accuracy, task_outcome_counts,
                                    task_rows_from_profiles)
@@ -47,6 +47,11 @@ class Prediction:
     prior: np.ndarray  # the profile prior (the model's smoothed accuracy on the query's task)
     available: np.ndarray  # [N, K] bool
     network_score: np.ndarray | None = None  # mu_tilde = clip(mu + delta, 0, 1), before the rule
+    # ``score`` before a model not measured on the query's task is scaled to a tie-breaker, and
+    # that measured share (`policy.scale_unmeasured`; None: every model counts as measured):
+    # a decision among a subset of ``models`` rescales with the subset as its pool
+    unscaled_score: np.ndarray | None = None
+    measured_share: np.ndarray | None = None
 
 
 @dataclass
@@ -227,9 +232,11 @@ class Router:
         p_task = means.pop("p_task")
         self.blend_linear_heads(means, names, X, heads)
         means["network_score"] = means["score"]
-        means["score"] = decision_scores(means["score"], means["prior"], self.overall_accuracy(names),
-                                         self.decision_rule, task_level=p_task @ self.decision_levels(names).T,
-                                         measured=self.measured(names, p_task))
+        estimate = decision_scores(means["score"], means["prior"], self.overall_accuracy(names), self.decision_rule,
+                                   task_level=p_task @ self.decision_levels(names).T)
+        measured = self.measured(names, p_task)
+        means["unscaled_score"], means["measured_share"] = estimate, measured
+        means["score"] = estimate if measured is None else scale_unmeasured(estimate, measured)
         return means
 
     def measured(self, names: Sequence[str], p_task: np.ndarray) -> np.ndarray | None:

@@ -130,7 +130,8 @@ def policy_choice(score: np.ndarray, available: np.ndarray, policy: Policy = Pol
 # the best single model. Each model's decision score depends on its own levels only, so a
 # choice among any subset of the pool is the same choice -- but for one case: where no model of
 # the scored pool is measured on the query's task, the scores stay unscaled (`decision_scores`),
-# so every surface scores the whole routed pool and masks what a query cannot use. The same
+# so every surface scores the whole routed pool and masks what a query cannot use (the TUI's
+# what-if pools rescale each pool from the unscaled estimates, `scale_unmeasured`). The same
 # levels exist for a model onboarded after training (its card's accuracies and the network's
 # score of its token), so incumbents and newcomers are weighed alike.
 
@@ -278,16 +279,25 @@ def decision_scores(score: np.ndarray, prior: np.ndarray, overall: np.ndarray, r
         levels = rule_levels(score, prior, overall)
         levels[0] = levels[0] - rule.centre
         q = np.clip(rule.centre + sum(w * level for w, level in zip(weights, levels)), 0.0, 1.0)
-    if measured is None:
-        return q
+    return q if measured is None else scale_unmeasured(q, measured)
+
+
+def scale_unmeasured(q: np.ndarray, measured: np.ndarray, pool: np.ndarray | None = None) -> np.ndarray:
+    """``q`` [N, K] with each model's estimate scaled down to a tie-breaker where it is not
+    measured on the query's task (``measured`` [N, K], `decision_scores`), except on rows where
+    no model of ``pool`` ([K] or [N, K] mask; None: every column) is measured: those keep ``q``.
+    A choice among a subset of the columns is the subset's own decision only with ``pool`` =
+    that subset (the TUI's what-if pools score every model once)."""
+    q = np.asarray(q, dtype=np.float64)
     # a model's estimate on a task it was run on fewer than MIN_DECISION_ROWS times is the
     # network's (or the smoothing's) extrapolation: one lucky outcome, or a strong task
     # elsewhere, made it win tasks it then lost (docs/reliability.md)
     share = np.array(np.broadcast_to(np.asarray(measured, dtype=np.float64), q.shape))
+    in_pool = np.ones(q.shape, dtype=bool) if pool is None else np.broadcast_to(np.asarray(pool, dtype=bool), q.shape)
     # where no model of the pool is measured on the query's task, the scaling would leave a cost
     # or latency weight deciding alone (the cheapest model won at any λ_cost > 0): the estimates
     # keep their order instead
-    share[~(share > 0).any(axis=-1)] = 1.0
+    share[~((share > 0) & in_pool).any(axis=-1)] = 1.0
     return q * (share + (1.0 - share) * TIE_BREAK)
 
 

@@ -63,6 +63,7 @@ class RoutingTable:
     winners: dict[str, str | None]  # per task group: the model with the largest share
     totals: dict[str, Cell]  # per model over all queries
     choice: np.ndarray  # [N] index into models (-1: no model available)
+    scores: np.ndarray  # [N, M] the decision scores this pool routed on (`RoutingSnapshot.pool_scores`)
     quality_predicted: float | None
     quality_measured: float | None
     expected_cost_mean: float | None
@@ -72,7 +73,7 @@ class RoutingTable:
         return self.cells[(task, model)]
 
 
-def _cell(snap: RoutingSnapshot, mask: np.ndarray, j: int, group_n: int) -> Cell:
+def _cell(snap: RoutingSnapshot, scores: np.ndarray, mask: np.ndarray, j: int, group_n: int) -> Cell:
     n = int(mask.sum())
     measured = snap.measured[mask, j]
     measured_mean = finite_mean(measured) if n else None
@@ -81,7 +82,7 @@ def _cell(snap: RoutingSnapshot, mask: np.ndarray, j: int, group_n: int) -> Cell
     return Cell(
         n=n,
         share=(n / group_n) if group_n else 0.0,
-        predicted=finite_mean(snap.predicted[mask, j]) if n else None,
+        predicted=finite_mean(scores[mask, j]) if n else None,
         measured=measured_mean,
         measured_n=measured_n,
         latency_ms_p50=finite_p50(snap.latency[mask, j]) if n else None,
@@ -104,9 +105,13 @@ def route(
     ``included``; live validation normalizes with and without its candidate over one pool)."""
     included_set = frozenset(snap.default_included if included is None else included) & frozenset(snap.models)
     pool_set = included_set | (frozenset(pool) if pool is not None else frozenset())
+    included_mask = np.asarray([m in included_set for m in snap.models], dtype=bool)
+    # scored as the gateway would score this pool (a query no included model is measured on
+    # keeps its estimates' order), not as the snapshot's pool of every model with a token
+    scores = snap.pool_scores(included_mask)
     choice = policy_choice(
-        snap.predicted,
-        np.asarray([m in included_set for m in snap.models], dtype=bool),
+        scores,
+        included_mask,
         Policy(lambda_cost=float(lambda_cost), lambda_latency=float(lambda_latency)),
         expected_cost=snap.expected_cost,
         expected_latency=snap.expected_latency,
@@ -120,7 +125,7 @@ def route(
         in_group = snap.tasks == task
         best: tuple[float, float, str] | None = None
         for j, model in enumerate(snap.models):
-            cell = _cell(snap, in_group & (choice == j), j, group_sizes[task])
+            cell = _cell(snap, scores, in_group & (choice == j), j, group_sizes[task])
             cells[(task, model)] = cell
             if cell.n:
                 key = (cell.share, cell.predicted or 0.0, model)
@@ -128,7 +133,7 @@ def route(
                     best = key
         winners[task] = best[2] if best else None
     n = len(snap.examples)
-    totals = {model: _cell(snap, choice == j, j, n) for j, model in enumerate(snap.models)}
+    totals = {model: _cell(snap, scores, choice == j, j, n) for j, model in enumerate(snap.models)}
     rows = np.flatnonzero(choice >= 0)
     chosen = choice[rows]
     return RoutingTable(
@@ -142,7 +147,8 @@ def route(
         winners=winners,
         totals=totals,
         choice=choice,
-        quality_predicted=finite_mean(snap.predicted[rows, chosen]) if rows.size else None,
+        scores=scores,
+        quality_predicted=finite_mean(scores[rows, chosen]) if rows.size else None,
         quality_measured=finite_mean(snap.measured[rows, chosen]) if rows.size else None,
         expected_cost_mean=finite_mean(snap.expected_cost[chosen]) if rows.size else None,
         latency_ms_p50=finite_p50(snap.latency[rows, chosen]) if rows.size else None,
@@ -212,8 +218,8 @@ def diff(
                     to_model=name(dst),
                     n=len(idx),
                     share_of_group=len(idx) / group_n,
-                    predicted_before=finite_mean(snap.predicted[idx_arr, src]) if src >= 0 else None,
-                    predicted_after=finite_mean(snap.predicted[idx_arr, dst]) if dst >= 0 else None,
+                    predicted_before=finite_mean(before.scores[idx_arr, src]) if src >= 0 else None,
+                    predicted_after=finite_mean(after.scores[idx_arr, dst]) if dst >= 0 else None,
                     measured_before=finite_mean(snap.measured[idx_arr, src]) if src >= 0 else None,
                     measured_after=finite_mean(snap.measured[idx_arr, dst]) if dst >= 0 else None,
                 )

@@ -14,6 +14,7 @@ import numpy as np
 
 from lrcal import lifecycle
 from lrcal.errors import LrcalError
+from lrcal.router.policy import scale_unmeasured
 from lrcal.services.review.models import CALIBRATION_KINDS
 from lrcal.services.review.snapshot_cache import cache_path, fingerprint, read_cache, write_cache
 from lrcal.services.run_health import is_endpoint_error
@@ -33,6 +34,10 @@ class RoutingSnapshot:
     examples: list[dict]  # N example rows
     tasks: np.ndarray  # [N] task group (object)
     predicted: np.ndarray  # [N, M] the router's decision score (`Prediction.score`), what it routes on
+    # [N, M] the same before the scaling of models not measured on a query's task, and their
+    # measured share (`lrcal.router.policy.scale_unmeasured`): a what-if pool rescales with them
+    unscaled: np.ndarray
+    measured_share: np.ndarray
     sigma: np.ndarray  # [N, M]
     expected_cost: np.ndarray  # [M] USD per query (prices × expected tokens), NaN = unknown
     expected_latency: np.ndarray  # [M] ms, NaN = unknown
@@ -53,6 +58,12 @@ class RoutingSnapshot:
 
     def index(self, name: str) -> int:
         return self.models.index(name)
+
+    def pool_scores(self, included: np.ndarray) -> np.ndarray:
+        """[N, M] the decision scores of a routing among the ``included`` models ([M] mask), as
+        the gateway with exactly those enabled would score them: `predicted`, except on queries
+        where no included model is measured on the task, which keep their unscaled estimates."""
+        return scale_unmeasured(self.unscaled, self.measured_share, included)
 
 
 def _snapshot_set(store: Store, set_ref: str | None) -> tuple[dict, str]:
@@ -106,9 +117,13 @@ def _predict(store: Store, router_version: str, names: list[str], examples: list
     names = [n for n in names if routing.has_token(n)]
     with _torch_single_threaded():
         prediction = routing.predict(store, examples, names)
+    predicted = np.asarray(prediction.score, dtype=float)
     return {
         "models": names,
-        "predicted": np.asarray(prediction.score, dtype=float),
+        "predicted": predicted,
+        "unscaled": predicted if prediction.unscaled_score is None else np.asarray(prediction.unscaled_score, dtype=float),
+        "measured_share": (np.ones_like(predicted) if prediction.measured_share is None
+                           else np.asarray(prediction.measured_share, dtype=float)),
         "sigma": np.asarray(prediction.sigma, dtype=float),
         "expected_cost": routing.expected_costs(names),
         "expected_latency": routing.expected_latencies(names),
@@ -187,6 +202,8 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
         examples=examples,
         tasks=np.asarray([ex["task_group"] or "(none)" for ex in examples], dtype=object),
         predicted=payload["predicted"],
+        unscaled=payload["unscaled"],
+        measured_share=payload["measured_share"],
         sigma=payload["sigma"],
         expected_cost=np.asarray(payload["expected_cost"], dtype=float),
         expected_latency=np.asarray(payload["expected_latency"], dtype=float),

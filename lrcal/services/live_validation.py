@@ -215,12 +215,14 @@ def _refuse_overlap(store: Store, candidate: dict, rset, router_models) -> None:
     """Refuse a validation set that shares examples, questions on the same picture or pictures
     with the candidate's calibration data or any data behind the router (`holdout_overlap`): the
     router's own training set passed as a holdout before, and so did a re-encoded copy."""
-    from lrcal.services.holdout_overlap import PixelDigests, SetContent, sets_behind
+    from lrcal.services.holdout_overlap import PixelDigests, SetContent, sets_behind, shas_to_decode
 
-    pixels = PixelDigests(store)
+    behind = sets_behind(store, candidate, router_models)
+    behind_images = set().union(*(SetContent.image_shas(store, s) for s in behind if s != rset.id))
+    pixels = PixelDigests(store, decode=shas_to_decode(store, SetContent.image_shas(store, rset.id), behind_images))
     try:
         holdout = SetContent.of(store, rset.id, pixels)  # once, against every set behind
-        for set_id, whose in sets_behind(store, candidate, router_models).items():
+        for set_id, whose in behind.items():
             shared = SetContent.of(store, set_id, pixels).shared_with(holdout) if set_id != rset.id else None
             if set_id == rset.id or shared:
                 other = store.get_set_by_id(set_id)

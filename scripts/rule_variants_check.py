@@ -15,6 +15,7 @@ accuracy of each per seed. Training dominates: ~1 min a unit on this machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,12 @@ def unit_capture(table, unit) -> dict[str, np.ndarray]:
     for f in range(router.config.decision_folds):
         held = fold_of == f
         logistic_in[held] = B.fit_logistic(X[rows[~held]], Y[rows[~held]], l2)(X[rows[held]])
+    # each member's own network score (test rows and training rows), for the ensemble's reliability
+    members_te, members_tr = [], []
+    for net in router.members:
+        alone = dataclasses.replace(router, members=[net])
+        members_te.append(alone.predict(X[te], models=table.models, available=np.isfinite(Y[te])).network_score)
+        members_tr.append(alone.predict(X[rows], models=table.models, available=np.isfinite(Y[rows])).network_score)
     c = captured
     assert len(c["y"]) == len(rows), "inner rows with missing out-of-fold scores"
     return {
@@ -96,6 +103,8 @@ def unit_capture(table, unit) -> dict[str, np.ndarray]:
         "te_logistic": logistic_te, "te_y": Y[te], "te_task": data.task_ids[te],
         "te_per_task": B.per_task_best(Y[rows], [table.tasks[i] for i in rows], [table.tasks[i] for i in te]),
         "te_single": B.best_single(Y[rows], len(te)),
+        "te_members": np.stack(members_te), "tr_members": np.stack(members_tr),
+        "tr_prior": router.predict(X[rows], models=table.models, available=np.isfinite(Y[rows])).prior,
         "rule": np.array(router.decision_rule.weights + (router.decision_rule.centre,)),
     }
 

@@ -21,7 +21,7 @@ class ModelAnswer:
     correct: bool | None
     latency_ms: float | None
     error_kind: str | None
-    predicted: float  # the router's decision score for this query (`Prediction.score`)
+    predicted: float  # the decision score this pool routed the query on (`RoutingTable.scores`)
     sigma: float
     chosen: bool  # the model the current routing sends this query to
 
@@ -98,7 +98,7 @@ def examples_for(
     for i in idx:
         ex = snap.examples[int(i)]
         answers = [
-            _answer(name, stored.get((name, ex["id"])), float(snap.predicted[i, j]), float(snap.sigma[i, j]),
+            _answer(name, stored.get((name, ex["id"])), float(routed.scores[i, j]), float(snap.sigma[i, j]),
                     int(routed.choice[i]) == j)  # fmt: skip
             for j, name in enumerate(snap.models)
         ]

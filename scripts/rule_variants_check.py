@@ -58,6 +58,21 @@ def deattenuate(w: float, fraction: float) -> float:
     return r / (r + fraction)
 
 
+def member_noise(members: np.ndarray, prior: np.ndarray) -> tuple[float, float, float]:
+    """(reliability gain, shared variance s, per-member noise variance n) of the ensemble's query
+    deviations (``members`` [E, n, K] network scores, ``prior`` [n, K]; deviations centred within
+    each row, as the rule's level fit compares models). A weight fitted on one network's
+    deviations (signal s, noise n) belongs to the ensemble mean (noise n / E) times
+    (s + n) / (s + n / E)."""
+    d = members - prior[None]
+    d = d - d.mean(axis=-1, keepdims=True)
+    e = d.shape[0]
+    mean = d.mean(axis=0)
+    noise = float(((d - mean[None]) ** 2).sum(axis=0).mean() / max(e - 1, 1))
+    shared = max(float((mean ** 2).mean()) - noise / e, 1e-12)
+    return (shared + noise) / (shared + noise / e), shared, noise
+
+
 def unit_capture(table, unit) -> dict[str, np.ndarray]:
     """Train the unit's router as the benchmark does; keep the rule's inner out-of-fold inputs,
     the test rows' levels and the logistic regression's predictions (inner and test)."""
@@ -135,6 +150,15 @@ def unit_variants(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "network+logistic average": routed_mean(combine(blend_te, weights_ls(blend_in, c["in_y"]), centre), y_te),
     }
     out.update(extra_variants(c, lv_in, lv_te, centre))
+    rule = c["rule"]
+    if "te_members" in c and rule[2] > 0:
+        # the shipped rule with its query weight moved to the ensemble mean's lower seed noise
+        for name, (members, prior) in {"query weight for the ensemble (test rows)": (c["te_members"], c["te_prior"]),
+                                       "query weight for the ensemble (training rows)": (c["tr_members"], c["tr_prior"])}.items():
+            gain, shared, noise = member_noise(members, prior)
+            print(f"  {name}: shared {shared:.2e}, per member {noise:.2e}, weight x {gain:.2f}")
+            weights = [rule[0], rule[1], min(1.0, rule[2] * gain)]
+            out[name] = routed_mean(combine(lv_te, weights, rule[3]), y_te)
     return out
 
 

@@ -204,6 +204,9 @@ def test_newcomer_bars_take_out_the_difficulty_a_row_shares_across_models():
     # no shared difficulty: every model's rows vary on their own, the bars are the best scores
     alone = np.clip(level[None, :] + rng.normal(0, 0.12, (len(groups), 4)), 0, 1)
     np.testing.assert_allclose(newcomer_bars(alone, groups), alone.max(axis=1), atol=0.02)
+    # an incumbent scaled to a tie-breaker on these tasks (not measured there) changes nothing
+    with_unmeasured = np.concatenate([scores, 1e-6 * scores[:, :1]], axis=1)
+    np.testing.assert_allclose(newcomer_bars(with_unmeasured, groups), bars, atol=0.01)
     # one incumbent, or none scored: nothing to read a difficulty from
     np.testing.assert_allclose(newcomer_bars(scores[:, :1], groups), scores[:, 0])
     assert np.all(newcomer_bars(np.full((4, 3), np.nan), np.zeros(4, dtype=int)) == 0.0)

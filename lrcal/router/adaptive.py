@@ -152,38 +152,46 @@ def newcomer_bars(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
     groups = np.asarray(groups, dtype=np.int64)
     best = np.where(np.isfinite(scores), scores, -np.inf).max(axis=1)
     best = np.where(np.isfinite(best), best, 0.0)
-    n, k = scores.shape
-    known = np.isfinite(scores)
-    if k < 2 or n == 0:
+    if scores.ndim != 2 or scores.shape[1] < 2 or scores.shape[0] == 0:
         return best
-    total = np.where(known, scores, 0.0).sum(axis=1, keepdims=True)
-    count = known.sum(axis=1, keepdims=True)
-    others = count - known  # per (row, model): how many other incumbents scored the row
-    with np.errstate(invalid="ignore", divide="ignore"):
-        loo = np.where(others > 0, (total - np.where(known, scores, 0.0)) / np.maximum(others, 1), np.nan)
-        level = np.where(count[:, 0] > 0, total[:, 0] / np.maximum(count[:, 0], 1), np.nan)
+    labels = np.unique(groups)
+    levels: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # group -> (its rows, their level)
     slopes, weights = [], []
-    for t in np.unique(groups):
-        rows = groups == t
-        for j in range(k):
-            ok = rows & known[:, j] & np.isfinite(loo[:, j])
+    for t in labels:
+        rows = np.flatnonzero(groups == t)
+        block = scores[rows]
+        known = np.isfinite(block)
+        spread = np.array([np.var(block[known[:, j], j]) if known[:, j].sum() > 1 else 0.0
+                           for j in range(block.shape[1])])
+        # a model scaled to a tie-breaker on the task (not measured there) says nothing about
+        # how rows share difficulty, and would shrink the others' mean
+        varies = spread > 1e-6 * max(float(spread.max()), 1e-300)
+        known &= varies[None, :]
+        values = np.where(known, block, 0.0)
+        total, count = values.sum(axis=1), known.sum(axis=1)
+        level = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        levels[int(t)] = (rows, level)
+        for j in np.flatnonzero(varies):
+            others = count - known[:, j]
+            ok = known[:, j] & (others > 0)
             if ok.sum() < 3:
                 continue
-            x = loo[ok, j] - loo[ok, j].mean()
+            loo = (total[ok] - values[ok, j]) / others[ok]
+            x = loo - loo.mean()
             sxx = float((x * x).sum())
             if sxx <= 1e-12:
                 continue
-            slopes.append(float((x * (scores[ok, j] - scores[ok, j].mean())).sum()) / sxx)
+            slopes.append(float((x * (block[ok, j] - block[ok, j].mean())).sum()) / sxx)
             weights.append(sxx)
     if not slopes:
         return best
     # weighted by the spread each slope was read from: a group where the incumbents hardly vary says little
     rho = float(np.clip(np.average(slopes, weights=weights), 0.0, 1.0))
-    shift = np.zeros(n)
-    for t in np.unique(groups):
-        rows = (groups == t) & np.isfinite(level)
-        if rows.any():
-            shift[rows] = rho * (level[rows] - level[rows].mean())
+    shift = np.zeros(len(best))
+    for rows, level in levels.values():
+        ok = np.isfinite(level)
+        if ok.any():
+            shift[rows[ok]] = rho * (level[ok] - level[ok].mean())
     return best - shift
 
 

@@ -133,3 +133,16 @@ def test_more_seeds_do_not_narrow_the_interval_without_new_rows():
 
     one, four = width(1), width(4)
     assert four > 0.8 * one, (one, four)
+
+
+def test_refit_rule_gives_every_router_without_a_model_its_own_rule(table):
+    """By default a fold's routers without a model reuse the full pool's decision rule, which
+    was fitted with the held-out model's outcomes in it; --refit-rule fits each its own, as a
+    home's router without the newcomer was. The JSON says which: the models each rule was fitted on."""
+    reused = bench_coldstart(table, ["model1"], ks=[16], folds=2, config=TINY, onboard_config=ONBOARD)
+    refit = bench_coldstart(table, ["model1"], ks=[16], folds=2, config=TINY, onboard_config=ONBOARD,
+                            refit_rule=True)
+    assert reused["refit_rule"] is False and refit["refit_rule"] is True
+    assert sum(reused["rules_without"].values()) == sum(refit["rules_without"].values()) == 2
+    assert all(key.endswith("(fitted on 4 models)") for key in reused["rules_without"]), reused["rules_without"]
+    assert all(key.endswith("(fitted on 3 models)") for key in refit["rules_without"]), refit["rules_without"]

@@ -205,6 +205,8 @@ def bench_coldstart_command(
                                      "remaining budget cannot buy this much routed accuracy (0: spend it all "
                                      "unless no decision can move)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
+    refit_rule: bool = typer.Option(False, "--refit-rule", help="Every router without a model fits its own decision "
+                                    "rule (4 more networks each) instead of reusing its fold's full-pool rule."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (per process with --jobs)."),
     jobs: int = typer.Option(1, "--jobs", min=0, max=256, help="Worker processes: 1 runs in this process, 0 one per available core; "
                              "the numbers do not depend on it."),
@@ -243,7 +245,7 @@ def bench_coldstart_command(
     console = err_console()
     samplers = tuple(s.strip() for s in sampler.split(",") if s.strip())
     result = bench_coldstart(table, chosen, k_values, folds=folds, seeds=range(seeds), repeats=repeats, ensemble=ensemble,
-                             jobs=jobs, samplers=samplers, stop_value=stop_value,
+                             jobs=jobs, samplers=samplers, stop_value=stop_value, refit_rule=refit_rule,
                              progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if plot is not None:
         from lrcal.evaluation.coldstart import plot_coldstart

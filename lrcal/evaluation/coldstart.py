@@ -138,6 +138,9 @@ class _Plan:
     onboard_config: OnboardConfig
     samplers: tuple[str, ...] = ("uniform",)
     stop_value: float = SamplerConfig.stop_value  # the adaptive sampler's stopping threshold
+    # True: every router without a model fits its own decision rule (as a home's router without
+    # the newcomer did), instead of reusing the fold's full-pool rule, which saw the model's outcomes
+    refit_rule: bool = False
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -176,6 +179,7 @@ class _HoldoutResult:
     unlimited_sum: float = 0.0  # the per-task decision from all of the model's training rows
     adaptive_used: dict = field(default_factory=dict)  # k -> [examples the adaptive sampler used, one per draw]
     adaptive_stops: dict = field(default_factory=dict)  # k -> [why it stopped, one per draw]
+    rule: str = ""  # what the router without the model decides by (`rule_summary`)
 
 
 def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldResult:
@@ -212,7 +216,8 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     y_h = Y[:, hi]
     t0 = time.perf_counter()
     router_h = train_router(data.select_models(others), spec, plan.config, rows=tr, seed=seed * 100 + f,
-                            ensemble=plan.ensemble, epochs=fold.schedule, decision_rule=fold.rule)
+                            ensemble=plan.ensemble, epochs=fold.schedule,
+                            decision_rule=None if plan.refit_rule else fold.rule)
     router_seconds = time.perf_counter() - t0
     base = router_h.predict(X[te], other_names, available=np.isfinite(y_te[:, others])).score
     without_routed, _ = routed_scores(base, y_te[:, others])
@@ -225,6 +230,7 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
         profile_prior=f"{router_h.profile_prior.center}:{router_h.profile_prior.strength:g}",
         lookup_sweep={c: {k: [] for k in ks} for c in LOOKUP_SWEEP},
         decisions={rule: {k: [] for k in ks} for rule in DECISION_RULES},
+        rule=rule_summary(router_h.decision_rule),
     )
     decide = TaskDecisions(router_h, other_names, data.task_ids, tr, te, Y, hi, others, without_routed)
     out.unlimited_sum = decide.unlimited()
@@ -293,6 +299,22 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
             for rule, routed_sum in decide.rules(cal, Y[cal][:, others]).items():
                 out.decisions[rule][k].append(routed_sum / repeats)
     return out
+
+
+def rule_summary(rule: DecisionRule) -> str:
+    """A decision rule's kind and how many models it was fitted on (its evidence), for counting."""
+    if rule.is_identity():
+        kind = "the network's own scores"
+    elif rule.query > 0:
+        kind = "per-query deviations"
+    elif rule.is_exact_per_task():
+        kind = "per-task best"
+    elif rule.task > 0:
+        kind = "per-task default"
+    else:
+        kind = "best single model"
+    models = (rule.evidence or {}).get("models")
+    return f"{kind} (fitted on {models} models)" if models is not None else kind
 
 
 def _adaptive_view(router_h, pool_names, X, Y, task_ids, eligible, others):
@@ -518,6 +540,7 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
     fit_seconds: list[float] = []
     chosen_lambdas: list = []
     priors: dict[str, int] = {}
+    rules: dict[str, int] = {}
     router_seconds = 0.0
     for si, _seed, f, _te in fold_units:
         full_sum, seconds = fold_sums[(si, f)]
@@ -546,7 +569,9 @@ def _merge(plan: _Plan, fold_units, fold_sums, holdout_results):
             fit_seconds.extend(unit.fit_seconds)
             chosen_lambdas.extend(unit.chosen_lambdas)
             priors[unit.profile_prior] = priors.get(unit.profile_prior, 0) + 1
+            rules[unit.rule] = rules.get(unit.rule, 0) + 1
     priors = dict(sorted(priors.items(), key=lambda kv: (-kv[1], kv[0])))
+    acc["rules_without"] = dict(sorted(rules.items(), key=lambda kv: (-kv[1], kv[0])))
     acc["sweep"] = sweep
     acc["decisions"] = decisions
     acc["unlimited"] = unlimited
@@ -567,6 +592,7 @@ def bench_coldstart(
     jobs: int = 1,
     samplers: Sequence[str] = ("uniform",),
     stop_value: float = SamplerConfig.stop_value,
+    refit_rule: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """``jobs``: worker processes (1: everything in this process; 0: one per available core).
@@ -593,7 +619,7 @@ def bench_coldstart(
     seeds = list(seeds)
     n = len(table.tasks)
     plan = _Plan(tuple(models), tuple(holdout), tuple(ks), folds, repeats, ensemble, config, onboard_config, samplers,
-                 float(stop_value))
+                 float(stop_value), bool(refit_rule))
     fold_units = [(si, seed, f, te) for si, seed in enumerate(seeds)
                   for f, te in enumerate(stratified_folds(table.tasks, folds, seed))]
     tracker = _Progress(say, started, plan, len(fold_units))
@@ -726,6 +752,10 @@ def bench_coldstart(
         # smallest k reaching each gain target at harm <= HARM_LIMIT
         "samplers": sampler_report,
         "adaptive_stop_value": plan.stop_value if ADAPTIVE in samplers else None,
+        "refit_rule": plan.refit_rule,
+        # what each router without a model decided by: reused from its fold's full pool (fitted
+        # on every model) unless --refit-rule
+        "rules_without": acc["rules_without"],
         "interval_level": INTERVAL_LEVEL,
         "fit_seconds": {"mean": float(np.mean(fit_seconds)) if fit_seconds else None,
                         "max": float(np.max(fit_seconds)) if fit_seconds else None},

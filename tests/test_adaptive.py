@@ -14,7 +14,6 @@ from lrcal.router.adaptive import (
     SamplerConfig,
     beta_binomial_pmfs,
     beta_interval,
-    newcomer_bars,
     posterior,
     value_of_information,
 )
@@ -178,35 +177,3 @@ def test_config_refuses_nonsense():
         SamplerConfig(stop_value=float("nan"))
     with pytest.raises(ValueError):
         CandidatePool(groups=np.array([0, 7]), incumbent_best=np.array([0.5, 0.5]), labels=("a", "b"))
-
-
-def test_newcomer_bars_take_out_the_difficulty_a_row_shares_across_models():
-    """A row hard for every incumbent is hard for the newcomer too: with a shared difficulty
-    the bars are flat within a group (at the best incumbent's group mean), with none they are
-    the best incumbent's scores, and a group where the newcomer is clearly below on average no
-    longer looks open because of its hard rows."""
-    rng = np.random.default_rng(0)
-    groups = np.repeat(np.arange(3), 300)
-    level = np.array([0.55, 0.7, 0.8, 0.6])  # four incumbents
-    shared = rng.normal(0, 0.12, len(groups))
-    scores = np.clip(level[None, :] + shared[:, None] + rng.normal(0, 0.01, (len(groups), 4)), 0, 1)
-    best = scores.max(axis=1)
-    bars = newcomer_bars(scores, groups)
-    for t in range(3):
-        rows = groups == t
-        assert bars[rows].std() < 0.2 * best[rows].std()
-        assert bars[rows].mean() == pytest.approx(best[rows].mean(), abs=1e-9)
-    # a newcomer at 0.65 (0.15 below the best incumbent): its hard rows no longer make the group open
-    prior = np.array([65.0]), np.array([35.0])
-    raw = value_of_information(CandidatePool(groups=groups[:300], incumbent_best=best[:300], labels=["a"]), *prior, np.array([40]))
-    fair = value_of_information(CandidatePool(groups=groups[:300], incumbent_best=bars[:300], labels=["a"]), *prior, np.array([40]))
-    assert raw[0][-1] > 1e-4 and fair[0][-1] < 0.1 * raw[0][-1]
-    # no shared difficulty: every model's rows vary on their own, the bars are the best scores
-    alone = np.clip(level[None, :] + rng.normal(0, 0.12, (len(groups), 4)), 0, 1)
-    np.testing.assert_allclose(newcomer_bars(alone, groups), alone.max(axis=1), atol=0.02)
-    # an incumbent scaled to a tie-breaker on these tasks (not measured there) changes nothing
-    with_unmeasured = np.concatenate([scores, 1e-6 * scores[:, :1]], axis=1)
-    np.testing.assert_allclose(newcomer_bars(with_unmeasured, groups), bars, atol=0.01)
-    # one incumbent, or none scored: nothing to read a difficulty from
-    np.testing.assert_allclose(newcomer_bars(scores[:, :1], groups), scores[:, 0])
-    assert np.all(newcomer_bars(np.full((4, 3), np.nan), np.zeros(4, dtype=int)) == 0.0)

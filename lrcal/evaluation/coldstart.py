@@ -44,7 +44,7 @@ from lrcal.errors import LrcalError, UsageError
 from lrcal.evaluation.metrics import ece
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import FeatureSpec, featurize_table, fit_feature_spec
-from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig, newcomer_bars
+from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig
 from lrcal.router.api import train_router
 from lrcal.router.policy import DecisionRule
 from lrcal.router.config import RouterConfig
@@ -322,10 +322,11 @@ def _adaptive_view(router_h, pool_names, X, Y, task_ids, eligible, others):
     model has outcomes on, grouped by task, each with the best incumbent's decision score from
     the router without the model, and that router's profile prior for the newcomer."""
     known = np.isfinite(Y[eligible][:, others])
-    scores = router_h.predict(X[eligible], pool_names, available=known).score
+    best = router_h.predict(X[eligible], pool_names, available=known).score
+    best = np.where(known, best, -np.inf).max(axis=1)
+    best = np.where(np.isfinite(best), best, 0.0)
     tids = task_ids[eligible]
     labels, groups = np.unique(tids, return_inverse=True)
-    best = newcomer_bars(np.where(known, scores, np.nan), groups)
     n_tasks = len(router_h.spec.task_vocab)
     offsets = router_h.profile_prior.offsets(n_tasks)
     if offsets is not None:

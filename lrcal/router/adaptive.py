@@ -3,9 +3,7 @@ decision is open, and stop once it is settled. numpy only; arrays in, arrays out
 
 The decision being bought is where the router sends traffic. Per task group t of a candidate
 pool, the frozen router's view of the incumbents gives each candidate row i the score of the
-best incumbent there, less the part of the row's deviation from its group that every model
-shares (its difficulty, `newcomer_bars`): b_i, the bar the newcomer's group quality must clear
-there. The newcomer's quality on the group, p_t, has a Beta posterior: the
+best incumbent there, b_i. The newcomer's quality on the group, p_t, has a Beta posterior: the
 router's own profile prior (its strength s and its centre c_t, the same smoothing the
 newcomer's card will get, `profiles.compute_profiles`) plus the outcomes so far,
 
@@ -133,66 +131,6 @@ class CandidatePool:
         """Share of group t's rows whose best incumbent scores below x."""
         b, _ = self._sorted[t]
         return float(np.searchsorted(b, x, side="left") / len(b)) if len(b) else 0.0
-
-
-def newcomer_bars(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """[N] what the newcomer's group-level quality must exceed on each candidate row to win it:
-    the best incumbent's score there, less the part of the row's deviation from its group that
-    a model shares with the others (its difficulty). ``scores``: [N, K] the incumbents' decision
-    scores (NaN: not scored).
-
-    `CandidatePool.value` compares one quality per group with every row's best incumbent; read
-    literally, a row hard for every incumbent is one the newcomer wins, and a group whose hard
-    rows pull its best incumbent down looks open however far below the newcomer is on average.
-    But a row hard for the incumbents is mostly hard for the newcomer too. How much: the mean
-    slope, over incumbents and groups, of a model's score on the other incumbents' mean score
-    (leave-one-out, within groups), clipped to [0, 1]; the newcomer is taken to follow the
-    row's level as a typical incumbent does. The bars' group mean is the best incumbent's."""
-    scores = np.asarray(scores, dtype=np.float64)
-    groups = np.asarray(groups, dtype=np.int64)
-    best = np.where(np.isfinite(scores), scores, -np.inf).max(axis=1)
-    best = np.where(np.isfinite(best), best, 0.0)
-    if scores.ndim != 2 or scores.shape[1] < 2 or scores.shape[0] == 0:
-        return best
-    labels = np.unique(groups)
-    levels: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # group -> (its rows, their level)
-    slopes, weights = [], []
-    for t in labels:
-        rows = np.flatnonzero(groups == t)
-        block = scores[rows]
-        known = np.isfinite(block)
-        spread = np.array([np.var(block[known[:, j], j]) if known[:, j].sum() > 1 else 0.0
-                           for j in range(block.shape[1])])
-        # a model scaled to a tie-breaker on the task (not measured there) says nothing about
-        # how rows share difficulty, and would shrink the others' mean
-        varies = spread > 1e-6 * max(float(spread.max()), 1e-300)
-        known &= varies[None, :]
-        values = np.where(known, block, 0.0)
-        total, count = values.sum(axis=1), known.sum(axis=1)
-        level = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        levels[int(t)] = (rows, level)
-        for j in np.flatnonzero(varies):
-            others = count - known[:, j]
-            ok = known[:, j] & (others > 0)
-            if ok.sum() < 3:
-                continue
-            loo = (total[ok] - values[ok, j]) / others[ok]
-            x = loo - loo.mean()
-            sxx = float((x * x).sum())
-            if sxx <= 1e-12:
-                continue
-            slopes.append(float((x * (block[ok, j] - block[ok, j].mean())).sum()) / sxx)
-            weights.append(sxx)
-    if not slopes:
-        return best
-    # weighted by the spread each slope was read from: a group where the incumbents hardly vary says little
-    rho = float(np.clip(np.average(slopes, weights=weights), 0.0, 1.0))
-    shift = np.zeros(len(best))
-    for rows, level in levels.values():
-        ok = np.isfinite(level)
-        if ok.any():
-            shift[rows[ok]] = rho * (level[ok] - level[ok].mean())
-    return best - shift
 
 
 def posterior(prior: GroupPrior, counts: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -60,7 +60,7 @@ def sampler_for(store: Store, model_name: str, examples: list[dict], plan: Adapt
     ``incumbents``: those a run started with (a resumed run keeps them); default the enabled
     models with a token, else every model in the router's bank. ``routing``: the loaded
     `RoutingContext` when the caller has it (default: loaded here)."""
-    from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig, newcomer_bars
+    from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig
     from lrcal.services.router_context import load_routing
 
     routing = routing or load_routing(store)
@@ -74,9 +74,9 @@ def sampler_for(store: Store, model_name: str, examples: list[dict], plan: Adapt
         incumbents = default_incumbents(store, model_name, router)
     if not incumbents:
         raise LrcalError("adaptive calibration needs incumbents with a token in the router; calibrate without --adaptive")
+    best = router.predict(routing.features(examples), incumbents).score.max(axis=1)
     labels = sorted({ex["task_group"] or "(none)" for ex in examples})
     groups = np.array([labels.index(ex["task_group"] or "(none)") for ex in examples])
-    best = newcomer_bars(router.predict(routing.features(examples), incumbents).score, groups)
     vocab = tuple(router.spec.task_vocab)
     offsets = router.profile_prior.offsets(len(vocab))
     if offsets is not None:

@@ -63,15 +63,10 @@ def shas_to_decode(store: Store, one: set[str], other: set[str]) -> set[str]:
     different sizes never have the same pixels, so every other image is compared by its bytes
     and never decoded (a home of 2,000 imported photos and a holdout of other sizes decodes
     none of them)."""
-    sizes: dict[str, tuple[int, int] | None] = {}
     shas = sorted(one | other)
-    for start in range(0, len(shas), 500):  # under SQLite's variable limit
-        chunk = shas[start:start + 500]
-        rows = store.query(f"select sha256, width, height from images where sha256 in ({','.join('?' * len(chunk))})",
-                           chunk)
-        for row in rows:
-            w, h = row["width"], row["height"]
-            sizes[row["sha256"]] = (min(w, h), max(w, h)) if isinstance(w, int) and isinstance(h, int) else None
+    sizes: dict[str, tuple[int, int] | None] = {
+        sha: (min(w, h), max(w, h)) if isinstance(w, int) and isinstance(h, int) else None
+        for sha, (w, h) in store.image_sizes(shas).items()}
     unknown = {sha for sha in shas if sizes.get(sha) is None}
     on_one = {sizes[sha] for sha in one if sha not in unknown}
     on_other = {sizes[sha] for sha in other if sha not in unknown}

@@ -365,6 +365,17 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
             return None
         return data if hashlib.sha256(data).hexdigest() == sha else None
 
+    def image_sizes(self, shas: Sequence[str]) -> dict[str, tuple[int | None, int | None]]:
+        """sha -> (width, height) as read from the file's header when stored, for the known ``shas``."""
+        out: dict[str, tuple[int | None, int | None]] = {}
+        shas = list(dict.fromkeys(shas))
+        for start in range(0, len(shas), 500):  # under SQLite's variable limit
+            chunk = shas[start:start + 500]
+            for row in self.query(f"select sha256, width, height from images where sha256 in ({','.join('?' * len(chunk))})",
+                                  chunk):
+                out[row["sha256"]] = (row["width"], row["height"])
+        return out
+
     def image_row(self, sha: str) -> dict | None:
         """The images row of ``sha`` (``path`` absolute), None if unknown."""
         return self._with_path(self.query_one("select * from images where sha256 = ?", [sha]))

@@ -56,3 +56,19 @@ def test_negative_jobs_is_a_usage_error(cli, tmp_path):
     assert out.exit_code == 2
     assert "Error: Invalid value for '--jobs': Input should be greater than or equal to 0" in out.output
     assert "Traceback" not in out.output
+
+
+def test_cli_refit_rule_reaches_the_benchmark(cli, tmp_path):
+    """`bench coldstart --refit-rule`: every router without the held-out model fits its own rule
+    (fitted on the other 2 models), and the JSON says so."""
+    import json
+
+    from tests.fixtures.tables import write_wide_csv
+
+    path = write_wide_csv(synthetic_outcomes(n=120, n_models=3, seed=4), tmp_path / "outcomes.csv")
+    out = cli("bench", "coldstart", "--outcomes", str(path), "--holdout", "model1", "--k", "16", "--folds", "2",
+              "--refit-rule", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["refit_rule"] is True and sum(data["rules_without"].values()) == 2
+    assert all(key.endswith("(fitted on 2 models)") for key in data["rules_without"]), data["rules_without"]

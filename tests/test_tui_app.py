@@ -57,8 +57,12 @@ def demo_story(tui_demo_home):
     dominated model rejected (issue 5's acceptance). Say so plainly if the flow changed."""
     with sqlite3.connect(tui_demo_home / "lrcal.db") as conn:
         statuses = dict(conn.execute("select name, status from models"))
+        reasons = conn.execute(
+            "select m.name, v.decision, v.reasons from validations v join models m on m.id = v.model_id order by v.id"
+        ).fetchall()
     assert statuses.get(SPECIALIST) == "enabled" and statuses.get(DOMINATED) == "rejected", (
-        f"the demo flow no longer ends with {SPECIALIST} enabled and {DOMINATED} rejected: {statuses}"
+        f"the demo flow no longer ends with {SPECIALIST} enabled and {DOMINATED} rejected: {statuses}; "
+        f"the gate said: {reasons}"
     )
 
 

@@ -206,7 +206,8 @@ def bench_coldstart_command(
                                      "unless no decision can move)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
     refit_rule: bool = typer.Option(False, "--refit-rule", help="Every router without a model fits its own decision "
-                                    "rule (4 more networks each) instead of reusing its fold's full-pool rule."),
+                                    "rule on fold networks of its own (4 more networks each) instead of on its "
+                                    "fold's full-pool out-of-fold predictions without the model."),
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="torch CPU threads (per process with --jobs)."),
     jobs: int = typer.Option(1, "--jobs", min=0, max=256, help="Worker processes: 1 runs in this process, 0 one per available core; "
                              "the numbers do not depend on it."),

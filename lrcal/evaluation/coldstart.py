@@ -18,8 +18,9 @@ full retrain (U_full itself).
 
 Units of work, each seeded by its own (seed, fold[, model]) so any process can run it:
 (1) per (seed, fold): features and the full-pool router (its validated epoch schedule is reused
-by every router-without-h of the fold); (2) per (seed, fold, held-out model): the router
-without h and every onboarding draw. ``jobs > 1`` runs them in worker processes; the partial
+by every router-without-h of the fold, and each of those fits its own decision rule on the
+full-pool router's out-of-fold predictions without h's column; ``refit_rule``: on fold networks
+of its own); (2) per (seed, fold, held-out model): the router without h and every onboarding draw. ``jobs > 1`` runs them in worker processes; the partial
 sums are merged in a fixed order, so the numbers are identical to ``jobs=1``.
 """
 
@@ -45,7 +46,7 @@ from lrcal.evaluation.metrics import ece
 from lrcal.evaluation.splits import stratified_folds
 from lrcal.features import FeatureSpec, featurize_table, fit_feature_spec
 from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig
-from lrcal.router.api import train_router
+from lrcal.router.api import CrossFit, train_router
 from lrcal.router.policy import DecisionRule
 from lrcal.router.config import RouterConfig
 from lrcal.router.token_fit import OnboardConfig, fit_token
@@ -138,8 +139,9 @@ class _Plan:
     onboard_config: OnboardConfig
     samplers: tuple[str, ...] = ("uniform",)
     stop_value: float = SamplerConfig.stop_value  # the adaptive sampler's stopping threshold
-    # True: every router without a model fits its own decision rule (as a home's router without
-    # the newcomer did), instead of reusing the fold's full-pool rule, which saw the model's outcomes
+    # Every router without a model fits its own decision rule, as a home's router without the
+    # newcomer did. By default on the fold's full-pool out-of-fold predictions without the model's
+    # column (no new networks); True: on its own fold networks (4 more per router, exact)
     refit_rule: bool = False
 
     @property
@@ -150,14 +152,14 @@ class _Plan:
 @dataclass
 class _FoldResult:
     """Stage 1, one per (seed, fold): features, the full-pool router's validated schedule and
-    decision rule, and its routed sum."""
+    out-of-fold predictions (None with ``refit_rule``), and its routed sum."""
 
     spec: FeatureSpec
     X: np.ndarray
     schedule: tuple[int, int]
     full_sum: float
     router_seconds: float
-    rule: DecisionRule = field(default_factory=DecisionRule)
+    cross_fit: CrossFit | None = None
 
 
 @dataclass
@@ -190,14 +192,15 @@ def _fold_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray) -> _FoldRe
     data = RouterData.from_table(table, spec, X)
     y_te = np.asarray(table.scores, dtype=np.float64)[te]
     t0 = time.perf_counter()
-    full = train_router(data, spec, plan.config, rows=tr, seed=seed * 100 + f, ensemble=plan.ensemble)
+    full = train_router(data, spec, plan.config, rows=tr, seed=seed * 100 + f, ensemble=plan.ensemble,
+                        keep_cross_fit=not plan.refit_rule)
     router_seconds = time.perf_counter() - t0
-    # the schedule and decision rule fitted for the full pool are reused for every
-    # router-without-h of the fold
+    # the schedule validated for the full pool, and its out-of-fold predictions, are reused for
+    # every router-without-h of the fold
     schedule = (full.info["epochs"]["warmup"], full.info["epochs"]["latent"])
     full_scores = full.predict(X[te], list(plan.models), available=np.isfinite(y_te)).score
     full_routed, _ = routed_scores(full_scores, y_te)
-    return _FoldResult(spec, X, schedule, float(full_routed.sum()), router_seconds, full.decision_rule)
+    return _FoldResult(spec, X, schedule, float(full_routed.sum()), router_seconds, full.cross_fit)
 
 
 def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str, fold: _FoldResult) -> _HoldoutResult:
@@ -215,9 +218,11 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     other_names = [models[i] for i in others]
     y_h = Y[:, hi]
     t0 = time.perf_counter()
+    # its own decision rule, fitted without h's column (the networks behind those predictions
+    # were trained with h in the pool; latent communication moves other models' scores by ~1e-5)
     router_h = train_router(data.select_models(others), spec, plan.config, rows=tr, seed=seed * 100 + f,
                             ensemble=plan.ensemble, epochs=fold.schedule,
-                            decision_rule=None if plan.refit_rule else fold.rule)
+                            cross_fit=None if fold.cross_fit is None else fold.cross_fit.select(others))
     router_seconds = time.perf_counter() - t0
     base = router_h.predict(X[te], other_names, available=np.isfinite(y_te[:, others])).score
     without_routed, _ = routed_scores(base, y_te[:, others])
@@ -754,8 +759,8 @@ def bench_coldstart(
         "samplers": sampler_report,
         "adaptive_stop_value": plan.stop_value if ADAPTIVE in samplers else None,
         "refit_rule": plan.refit_rule,
-        # what each router without a model decided by: reused from its fold's full pool (fitted
-        # on every model) unless --refit-rule
+        # what each router without a model decides by: its own rule, fitted on the fold's full-pool
+        # out-of-fold predictions without the model's column, or with --refit-rule on its own networks
         "rules_without": acc["rules_without"],
         "interval_level": INTERVAL_LEVEL,
         "fit_seconds": {"mean": float(np.mean(fit_seconds)) if fit_seconds else None,

@@ -60,7 +60,7 @@ def synthetic_outcomes(
 
 
 class DecisionWorld:
-    """A weak-signal routing world for the decision rule, fitted as `fit_rule_by_cross_fitting`
+    """A weak-signal routing world for the decision rule, fitted as `rule_from_cross_fit`
     fits (no networks): ``k`` models on ``n_tasks`` tasks, the best 0.22 on every task, four
     contenders ``gap`` behind, the rest weak (0.02-0.15, real per-task strengths), the first
     five models' accuracy raised by ``specialist`` on one task each (task t: model t mod 5),

@@ -87,6 +87,8 @@ class Router:
     profile_prior: ProfilePrior = field(default_factory=ProfilePrior)
     # how much of each level of the network's score a decision trusts (fitted with it)
     decision_rule: DecisionRule = field(default_factory=DecisionRule)
+    # the out-of-fold predictions its rule was fitted on (`train_router(keep_cross_fit=True)`)
+    cross_fit: "CrossFit | None" = field(default=None, repr=False, compare=False)
 
     # ---- bank ---------------------------------------------------------------------------
     @property
@@ -372,6 +374,8 @@ def train_router(
     progress: Callable[[str], None] | None = None,
     epochs: tuple[int, int] | None = None,
     decision_rule: DecisionRule | None = None,
+    cross_fit: "CrossFit | None" = None,
+    keep_cross_fit: bool = False,
 ) -> Router:
     """Train the shared router on ``rows`` (default all rows).
 
@@ -380,10 +384,13 @@ def train_router(
        phase is chosen there; 3. refit ``ensemble`` members with different seeds on train +
        validation for the chosen epochs; the token bank's profiles use all those rows;
        4. fit the decision rule on out-of-fold predictions inside those rows
-       (`fit_rule_by_cross_fitting`).
+       (`cross_fitted_predictions`, `rule_from_cross_fit`).
     ``epochs`` (warm-up, latent) skips step 2 and refits for exactly that many epochs, and
-    ``decision_rule`` skips step 4 (the cold-start benchmark reuses one validated schedule and
-    rule for the routers of a fold).
+    ``decision_rule`` skips step 4, and ``cross_fit`` (out-of-fold predictions of ``data``'s
+    models on the same rows, `CrossFit.select`) fits the rule on them instead of training the
+    fold networks: the cold-start benchmark reuses one validated schedule, and the fold's
+    full-pool predictions, for the routers of a fold. ``keep_cross_fit`` keeps the predictions
+    step 4 made on the router (``router.cross_fit``, not saved with it).
     """
     cfg = config or RouterConfig()
     started = time.perf_counter()
@@ -417,13 +424,20 @@ def train_router(
                                    prior=prior))
         say(f"member {e + 1}/{ensemble}: {members[-1].seconds:.1f}s")
     cards = cards_from_data(data, all_rows, chosen, spec, members, prior)
+    kept = None
     if decision_rule is None:
         rule_started = time.perf_counter()
-        decision_rule = fit_rule_by_cross_fitting(data, spec, chosen, all_rows, epochs, prior, seed)
+        if cross_fit is not None:
+            if not np.array_equal(cross_fit.rows, all_rows):
+                raise LrcalError("the cross-fitted predictions are of other rows than this router's training rows")
+        else:
+            cross_fit = kept = cross_fitted_predictions(data, spec, chosen, all_rows, epochs, prior, seed)
+        decision_rule = DecisionRule() if cross_fit is None else rule_from_cross_fit(cross_fit, data, spec, chosen,
+                                                                                     prior, seed)
         say(f"decision rule: {decision_rule.describe()} ({time.perf_counter() - rule_started:.1f}s)")
     attach_linear_heads(cards, data, all_rows, decision_rule)
     router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards, profile_prior=prior,
-                    decision_rule=decision_rule)
+                    decision_rule=decision_rule, cross_fit=kept if keep_cross_fit else None)
     router.info = {
         "train_rows": int(len(train_rows)),
         "val_rows": int(len(val_rows)),
@@ -440,18 +454,35 @@ def train_router(
     return router
 
 
-def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterConfig, rows: np.ndarray,
-                              epochs: tuple[int, int], prior: ProfilePrior, seed: int) -> DecisionRule:
-    """The decision rule from out-of-fold predictions: ``cfg.decision_folds`` folds of ``rows``
-    (stratified by task), one network per fold trained on the others with the router's own
-    schedule and profile prior, its scores on the held-out fold. With ``cfg.linear_head`` the
-    per-model linear heads are fitted on the same folds (one per L2 of `LINEAR_L2`), the blend
-    weight and L2 with the lowest out-of-fold log-loss are kept (`choose_blend`; weight 0: the
-    network alone), and the rule is fitted on the blended scores (`fit_decision_rule`).
-    ``decision_folds`` < 2: the network's own scores."""
+@dataclass
+class CrossFit:
+    """Out-of-fold predictions inside a router's training rows (`cross_fitted_predictions`):
+    for each row, the scores of the network trained on the other folds. A router over a subset
+    of the models can fit its decision rule on their columns (`select`) without new networks."""
+
+    rows: np.ndarray  # [n] the data rows predicted
+    score: np.ndarray  # [n, K] the network's μ̃ (NaN: the row's fold was skipped)
+    level: np.ndarray  # [n, K] the profile prior's level
+    overall: np.ndarray  # [n, K] the fold router's overall accuracy
+    linear: dict[float, np.ndarray]  # L2 -> [n, K] the linear heads' probabilities
+    models: list[str]
+    folds: int
+
+    def select(self, columns: Sequence[int]) -> "CrossFit":
+        cols = np.asarray(columns, dtype=np.int64)
+        return CrossFit(self.rows, self.score[:, cols], self.level[:, cols], self.overall[:, cols],
+                        {l2: v[:, cols] for l2, v in self.linear.items()}, [self.models[i] for i in cols], self.folds)
+
+
+def cross_fitted_predictions(data: RouterData, spec: FeatureSpec, cfg: RouterConfig, rows: np.ndarray,
+                             epochs: tuple[int, int], prior: ProfilePrior, seed: int) -> CrossFit | None:
+    """``cfg.decision_folds`` folds of ``rows`` (stratified by task), one network per fold
+    trained on the others with the router's own schedule and profile prior, its scores on the
+    held-out fold; with ``cfg.linear_head`` the per-model linear heads on the same folds (one per
+    L2 of `LINEAR_L2`). None when there are too few rows for the folds."""
     folds = cfg.decision_folds
     if folds < 2 or len(rows) < 2 * folds:
-        return DecisionRule()
+        return None
     fold_of = task_folds(data.task_ids[rows], folds, np.random.default_rng(seed + 104729))
     n, k = len(rows), data.n_models
     score, level, overall = (np.full((n, k), np.nan) for _ in range(3))
@@ -469,16 +500,28 @@ def fit_rule_by_cross_fitting(data: RouterData, spec: FeatureSpec, cfg: RouterCo
         overall[held] = fold_router.overall_accuracy(data.models)
         for l2, values in linear.items():
             values[held] = head_probabilities(data.X[rows[held]], fit_linear_heads(data.X[inner], data.scores[inner], l2))
-    done = np.isfinite(score).all(axis=1)
+    return CrossFit(np.asarray(rows, dtype=np.int64), score, level, overall, linear, list(data.models), folds)
+
+
+def rule_from_cross_fit(cross_fit: CrossFit, data: RouterData, spec: FeatureSpec, cfg: RouterConfig,
+                        prior: ProfilePrior, seed: int) -> DecisionRule:
+    """The decision rule fitted on out-of-fold predictions of ``data``'s models (the columns of
+    ``cross_fit``, in ``data.models`` order): with linear heads, the blend weight and L2 with the
+    lowest out-of-fold log-loss are kept (`choose_blend`; weight 0: the network alone), and the
+    rule is fitted on the blended scores (`fit_decision_rule`)."""
+    if cross_fit.models != list(data.models):
+        raise LrcalError(f"cross-fitted predictions are of {cross_fit.models}, the data's models are {list(data.models)}")
+    rows, linear = cross_fit.rows, cross_fit.linear
+    done = np.isfinite(cross_fit.score).all(axis=1)
     outcome = data.scores[rows][done]
-    choice = choose_blend(score[done], {l2: v[done] for l2, v in linear.items()}, outcome) if linear else None
-    scores = score[done] if choice is None else blend(score[done], linear[choice.l2][done], choice.weight)
-    rule = fit_decision_rule(scores, level[done], overall[done], outcome, z=cfg.decision_z,
+    choice = choose_blend(cross_fit.score[done], {l2: v[done] for l2, v in linear.items()}, outcome) if linear else None
+    scores = cross_fit.score[done] if choice is None else blend(cross_fit.score[done], linear[choice.l2][done], choice.weight)
+    rule = fit_decision_rule(scores, cross_fit.level[done], cross_fit.overall[done], outcome, z=cfg.decision_z,
                              default_z=cfg.decision_default_z,
                              default_gain=default_gain_by_repeated_folds(data, rows, prior, len(spec.task_vocab),
-                                                                         folds, seed))
+                                                                         cross_fit.folds, seed))
     if rule.evidence is not None:
-        rule.evidence["folds"] = folds
+        rule.evidence["folds"] = cross_fit.folds
         if choice is not None:
             rule.evidence["linear_head"] = choice.evidence
     if choice is not None and choice.weight > 0.0:

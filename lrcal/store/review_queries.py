@@ -12,7 +12,7 @@ from typing import Any, Collection, Sequence
 
 from lrcal.store.aggregates import runs_not_in
 
-OUTCOME_CHUNK = 500  # example ids per `in (...)` list, well under SQLite's variable limit
+IN_LIST_CHUNK = 500  # values per `in (...)` list, well under SQLite's variable limit
 
 
 def _decoded(value: str | None, default: Any) -> Any:
@@ -21,7 +21,8 @@ def _decoded(value: str | None, default: Any) -> Any:
     return loads(value, default)
 
 
-def _marks(values: Sequence[Any]) -> str:
+def sql_marks(values: Sequence[Any]) -> str:
+    """The ``?`` placeholders of an ``in (...)`` list of ``values``."""
     return ",".join("?" * len(values))
 
 
@@ -47,7 +48,7 @@ class ReviewQueries:
         left_out, left_out_params = runs_not_in(left_out_runs)
         rows = self.query(
             "select r.model_id, o.example_id, o.correct, o.score, o.latency_ms, o.error_kind, o.cost_usd "
-            f"from outcomes o join runs r on r.id = o.run_id where r.kind in ({_marks(kinds)}){left_out} order by o.id",
+            f"from outcomes o join runs r on r.id = o.run_id where r.kind in ({sql_marks(kinds)}){left_out} order by o.id",
             [*kinds, *left_out_params],
         )
         latest: dict[int, dict[int, dict]] = {}
@@ -59,7 +60,7 @@ class ReviewQueries:
         """{last: the newest outcome id, n: outcomes} over runs of ``kinds``: changes with any new outcome."""
         return self.query_one(
             "select max(o.id) as last, count(*) as n from outcomes o join runs r on r.id = o.run_id "
-            f"where r.kind in ({_marks(kinds)})",
+            f"where r.kind in ({sql_marks(kinds)})",
             list(kinds),
         )
 
@@ -67,7 +68,7 @@ class ReviewQueries:
         """The examples of the set that runs of ``kinds`` sent (a --limit run sends a subset)."""
         rows = self.query(
             "select distinct o.example_id from outcomes o join runs r on r.id = o.run_id "
-            f"where r.set_id = ? and r.kind in ({_marks(kinds)})",
+            f"where r.set_id = ? and r.kind in ({sql_marks(kinds)})",
             [set_id, *kinds],
         )
         return {r["example_id"] for r in rows}
@@ -78,12 +79,12 @@ class ReviewQueries:
             return {}
         out: dict[tuple[str, int], dict] = {}
         ids = list(example_ids)
-        for start in range(0, len(ids), OUTCOME_CHUNK):
-            chunk = ids[start : start + OUTCOME_CHUNK]
+        for start in range(0, len(ids), IN_LIST_CHUNK):
+            chunk = ids[start : start + IN_LIST_CHUNK]
             rows = self.query(
                 "select m.name as model, o.* from outcomes o join runs r on r.id = o.run_id "
-                f"join models m on m.id = r.model_id where o.example_id in ({_marks(chunk)}) "
-                f"and m.name in ({_marks(models)}) order by o.id",
+                f"join models m on m.id = r.model_id where o.example_id in ({sql_marks(chunk)}) "
+                f"and m.name in ({sql_marks(models)}) order by o.id",
                 [*chunk, *models],
             )
             for row in rows:
@@ -93,7 +94,7 @@ class ReviewQueries:
     def latest_outcome_set_id(self, kinds: Sequence[str]) -> int | None:
         """The set of the newest run of ``kinds``."""
         row = self.query_one(
-            f"select set_id from runs where kind in ({_marks(kinds)}) order by id desc limit 1", list(kinds)
+            f"select set_id from runs where kind in ({sql_marks(kinds)}) order by id desc limit 1", list(kinds)
         )
         return row["set_id"] if row else None
 

@@ -44,7 +44,7 @@ from lrcal.store.outcome_logs import OutcomeLogWrites
 from lrcal.store.paths import from_stored, to_stored
 from lrcal.store.policies import PolicyQueries
 from lrcal.store.reserve import ensure_reserve, release_reserve
-from lrcal.store.review_queries import ReviewQueries
+from lrcal.store.review_queries import IN_LIST_CHUNK, ReviewQueries, sql_marks
 from lrcal.store.routers import RouterQueries
 from lrcal.store.traffic import TrafficQueries
 
@@ -369,10 +369,9 @@ class Store(ReviewQueries, RouterQueries, OutcomeAggregates, OutcomeLogWrites, O
         """sha -> (width, height) as read from the file's header when stored, for the known ``shas``."""
         out: dict[str, tuple[int | None, int | None]] = {}
         shas = list(dict.fromkeys(shas))
-        for start in range(0, len(shas), 500):  # under SQLite's variable limit
-            chunk = shas[start:start + 500]
-            for row in self.query(f"select sha256, width, height from images where sha256 in ({','.join('?' * len(chunk))})",
-                                  chunk):
+        for start in range(0, len(shas), IN_LIST_CHUNK):
+            chunk = shas[start:start + IN_LIST_CHUNK]
+            for row in self.query(f"select sha256, width, height from images where sha256 in ({sql_marks(chunk)})", chunk):
                 out[row["sha256"]] = (row["width"], row["height"])
         return out
 

@@ -126,6 +126,12 @@ class PixelDigests:
             pass  # a cache that cannot be written only costs time next run
 
 
+def examples_with_images(store: Store, set_id: int) -> list[tuple[dict, list[str]]]:
+    """The set's examples, each with its image hashes."""
+    kind = store.get_set_by_id(set_id)["kind"]
+    return [(ex, example_image_hashes(ex, kind)) for ex in store.set_examples(set_id)]
+
+
 @dataclass(frozen=True)
 class SetContent:
     """What a stored set holds, as `Overlap` compares it."""
@@ -136,21 +142,20 @@ class SetContent:
 
     @classmethod
     def of(cls, store: Store, set_id: int, pixels: PixelDigests) -> "SetContent":
-        kind = store.get_set_by_id(set_id)["kind"]
+        return cls.from_examples(examples_with_images(store, set_id), pixels)
+
+    @classmethod
+    def from_examples(cls, examples: list[tuple[dict, list[str]]], pixels: PixelDigests) -> "SetContent":
+        """From `examples_with_images` of a set."""
         ids, queries, pictures = set(), set(), set()
-        for ex in store.set_examples(set_id):
+        for ex, shas in examples:
             ids.add(ex["example_id"])
-            seen = tuple(sorted(pixels(sha) for sha in example_image_hashes(ex, kind)))
+            seen = tuple(sorted(pixels(sha) for sha in shas))
             pictures.update(seen)
             question = normalize_question(ex.get("question") or "")
             if question or seen:
                 queries.add((seen, question))
         return cls(frozenset(ids), frozenset(queries), frozenset(pictures))
-
-    @staticmethod
-    def image_shas(store: Store, set_id: int) -> set[str]:
-        kind = store.get_set_by_id(set_id)["kind"]
-        return {sha for ex in store.set_examples(set_id) for sha in example_image_hashes(ex, kind)}
 
     def shared_with(self, other: "SetContent") -> Overlap:
         return Overlap(examples=len(self.ids & other.ids), queries=len(self.queries & other.queries),

@@ -215,15 +215,18 @@ def _refuse_overlap(store: Store, candidate: dict, rset, router_models) -> None:
     """Refuse a validation set that shares examples, questions on the same picture or pictures
     with the candidate's calibration data or any data behind the router (`holdout_overlap`): the
     router's own training set passed as a holdout before, and so did a re-encoded copy."""
-    from lrcal.services.holdout_overlap import PixelDigests, SetContent, sets_behind, shas_to_decode
+    from lrcal.services.holdout_overlap import (PixelDigests, SetContent, examples_with_images, sets_behind,
+                                               shas_to_decode)
 
     behind = sets_behind(store, candidate, router_models)
-    behind_images = set().union(*(SetContent.image_shas(store, s) for s in behind if s != rset.id))
-    pixels = PixelDigests(store, decode=shas_to_decode(store, SetContent.image_shas(store, rset.id), behind_images))
+    stored = {set_id: examples_with_images(store, set_id) for set_id in {rset.id, *behind}}  # each set read once
+    images = {set_id: {sha for _ex, shas in examples for sha in shas} for set_id, examples in stored.items()}
+    behind_images = set().union(*(images[s] for s in behind if s != rset.id))
+    pixels = PixelDigests(store, decode=shas_to_decode(store, images[rset.id], behind_images))
     try:
-        holdout = SetContent.of(store, rset.id, pixels)  # once, against every set behind
+        holdout = SetContent.from_examples(stored[rset.id], pixels)  # once, against every set behind
         for set_id, whose in behind.items():
-            shared = SetContent.of(store, set_id, pixels).shared_with(holdout) if set_id != rset.id else None
+            shared = None if set_id == rset.id else SetContent.from_examples(stored[set_id], pixels).shared_with(holdout)
             if set_id == rset.id or shared:
                 other = store.get_set_by_id(set_id)
                 detail = "the same set" if shared is None else shared.describe()

@@ -308,18 +308,8 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
 
 def rule_summary(rule: DecisionRule) -> str:
     """A decision rule's kind and how many models it was fitted on (its evidence), for counting."""
-    if rule.is_identity():
-        kind = "the network's own scores"
-    elif rule.query > 0:
-        kind = "per-query deviations"
-    elif rule.is_exact_per_task():
-        kind = "per-task best"
-    elif rule.task > 0:
-        kind = "per-task default"
-    else:
-        kind = "best single model"
     models = (rule.evidence or {}).get("models")
-    return f"{kind} (fitted on {models} models)" if models is not None else kind
+    return f"{rule.kind()} (fitted on {models} models)" if models is not None else rule.kind()
 
 
 def _adaptive_view(router_h, pool_names, X, Y, task_ids, eligible, others):

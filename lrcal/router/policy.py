@@ -172,6 +172,16 @@ class DecisionRule:
         """Decisions are the per-task best of the training rows (see ``per_task_from_outcomes``)."""
         return self.per_task_from_outcomes and self.query == 0.0 and self.task > 0.0
 
+    def kind(self) -> str:
+        """What it decides by, in a few words (`describe` says why, with the numbers)."""
+        if self.is_identity():
+            return "the network's own scores"
+        if self.query > 0:
+            return "per-query deviations"
+        if self.is_exact_per_task():
+            return "per-task best"
+        return "per-task default" if self.task > 0 else "best single model"
+
     def describe(self) -> str:
         evidence = self.evidence or {}
         contenders, models = evidence.get("contenders"), evidence.get("models")

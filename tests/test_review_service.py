@@ -498,8 +498,7 @@ def test_a_what_if_pool_without_any_measured_model_keeps_the_estimates_order(sna
     share[:, 0] = 1.0  # only the first model was run on these tasks
     cost = np.linspace(2e-3, 1e-3, m)
     cost[2] = 1e-4  # the third model is the cheapest
-    what_if = dataclasses.replace(snap, unscaled=unscaled, measured_share=share,
-                                  predicted=scale_unmeasured(unscaled, share), expected_cost=cost)
+    what_if = dataclasses.replace(snap, unscaled=unscaled, measured_share=share, expected_cost=cost)
     pool = [name for name in snap.models if name != snap.models[0]]
     table = route(what_if, lambda_cost=0.01, included=pool)
     # the gateway with this pool enabled scores only these models: nobody measured, order kept

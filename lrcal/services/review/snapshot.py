@@ -33,9 +33,9 @@ class RoutingSnapshot:
     statuses: dict[str, str]
     examples: list[dict]  # N example rows
     tasks: np.ndarray  # [N] task group (object)
-    predicted: np.ndarray  # [N, M] the router's decision score (`Prediction.score`), what it routes on
-    # [N, M] the same before the scaling of models not measured on a query's task, and their
-    # measured share (`lrcal.router.policy.scale_unmeasured`): a what-if pool rescales with them
+    # [N, M] the router's decision score before the scaling of models not measured on a query's
+    # task, and their measured share (`lrcal.router.policy.scale_unmeasured`): each pool scales
+    # with them (`pool_scores`; `predicted` for the pool of every model with a token)
     unscaled: np.ndarray
     measured_share: np.ndarray
     sigma: np.ndarray  # [N, M]
@@ -58,6 +58,11 @@ class RoutingSnapshot:
 
     def index(self, name: str) -> int:
         return self.models.index(name)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """[N, M] the router's decision score over every model with a token (`Prediction.score`)."""
+        return scale_unmeasured(self.unscaled, self.measured_share)
 
     def pool_scores(self, included: np.ndarray) -> np.ndarray:
         """[N, M] the decision scores of a routing among the ``included`` models ([M] mask), as
@@ -117,12 +122,12 @@ def _predict(store: Store, router_version: str, names: list[str], examples: list
     names = [n for n in names if routing.has_token(n)]
     with _torch_single_threaded():
         prediction = routing.predict(store, examples, names)
-    predicted = np.asarray(prediction.score, dtype=float)
+    unscaled = np.asarray(prediction.score if prediction.unscaled_score is None else prediction.unscaled_score,
+                          dtype=float)
     return {
         "models": names,
-        "predicted": predicted,
-        "unscaled": predicted if prediction.unscaled_score is None else np.asarray(prediction.unscaled_score, dtype=float),
-        "measured_share": (np.ones_like(predicted) if prediction.measured_share is None
+        "unscaled": unscaled,
+        "measured_share": (np.ones_like(unscaled) if prediction.measured_share is None
                            else np.asarray(prediction.measured_share, dtype=float)),
         "sigma": np.asarray(prediction.sigma, dtype=float),
         "expected_cost": routing.expected_costs(names),
@@ -173,7 +178,7 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
         raise LrcalError(f"router {router_row['version']} has no model with a capability token in this home")
     path = cache_path(store, fingerprint(store, router_row, set_row["id"], [ex["id"] for ex in examples]))
     cached = read_cache(path) if use_cache else None
-    if cached is not None and cached["models"] == names and cached["predicted"].shape == (len(examples), len(names)):
+    if cached is not None and cached["models"] == names and cached["unscaled"].shape == (len(examples), len(names)):
         payload, from_cache = cached, True
     else:
         payload, from_cache = _predict(store, router_row["version"], names, examples), False
@@ -201,7 +206,6 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
         statuses=statuses,
         examples=examples,
         tasks=np.asarray([ex["task_group"] or "(none)" for ex in examples], dtype=object),
-        predicted=payload["predicted"],
         unscaled=payload["unscaled"],
         measured_share=payload["measured_share"],
         sigma=payload["sigma"],

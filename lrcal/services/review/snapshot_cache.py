@@ -20,7 +20,7 @@ CACHE_DIR = Path("cache") / "tui"
 # tasks without a calibration outcome, cost and latency from the runs that count), so a cache
 # written before is recomputed, not shown
 CACHE_FORMAT = 4  # 4: the unscaled estimates and measured shares (a what-if pool rescales with them)
-CACHED_ARRAYS = ("predicted", "unscaled", "measured_share", "sigma", "expected_cost", "expected_latency")
+CACHED_ARRAYS = ("unscaled", "measured_share", "sigma", "expected_cost", "expected_latency")
 
 
 def fingerprint(store: Store, router_row: dict, set_id: int, example_ids: list[int]) -> str:
@@ -50,7 +50,7 @@ def cache_path(store: Store, key: str) -> Path | None:
 
 
 def read_cache(path: Path | None) -> dict | None:
-    """{models, predicted, unscaled, measured_share, sigma, expected_cost, expected_latency}, or None (missing or unreadable)."""
+    """{models, unscaled, measured_share, sigma, expected_cost, expected_latency}, or None (missing or unreadable)."""
     if path is None or not path.exists():
         return None
     try:

@@ -888,3 +888,30 @@ def test_where_no_model_of_the_pool_is_measured_the_estimates_keep_their_order()
     decision = policy_choice(q, np.ones_like(q, dtype=bool), Policy(lambda_cost=0.001),
                              expected_cost=np.array([0.0012, 0.0007]))
     assert decision.choice.tolist() == [0, 0]
+
+
+def test_cross_fitted_decision_scores_are_out_of_fold():
+    """`CrossFit.decision_scores`: what the router's rule and cards make of the out-of-fold
+    network scores (the cold-start bench's view of a pool the router was not trained on). On its
+    own training rows the router's in-sample scores sit closer to the outcomes than these."""
+    from dataclasses import replace
+
+    from lrcal.router.policy import DecisionRule
+
+    table = synthetic_outcomes(n=240, n_models=4, seed=5)
+    spec = fit_feature_spec(table.tasks, table.metadata)
+    data = RouterData.from_table(table, spec)
+    router = train_router(data, spec, FAST, seed=0, ensemble=1, keep_cross_fit=True)
+    cross_fit = router.cross_fit
+    assert cross_fit is not None and cross_fit.models == router.models
+    rows = cross_fit.rows[::3]
+    own = replace(router, decision_rule=DecisionRule())  # the network's own scores
+    out_of_fold = cross_fit.decision_scores(own, rows)
+    np.testing.assert_allclose(out_of_fold, cross_fit.score[::3])
+    y = data.scores[rows]
+    brier = lambda q: float(np.nanmean((q - y) ** 2))  # noqa: E731
+    assert brier(own.predict(data.X[rows]).score) < brier(out_of_fold) - 0.002
+    # under the router's own rule, every row and model gets a finite score; rows it did not predict are refused
+    assert np.isfinite(cross_fit.decision_scores(router, rows)).all()
+    with pytest.raises(LrcalError, match="outside"):
+        cross_fit.decision_scores(router, np.array([data.scores.shape[0] + 5]))

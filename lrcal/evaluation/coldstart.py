@@ -222,7 +222,8 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
     # were trained with h in the pool; latent communication moves other models' scores by ~1e-5)
     router_h = train_router(data.select_models(others), spec, plan.config, rows=tr, seed=seed * 100 + f,
                             ensemble=plan.ensemble, epochs=fold.schedule,
-                            cross_fit=None if fold.cross_fit is None else fold.cross_fit.select(others))
+                            cross_fit=None if fold.cross_fit is None else fold.cross_fit.select(others),
+                            keep_cross_fit=True)
     router_seconds = time.perf_counter() - t0
     base = router_h.predict(X[te], other_names, available=np.isfinite(y_te[:, others])).score
     without_routed, _ = routed_scores(base, y_te[:, others])
@@ -315,9 +316,16 @@ def rule_summary(rule: DecisionRule) -> str:
 def _adaptive_view(router_h, pool_names, X, Y, task_ids, eligible, others):
     """(candidate pool, prior) of the adaptive sampler on a fold: the fold's training rows the
     model has outcomes on, grouped by task, each with the best incumbent's decision score from
-    the router without the model, and that router's profile prior for the newcomer."""
+    the router without the model, and that router's profile prior for the newcomer. The scores
+    are out of fold (the router's cross-fitted predictions under its own rule and cards), as a
+    home's router sees a calibration pool it was not trained on; in-sample scores of its own
+    training rows would show the sampler sharper bars than it gets."""
     known = np.isfinite(Y[eligible][:, others])
-    best = router_h.predict(X[eligible], pool_names, available=known).score
+    if router_h.cross_fit is not None:
+        best = router_h.cross_fit.decision_scores(router_h, eligible)
+        known &= np.isfinite(best)
+    else:  # too few rows to cross-fit: the rule is the network's own scores
+        best = router_h.predict(X[eligible], pool_names, available=known).score
     best = np.where(known, best, -np.inf).max(axis=1)
     best = np.where(np.isfinite(best), best, 0.0)
     tids = task_ids[eligible]

@@ -52,6 +52,7 @@ class Prediction:
     # a decision among a subset of ``models`` rescales with the subset as its pool
     unscaled_score: np.ndarray | None = None
     measured_share: np.ndarray | None = None
+    p_task: np.ndarray | None = None  # [N, V + 1] the task distribution the prior used
 
 
 @dataclass
@@ -230,8 +231,8 @@ class Router:
         distribution the prior used) of the queries ``X`` [N, D] with "mu" and μ̃ blended with
         the models' linear heads (`blend_linear_heads`; ``heads``: `linear_heads(names)` computed
         once by a caller that scores one pool many times), "network_score" = that μ̃ and "score"
-        = the decision rule's score, what every decision uses ("p_task" is consumed)."""
-        p_task = means.pop("p_task")
+        = the decision rule's score, what every decision uses."""
+        p_task = means["p_task"]
         self.blend_linear_heads(means, names, X, heads)
         means["network_score"] = means["score"]
         estimate = decision_scores(means["score"], means["prior"], self.overall_accuracy(names), self.decision_rule,
@@ -390,7 +391,7 @@ def train_router(
     models on the same rows, `CrossFit.select`) fits the rule on them instead of training the
     fold networks: the cold-start benchmark reuses one validated schedule, and the fold's
     full-pool predictions, for the routers of a fold. ``keep_cross_fit`` keeps the predictions
-    step 4 made on the router (``router.cross_fit``, not saved with it).
+    step 4 fitted the rule on with the router (``router.cross_fit``, not saved with it).
     """
     cfg = config or RouterConfig()
     started = time.perf_counter()
@@ -431,9 +432,10 @@ def train_router(
             if not np.array_equal(cross_fit.rows, all_rows):
                 raise LrcalError("the cross-fitted predictions are of other rows than this router's training rows")
         else:
-            cross_fit = kept = cross_fitted_predictions(data, spec, chosen, all_rows, epochs, prior, seed)
+            cross_fit = cross_fitted_predictions(data, spec, chosen, all_rows, epochs, prior, seed)
         decision_rule = DecisionRule() if cross_fit is None else rule_from_cross_fit(cross_fit, data, spec, chosen,
                                                                                      prior, seed)
+        kept = cross_fit
         say(f"decision rule: {decision_rule.describe()} ({time.perf_counter() - rule_started:.1f}s)")
     attach_linear_heads(cards, data, all_rows, decision_rule)
     router = Router(config=chosen, spec=spec, members=[m.net for m in members], cards=cards, profile_prior=prior,
@@ -467,11 +469,31 @@ class CrossFit:
     linear: dict[float, np.ndarray]  # L2 -> [n, K] the linear heads' probabilities
     models: list[str]
     folds: int
+    p_task: np.ndarray | None = None  # [n, V + 1] the task distribution the fold network read
 
     def select(self, columns: Sequence[int]) -> "CrossFit":
         cols = np.asarray(columns, dtype=np.int64)
         return CrossFit(self.rows, self.score[:, cols], self.level[:, cols], self.overall[:, cols],
-                        {l2: v[:, cols] for l2, v in self.linear.items()}, [self.models[i] for i in cols], self.folds)
+                        {l2: v[:, cols] for l2, v in self.linear.items()}, [self.models[i] for i in cols], self.folds,
+                        self.p_task)
+
+    def decision_scores(self, router: "Router", rows: np.ndarray) -> np.ndarray:
+        """[len(rows), K] the decision scores ``router`` (over these models, with its own rule and
+        cards) gives the data rows ``rows`` (a subset of ``self.rows``) from their out-of-fold
+        network scores: what it would say of queries it was not trained on."""
+        at = np.searchsorted(self.rows, rows)
+        if np.any(at >= len(self.rows)) or not np.array_equal(self.rows[np.minimum(at, len(self.rows) - 1)], rows):
+            raise LrcalError("rows outside the cross-fitted predictions")
+        if self.p_task is None:
+            raise LrcalError("these cross-fitted predictions do not keep the task distribution")
+        rule, p_task = router.decision_rule, self.p_task[at]
+        score = self.score[at]
+        if rule.linear_weight > 0.0 and rule.linear_l2 in self.linear:
+            score = blend(score, self.linear[rule.linear_l2][at], rule.linear_weight)
+        estimate = decision_scores(score, self.level[at], self.overall[at], rule,
+                                   task_level=p_task @ router.decision_levels(self.models).T)
+        measured = router.measured(self.models, p_task)
+        return estimate if measured is None else scale_unmeasured(estimate, measured)
 
 
 def cross_fitted_predictions(data: RouterData, spec: FeatureSpec, cfg: RouterConfig, rows: np.ndarray,
@@ -486,6 +508,7 @@ def cross_fitted_predictions(data: RouterData, spec: FeatureSpec, cfg: RouterCon
     fold_of = task_folds(data.task_ids[rows], folds, np.random.default_rng(seed + 104729))
     n, k = len(rows), data.n_models
     score, level, overall = (np.full((n, k), np.nan) for _ in range(3))
+    p_task = np.full((n, len(spec.task_vocab) + 1), np.nan)
     linear = {l2: np.full((n, k), np.nan) for l2 in (LINEAR_L2 if cfg.linear_head else ())}
     for f in range(folds):
         held = np.flatnonzero(fold_of == f)
@@ -496,11 +519,11 @@ def cross_fitted_predictions(data: RouterData, spec: FeatureSpec, cfg: RouterCon
         fold_router = Router(config=cfg, spec=spec, members=[fitted.net],
                              cards=cards_from_data(data, inner, cfg, spec, [fitted], prior), profile_prior=prior)
         pred = fold_router.predict(data.X[rows[held]], models=data.models)
-        score[held], level[held] = pred.network_score, pred.prior
+        score[held], level[held], p_task[held] = pred.network_score, pred.prior, pred.p_task
         overall[held] = fold_router.overall_accuracy(data.models)
         for l2, values in linear.items():
             values[held] = head_probabilities(data.X[rows[held]], fit_linear_heads(data.X[inner], data.scores[inner], l2))
-    return CrossFit(np.asarray(rows, dtype=np.int64), score, level, overall, linear, list(data.models), folds)
+    return CrossFit(np.asarray(rows, dtype=np.int64), score, level, overall, linear, list(data.models), folds, p_task)
 
 
 def rule_from_cross_fit(cross_fit: CrossFit, data: RouterData, spec: FeatureSpec, cfg: RouterConfig,

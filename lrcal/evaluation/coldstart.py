@@ -20,8 +20,9 @@ Units of work, each seeded by its own (seed, fold[, model]) so any process can r
 (1) per (seed, fold): features and the full-pool router (its validated epoch schedule is reused
 by every router-without-h of the fold, and each of those fits its own decision rule on the
 full-pool router's out-of-fold predictions without h's column; ``refit_rule``: on fold networks
-of its own); (2) per (seed, fold, held-out model): the router without h and every onboarding draw. ``jobs > 1`` runs them in worker processes; the partial
-sums are merged in a fixed order, so the numbers are identical to ``jobs=1``.
+of its own); (2) per (seed, fold, held-out model): the router without h and every onboarding
+draw. ``jobs > 1`` runs them in worker processes; the partial sums are merged in a fixed order,
+so the numbers are identical to ``jobs=1``.
 """
 
 from __future__ import annotations

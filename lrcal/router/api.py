@@ -232,15 +232,22 @@ class Router:
         the models' linear heads (`blend_linear_heads`; ``heads``: `linear_heads(names)` computed
         once by a caller that scores one pool many times), "network_score" = that μ̃ and "score"
         = the decision rule's score, what every decision uses."""
-        p_task = means["p_task"]
         self.blend_linear_heads(means, names, X, heads)
         means["network_score"] = means["score"]
-        estimate = decision_scores(means["score"], means["prior"], self.overall_accuracy(names), self.decision_rule,
-                                   task_level=p_task @ self.decision_levels(names).T)
-        measured = self.measured(names, p_task)
+        estimate, measured = self.rule_estimates(means["score"], means["prior"], self.overall_accuracy(names), names,
+                                                 means["p_task"])
         means["unscaled_score"], means["measured_share"] = estimate, measured
         means["score"] = estimate if measured is None else scale_unmeasured(estimate, measured)
         return means
+
+    def rule_estimates(self, score: np.ndarray, prior: np.ndarray, overall: np.ndarray, names: Sequence[str],
+                       p_task: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the decision rule's estimates before unmeasured models are scaled down, their
+        `measured` share) of the models ``names`` from the network's (blended) μ̃ ``score``, the
+        prior's level and the overall level on queries of task distribution ``p_task``."""
+        estimate = decision_scores(score, prior, overall, self.decision_rule,
+                                   task_level=p_task @ self.decision_levels(names).T)
+        return estimate, self.measured(names, p_task)
 
     def measured(self, names: Sequence[str], p_task: np.ndarray) -> np.ndarray | None:
         """[N, K] `measured_share` of the models of ``names`` on queries of task distribution
@@ -469,7 +476,7 @@ class CrossFit:
     linear: dict[float, np.ndarray]  # L2 -> [n, K] the linear heads' probabilities
     models: list[str]
     folds: int
-    p_task: np.ndarray | None = None  # [n, V + 1] the task distribution the fold network read
+    p_task: np.ndarray  # [n, V + 1] the task distribution the fold network read
 
     def select(self, columns: Sequence[int]) -> "CrossFit":
         cols = np.asarray(columns, dtype=np.int64)
@@ -484,15 +491,10 @@ class CrossFit:
         at = np.searchsorted(self.rows, rows)
         if np.any(at >= len(self.rows)) or not np.array_equal(self.rows[np.minimum(at, len(self.rows) - 1)], rows):
             raise LrcalError("rows outside the cross-fitted predictions")
-        if self.p_task is None:
-            raise LrcalError("these cross-fitted predictions do not keep the task distribution")
-        rule, p_task = router.decision_rule, self.p_task[at]
-        score = self.score[at]
+        rule, score = router.decision_rule, self.score[at]
         if rule.linear_weight > 0.0 and rule.linear_l2 in self.linear:
             score = blend(score, self.linear[rule.linear_l2][at], rule.linear_weight)
-        estimate = decision_scores(score, self.level[at], self.overall[at], rule,
-                                   task_level=p_task @ router.decision_levels(self.models).T)
-        measured = router.measured(self.models, p_task)
+        estimate, measured = router.rule_estimates(score, self.level[at], self.overall[at], self.models, self.p_task[at])
         return estimate if measured is None else scale_unmeasured(estimate, measured)
 
 

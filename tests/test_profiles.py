@@ -131,7 +131,7 @@ def test_router_fits_saves_and_uses_its_prior(tmp_path, small_router):
     _, task_acc = router.profile_from_outcomes(data.task_ids[rows], data.scores[rows, 0])
     v = len(router.spec.task_vocab)
     expected = compute_profiles(data.task_ids[rows], v, data.scores[rows, :1], smoothing=prior.strength,
-                                task_offsets=prior.offsets(v)).task_accuracy[0]
+                                task_offsets=prior.offsets(v), task_weights=router.traffic_task_mix()).task_accuracy[0]
     assert np.allclose(task_acc, expected)
     save_router(router, tmp_path / "r")
     assert read_sidecar(tmp_path / "r")["profile_prior"]["center"] == prior.center
@@ -167,6 +167,71 @@ def test_fixed_prior_config_keeps_the_overall_centre(small_router):
     assert (fixed.profile_prior.center, fixed.profile_prior.strength) == ("overall", 6.0)
     with pytest.raises(LrcalError, match="profile_prior"):
         cfg.replace(profile_prior="sometimes")
+
+
+def test_router_states_a_newcomers_overall_accuracy_for_its_training_task_mix(small_router):
+    router, data, _cfg, _table = small_router
+    v = len(router.spec.task_vocab)
+    mix = router.traffic_task_mix()
+    trained_rows = np.bincount(data.task_ids[data.task_ids >= 0], minlength=v) * len(data.models)
+    assert np.allclose(mix, trained_rows)  # every model was trained on every row
+    # rows of one task only: the overall level is the mix-weighted per-task estimate, not that task's mean
+    rows = np.flatnonzero(data.task_ids == 0)[:40]
+    _, task_acc = router.profile_from_outcomes(data.task_ids[rows], data.scores[rows, 0])
+    assert task_acc[-1] == pytest.approx(float((task_acc[:v] * mix / mix.sum()).sum()), abs=1e-6)
+    # an onboarded card's calibration rows are not the traffic: they do not move the mix
+    from lrcal.router.cards import ModelCard
+
+    onboarded = ModelCard(name="newcomer", profile=router.cards[data.models[0]].profile.copy(),
+                          task_accuracy=router.cards[data.models[0]].task_accuracy.copy(), n_rows=40,
+                          source="onboarded")
+    router.add_model(onboarded)
+    try:
+        assert np.allclose(router.traffic_task_mix(), mix)
+    finally:
+        router.remove_model("newcomer")
+
+
+def test_overall_accuracy_is_post_stratified_to_the_traffic_task_mix():
+    # a model asked mostly where it is weak (an adaptive calibration spends its examples on the
+    # open task groups): its rows' raw mean understates what the traffic sees
+    tasks = np.repeat([0, 1], [60, 10])
+    scores = np.r_[np.ones(12), np.zeros(48), np.ones(9), np.zeros(1)][:, None]  # 0.2 on task 0, 0.9 on task 1
+    raw = compute_profiles(tasks, 2, scores, smoothing=4.0)
+    mixed = compute_profiles(tasks, 2, scores, smoothing=4.0, task_weights=np.array([1.0, 1.0]))
+    assert raw.task_accuracy[0, 2] == pytest.approx(22 / 72)
+    assert np.allclose(mixed.task_accuracy[0, :2], raw.task_accuracy[0, :2])  # per-task estimates unchanged
+    assert mixed.task_accuracy[0, 2] == pytest.approx(mixed.task_accuracy[0, :2].mean())
+    assert mixed.task_accuracy[0, 2] > raw.task_accuracy[0, 2] + 0.15  # (0.21 + 0.73) / 2 against 0.31
+    # the profile's overall feature and its per-task deviations follow
+    assert mixed.vectors[0, 0] == pytest.approx(mixed.task_accuracy[0, 2])
+    # rows that are a sample of the traffic (equal counts, equal shares): the raw mean
+    even = compute_profiles(np.repeat([0, 1], 30), 2, np.r_[np.ones(6), np.zeros(24), np.ones(27), np.zeros(3)][:, None],
+                            smoothing=4.0, task_weights=np.array([1.0, 1.0]))
+    assert even.task_accuracy[0, 2] == pytest.approx(34 / 62, abs=2e-3)  # between 33 / 60 and its Beta(1, 1) smoothing
+    # rows outside the router's tasks: their share of the traffic is unknown, the raw mean stays
+    unknown = compute_profiles(np.r_[tasks, [-1, -1]], 2, np.r_[scores, [[1.0], [1.0]]], smoothing=4.0,
+                               task_weights=np.array([1.0, 1.0]))
+    assert unknown.task_accuracy[0, 2] == pytest.approx(24 / 74)
+    with pytest.raises(ValueError):
+        compute_profiles(tasks, 2, scores, task_weights=np.array([1.0]))
+
+
+def test_post_stratified_overall_is_closer_to_the_truth_under_unbalanced_calibration():
+    # truth: 0.2 / 0.9 / 0.6 on three equally frequent tasks (0.567 overall); the calibration
+    # asked 40 / 8 / 16 rows there, as an adaptive run might
+    truth = np.array([0.2, 0.9, 0.6])
+    counts = np.array([40, 8, 16])
+    tasks = np.repeat(np.arange(3), counts)
+    raw_err, mixed_err = [], []
+    for seed in range(200):
+        y = (np.random.default_rng(seed).random(len(tasks)) < truth[tasks]).astype(float)[:, None]
+        raw_err.append(compute_profiles(tasks, 3, y, smoothing=4.0).task_accuracy[0, 3] - truth.mean())
+        mixed_err.append(compute_profiles(tasks, 3, y, smoothing=4.0, task_weights=np.ones(3)).task_accuracy[0, 3]
+                         - truth.mean())
+    assert np.mean(raw_err) < -0.15  # the raw mean is dragged to the task asked most
+    assert abs(np.mean(mixed_err)) < abs(np.mean(raw_err)) / 2
+    assert np.mean(np.square(mixed_err)) < np.mean(np.square(raw_err)) / 2
 
 
 def test_cli_router_train_reports_the_chosen_prior(cli, tmp_path):

@@ -133,8 +133,20 @@ class Router:
             output_tokens=col(output_tokens), latency_ms=col(latency_ms), cost_usd=col(cost_usd),
             errors=None if errors is None else np.asarray(errors, dtype=bool).reshape(-1, 1),
             smoothing=self.profile_prior.strength, task_offsets=self.profile_prior.offsets(len(self.spec.task_vocab)),
+            task_weights=self.traffic_task_mix(),
         )
         return prof.vectors[0], prof.task_accuracy[0]
+
+    def traffic_task_mix(self) -> np.ndarray | None:
+        """[V] the task mix of the rows the router was trained on (its trained models' rows per
+        task, summed), the traffic a newcomer's overall accuracy is stated for; None without
+        tasks or trained models."""
+        trained = [name for name, card in self.cards.items() if card.source == "trained"]
+        n_tasks = len(self.spec.task_vocab)
+        if not trained or n_tasks == 0:
+            return None
+        mix = self.task_rows(trained)[:, :n_tasks].sum(0)
+        return mix if np.isfinite(mix).all() and mix.sum() > 0 else None
 
     def add_model(self, card: ModelCard) -> None:
         """Add or replace a model in the token bank (incumbent routes may change: re-check them)."""

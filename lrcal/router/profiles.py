@@ -167,6 +167,21 @@ def task_counts_and_sums(task_ids: np.ndarray, n_tasks: int, have: np.ndarray, y
     return np.asarray(have, dtype=np.float64) @ onehot, y @ onehot
 
 
+def post_stratified(overall: np.ndarray, per_task: np.ndarray, counts: np.ndarray, rows: np.ndarray,
+                    task_weights: np.ndarray | None) -> np.ndarray:
+    """[K] each model's overall accuracy under the traffic's task mix ``task_weights`` [V]: the
+    weighted mean of its per-task accuracies (smoothed where it has few rows). Unchanged for a
+    model with no rows, or with rows outside the router's tasks (their share is unknown)."""
+    if task_weights is None or per_task.shape[1] == 0:
+        return overall
+    w = np.clip(np.asarray(task_weights, dtype=np.float64), 0.0, None)
+    if w.shape != (per_task.shape[1],) or not np.isfinite(w).all() or w.sum() <= 0:
+        raise ValueError(f"task_weights must be {per_task.shape[1]} finite non-negative shares")
+    mix = (per_task * (w / w.sum())[None, :]).sum(1)
+    all_tasked = (rows > 0) & (counts.sum(1) >= rows)
+    return np.where(all_tasked, mix, overall)
+
+
 def compute_profiles(
     task_ids: np.ndarray,
     n_tasks: int,
@@ -179,6 +194,7 @@ def compute_profiles(
     errors: np.ndarray | None = None,
     smoothing: float = 4.0,
     task_offsets: np.ndarray | None = None,
+    task_weights: np.ndarray | None = None,
 ) -> Profiles:
     """Profiles of K models from their outcomes on N rows.
 
@@ -187,6 +203,11 @@ def compute_profiles(
     row_mask: [K, N] bool, which rows each model's profile may use (default: all).
     smoothing, task_offsets: the Beta prior (strength, and the task offsets of its centre;
     None: centred on the overall accuracy) -- usually from a `ProfilePrior`.
+    task_weights: [V] the traffic's task mix (None: the rows' own). A model whose rows are not
+    a sample of the traffic (an adaptive calibration spends its examples on the open task
+    groups) gets the overall accuracy the traffic would see, sum_t w_t * per-task accuracy
+    (post-stratified), instead of its rows' raw mean: the network learned overall levels from
+    representative rows, and the raw mean over-weights whichever tasks were asked most.
     """
     scores = np.asarray(scores, dtype=np.float64)
     k = scores.shape[1]
@@ -201,6 +222,7 @@ def compute_profiles(
         center = task_centers(overall, counts, task_offsets)
         per_task = (sums + smoothing * center) / (counts + smoothing)
         coverage = (counts > 0).mean(1)
+        overall = post_stratified(overall, per_task, counts, rows, task_weights)
     else:
         counts = np.zeros((k, 0))
         per_task = np.zeros((k, 0))

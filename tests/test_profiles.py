@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lrcal.errors import LrcalError
-from lrcal.router.profiles import PRIOR_STRENGTHS, ProfilePrior, compute_profiles, fit_profile_prior, task_centers
+from lrcal.router.profiles import (N_GLOBAL, PRIOR_STRENGTHS, ProfilePrior, compute_profiles, fit_profile_prior,
+                                  task_centers)
 
 
 def _outcomes(task_acc: np.ndarray, rows_per_task: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,6 +206,7 @@ def test_overall_accuracy_is_post_stratified_to_the_traffic_task_mix():
     assert mixed.task_accuracy[0, 2] > raw.task_accuracy[0, 2] + 0.15  # (0.21 + 0.73) / 2 against 0.31
     # the profile's overall feature and its per-task deviations follow
     assert mixed.vectors[0, 0] == pytest.approx(mixed.task_accuracy[0, 2])
+    assert np.allclose(mixed.vectors[0, N_GLOBAL:N_GLOBAL + 2], mixed.task_accuracy[0, :2] - mixed.task_accuracy[0, 2])
     # rows that are a sample of the traffic (equal counts, equal shares): the raw mean
     even = compute_profiles(np.repeat([0, 1], 30), 2, np.r_[np.ones(6), np.zeros(24), np.ones(27), np.zeros(3)][:, None],
                             smoothing=4.0, task_weights=np.array([1.0, 1.0]))

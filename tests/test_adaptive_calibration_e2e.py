@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from lrcal.errors import UsageError
+from lrcal.router.adaptive import SamplerConfig
 from tests.fixtures.flows import point_models_at
 
 SPECIALIST = "sim-docreader-m"
@@ -130,6 +132,62 @@ def test_a_killed_adaptive_run_resumes_the_same_sequence(flow_home, sim_server, 
     finally:
         store.close()
     assert [g["n"] for g in resumed["adaptive"]["groups"]] == [g["n"] for g in first]
+
+
+def test_a_run_stored_before_the_prior_scale_resumes_holding_the_prior_fully(flow_home, sim_server, builtin_sets,
+                                                                              tmp_path):
+    """A run an earlier version stored has no ``prior_scale`` in its plan: that sampler held the
+    router's prior at full strength. Resumed by this version (default half strength), it
+    replays its own sequence and ends with the examples an uninterrupted full-strength run asks,
+    not those of a half-strength one (which differ here, or the test would prove nothing)."""
+    from lrcal.services.adaptive_calibration import AdaptivePlan
+    from lrcal.services.calibration import CalibrateRequest, calibrate
+    from lrcal.store import Store
+    from tests.fixtures.flows import copy_home
+
+    home, _ = flow_home
+    server = sim_server(sets=builtin_sets, latency_scale=0.01)
+    _fresh_specialist(home, server)
+
+    def request(scale):
+        return CalibrateRequest(model=SPECIALIST, set_ref="builtin-v1-pool",
+                                adaptive=AdaptivePlan(budget=48, batch=8, prior_scale=scale))
+
+    def run_whole(scale, where):
+        store = Store.open(copy_home(home, tmp_path / where))
+        try:
+            report = calibrate(store, request(scale))
+            return sorted(r["example_id"] for r in store.run_outcomes(report["run_id"]))
+        finally:
+            store.close()
+
+    full_strength, half_strength = run_whole(1.0, "full"), run_whole(0.5, "half")
+    assert full_strength != half_strength
+    seen = []
+
+    def killer(example, fields):
+        seen.append(example["id"])
+        if len(seen) == 28:  # the first batch is 24: stop inside the second
+            raise KeyboardInterrupt
+
+    store = Store.open(home)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            calibrate(store, request(1.0), on_outcome=killer)
+        run = store.latest_run(store.get_model(SPECIALIST)["id"], store.get_set("builtin-v1-pool")["id"], "calibration")
+        parameters = dict(run["parameters"])
+        parameters["adaptive"] = {k: v for k, v in parameters["adaptive"].items() if k != "prior_scale"}
+        store.update_run(run["id"], parameters=parameters)  # as an earlier version stored it
+        time.sleep(0.5)  # requests in flight at the kill may still reach the server
+        resumed = calibrate(store, request(SamplerConfig.prior_scale))
+        assert resumed["resumed"] is True and resumed["adaptive"]["prior_scale"] == 1.0
+        assert sorted(r["example_id"] for r in store.run_outcomes(resumed["run_id"])) == full_strength
+        # another budget is still refused
+        with pytest.raises(UsageError, match="--budget 48"):
+            calibrate(store, CalibrateRequest(model=SPECIALIST, set_ref="builtin-v1-pool",
+                                              adaptive=AdaptivePlan(budget=40, batch=8)))
+    finally:
+        store.close()
 
 
 @pytest.fixture

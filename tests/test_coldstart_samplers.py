@@ -93,12 +93,30 @@ def test_the_stop_value_sets_how_early_the_adaptive_sampler_stops(table):
         run(-1.0)
 
 
-def test_the_cli_stop_value_default_is_the_samplers():
+def test_the_cli_stop_value_and_prior_scale_defaults_are_the_samplers():
     import inspect
 
     from lrcal.cli.bench import bench_coldstart_command
 
-    assert inspect.signature(bench_coldstart_command).parameters["stop_value"].default.default == SamplerConfig.stop_value
+    parameters = inspect.signature(bench_coldstart_command).parameters
+    assert parameters["stop_value"].default.default == SamplerConfig.stop_value
+    assert parameters["prior_scale"].default.default == SamplerConfig.prior_scale
+
+
+def test_the_prior_scale_reaches_the_adaptive_sampler(table):
+    """--prior-scale: the adaptive draws change with it, the uniform ones do not, and the value
+    used is in the result."""
+    def run(scale):
+        return bench_coldstart(table, ["model1"], ks=[32], folds=2, repeats=2, config=TINY, onboard_config=ONBOARD,
+                               samplers=("uniform", "adaptive"), prior_scale=scale)
+
+    default, believed = run(SamplerConfig.prior_scale), run(1.0)
+    assert default["adaptive_prior_scale"] == SamplerConfig.prior_scale and believed["adaptive_prior_scale"] == 1.0
+    assert default["per_model"][0]["U_k"] == believed["per_model"][0]["U_k"]
+    used = [r["samplers"]["adaptive"]["k"]["32"]["examples_used"] for r in (default, believed)]
+    assert used[0] != used[1] or default["per_model"][0]["U_k_adaptive"] != believed["per_model"][0]["U_k_adaptive"]
+    with pytest.raises(UsageError, match="--prior-scale"):
+        run(0.0)
 
 
 def test_more_seeds_do_not_narrow_the_interval_without_new_rows():

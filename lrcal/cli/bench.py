@@ -204,6 +204,9 @@ def bench_coldstart_command(
     stop_value: float = typer.Option(2e-4, "--stop-value", min=0.0, max=1.0, help="Adaptive sampler: stop once the "
                                      "remaining budget cannot buy this much routed accuracy (0: spend it all "
                                      "unless no decision can move)."),
+    prior_scale: float = typer.Option(0.5, "--prior-scale", min=0.01, max=1.0, help="Adaptive sampler: hold the "
+                                      "router's profile prior at this fraction of its strength (1: believe it "
+                                      "fully; the card is smoothed at full strength either way)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, max=10, help="Router networks per training."),
     refit_rule: bool = typer.Option(False, "--refit-rule", help="Every router without a model fits its own decision "
                                     "rule on fold networks of its own (4 more networks each) instead of on its "
@@ -246,7 +249,7 @@ def bench_coldstart_command(
     console = err_console()
     samplers = tuple(s.strip() for s in sampler.split(",") if s.strip())
     result = bench_coldstart(table, chosen, k_values, folds=folds, seeds=range(seeds), repeats=repeats, ensemble=ensemble,
-                             jobs=jobs, samplers=samplers, stop_value=stop_value, refit_rule=refit_rule,
+                             jobs=jobs, samplers=samplers, stop_value=stop_value, refit_rule=refit_rule, prior_scale=prior_scale,
                              progress=None if as_json else (lambda m: console.print(f"[dim]{m}[/dim]")))
     if plot is not None:
         from lrcal.evaluation.coldstart import plot_coldstart

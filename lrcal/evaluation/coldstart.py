@@ -144,6 +144,7 @@ class _Plan:
     # newcomer did. By default on the fold's full-pool out-of-fold predictions without the model's
     # column (no new networks); True: on its own fold networks (4 more per router, exact)
     refit_rule: bool = False
+    prior_scale: float = SamplerConfig.prior_scale  # how loosely the adaptive sampler holds the prior
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -266,7 +267,8 @@ def _holdout_unit(table, plan: _Plan, seed: int, f: int, te: np.ndarray, h: str,
             # depend on which other k were asked
             if sampler_view is not None:
                 state = AdaptiveSampler(sampler_view[0], sampler_view[1], SamplerConfig(budget=k, batch=ADAPTIVE_BATCH,
-                                                                                   stop_value=plan.stop_value),
+                                                                                   stop_value=plan.stop_value,
+                                                                                   prior_scale=plan.prior_scale),
                                         seed=[seed, f, hi, k, r]).run(lambda rows: y_h[eligible[rows]])
                 _, routed, _ = route_with(fit(np.sort(eligible[state.asked])).card)
                 out.routed[ADAPTIVE][k].append(float(routed.sum()) / repeats)
@@ -598,13 +600,15 @@ def bench_coldstart(
     samplers: Sequence[str] = ("uniform",),
     stop_value: float = SamplerConfig.stop_value,
     refit_rule: bool = False,
+    prior_scale: float = SamplerConfig.prior_scale,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """``jobs``: worker processes (1: everything in this process; 0: one per available core).
     Results do not depend on ``jobs``: every unit is seeded by (seed, fold, model) and the
     partial sums are merged in a fixed order. ``samplers``: "uniform" (always) and optionally
     "adaptive", on the same folds and draws; ``stop_value``: the adaptive sampler's stopping
-    threshold (`SamplerConfig.stop_value`; 0 spends the budget unless no decision can move)."""
+    threshold (`SamplerConfig.stop_value`; 0 spends the budget unless no decision can move);
+    ``prior_scale``: the fraction of the profile prior's strength it holds (`SamplerConfig.prior_scale`)."""
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     models = list(table.models)
@@ -620,11 +624,13 @@ def bench_coldstart(
         raise UsageError(f"--sampler: uniform (the reference, always run) or uniform,adaptive (got {','.join(samplers)})")
     if not (math.isfinite(stop_value) and stop_value >= 0):
         raise UsageError(f"--stop-value must be a finite number >= 0 (got {stop_value})")
+    if not (math.isfinite(prior_scale) and 0 < prior_scale <= 1):
+        raise UsageError(f"--prior-scale must lie in (0, 1] (got {prior_scale})")
     ks = sorted(set(int(k) for k in ks))
     seeds = list(seeds)
     n = len(table.tasks)
     plan = _Plan(tuple(models), tuple(holdout), tuple(ks), folds, repeats, ensemble, config, onboard_config, samplers,
-                 float(stop_value), bool(refit_rule))
+                 float(stop_value), bool(refit_rule), float(prior_scale))
     fold_units = [(si, seed, f, te) for si, seed in enumerate(seeds)
                   for f, te in enumerate(stratified_folds(table.tasks, folds, seed))]
     tracker = _Progress(say, started, plan, len(fold_units))
@@ -757,6 +763,7 @@ def bench_coldstart(
         # smallest k reaching each gain target at harm <= HARM_LIMIT
         "samplers": sampler_report,
         "adaptive_stop_value": plan.stop_value if ADAPTIVE in samplers else None,
+        "adaptive_prior_scale": plan.prior_scale if ADAPTIVE in samplers else None,
         "refit_rule": plan.refit_rule,
         # what each router without a model decides by: its own rule, fitted on the fold's full-pool
         # out-of-fold predictions without the model's column, or with --refit-rule on its own networks

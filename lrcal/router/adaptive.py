@@ -4,8 +4,9 @@ decision is open, and stop once it is settled. numpy only; arrays in, arrays out
 The decision being bought is where the router sends traffic. Per task group t of a candidate
 pool, the frozen router's view of the incumbents gives each candidate row i the score of the
 best incumbent there, b_i. The newcomer's quality on the group, p_t, has a Beta posterior: the
-router's own profile prior (its strength s and its centre c_t, the same smoothing the
-newcomer's card will get, `profiles.compute_profiles`) plus the outcomes so far,
+router's own profile prior (its centre c_t, the newcomer's card's centre,
+`profiles.compute_profiles`; its strength s held at half, "Exploring" below) plus the
+outcomes so far,
 
     p_t ~ Beta(s c_t + S_t, s (1 - c_t) + n_t - S_t).
 
@@ -24,6 +25,14 @@ the whole remaining budget, spent on any groups, cannot buy ``stop_value`` of ro
 (sum_t VOI_t(remaining) < stop_value: an upper bound on every allocation), when the budget is
 spent, or when the pool has no example left -- but never as settled before ``min_examples``
 (a token needs 16 outcomes; until then the groups asked least are topped up).
+
+Exploring: the sampler holds the prior at half its strength (``SamplerConfig.prior_scale``;
+the card is still smoothed at full strength). The strength fits the population of training
+models, and the models worth onboarding are the ones that deviate from it: on both shared
+files the model with the most headroom is the least typical (its per-task deviations from
+its centres imply a Beta strength 3-5 times below the population's). A sampler that
+believes the population's prior of such a model calls a group settled after a few rows where
+the model is in fact strong (docs/benchmarks.md measures 1, 0.5 and 0.25).
 
 Which rows inside a group: a seeded random order, the next unasked rows in it. Rows are not
 picked by the incumbents' score on them: that would choose by difficulty and bias the
@@ -59,12 +68,18 @@ class SamplerConfig:
     # stop once the remaining budget cannot buy this much routed accuracy (over all traffic)
     stop_value: float = 2e-4
     level: float = 0.9  # posterior intervals shown
+    # the sampler's posterior holds the profile prior at this fraction of its strength (the card
+    # is still smoothed at full strength): the models worth onboarding are the ones that deviate
+    # from the population the prior was fitted on (module docstring, "Exploring")
+    prior_scale: float = 0.5
 
     def __post_init__(self) -> None:
         if self.budget < 1 or self.batch < 1 or self.first_per_group < 1 or self.min_examples < 0:
             raise ValueError("budget, batch and first_per_group must be at least 1, min_examples at least 0")
         if not (math.isfinite(self.stop_value) and self.stop_value >= 0):
             raise ValueError("stop_value must be a finite number >= 0")
+        if not (math.isfinite(self.prior_scale) and 0 < self.prior_scale <= 1):
+            raise ValueError("prior_scale must lie in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -281,7 +296,9 @@ class AdaptiveSampler:
 
     def __init__(self, pool: CandidatePool, prior: GroupPrior, config: SamplerConfig = SamplerConfig(),
                  seed: int | Sequence[int] = 0) -> None:
-        self.pool, self.prior, self.config = pool, prior, config
+        self.pool, self.config = pool, config
+        # what the sampler decides on: the router's prior, held more loosely (``prior_scale``)
+        self.prior = GroupPrior(strength=prior.strength * config.prior_scale, offsets=prior.offsets)
         rank = np.random.default_rng(seed).permutation(len(pool.groups))
         # per group, its candidate rows in a seeded random order
         order = np.argsort(rank, kind="stable")

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from lrcal.errors import LrcalError, UsageError
+from lrcal.router.adaptive import SamplerConfig
 from lrcal.services.collection import ProgressCallback, collect_outcomes
 from lrcal.services.run_health import is_endpoint_error
 from lrcal.store import Store
@@ -33,15 +34,28 @@ class AdaptivePlan:
     budget: int = DEFAULT_BUDGET
     batch: int = DEFAULT_BATCH
     seed: int = 0
+    # how loosely the sampler holds the router's prior (`SamplerConfig.prior_scale`); a run
+    # stored before it existed held the prior fully and resumes so (`resumed_plan`)
+    prior_scale: float = SamplerConfig.prior_scale
 
     def __post_init__(self) -> None:
         if self.budget < 16:
             raise UsageError(f"--budget must be at least 16 (a token needs 16 outcomes; got {self.budget})")
         if self.batch < 1:
             raise UsageError(f"--batch must be at least 1 (got {self.batch})")
+        if not (0 < self.prior_scale <= 1):
+            raise UsageError(f"the sampler's prior scale must lie in (0, 1] (got {self.prior_scale})")
 
     def to_dict(self) -> dict:
-        return {"budget": self.budget, "batch": self.batch, "seed": self.seed}
+        return {"budget": self.budget, "batch": self.batch, "seed": self.seed, "prior_scale": self.prior_scale}
+
+    def resumed_plan(self, stored: dict) -> "AdaptivePlan | None":
+        """This plan as the stored run ``stored`` (its `to_dict`) was asked with, or None when the
+        budget, batch or seed differ. A run stored before ``prior_scale`` existed held the prior
+        at full strength: it resumes so, replaying the sequence it started."""
+        if any(stored.get(key) != getattr(self, key) for key in ("budget", "batch", "seed")):
+            return None
+        return AdaptivePlan(self.budget, self.batch, self.seed, float(stored.get("prior_scale", 1.0)))
 
 
 def default_incumbents(store: Store, model_name: str, router=None) -> list[str]:
@@ -60,7 +74,7 @@ def sampler_for(store: Store, model_name: str, examples: list[dict], plan: Adapt
     ``incumbents``: those a run started with (a resumed run keeps them); default the enabled
     models with a token, else every model in the router's bank. ``routing``: the loaded
     `RoutingContext` when the caller has it (default: loaded here)."""
-    from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior, SamplerConfig
+    from lrcal.router.adaptive import AdaptiveSampler, CandidatePool, GroupPrior
     from lrcal.services.router_context import load_routing
 
     routing = routing or load_routing(store)
@@ -87,7 +101,8 @@ def sampler_for(store: Store, model_name: str, examples: list[dict], plan: Adapt
         offsets = np.array([0.0 if p is None else offsets[p] for p in positions])
     pool = CandidatePool(groups=groups, incumbent_best=best, labels=labels)
     prior = GroupPrior(strength=router.profile_prior.strength, offsets=offsets)
-    sampler = AdaptiveSampler(pool, prior, SamplerConfig(budget=plan.budget, batch=plan.batch), seed=plan.seed)
+    sampler = AdaptiveSampler(pool, prior, SamplerConfig(budget=plan.budget, batch=plan.batch,
+                                                         prior_scale=plan.prior_scale), seed=plan.seed)
     return sampler, routing.version, incumbents
 
 

@@ -179,10 +179,13 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         run = None if request.fresh else store.latest_run(model["id"], rset.id, RUN_KIND)
         if run is not None and (run["parameters"] or {}).get("adaptive") is None:
             run = None  # a plain calibration on this set: the adaptive sequence starts its own run
-        if run is not None and run["parameters"]["adaptive"] != plan.to_dict():
+        if run is not None:  # resumed as it was asked (a run from before `prior_scale` held the prior fully)
             stored = run["parameters"]["adaptive"]
-            raise UsageError(f"the stored adaptive run of {model['name']} on {rset.name} used --budget {stored['budget']} "
-                             f"--batch {stored['batch']} (seed {stored['seed']}); rerun with those to resume, or add --fresh")
+            as_asked = plan.resumed_plan(stored)
+            if as_asked is None:
+                raise UsageError(f"the stored adaptive run of {model['name']} on {rset.name} used --budget {stored['budget']} "
+                                 f"--batch {stored['batch']} (seed {stored['seed']}); rerun with those to resume, or add --fresh")
+            plan = as_asked
         current = router_version_row(store)
         if current is None:
             raise LrcalError("adaptive calibration needs a trained router (its view of the incumbents decides where "

@@ -51,12 +51,11 @@ def main() -> None:
         difficulty -= difficulty.mean()
         level = np.nanmean(np.where(usable, logits - difficulty[None, :], np.nan), axis=1)
     centre = 1.0 / (1.0 + np.exp(-(level[:, None] + difficulty[None, :])))
-    cells = usable
     print(f"{args.outcomes}: {len(table.models)} models, {len(tasks)} tasks, "
-          f"{n[cells].mean():.0f} rows a cell; implied strength, all models: "
-          f"{implied_strength(p[cells], centre[cells], n[cells]):.1f}")
-    per_model = [(implied_strength(p[k, cells[k]], centre[k, cells[k]], n[k, cells[k]]), m)
-                 for k, m in enumerate(table.models) if cells[k].any()]
+          f"{n[usable].mean():.0f} rows a cell; implied strength, all models: "
+          f"{implied_strength(p[usable], centre[usable], n[usable]):.1f}")
+    per_model = [(implied_strength(p[k, usable[k]], centre[k, usable[k]], n[k, usable[k]]), m)
+                 for k, m in enumerate(table.models) if usable[k].any()]
     for strength, model in sorted(per_model)[: args.show]:
         print(f"  {model}: {strength:.1f}")
 

@@ -56,25 +56,26 @@ def test_value_of_information_is_zero_where_the_decision_is_settled_and_positive
     assert all(np.all(np.diff(v) >= -1e-12) for v in voi)  # more outcomes never lower the expected value
 
 
-def run_sampler(pool, truth, config, seed, prior=GroupPrior(strength=4.0)):
+def run_sampler(pool, truth, config, seed, prior=GroupPrior(strength=4.0), seen=None):
+    """The sampler run to its end against outcomes drawn at each group's ``truth``; ``seen``
+    (a dict) collects row -> outcome."""
     rng = np.random.default_rng(seed + 1000)
-    sampler = AdaptiveSampler(pool, prior, config, seed=seed)
-    state = sampler.run(lambda rows: [float(rng.random() < truth[pool.groups[i]]) for i in rows])
-    return sampler, state
-
-
-def card_means(pool, truth, config, seed, prior):
-    """Per group, the estimate the newcomer's card gets from the rows the sampler chose: the
-    router's prior at full strength (the sampler itself holds it at ``prior_scale``)."""
-    seen = {}
-    rng = np.random.default_rng(seed + 1000)
+    seen = {} if seen is None else seen
 
     def answer(rows):
         out = [float(rng.random() < truth[pool.groups[i]]) for i in rows]
         seen.update(zip(rows, out))
         return out
 
-    state = AdaptiveSampler(pool, prior, config, seed=seed).run(answer)
+    sampler = AdaptiveSampler(pool, prior, config, seed=seed)
+    return sampler, sampler.run(answer)
+
+
+def card_means(pool, truth, config, seed, prior):
+    """Per group, the estimate the newcomer's card gets from the rows the sampler chose: the
+    router's prior at full strength (the sampler itself holds it at ``prior_scale``)."""
+    seen = {}
+    _, state = run_sampler(pool, truth, config, seed, prior, seen)
     counts = np.bincount(pool.groups[state.asked], minlength=pool.n_groups).astype(float)
     sums = np.bincount(pool.groups[state.asked], weights=[seen[i] for i in state.asked], minlength=pool.n_groups)
     a, b = posterior(prior, counts, sums)

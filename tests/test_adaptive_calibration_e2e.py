@@ -25,6 +25,19 @@ def _cli(home):
     return lambda *args: runner.invoke(app, ["--home", str(home), *args], catch_exceptions=False)
 
 
+def kill_after(outcomes: int):
+    """An ``on_outcome`` callback that interrupts the run at its ``outcomes``-th stored outcome,
+    as a Ctrl-C there would."""
+    seen = []
+
+    def killer(example, fields):
+        seen.append(example["id"])
+        if len(seen) == outcomes:
+            raise KeyboardInterrupt
+
+    return killer
+
+
 def _fresh_specialist(home, server):
     """The flow home with the specialist removed and registered again: no outcomes, no token."""
     cli = _cli(home)
@@ -109,17 +122,10 @@ def test_a_killed_adaptive_run_resumes_the_same_sequence(flow_home, sim_server, 
     finally:
         store.close()
     first = whole["adaptive"]["groups"]
-    seen = []
-
-    def killer(example, fields):
-        seen.append(example["id"])
-        if len(seen) == 28:  # the first batch is 24: stop inside the second
-            raise KeyboardInterrupt
-
     store = Store.open(home)
     try:
         with pytest.raises(KeyboardInterrupt):
-            calibrate(store, request, on_outcome=killer)
+            calibrate(store, request, on_outcome=kill_after(28))  # the first batch is 24: stop inside the second
         run = store.latest_run(store.get_model(SPECIALIST)["id"], store.get_set("builtin-v1-pool")["id"], "calibration")
         stored = len(store.done_example_pks(run["id"]))
         assert 24 <= stored < 48
@@ -163,17 +169,10 @@ def test_a_run_stored_before_the_prior_scale_resumes_holding_the_prior_fully(flo
 
     full_strength, half_strength = run_whole(1.0, "full"), run_whole(0.5, "half")
     assert full_strength != half_strength
-    seen = []
-
-    def killer(example, fields):
-        seen.append(example["id"])
-        if len(seen) == 28:  # the first batch is 24: stop inside the second
-            raise KeyboardInterrupt
-
     store = Store.open(home)
     try:
         with pytest.raises(KeyboardInterrupt):
-            calibrate(store, request(1.0), on_outcome=killer)
+            calibrate(store, request(1.0), on_outcome=kill_after(28))  # the first batch is 24: stop inside the second
         run = store.latest_run(store.get_model(SPECIALIST)["id"], store.get_set("builtin-v1-pool")["id"], "calibration")
         parameters = dict(run["parameters"])
         parameters["adaptive"] = {k: v for k, v in parameters["adaptive"].items() if k != "prior_scale"}
@@ -262,17 +261,10 @@ def test_an_adaptive_run_does_not_resume_against_a_refitted_incumbent(flow_home,
     home, _ = flow_home
     _fresh_specialist(home, sim_server(sets=builtin_sets, latency_scale=0.01))
     request = CalibrateRequest(model=SPECIALIST, set_ref="builtin-v1-pool", adaptive=AdaptivePlan(budget=48, batch=8))
-    seen = []
-
-    def killer(example, fields):
-        seen.append(example["id"])
-        if len(seen) == 28:
-            raise KeyboardInterrupt
-
     store = Store.open(home)
     try:
         with pytest.raises(KeyboardInterrupt):
-            calibrate(store, request, on_outcome=killer)
+            calibrate(store, request, on_outcome=kill_after(28))  # the first batch is 24: stop inside the second
         incumbent = "sim-chartqa-m"  # trained with the router: --refit onboards it from its outcomes
         assert calibrate_and_fit(store, CalibrateRequest(model=incumbent, set_ref=None), refit=True)["token"]["fitted"] is True
         with pytest.raises(UsageError, match="capability token changed since the adaptive run"):

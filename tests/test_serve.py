@@ -199,6 +199,20 @@ def test_max_tokens_caps_usage_with_finish_reason_length(server):
     assert obj["choices"][0]["finish_reason"] == "length"
 
 
+def test_ollama_num_predict_caps_the_answer_with_done_reason_length(server):
+    """Ollama says why it stopped in ``done_reason``: "length" where ``options.num_predict`` cut
+    the answer (it was "stop" whatever happened), whole and streamed."""
+    srv = server(EchoBackend(ttft_s=0.0, total_s=0.0))
+    body = {"model": "echo-2", "messages": [{"role": "user", "content": "Read it"}]}
+    whole = httpx.post(srv.root_url + "/api/chat", json={**body, "stream": False}).json()
+    assert whole["done_reason"] == "stop" and whole["eval_count"] > 2
+    cut = httpx.post(srv.root_url + "/api/chat", json={**body, "stream": False, "options": {"num_predict": 2}}).json()
+    assert cut["done_reason"] == "length" and cut["eval_count"] == 2
+    with httpx.stream("POST", srv.root_url + "/api/chat", json={**body, "options": {"num_predict": 2}}) as response:
+        objs = [json.loads(line) for line in response.iter_lines() if line]
+    assert objs[-1]["done"] is True and objs[-1]["done_reason"] == "length" and objs[-1]["eval_count"] == 2
+
+
 def test_serves_at_least_32_concurrent_requests(server):
     srv = server(EchoBackend(ttft_s=0.1, total_s=0.4))
 

@@ -295,14 +295,16 @@ def ollama_piece(model: str, content: str) -> dict[str, Any]:
     return {"model": model, "created_at": ollama_stamp(), "message": {"role": "assistant", "content": content}, "done": False}
 
 
-def ollama_final(model: str, content: str, ttft: float, total: float, usage: dict[str, int] | None) -> dict[str, Any]:
-    """Ollama's final object: the whole answer (not streamed) or the closing line of a stream."""
+def ollama_final(model: str, content: str, ttft: float, total: float, usage: dict[str, int] | None,
+                 done_reason: str = "stop") -> dict[str, Any]:
+    """Ollama's final object: the whole answer (not streamed) or the closing line of a stream.
+    ``done_reason`` "length" where ``options.num_predict`` cut the answer, as Ollama says it."""
     obj: dict[str, Any] = {
         "model": model,
         "created_at": ollama_stamp(),
         "message": {"role": "assistant", "content": content},
         "done": True,
-        "done_reason": "stop",
+        "done_reason": done_reason,
         "total_duration": int(total * 1e9),
         "load_duration": 0,
     }

@@ -233,7 +233,7 @@ def _stream_openai(out: ResponseWriter, paced: PacedAnswer) -> None:
 
 def _send_whole_ollama(out: ResponseWriter, paced: PacedAnswer) -> None:
     out.sleep_until(paced.done_at)
-    obj = ollama_final(paced.request.model, paced.text, paced.ttft, paced.total, paced.usage)
+    obj = ollama_final(paced.request.model, paced.text, paced.ttft, paced.total, paced.usage, paced.finish)
     out.send_json(200, obj, raw=json_bytes(obj, paced.corrupt_utf8))
 
 
@@ -245,4 +245,5 @@ def _stream_ollama(out: ResponseWriter, paced: PacedAnswer) -> None:
         out.sleep_until(paced.at(i / (len(pieces) - 1) if len(pieces) > 1 else 0.0))
         out.chunk(json_bytes(ollama_piece(model, piece), paced.corrupt_utf8) + b"\n")
     out.sleep_until(paced.done_at)
-    out.chunk(json_bytes(ollama_final(model, "", paced.ttft, paced.total, paced.usage)) + b"\n", last=True)
+    out.chunk(json_bytes(ollama_final(model, "", paced.ttft, paced.total, paced.usage, paced.finish)) + b"\n",
+              last=True)

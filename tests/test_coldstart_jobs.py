@@ -72,3 +72,14 @@ def test_cli_refit_rule_reaches_the_benchmark(cli, tmp_path):
     data = json.loads(out.stdout)
     assert data["refit_rule"] is True and sum(data["rules_without"].values()) == 2
     assert all(key.endswith("(fitted on 2 models)") for key in data["rules_without"]), data["rules_without"]
+
+
+def test_cli_prints_the_paired_sampler_differences(cli, tmp_path):
+    """With both samplers the table output ends with adaptive minus uniform, paired."""
+    from tests.fixtures.tables import write_wide_csv
+
+    path = write_wide_csv(synthetic_outcomes(n=120, n_models=3, seed=4), tmp_path / "outcomes.csv")
+    out = cli("bench", "coldstart", "--outcomes", str(path), "--holdout", "model1", "--k", "16", "--folds", "2",
+              "--sampler", "uniform,adaptive", "--repeats", "2")
+    assert out.exit_code == 0, out.output
+    assert "adaptive minus uniform, paired over the same folds and draws" in out.output

@@ -50,6 +50,12 @@ def test_both_samplers_on_the_same_folds_with_intervals_and_curves(table):
     for row in result["per_model"]:
         assert set(row["U_k_adaptive"]) == {"16", "32"}
     assert set(uniform["examples_to_gain"]) == {f"{t:g}" for t in GAIN_TARGETS}
+    # adaptive at each k against uniform at every k as large or larger, paired
+    assert [(r["adaptive_k"], r["uniform_k"]) for r in result["adaptive_minus_uniform"]] == [(16, 16), (16, 32), (32, 32)]
+    for row in result["adaptive_minus_uniform"]:
+        gains = (adaptive["k"][str(row["adaptive_k"])]["gain_recovered"], uniform["k"][str(row["uniform_k"])]["gain_recovered"])
+        if None not in gains and row["gain_difference"] is not None:
+            assert abs(row["gain_difference"] - (gains[0] - gains[1])) < 1e-9
 
 
 def test_draws_do_not_depend_on_the_k_list(table):
@@ -151,6 +157,63 @@ def test_more_seeds_do_not_narrow_the_interval_without_new_rows():
 
     one, four = width(1), width(4)
     assert four > 0.8 * one, (one, four)
+
+
+def _paired_units(adaptive_shift: float, seed: int = 0):
+    """Five fold units of one headroom model with fold-to-fold spread that both samplers share;
+    the adaptive draws route ``adaptive_shift`` of each unit's rows better than the uniform."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    plan = SimpleNamespace(holdout=["h"], ks=[64, 128], repeats=3)
+    units, sums, results = [], {}, {}
+    for f in range(5):
+        n = 200
+        without = 80.0 + rng.normal(0, 8)
+        full = without + 10.0 + rng.normal(0, 4)  # a headroom of 10 rows, varying by fold
+        shared = rng.uniform(0.2, 0.8)  # how much of it this fold's onboarding recovers, both samplers
+        uniform = {k: list(without + shared * (full - without) + rng.normal(0, 0.3, 3)) for k in (64, 128)}
+        adaptive = {k: [v + adaptive_shift * n for v in uniform[k]] for k in (64, 128)}
+        units.append((0, 0, f, np.arange(n)))
+        sums[(0, f)] = (full,)
+        results[(0, f, 0)] = SimpleNamespace(without_sum=without, n_test=n, routed={"onboard": uniform, "adaptive": adaptive})
+    return plan, units, sums, results
+
+
+def test_adaptive_minus_uniform_is_paired_over_the_same_folds_and_draws():
+    """The difference is the two samplers' pooled gains subtracted, for adaptive at k against
+    uniform at every k' >= k; its interval leaves out the fold spread both samplers share, so a
+    small real advantage shows where the samplers' own intervals overlap almost entirely."""
+    from lrcal.evaluation.coldstart import draw_intervals, sampler_differences
+
+    plan, units, sums, results = _paired_units(adaptive_shift=0.005)
+    rows = sampler_differences(plan, units, sums, results, ["h"], [], replicates=400)
+    assert [(r["adaptive_k"], r["uniform_k"]) for r in rows] == [(64, 64), (64, 128), (128, 128)]
+    own = {m: draw_intervals(plan, units, sums, results, m, ["h"], [], replicates=400) for m in ("onboard", "adaptive")}
+    row = rows[0]
+    # the difference of the point gains (per-model gain = pooled gain with one headroom model)
+    point = own["adaptive"][64]["per_model_gain"]["h"]["gain"] - own["onboard"][64]["per_model_gain"]["h"]["gain"]
+    assert abs(row["gain_difference"] - point) < 1e-12
+    low, high = row["gain_difference_interval"]
+    assert 0 < low <= row["gain_difference"] <= high
+    assert row["adaptive_at_least_as_good"] == 1.0
+    # unpaired, the two samplers' intervals overlap
+    a, u = own["adaptive"][64]["gain_interval"], own["onboard"][64]["gain_interval"]
+    assert a[0] < u[1]
+    assert high - low < 0.5 * (u[1] - u[0])
+
+
+def test_no_difference_between_the_samplers_gives_an_interval_around_zero():
+    from lrcal.evaluation.coldstart import sampler_differences
+
+    plan, units, sums, results = _paired_units(adaptive_shift=0.0)
+    for row in sampler_differences(plan, units, sums, results, ["h"], [], replicates=200):
+        low, high = row["gain_difference_interval"]
+        assert low <= 0 <= high
+        if row["uniform_k"] == row["adaptive_k"]:
+            assert row["gain_difference"] == 0.0 and row["adaptive_at_least_as_good"] == 1.0
 
 
 def test_every_router_without_a_model_fits_its_own_rule(table, monkeypatch):

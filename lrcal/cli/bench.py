@@ -293,6 +293,8 @@ def bench_coldstart_command(
                     *[_pct(row["U_k"][str(k)]) for k in result["ks"]])
     out.print(per)
     out.print(_sampler_table(result))
+    if result.get("adaptive_minus_uniform"):
+        out.print(_paired_sampler_table(result))
     processes = f"{result['worker_processes']} worker processes" if result["worker_processes"] else "1 process"
     out.print(f"[dim]{result['seconds']:.0f}s on {processes} (router training {result['router_train_seconds']:.0f}s, "
               f"summed over processes), token fit "
@@ -322,6 +324,29 @@ def _sampler_table(result: dict):
             used = "-" if e.get("examples_used") is None else f"{e['examples_used']:.0f}"
             view.add_row(name if i == 0 else "", str(k), used, span(e["gain_recovered"], e["gain_interval"], ".2f"),
                          span(e["harm"], e["harm_interval"], ".4f"), models or "-", reach if i == 0 else "")
+    return view
+
+
+def _paired_sampler_table(result: dict):
+    """Adaptive at k minus uniform at k' >= k, paired over the same folds and draws."""
+    from rich.table import Table
+
+    level = f"{result['interval_level']:.0%}"
+    view = Table(title=f"adaptive minus uniform, paired over the same folds and draws ({level} intervals)")
+    for col in ("adaptive k", "uniform k", "gain difference", "share of replicates ≥ 0", "harm difference"):
+        view.add_column(col, justify="right")
+
+    def span(value, interval, spec):
+        if value is None:
+            return "-"
+        return f"{value:+{spec}}" + (f" ({interval[0]:+{spec}} to {interval[1]:+{spec}})" if interval else "")
+
+    for row in result["adaptive_minus_uniform"]:
+        share = row["adaptive_at_least_as_good"]
+        view.add_row(str(row["adaptive_k"]), str(row["uniform_k"]),
+                     span(row["gain_difference"], row["gain_difference_interval"], ".3f"),
+                     "-" if share is None else f"{share:.2f}",
+                     span(row["harm_difference"], row["harm_difference_interval"], ".4f"))
     return view
 
 

@@ -737,6 +737,8 @@ def bench_coldstart(
             else:
                 entry[str(k)]["examples_used"] = float(k)
         sampler_report[name] = {"k": entry, "examples_to_gain": examples_to_gain(entry, ks)}
+    paired = (sampler_differences(plan, fold_units, fold_sums, holdout_results, headroom, no_headroom)
+              if ADAPTIVE in samplers else None)
     return {
         "dataset": table.name,
         "n_samples": int(n),
@@ -762,6 +764,9 @@ def bench_coldstart(
         # headroom model's own gain, examples used (adaptive: it may stop early), and the
         # smallest k reaching each gain target at harm <= HARM_LIMIT
         "samplers": sampler_report,
+        # adaptive at each k minus uniform at each k as large or larger, paired over the same fold
+        # units and draw indices, with their intervals
+        "adaptive_minus_uniform": paired,
         "adaptive_stop_value": plan.stop_value if ADAPTIVE in samplers else None,
         "adaptive_prior_scale": plan.prior_scale if ADAPTIVE in samplers else None,
         "refit_rule": plan.refit_rule,
@@ -795,32 +800,50 @@ def examples_to_gain(entry: dict, ks: Sequence[int]) -> dict[str, int | None]:
     return out
 
 
-def draw_intervals(plan: _Plan, fold_units, fold_sums, holdout_results, method: str, headroom: list[str],
-                   no_headroom: list[str], replicates: int = BOOTSTRAP_REPLICATES, seed: int = 0) -> dict:
-    """Per k: ``INTERVAL_LEVEL`` bootstrap intervals of pooled gain and harm, and each headroom
-    model's own gain with its interval. A replicate draws one seed's number of fold units with
-    replacement from all seeds' and, inside each (fold, model, k), the calibration draws with
-    replacement; the headroom split is the point estimate's."""
-    holdout, ks, repeats = plan.holdout, plan.ks, plan.repeats
-    F, H, K = len(fold_units), len(holdout), len(ks)
-    without, full, n = np.zeros((F, H)), np.zeros(F), np.zeros(F)
-    draws = np.zeros((F, H, K, repeats))
-    for u, (si, _seed, f, _te) in enumerate(fold_units):
-        full[u] = fold_sums[(si, f)][0]
-        for hj in range(H):
-            unit = holdout_results[(si, f, hj)]
-            without[u, hj], n[u] = unit.without_sum, unit.n_test
-            for kj, k in enumerate(ks):
-                draws[u, hj, kj] = np.asarray(unit.routed[method][k]) * repeats
-    up = np.array([holdout.index(h) for h in headroom], dtype=np.int64)
-    down = np.array([holdout.index(h) for h in no_headroom], dtype=np.int64)
-    rng = np.random.default_rng(seed)
+class _DrawTable:
+    """One sampler's routed sums per (fold unit, model, k, draw), beside each unit's sums
+    without the model and with the full pool; pooled gain and harm for any resample of units
+    and draws (the point estimate is every unit and every draw)."""
 
-    def measures(fold_idx, draw_idx):
-        total = n[fold_idx].sum()
-        u_without = without[fold_idx].sum(axis=0) / total  # [H]
-        u_full = full[fold_idx].sum() / total
-        chosen = np.take_along_axis(draws[fold_idx], draw_idx, axis=3).mean(axis=3)  # [F, H, K]
+    def __init__(self, plan: _Plan, fold_units, fold_sums, holdout_results, method: str, headroom: list[str],
+                 no_headroom: list[str]) -> None:
+        holdout, ks, repeats = plan.holdout, plan.ks, plan.repeats
+        F, H, K = len(fold_units), len(holdout), len(ks)
+        self.without, self.full, self.n = np.zeros((F, H)), np.zeros(F), np.zeros(F)
+        self.draws = np.zeros((F, H, K, repeats))
+        for u, (si, _seed, f, _te) in enumerate(fold_units):
+            self.full[u] = fold_sums[(si, f)][0]
+            for hj in range(H):
+                unit = holdout_results[(si, f, hj)]
+                self.without[u, hj], self.n[u] = unit.without_sum, unit.n_test
+                for kj, k in enumerate(ks):
+                    self.draws[u, hj, kj] = np.asarray(unit.routed[method][k]) * repeats
+        self.up = np.array([holdout.index(h) for h in headroom], dtype=np.int64)
+        self.down = np.array([holdout.index(h) for h in no_headroom], dtype=np.int64)
+        self.shape = (F, H, K, repeats)
+        # A replicate is one data set's worth of fold units (the folds of one seed), drawn from every
+        # seed's: each seed re-splits the same rows, so resampling all seeds' units as independent
+        # narrowed the interval by about 1/sqrt(seeds) without a row of new data (a review measured
+        # 90 % intervals covering 0.85 with one seed and 0.53 with four).
+        self.per_data_set = len({fold for _si, _seed, fold, _te in fold_units})
+
+    def point_resample(self) -> tuple[np.ndarray, np.ndarray]:
+        F, H, K, repeats = self.shape
+        return np.arange(F), np.broadcast_to(np.arange(repeats), (F, H, K, repeats))
+
+    def random_resample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        _F, H, K, repeats = self.shape
+        n = self.per_data_set
+        return rng.integers(0, self.shape[0], n), rng.integers(0, repeats, (n, H, K, repeats))
+
+    def measures(self, fold_idx: np.ndarray, draw_idx: np.ndarray):
+        """(pooled gain [K], harm [K], each headroom model's gain [len(up), K])."""
+        K = self.shape[2]
+        up, down = self.up, self.down
+        total = self.n[fold_idx].sum()
+        u_without = self.without[fold_idx].sum(axis=0) / total  # [H]
+        u_full = self.full[fold_idx].sum() / total
+        chosen = np.take_along_axis(self.draws[fold_idx], draw_idx, axis=3).mean(axis=3)  # [F, H, K]
         u_k = chosen.sum(axis=0) / total  # [H, K]
         lift = u_k - u_without[:, None]
         room = u_full - u_without
@@ -829,30 +852,70 @@ def draw_intervals(plan: _Plan, fold_units, fold_sums, holdout_results, method: 
         per_model = lift[up] / np.where(room[up] > 0, room[up], np.nan)[:, None] if len(up) else np.zeros((0, K))
         return gain, harm, per_model
 
-    point = measures(np.arange(F), np.broadcast_to(np.arange(repeats), (F, H, K, repeats)))
-    # A replicate is one data set's worth of fold units (the folds of one seed), drawn from every
-    # seed's: each seed re-splits the same rows, so resampling all seeds' units as independent
-    # narrowed the interval by about 1/sqrt(seeds) without a row of new data (a review measured
-    # 90 % intervals covering 0.85 with one seed and 0.53 with four).
-    per_data_set = len({fold for _si, _seed, fold, _te in fold_units})
-    reps = [measures(rng.integers(0, F, per_data_set), rng.integers(0, repeats, (per_data_set, H, K, repeats)))
-            for _ in range(replicates)]
+
+def _percentile_interval(values) -> list[float] | None:
     tail = 100 * (1 - INTERVAL_LEVEL) / 2
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))] if len(values) else None
 
-    def interval(values):
-        values = np.asarray(values, dtype=np.float64)
-        values = values[np.isfinite(values)]
-        return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))] if len(values) else None
 
+def draw_intervals(plan: _Plan, fold_units, fold_sums, holdout_results, method: str, headroom: list[str],
+                   no_headroom: list[str], replicates: int = BOOTSTRAP_REPLICATES, seed: int = 0) -> dict:
+    """Per k: ``INTERVAL_LEVEL`` bootstrap intervals of pooled gain and harm, and each headroom
+    model's own gain with its interval. A replicate draws one seed's number of fold units with
+    replacement from all seeds' and, inside each (fold, model, k), the calibration draws with
+    replacement; the headroom split is the point estimate's."""
+    table = _DrawTable(plan, fold_units, fold_sums, holdout_results, method, headroom, no_headroom)
+    point = table.measures(*table.point_resample())
+    rng = np.random.default_rng(seed)
+    reps = [table.measures(*table.random_resample(rng)) for _ in range(replicates)]
     out = {}
-    for kj, k in enumerate(ks):
+    for kj, k in enumerate(plan.ks):
         out[k] = {
-            "gain_interval": interval([r[0][kj] for r in reps]),
-            "harm_interval": interval([r[1][kj] for r in reps]),
+            "gain_interval": _percentile_interval([r[0][kj] for r in reps]),
+            "harm_interval": _percentile_interval([r[1][kj] for r in reps]),
             "per_model_gain": {h: {"gain": float(point[2][i, kj]) if np.isfinite(point[2][i, kj]) else None,
-                                   "interval": interval([r[2][i, kj] for r in reps])}
+                                   "interval": _percentile_interval([r[2][i, kj] for r in reps])}
                                for i, h in enumerate(headroom)},
         }
+    return out
+
+
+def sampler_differences(plan: _Plan, fold_units, fold_sums, holdout_results, headroom: list[str],
+                        no_headroom: list[str], replicates: int = BOOTSTRAP_REPLICATES, seed: int = 0) -> list[dict]:
+    """Adaptive at each k minus uniform at each k as large or larger, paired: both samplers'
+    routers without the model, test rows and fold units are the same, so every replicate
+    resamples the same fold units (and draw indices) for both, and the difference's interval
+    leaves out the fold-to-fold spread that both share. Gain: adaptive minus uniform (above 0:
+    adaptive recovered more); harm: adaptive minus uniform (above 0: adaptive harmed more)."""
+    adaptive = _DrawTable(plan, fold_units, fold_sums, holdout_results, ADAPTIVE, headroom, no_headroom)
+    uniform = _DrawTable(plan, fold_units, fold_sums, holdout_results, "onboard", headroom, no_headroom)
+    ks = list(plan.ks)
+    pairs = [(ka, ku) for ka in range(len(ks)) for ku in range(len(ks)) if ks[ku] >= ks[ka]]
+
+    def differences(fold_idx, draw_idx):
+        gain_a, harm_a, _ = adaptive.measures(fold_idx, draw_idx)
+        gain_u, harm_u, _ = uniform.measures(fold_idx, draw_idx)
+        return [(gain_a[ka] - gain_u[ku], harm_a[ka] - harm_u[ku]) for ka, ku in pairs]
+
+    point = differences(*adaptive.point_resample())
+    rng = np.random.default_rng(seed)
+    reps = [differences(*adaptive.random_resample(rng)) for _ in range(replicates)]
+    out = []
+    for p, (ka, ku) in enumerate(pairs):
+        gains = np.array([r[p][0] for r in reps], dtype=np.float64)
+        finite = gains[np.isfinite(gains)]
+        out.append({
+            "adaptive_k": ks[ka], "uniform_k": ks[ku],
+            "gain_difference": float(point[p][0]) if np.isfinite(point[p][0]) else None,
+            "gain_difference_interval": _percentile_interval(gains),
+            # the share of replicates where adaptive recovered at least as much (a bootstrap
+            # probability, not a p-value)
+            "adaptive_at_least_as_good": float(np.mean(finite >= 0)) if len(finite) else None,
+            "harm_difference": float(point[p][1]) if np.isfinite(point[p][1]) else None,
+            "harm_difference_interval": _percentile_interval([r[p][1] for r in reps]),
+        })
     return out
 
 

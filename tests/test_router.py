@@ -141,6 +141,30 @@ def test_training_is_deterministic():
     assert np.allclose(a.predict(data.X).score, b.predict(data.X).score, atol=1e-6)
 
 
+def test_outcomes_the_same_everywhere_stop_training_at_once():
+    """Every outcome 1: the validation BCE is near 0 from the first epoch, yet the Gaussian NLL's
+    log sigma kept improving by a little over 1e-5 an epoch, so patience never ran out (1,116
+    epochs, 32 s, with 100 training rows). A phase now stops once the BCE is below
+    `SETTLED_BCE`; real outcomes never get there and train as before."""
+    import lrcal.router.train as train_module
+
+    def fit(table):
+        spec = fit_feature_spec(table.tasks, table.metadata)
+        data = RouterData.from_table(table, spec)
+        history = []
+        fitted = train_module.fit_network(data, spec, RouterConfig(), np.arange(100), np.arange(100, 120),
+                                          progress=history.append)
+        return fitted, history
+
+    table = synthetic_outcomes(n=120, n_models=3, seed=1)
+    real, real_history = fit(table)
+    assert min(r["val_bce"] for r in real_history) > 100 * train_module.SETTLED_BCE
+    assert real.epochs_run > 4
+    table.scores[:] = 1.0
+    constant, _ = fit(table)
+    assert constant.epochs_run <= 4  # one or two epochs a phase
+
+
 def test_episode_profiles_never_include_the_batch(monkeypatch):
     import lrcal.router.train as train_module
 

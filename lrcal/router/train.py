@@ -26,6 +26,10 @@ from lrcal.router.loss import router_loss
 from lrcal.router.network import LatentRouterNet
 from lrcal.router.profiles import ProfilePrior, Profiles, compute_profiles, draw_profile_masks, profile_dim
 
+# a phase stops once the validation BCE is below this: the outcomes are predicted at 0.999 or
+# better on average, so there is nothing left to route on (real outcome sets sit near 0.5)
+SETTLED_BCE = 1e-3
+
 
 @dataclass
 class RouterData:
@@ -296,7 +300,11 @@ class _TrainContext:
                     bad = 0
                 else:
                     bad += 1
-            stop = epoch == max_epochs or (patience is not None and val is not None and bad >= patience)
+            # a validation BCE this low leaves nothing to learn (outcomes the same everywhere):
+            # the Gaussian NLL's log sigma kept improving by a little over 1e-5 an epoch there,
+            # so patience never ran out and constant outcomes trained to the step budget
+            settled = val is not None and record["val_bce"] < SETTLED_BCE
+            stop = epoch == max_epochs or settled or (patience is not None and val is not None and bad >= patience)
             if stop and (val is None or best[2] is None):
                 final = (epoch, copy.deepcopy(net.state_dict()), residuals.detach().clone())
             ema.swap_out(net, residuals, live)

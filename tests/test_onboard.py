@@ -397,3 +397,31 @@ def test_row_difficulty_is_measured_against_the_incumbents_raw_task_means(world,
     _fit(router, data, np.arange(380, 460))
     expected = np.stack([router.cards[f"model{i}"].decision_level() for i in range(5)])
     np.testing.assert_array_equal(seen[0], expected)
+
+
+def test_traffic_row_weights_give_the_calibration_rows_the_traffics_task_mix():
+    """An adaptive calibration asks the open task groups most; the token fit weighs each row by
+    the traffic's share of its task over the rows' share, so every task counts as much as
+    traffic will see it. Rows of the traffic's own mix weigh 1; tasks without rows leave the mix
+    renormalised over the rest; rows without a task weigh 1; weights are clipped and mean 1."""
+    from lrcal.router.token_fit import traffic_row_weights
+
+    mix = np.array([2.0, 1.0, 1.0])  # traffic: half task 0
+    proportional = np.array([0, 0, 1, 2] * 4)
+    assert np.allclose(traffic_row_weights(proportional, mix, 3), 1.0)
+    skewed = np.array([0] * 2 + [1] * 12 + [2] * 2)  # task 1 asked most
+    w = traffic_row_weights(skewed, mix, 3)
+    assert abs(w.mean() - 1) < 1e-12
+    # each task's total weight is its traffic share of the rows
+    shares = np.array([w[skewed == t].sum() for t in range(3)]) / len(skewed)
+    assert np.allclose(shares, mix / mix.sum())
+    # a task without rows: the mix is renormalised over the tasks that have rows
+    w = traffic_row_weights(np.array([1] * 12 + [2] * 4), mix, 3)
+    assert np.allclose([w[:12].sum() / 16, w[12:].sum() / 16], [0.5, 0.5])
+    # a row without a task weighs 1; no mix: all 1
+    assert np.allclose(traffic_row_weights(np.array([-1, 0, 1, 1]), np.array([2.0, 1.0, 0.0]), 3), [1, 2, 0.5, 0.5])
+    assert np.all(traffic_row_weights(skewed, None, 3) == 1.0)
+    # a task with one row in a hundred does not get a hundredfold weight
+    rare = np.array([0] + [1] * 99)
+    w = traffic_row_weights(rare, np.array([1.0, 1.0, 0.0]), 3)
+    assert w.max() / w.min() <= 25 + 1e-9

@@ -16,6 +16,11 @@ calibration, `level_offsets`): a per-task offset on the new model's quality logi
 mean score on the calibration rows of a task toward its task accuracy as the profile estimates
 it, as far as cross-validation inside the calibration rows says it should.
 
+Rows are weighted to the traffic's task mix (`traffic_row_weights`: the router's training task
+mix over the rows' own, clipped to [1/5, 5]) in the residual's loss, its cross-validation and
+the level calibration's choice: an adaptive calibration asks the open task groups most, and
+unweighted the token would fit those groups' queries at the expense of the traffic's.
+
 Speed: all (fold, lambda) candidates are fitted at once -- the calibration rows are repeated
 once per candidate, each copy carrying its candidate's token (the network accepts per-row
 tokens) -- so cross-validation costs one batched forward/backward per step.
@@ -198,6 +203,25 @@ def difficulty_adjusted_scores(scores: np.ndarray, task_ids: np.ndarray, pool_sc
     return scores - beta * dev, beta
 
 
+def traffic_row_weights(task_ids: np.ndarray, mix: np.ndarray | None, n_tasks: int, clip: float = 5.0) -> np.ndarray:
+    """[n] per-row weights (mean 1) that make the calibration rows' task mix the traffic's:
+    w_i = mix_t / share_t for the task t of row i (mix renormalised over the tasks with rows),
+    clipped to [1/clip, clip]; rows without a known task weigh 1."""
+    n = len(task_ids)
+    w = np.ones(n)
+    known = (task_ids >= 0) & (task_ids < n_tasks)
+    if mix is None or not known.any():
+        return w
+    counts = np.bincount(task_ids[known], minlength=n_tasks).astype(np.float64)
+    present = counts > 0
+    m = np.where(present, np.asarray(mix, dtype=np.float64)[:n_tasks], 0.0)
+    if m.sum() <= 0:
+        return w
+    ratio = np.where(present, (m / m.sum()) / np.where(present, counts / counts.sum(), 1.0), 0.0)
+    w[known] = np.clip(ratio[task_ids[known]], 1.0 / clip, clip)
+    return w / w.mean()
+
+
 def _profile_card(router, name, task_ids, scores, extras, rows, source):
     profile, task_accuracy = router.profile_from_outcomes(task_ids[rows], scores[rows], **{k: (None if v is None else v[rows]) for k, v in extras.items()})
     task_accuracy = np.clip(task_accuracy, 0.0, 1.0)  # difficulty-adjusted values may leave [0, 1]
@@ -310,7 +334,8 @@ def _member_columns(router, pool: list[str], profiles: np.ndarray, cols: _Column
 
 
 def _held_out_losses(context: NewColumnContext, terms: _LossTerms, fold_tokens: torch.Tensor, fold_cards: list,
-                     fold: np.ndarray, lambdas: list[float], config: OnboardConfig, y_new: torch.Tensor) -> np.ndarray:
+                     fold: np.ndarray, lambdas: list[float], config: OnboardConfig, y_new: torch.Tensor,
+                     weights: np.ndarray) -> np.ndarray:
     """[S+1, L, n]: every row's held-out loss after s steps under prior strength lambda.
 
     Every (lambda, fold) candidate starts from its fold's token (``fold_tokens`` [F, H]), is fitted
@@ -322,7 +347,7 @@ def _held_out_losses(context: NewColumnContext, terms: _LossTerms, fold_tokens: 
     base = fold_tokens[torch.as_tensor(cand_fold)]  # [C, H]
     ta = torch.as_tensor(np.stack([fold_cards[f].task_accuracy for f in cand_fold]), dtype=torch.float32)
     held = torch.as_tensor(fold[None, :] == cand_fold[:, None])  # [C, n] validation rows per candidate
-    train_w = (~held).float()
+    train_w = (~held).float() * torch.as_tensor(weights, dtype=torch.float32)[None]
     residual = torch.zeros(n_cand, fold_tokens.shape[1], requires_grad=True)
     opt = torch.optim.Adam([residual], lr=config.lr)
     val_curve = np.zeros((config.max_steps + 1, n_cand, n))
@@ -345,7 +370,7 @@ def _held_out_losses(context: NewColumnContext, terms: _LossTerms, fold_tokens: 
     # each row is held out once per lambda: per-row held-out loss for each (step, lambda)
     curves = val_curve.reshape(config.max_steps + 1, len(lambdas), folds, n)
     mask = held.numpy().reshape(len(lambdas), folds, n)[0]  # [F, n]
-    return (curves * mask[None, None]).sum(axis=2)  # [S+1, L, n]
+    return (curves * mask[None, None]).sum(axis=2) * weights  # [S+1, L, n]
 
 
 def _choose_candidate(per_row_val: np.ndarray, one_se: bool) -> tuple[int, int, np.ndarray]:
@@ -375,13 +400,14 @@ def _choose_candidate(per_row_val: np.ndarray, one_se: bool) -> tuple[int, int, 
 
 def _fit_residuals(router, members: list[_MemberColumn], terms: _LossTerms, cols: _ColumnTensors, lam: float,
                    steps: int, config: OnboardConfig,
-                   start: torch.Tensor | None) -> tuple[list[np.ndarray], float | None]:
+                   start: torch.Tensor | None, weights: np.ndarray) -> tuple[list[np.ndarray], float | None]:
     """(one residual [H] per member, member 0's final training loss).
 
     Each member's residual is fitted on every row for ``steps`` steps under prior ``lam``, from
     its profile-only token -- or from ``start`` (the free token)."""
     residuals = []
     fit_loss = None
+    w = torch.as_tensor(weights, dtype=torch.float32)
     for member, column in enumerate(members):
         enc0 = column.encoded[:1]
         t0 = enc0 if start is None else start
@@ -390,7 +416,7 @@ def _fit_residuals(router, members: list[_MemberColumn], terms: _LossTerms, cols
         r = torch.zeros(1, router.hidden, requires_grad=True)
         opt = torch.optim.Adam([r], lr=config.lr)
         for _ in range(steps):
-            loss = terms_m(column.context.forward(t0 + r, cols.ta_new[None])).mean()
+            loss = (terms_m(column.context.forward(t0 + r, cols.ta_new[None])) * w).mean()
             opt.zero_grad()
             (loss + lam * (r**2).sum()).backward()
             opt.step()
@@ -427,6 +453,7 @@ def fit_token(
     started = time.perf_counter()
     extras = {"output_tokens": output_tokens, "latency_ms": latency_ms, "cost_usd": cost_usd, "errors": errors}
     rows = _checked_rows(router, name, X, scores, task_ids, pool, pool_scores, extras)
+    weights = traffic_row_weights(rows.task_ids, router.traffic_task_mix(), len(router.spec.task_vocab))
     # step 1: the profile-only token, from the outcomes with the rows' difficulty taken out
     pool_ta = np.stack([router.cards[m].task_accuracy for m in rows.pool]) if rows.pool else np.zeros((0, 0))
     # a row's difficulty is the incumbents' outcome there against their per-task mean -- the raw
@@ -455,18 +482,18 @@ def fit_token(
         # step 2: the residual's prior strength and step count by cross-validation, then the fit on every row
         fold_tokens = start.expand(folds, -1) if free else members[0].encoded[1:]  # [F, H]
         per_row_val = _held_out_losses(members[0].context, terms, fold_tokens, fold_cards, fold, lambdas, config,
-                                       cols.y_new)
+                                       cols.y_new, weights)
         chosen_s, chosen_l, mean = _choose_candidate(per_row_val, config.one_se)
         card, fit_loss = card0, None
         if chosen_s > 0 or free:
             residuals, fit_loss = _fit_residuals(router, members, terms, cols, lambdas[chosen_l], chosen_s, config,
-                                                 start)
+                                                 start, weights)
             card = replace(card0, residuals=residuals)
         # step 3: the level calibration, its target chosen inside the calibration rows
         level, level_cv = ("none", {}) if free else (config.level_calibration, {})
         if level == "cv":
             level, level_cv = choose_level(router, fold_cards, cols.x, rows.scores, rows.task_ids, fold, rows.pool,
-                                           pool_ta, config.one_se)
+                                           pool_ta, config.one_se, weights)
         if level != "none":
             network = newcomer_columns(router, card, cols.x, rows.pool, pool_ta)
             card = replace(card, task_bias=level_offsets(network, rows.task_ids, np.ones(rows.n, dtype=bool),
@@ -546,7 +573,8 @@ def level_offsets(network, task_ids: np.ndarray, rows: np.ndarray, task_accuracy
 
 
 def choose_level(router, fold_cards: list, x: torch.Tensor, y: np.ndarray, task_ids: np.ndarray, fold: np.ndarray,
-                 pool: Sequence[str], pool_ta: np.ndarray, one_se: bool = True) -> tuple[str, dict]:
+                 pool: Sequence[str], pool_ta: np.ndarray, one_se: bool = True,
+                 weights: np.ndarray | None = None) -> tuple[str, dict]:
     """The level calibration's target by cross-validation inside the calibration rows: per fold,
     the profile-only card of the other folds' rows (its network column and its task accuracy)
     calibrated on those rows, scored by the squared error of the new model's score on the
@@ -564,7 +592,7 @@ def choose_level(router, fold_cards: list, x: torch.Tensor, y: np.ndarray, task_
                 network, task_ids, train, card.task_accuracy, target, router.profile_prior.strength)
             score = np.clip(1.0 / (1.0 + np.exp(-(network[0][:, held] + bias[column[held]]))) + network[1][:, held],
                             0.0, 1.0).mean(axis=0)
-            errors[c, held] = (score - y[held]) ** 2
+            errors[c, held] = (score - y[held]) ** 2 * (1.0 if weights is None else weights[held])
     mean = errors.mean(axis=1)
     best = int(np.argmin(mean))
     chosen = best

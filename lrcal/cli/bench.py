@@ -301,6 +301,13 @@ def bench_coldstart_command(
               f"{result['fit_seconds']['mean']:.2f}s mean / {result['fit_seconds']['max']:.2f}s max[/dim]")
 
 
+def _span(value, interval, spec: str, between: str = "–") -> str:
+    """A value and its interval, "0.58 (0.43–0.72)"; "-" without a value."""
+    if value is None:
+        return "-"
+    return f"{value:{spec}}" + (f" ({interval[0]:{spec}}{between}{interval[1]:{spec}})" if interval else "")
+
+
 def _sampler_table(result: dict):
     """Per sampler and k: gain and harm with their intervals, examples used, each headroom
     model's gain; and the smallest k reaching each gain target."""
@@ -311,19 +318,14 @@ def _sampler_table(result: dict):
     for col in ("sampler", "k", "used", "gain", "harm", "headroom models' gains", "k for gain 0.6 / 0.75 / 0.9"):
         view.add_column(col, justify="left" if col in ("sampler", "headroom models' gains") else "right")
 
-    def span(value, interval, spec):
-        if value is None:
-            return "-"
-        return f"{value:{spec}}" + (f" ({interval[0]:{spec}}–{interval[1]:{spec}})" if interval else "")
-
     for name, entry in result["samplers"].items():
         reach = " / ".join("-" if v is None else str(v) for v in entry["examples_to_gain"].values())
         for i, k in enumerate(result["ks"]):
             e = entry["k"][str(k)]
-            models = ", ".join(f"{h} {span(g['gain'], g['interval'], '.2f')}" for h, g in e["per_model_gain"].items())
+            models = ", ".join(f"{h} {_span(g['gain'], g['interval'], '.2f')}" for h, g in e["per_model_gain"].items())
             used = "-" if e.get("examples_used") is None else f"{e['examples_used']:.0f}"
-            view.add_row(name if i == 0 else "", str(k), used, span(e["gain_recovered"], e["gain_interval"], ".2f"),
-                         span(e["harm"], e["harm_interval"], ".4f"), models or "-", reach if i == 0 else "")
+            view.add_row(name if i == 0 else "", str(k), used, _span(e["gain_recovered"], e["gain_interval"], ".2f"),
+                         _span(e["harm"], e["harm_interval"], ".4f"), models or "-", reach if i == 0 else "")
     return view
 
 
@@ -336,17 +338,12 @@ def _paired_sampler_table(result: dict):
     for col in ("adaptive k", "uniform k", "gain difference", "share of replicates ≥ 0", "harm difference"):
         view.add_column(col, justify="right")
 
-    def span(value, interval, spec):
-        if value is None:
-            return "-"
-        return f"{value:+{spec}}" + (f" ({interval[0]:+{spec}} to {interval[1]:+{spec}})" if interval else "")
-
     for row in result["adaptive_minus_uniform"]:
         share = row["adaptive_at_least_as_good"]
         view.add_row(str(row["adaptive_k"]), str(row["uniform_k"]),
-                     span(row["gain_difference"], row["gain_difference_interval"], ".3f"),
+                     _span(row["gain_difference"], row["gain_difference_interval"], "+.3f", " to "),
                      "-" if share is None else f"{share:.2f}",
-                     span(row["harm_difference"], row["harm_difference_interval"], ".4f"))
+                     _span(row["harm_difference"], row["harm_difference_interval"], "+.4f", " to "))
     return view
 
 

@@ -218,7 +218,24 @@ def test_per_model_columns_in_any_case_and_unknown_ones_are_not_features(cli, ho
     assert all(meta.get("note") in ("x", "y") for meta in table.metadata)
     assert sorted(table.cost_usd[:, 0].tolist()) == [0.1, 0.1, 0.2]
     shown = cli("import-outcomes", str(_write(tmp_path / "case2.csv", text + "s4,q4,0,0,0.1,2,x\n")))
-    assert "left out 1 column(s) named after a model" in shown.output and "a_latency_s" in shown.output
+    assert "left out 1 column(s) not read as outcomes" in shown.output and "a_latency_s" in shown.output
+
+
+def test_long_format_names_the_columns_it_does_not_read(cli, home, tmp_path):
+    # both files' unused columns were dropped without a word: model c's outcomes in the samples
+    # CSV, and a 'latency' / 'cost_cents' / 'prediction' that are not aliases the reader knows
+    samples = _write(tmp_path / "s.csv", "sample_id,question,c_correct\ns1,q1,1\ns2,q2,0\n")
+    outcomes = _write(tmp_path / "l.csv", "sample_id,model,score,latency,cost_cents,prediction\n"
+                                          "s1,a,1,1200,5,foo\ns2,a,0,900,7,bar\n")
+    shown = cli("import-outcomes", str(outcomes), "--samples", str(samples))
+    assert shown.exit_code == 0, shown.output
+    assert "left out 4 column(s) not read as outcomes" in shown.output and "cost_cents (l.csv)" in shown.output
+    result = cli("import-outcomes", str(outcomes), "--samples", str(samples), "--json")  # already imported
+    summary = json.loads(result.stdout)
+    assert summary["models"] == ["a"]
+    assert summary["ignored_columns"] == ["c_correct (s.csv)", "latency (l.csv)", "cost_cents (l.csv)",
+                                          "prediction (l.csv)"]
+    assert all("c_correct" not in meta for meta in _training_table(home, ("a",)).metadata)
 
 
 def test_a_removed_model_takes_no_new_outcomes_and_no_new_token(cli, home, tmp_path):
@@ -309,12 +326,15 @@ def test_a_changed_endpoint_is_said_to_leave_outcomes_of_the_previous_one(cli, h
 def test_stored_text_is_shown_as_it_is_in_tables(cli, home, tmp_path):
     """A question holding `[/x]` stopped `lrcal outcomes` with a rich MarkupError traceback, and
     an ESC sequence in a sample id reached the terminal."""
-    text = 'sample_id,question,a_correct,b_correct\n"s[/red]1","what [/x] is [bold]this",1,0\n"s\x1b[2J2",q2,0,1\n'
+    text = 'sample_id,question,a_correct,b_correct\n"s[/red]1","what [/x] is [bold]this",1,0\ns2,"q\x1b[2J2",0,1\n'
     assert cli("import-outcomes", str(_write(tmp_path / "m.csv", text))).exit_code == 0
     shown = cli("outcomes", "a")
     assert shown.exit_code == 0, shown.output
     assert "what [/x] is [bold]this" in shown.output and "\x1b" not in shown.output
-    assert "s\\x1b" in shown.output  # escaped, visible
+    assert "q\\x1b" in shown.output  # escaped, visible
+    # an id with a control character is refused at import, as a calibration set's is
+    refused = cli("import-outcomes", str(_write(tmp_path / "esc.csv", 'sample_id,a_correct\n"s\x1b[2J2",1\n')))
+    assert refused.exit_code == 1 and "control or invisible format characters" in refused.output
 
 
 def test_sample_ids_that_only_unicode_normalisation_tells_apart_are_one(cli, home, tmp_path):

@@ -154,10 +154,18 @@ def test_not_utf8_and_nul_bytes(tmp_path):
 
 def test_huge_fields_and_odd_unicode_are_data(tmp_path):
     huge = "x" * 300_000
-    odd = "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e RTL \u0301 ½ 中文 \ufeff"
-    csv = write(tmp_path / "o.csv", f'\ufeffsample_id,question,m_correct\n"{odd}",{huge},1\n')
+    odd = "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 RTL \u0301 ½ 中文"
+    csv = write(tmp_path / "o.csv", f'\ufeffsample_id,question,m_correct\n"{odd}","\u202e{huge}\ufeff",1\n')
     table = read_wide_csv(csv)
-    assert table.sample_ids == [odd] and len(table.questions[0]) == 300_000
+    assert table.sample_ids == [odd] and len(table.questions[0]) == 300_002
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u202e", "\ufeff", "\x1b", "\u00ad"])
+def test_sample_ids_with_invisible_or_control_characters_are_refused(tmp_path, invisible):
+    # "s1" and "s1" + a zero-width space were two samples that every listing shows alike
+    csv = write(tmp_path / "o.csv", f'sample_id,m_correct\ns1,1\n"s1{invisible}",0\n')
+    with pytest.raises(LrcalError, match=r"row 2 .*'sample_id'.*control or invisible format characters"):
+        read_wide_csv(csv)
 
 
 @settings(max_examples=60, deadline=None)

@@ -96,7 +96,14 @@ WIDE_CASES = {
     "missing field": ("s1,ocr,q,a,,1,1\n", ["row 1", "7 fields", "header has 8"]),
     "extra fields": ("s1,ocr,q,a,,1,,1," + ",".join(["x"] * 5000) + "\n", ["row 1", "5008 fields"]),
     "huge cell": (f"s1,ocr,{'x' * (MAX_CELL_CHARS + 1)},a,,1,,1\n", ["row 1 (line 2)", "'question'", "limit"]),
-    "unterminated quote": ('s1,ocr,"never closed,a,,1,,1\n', ["fields"]),
+    "unterminated quote": ('s1,ocr,"never closed,a,,1,,1\n', ["line 2", "a quoted cell is never closed"]),
+    # the lenient csv reader took every later row into the last cell, the field count still right
+    "unterminated quote in the last column": ('s1,ocr,q,a,,1,,"1\ns2,ocr,q,a,,0,,0\n', ["never closed"]),
+    "stray quote in a quoted cell": ('s1,ocr,"What is "5" ok",a,,1,,1\n', ["line 2", "must be doubled"]),
+    "Python number syntax": ("s1,ocr,q,a,,0_1,,1\n", ["'m1_correct'", "not a number"]),
+    "digits of another script": ("s1,ocr,q,a,,\u0661,,1\n", ["'m1_correct'", "not a number"]),
+    "zero-width character in an id": ("s1,ocr,q,a,,1,,1\ns1\u200b,ocr,q,a,,0,,0\n",
+                                      ["row 2", "'sample_id'", "invisible format characters"]),
     "missing image": ("s1,ocr,q,a,nope.png,1,,1\n", ["row 1", "'image'", "not found"]),
     "image path escaping with ..": ("s1,ocr,q,a,../secret.png,1,,1\n", ["row 1", "'image'", "escapes"]),
     "image URL": ("s1,ocr,q,a,https://example.com/a.png,1,,1\n", ["'image'", "is a URL"]),
@@ -176,6 +183,12 @@ def test_bad_long_files_are_refused_and_write_nothing(cli, home, tmp_path, seede
     _refused(cli, home, [str(outcomes), "--samples", str(samples), "--images-dir", str(seeded)], needles)
 
 
+def test_a_column_named_like_the_stores_extra_images_key_is_refused(cli, home, tmp_path, seeded):
+    # it was overwritten by a sample's later images, or kept and never shown to the router
+    path = _write(tmp_path, "sample_id,extra_image_sha256,m1_correct\ns1,mine,1\n")
+    _refused(cli, home, [str(path)], [str(path), "header", "'extra_image_sha256'", "rename"])
+
+
 def test_bad_long_samples_file_names_its_own_rows(cli, home, tmp_path, seeded):
     outcomes = _write(tmp_path, "sample_id,model_id,score\na,m1,1\n")
     for samples_text, needles in (
@@ -188,8 +201,8 @@ def test_bad_long_samples_file_names_its_own_rows(cli, home, tmp_path, seeded):
 
 def test_good_file_with_edge_cases_imports_once(cli, home, tmp_path, seeded):
     """1×1 images, odd unicode, a long (but legal) question, quoted newlines: data, not errors."""
-    odd = "𝔘𝔫𝔦 \u202e RTL \u0301 ½ 中文"
-    question = "y" * 200_000
+    odd = "𝔘𝔫𝔦 RTL \u0301 ½ 中文"  # an id, so no invisible format character (that is refused)
+    question = "\u202e" + "y" * 200_000
     path = _write(tmp_path, GOOD + f'"{odd}",vqa,"{question}","two\nlines",one.png,1,0,\n')
     first = cli("import-outcomes", str(path), "--images-dir", str(seeded), "--json")
     assert first.exit_code == 0, first.output
@@ -361,6 +374,19 @@ def test_sets_validate_and_import_agree_on_the_set_name(cli, home, tmp_path):
     named = cli("sets", "import", str(write_tiny_set(tmp_path / "ok")), "--name", "../escape")
     assert named.exit_code == 2 and "set name '../escape'" in named.stderr
     assert not (home / "sets").exists() or not any((home / "sets").iterdir())
+
+
+def test_sets_import_refuses_an_imported_outcome_logs_name(cli, home, tmp_path):
+    """The set took the name and hid the log: `outcomes --set log` showed nothing, and the log's
+    next version could not be imported under its name."""
+    log = _write(tmp_path, "sample_id,question,a_correct\ns1,q1,1\ns2,q2,0\n", "log.csv")
+    assert cli("import-outcomes", str(log)).exit_code == 0
+    before = _stored(home)
+    result = cli("sets", "import", str(write_tiny_set(tmp_path / "tiny")), "--name", "log")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and "already names an imported outcome log" in lines[0]
+    assert _stored(home) == before and not (home / "sets" / "log").exists()
+    assert len(json.loads(cli("outcomes", "a", "--set", "log", "--json").stdout)) == 2
 
 
 def test_a_huge_image_sent_to_the_local_model_is_read_scaled_down():

@@ -51,8 +51,9 @@ def import_outcomes_command(
     if summary["models_without_outcomes"]:
         typer.echo(f"warning: no outcome at all (every cell empty) for {', '.join(summary['models_without_outcomes'])}")
     if summary["ignored_columns"]:
-        typer.echo(f"warning: left out {len(summary['ignored_columns'])} column(s) named after a model but not one of "
-                   f"its known outcome columns: {', '.join(summary['ignored_columns'])} (docs/cli.md, import-outcomes)")
+        typer.echo(f"warning: left out {len(summary['ignored_columns'])} column(s) not read as outcomes "
+                   f"(named after a model but not one of its known outcome columns, or in the long format not a "
+                   f"known outcome column): {', '.join(summary['ignored_columns'])} (docs/cli.md, import-outcomes)")
     if summary["not_trained"]:
         typer.echo(f"warning: {', '.join(summary['not_trained'])} registered with an endpoint and not calibrated yet: "
                    "router training leaves these outcomes out until `lrcal calibrate NAME` has run.")

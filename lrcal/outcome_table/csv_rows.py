@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +18,9 @@ _MAX_CELL_IN_MESSAGE = 40
 # a real question, answer or prediction is a few KiB.
 MAX_CELL_CHARS = 1 << 20
 _TRUE = {"true", "yes"}
+# a number as a spreadsheet writes it: float() also reads Python's "0_1" (as 1.0) and other
+# scripts' digits ("١"), which no outcome log means as those numbers
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE | re.ASCII)
 _FALSE = {"false", "no"}
 
 
@@ -35,7 +39,10 @@ class CsvRows:
         # Lift the csv module's 128 KiB default so that an over-long cell is reported below,
         # by row and column, rather than as a malformed line.
         csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1, MAX_CELL_CHARS + 1))
-        self.reader = csv.reader(io.StringIO(text, newline=""))
+        # strict: the lenient default read an unclosed quote in the last column to the end of the
+        # file (every later row swallowed into one cell, the field count still right) and a stray
+        # quote inside a quoted cell was dropped without a word
+        self.reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         self.header = self._read_header()
 
     def _read_text(self) -> str:
@@ -80,7 +87,7 @@ class CsvRows:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise LrcalError(f"{self.path}: line {start_line}: malformed CSV ({exc})") from None
+                raise LrcalError(f"{self.path}: line {start_line}: malformed CSV ({_explained(exc)})") from None
             if not cells or all(not c.strip() for c in cells):
                 continue  # blank line
             row_number += 1
@@ -102,6 +109,16 @@ class CsvRows:
         return f"{spot}, column '{column}'" if column else spot
 
 
+def _explained(exc: csv.Error) -> str:
+    """The csv module's message, with what it means in a file for the strict reader's two cases."""
+    text = str(exc)
+    if text == "unexpected end of data":
+        return "a quoted cell is never closed"
+    if text.endswith("expected after '\"'"):
+        return 'a quote inside a quoted cell must be doubled ("")'
+    return text
+
+
 def first_present(header: Sequence[str], aliases: Sequence[str]) -> str | None:
     """The header's column named by the first alias it has (case, spaces and hyphens aside:
     `Sample ID` is `sample_id`), else None."""
@@ -110,6 +127,14 @@ def first_present(header: Sequence[str], aliases: Sequence[str]) -> str | None:
         if alias in lowered:
             return lowered[alias]
     return None
+
+
+def plain_float(text: str) -> float:
+    """``float(text)`` for a plain decimal or scientific number (or nan/inf, which callers
+    refuse with their own message); ValueError for anything else."""
+    if not _PLAIN_NUMBER.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
 
 
 def parse_score(rows: CsvRows, row: int, line: int, column: str, cell: str) -> float:
@@ -122,7 +147,7 @@ def parse_score(rows: CsvRows, row: int, line: int, column: str, cell: str) -> f
     if low in _FALSE:
         return 0.0
     try:
-        value = float(text)
+        value = plain_float(text)
     except ValueError:
         raise LrcalError(f"{rows.where(row, line, column)}: score {shown(text)} is not a number") from None
     if not math.isfinite(value):
@@ -142,7 +167,7 @@ def parse_nonnegative(rows: CsvRows, row: int, line: int, column: str, cell: str
     if not text:
         return math.nan
     try:
-        value = float(text)
+        value = plain_float(text)
     except ValueError:
         raise LrcalError(f"{rows.where(row, line, column)}: {what} {shown(text)} is not a number") from None
     if not math.isfinite(value) or value < 0:
@@ -170,7 +195,7 @@ def parse_error_flag(cell: str) -> bool:
     if not text or text in NO_ERROR:
         return False
     try:
-        number = float(text)
+        number = plain_float(text)
     except ValueError:
         return True  # an error message
     return number == number and number != 0.0  # NaN: a missing value

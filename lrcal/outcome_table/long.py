@@ -32,7 +32,7 @@ def read_long_csv(
     """Read the long format: an outcomes CSV (``sample_id, model_id, score[, cost, tokens,
     latency_ms, error]``) plus a samples CSV (``sample_id``, task, question, answer, image,
     metadata), the latter with the same columns as the wide format minus the model columns."""
-    samples = _read_samples(Path(samples_path), images_dir, image_check)
+    samples, samples_unused = _read_samples(Path(samples_path), images_dir, image_check)
     position = {sid: i for i, sid in enumerate(samples.sample_ids)}
 
     outcomes = CsvRows(Path(outcomes_path))
@@ -47,6 +47,10 @@ def read_long_csv(
     tokens_col = first_present(outcomes.header, LONG_TOKENS_ALIASES)
     latency_col = first_present(outcomes.header, LONG_LATENCY_ALIASES)
     error_col = first_present(outcomes.header, LONG_ERROR_ALIASES)
+    used = {id_col, model_col, score_col, cost_col, tokens_col, latency_col, error_col}
+    # named, never dropped without a word: a 'latency' or 'cost_cents' column is not an alias
+    # this reader knows, and a samples CSV's M_correct columns are outcomes in the wrong file
+    unused = samples_unused + [f"{h} ({outcomes.path.name})" for h in outcomes.header if h not in used]
 
     models: list[str] = []
     model_index: dict[str, int] = {}
@@ -96,11 +100,14 @@ def read_long_csv(
         output_tokens=grids[2] if tokens_col else None,
         latency_ms=grids[3] if latency_col else None,
         errors=err if error_col else None,
+        ignored_columns=unused,
     )
 
 
-def _read_samples(path: Path, images_dir: str | Path | None, image_check: ImageCheck | None) -> SampleReader:
-    """The samples CSV, read whole; model columns (as in the wide format) are not metadata."""
+def _read_samples(path: Path, images_dir: str | Path | None,
+                  image_check: ImageCheck | None) -> tuple[SampleReader, list[str]]:
+    """The samples CSV, read whole, and its columns left out: model columns (as in the wide
+    format) are not metadata, and this format reads outcomes from the outcomes CSV only."""
     rows = CsvRows(path)
     _models, _columns, model_columns, _ignored = split_model_columns(rows.path, rows.header)
     samples = SampleReader(rows, Path(images_dir) if images_dir is not None else None, model_columns, image_check)
@@ -109,4 +116,4 @@ def _read_samples(path: Path, images_dir: str | Path | None, image_check: ImageC
     for row, line, cells in rows:
         samples.add(row, line, cells)
     samples.require_some()
-    return samples
+    return samples, [f"{h} ({rows.path.name})" for h in rows.header if h in model_columns]

@@ -95,6 +95,11 @@ class SampleReader:
         sample_id = cells[self.id_col].strip()
         if not sample_id:
             raise LrcalError(f"{self.rows.where(row, line, self.id_col)}: empty sample id")
+        # as calibration-set ids: "s1" and "s1" + a zero-width space were two samples that every
+        # listing shows alike, with their own outcomes for what reads as one query
+        if any(unicodedata.category(ch)[0] == "C" for ch in sample_id):
+            raise LrcalError(f"{self.rows.where(row, line, self.id_col)}: sample id {shown(sample_id)} "
+                             "contains control or invisible format characters")
         return sample_id
 
     def _task(self, sample_id: str, cells: dict[str, str]) -> str | None:

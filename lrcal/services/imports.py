@@ -59,6 +59,12 @@ def import_outcomes(
     # Every image is checked while the file is read, before anything is stored.
     table = read_outcome_table(*files, images_dir=images_dir, name=name, image_check=check_image_header)
     dataset = check_dataset_name(store, name or table.name or path.stem)
+    # the store keeps a sample's later images under this metadata key and routing drops it from
+    # the query's metadata: a column of that name was overwritten or never reached the router
+    taken = sorted({key for meta in (table.metadata or []) for key in meta} & {EXTRA_IMAGES, "extra_images"})
+    if taken:
+        raise LrcalError(f"{files[-1]}: header: column '{taken[0]}' is a name lrcal keeps for a sample's later "
+                         "images; rename the column")
     removed = []
     folded: dict[str, str] = {}
     for model_name in table.models:  # the rule `add-model` applies: an import cannot create what it refuses

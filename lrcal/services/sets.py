@@ -146,6 +146,10 @@ def import_set(store: Store, path, name: str | None = None) -> dict:
         raise UsageError(f"{problem} (choose another with --name)")
     if name in builtin_set_names():
         raise LrcalError(f"'{name}' is a built-in set name; choose another with --name")
+    # as ensure_set and import-outcomes refuse it: a set is found by its name, so a calibration
+    # set under an outcome log's name hid the log's outcomes and barred its next version
+    if any(row["name"] == name and row["kind"] == "imported" for row in store.list_sets()):
+        raise LrcalError(f"'{name}' already names an imported outcome log in this home; choose another with --name")
     target = store.home / "sets" / name
     # One import of a name at a time: two would share the staging folder.
     with store.lock(f"sets import:{name}", purpose="sets import"):

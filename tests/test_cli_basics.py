@@ -144,3 +144,22 @@ def test_a_models_list_that_names_nothing_is_a_usage_error(tmp_path):
     for args in (["router", "train", "--models", ",,"], ["route", "-q", "hi", "--models", " , "]):
         result = CliRunner().invoke(app, ["--home", str(tmp_path), *args])
         assert result.exit_code == 2 and "--models: no model names" in result.output, result.output
+
+
+def test_json_output_is_strict_json_without_nan(capsys):
+    """live-validate --json wrote `"gain": NaN` where no query paired (every chosen model failed):
+    jq, JavaScript and SQLite's json_valid refuse it."""
+    import json
+    import math
+
+    import numpy as np
+    import pytest
+
+    from lrcal.cli.output import print_json
+
+    print_json({"gain": math.nan, "bounds": [math.inf, 1.5], "se": np.float64("nan"), "n": np.int64(3),
+                "rows": np.array([0.5, np.nan])})
+    text = capsys.readouterr().out
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
+        "gain": None, "bounds": [None, 1.5], "se": None, "n": 3, "rows": [0.5, None]}

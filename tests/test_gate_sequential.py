@@ -87,3 +87,45 @@ def test_sequential_p95_bound_holds_its_error_rate():
     rate = _false_pass_rate(_p95_bound, _latency_on_the_bound, boundaries(LOOKS, ALPHA), trials, seed=2)
     assert rate <= ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / trials), rate
     print(f"\np95 ratio on the bound, {trials} null runs: false pass {rate:.3f} sequential (α = {ALPHA})")
+
+
+def test_a_look_where_the_candidate_was_routed_nothing_decides_no_ratio_rule():
+    """The two policies' columns were identical (no query routed to the candidate): every
+    bootstrap ratio was 1, the interval [1, 1], and the p95 and cost bounds passed and the
+    saving failed at that look -- verdicts kept for the rest of the run, whatever the candidate
+    did later (a 60 % slower candidate validated)."""
+    from lrcal.gate.intervals import mean_cost_ratio
+    from lrcal.gate.rules import UNDECIDED, FAIL, keep_decided
+
+    rng = np.random.default_rng(3)
+    latency = rng.lognormal(np.log(400.0), 0.4, 24)
+    cost = rng.uniform(0.001, 0.002, 24)
+    zeros = np.zeros(24)
+    nothing_routed = PairedOutcomes(zeros, zeros, cost, cost, latency, latency)
+    rows = nothing_routed.resampled_rows(200, 0)
+    z = upper_quantile(0.01)
+    first = {}
+    for key, interval, threshold in (("p95_bound", p95_ratio(nothing_routed, rows, z), 1.10),
+                                     ("cost_bound", mean_cost_ratio(nothing_routed, rows, z), 1.10),
+                                     ("cost_saving", mean_cost_ratio(nothing_routed, rows, z), 0.85)):
+        rule = judged(Rule(key, key, ("gain", "saving"), threshold, BELOW, interval, "ratio"), 24)
+        assert rule.verdict == UNDECIDED and interval.high == np.inf, (key, interval)
+        first[key] = rule
+    # the next look: half of 96 queries go to a candidate 60 % slower; the p95 bound now fails
+    without = rng.lognormal(np.log(400.0), 0.4, 96)
+    with_ = np.where(np.arange(96) % 2 == 0, 1.6 * without, without)
+    later = PairedOutcomes(np.zeros(96), np.zeros(96), np.zeros(96), np.zeros(96), with_, without)
+    rule = _p95_bound(later, z, 0)
+    assert rule.verdict == FAIL
+    assert keep_decided(first, [rule])[0].verdict == FAIL
+
+
+@pytest.mark.parametrize("p, dof, expected", [(0.95, 1, 6.3138), (0.95, 2, 2.9200), (0.95, 3, 2.3534),
+                                              (0.995, 5, 4.0321), (0.975, 10, 2.2281), (0.975, 30, 2.0423),
+                                              (0.975, 120, 1.9799), (0.975, 1000, 1.9623)])
+def test_student_t_quantiles_match_the_tables_at_every_dof(p, dof, expected):
+    """The two-term Cornish–Fisher expansion alone gave 4.59 for 6.31 at one degree of freedom:
+    a look of 2 queries (--batch allows it) got an interval far too narrow."""
+    from lrcal.gate.intervals import student_t
+
+    assert student_t(upper_quantile(1 - p), dof) == pytest.approx(expected, abs=1e-4)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 import typer
 
 from lrcal.errors import UsageError
-from lrcal.jsonable import json_default
+from lrcal.jsonable import finite_json, json_default
 
 GAP = 2  # characters between two columns (one of padding, one of the box's blank divider)
 HIDDEN_HINT = "--json or --csv give every field"
@@ -72,7 +72,8 @@ def with_output_format(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=json_default, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(finite_json(obj), indent=2, default=json_default, ensure_ascii=False,
+                                allow_nan=False) + "\n")
 
 
 def print_json_or_text(value: Any, as_json: bool, print_text: Callable[[Any], None]) -> None:

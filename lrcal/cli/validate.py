@@ -88,6 +88,9 @@ def live_validate_command(
         print_json(_public(result))
     else:
         _print_result(result)
+    if result.get("report_error"):  # the decision stands (recorded, exit code kept); only the files are missing
+        console.print(f"warning: decision recorded, report not written: {result['report_error']}", highlight=False,
+                      markup=False)
     raise typer.Exit(EXIT_CODES[result["decision"]])
 
 
@@ -103,7 +106,7 @@ def _public(result: dict) -> dict:
             "recommended_policy", "policy_saved", "sequential", "policies", "per_task", "frontier", "router_version",
             "incumbents", "parameters", "checks", "spend_usd", "requests", "outcomes_cost_usd", "budget_usd",
             "skipped_examples", "fresh", "retry_errors", "strongest_incumbent", "cheapest_incumbent", "expected",
-            "report")  # fmt: skip
+            "report", "report_error")  # fmt: skip
     return {k: result[k] for k in keys if k in result}
 
 

@@ -40,12 +40,52 @@ def upper_quantile(tail: float) -> float:
     return NormalDist().inv_cdf(1.0 - tail)
 
 
+_CORNISH_FISHER_FROM = 200  # degrees of freedom where the two-term expansion is within 1e-4 of exact
+
+
 def student_t(z: float, dof: int) -> float:
-    """The Student t quantile with the tail of the normal quantile ``z`` (Cornish–Fisher
-    expansion, two terms: within 0.01 of the exact value from 10 degrees of freedom on)."""
+    """The Student t quantile with the tail of the normal quantile ``z``: exact (the closed-form
+    t distribution of integer degrees of freedom, inverted by bisection) below 200 degrees of
+    freedom, the two-term Cornish–Fisher expansion from there. The expansion alone was far too
+    narrow at the small looks `--batch` allows: 10.5 against 25.3 at one degree of freedom for
+    z = 2.24, 5.1 against 6.2 at two."""
     if dof < 1 or not math.isfinite(z):
         return math.inf
-    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+    expansion = z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+    if dof >= _CORNISH_FISHER_FROM or z <= 0:
+        return expansion
+    tail = 1.0 - NormalDist().cdf(z)
+    low, high = z, max(expansion, z + 1.0)
+    while t_upper_tail(high, dof) > tail:  # the expansion undershoots where the tail is heavy
+        low, high = high, high * 2
+    for _ in range(100):
+        mid = 0.5 * (low + high)
+        if t_upper_tail(mid, dof) > tail:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-10 * high:
+            break
+    return 0.5 * (low + high)
+
+
+def t_upper_tail(t: float, dof: int) -> float:
+    """P(T > t) for a Student t of integer ``dof`` and t ≥ 0 (Abramowitz & Stegun 26.7.3–4)."""
+    theta = math.atan(t / math.sqrt(dof))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if dof % 2 == 1:
+        total, term = 0.0, math.sin(theta) * math.cos(theta)
+        for k in range(1, (dof - 1) // 2 + 1):
+            total += term
+            term *= c2 * (2 * k) / (2 * k + 1)
+        inside = (2 / math.pi) * (theta + total) if dof > 1 else 2 * theta / math.pi
+    else:
+        total, term = 0.0, 1.0
+        for k in range(dof // 2):
+            total += term
+            term *= c2 * (2 * k + 1) / (2 * k + 2)
+        inside = s * total
+    return max(0.0, (1.0 - inside) / 2)
 
 
 def _bootstrap_se(replicates: np.ndarray, n: int) -> float:
@@ -102,6 +142,11 @@ def _ratio(statistic, with_values: np.ndarray, without_values: np.ndarray, rows:
     a, b = np.asarray(with_values, float), np.asarray(without_values, float)
     if a.size == 0:
         return Interval(math.nan, 0.0, math.inf, math.inf)
+    if not np.any(a != b):
+        # the candidate changed no query's value yet (it was routed none): every replicate is
+        # 1 and the SE 0, an interval [1, 1] that passed the bounds and failed the saving for
+        # good at the first look; nothing about the candidate is measured, so nothing is decided
+        return Interval(1.0, 0.0, math.inf, math.inf)
     num, den = float(statistic(a)), float(statistic(b))
     if den <= 0.0:  # free models (or no latency): a ratio only when both are zero
         return Interval(1.0, 1.0, 1.0, 0.0) if num <= 0.0 else Interval(math.inf, math.inf, math.inf, 0.0)

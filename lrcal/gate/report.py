@@ -26,21 +26,23 @@ POLICY_MARKERS = {
 }
 
 
+REPORT_FILES = ("report.json", "report.md", "quality_vs_p95_latency.png", "quality_vs_cost.png")
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no stray temporary file where a write failed
+        raise
 
 
 def write_report(result: dict, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": out_dir / "report.json",
-        "markdown": out_dir / "report.md",
-        "quality_vs_latency": out_dir / "quality_vs_p95_latency.png",
-        "quality_vs_cost": out_dir / "quality_vs_cost.png",
-    }
+    paths = dict(zip(("json", "markdown", "quality_vs_latency", "quality_vs_cost"), (out_dir / f for f in REPORT_FILES)))
     _atomic_write(paths["json"], (json.dumps(result, indent=2, default=float) + "\n").encode())
     plot_tradeoff(result, "latency", paths["quality_vs_latency"])
     plot_tradeoff(result, "cost", paths["quality_vs_cost"])

@@ -38,6 +38,7 @@ from lrcal.gate.policies import (
     random_choice,
 )
 from lrcal.gate.sequential import plan_looks
+from lrcal.jsonable import finite_json
 from lrcal.router.policy import Policy, policy_choice
 from lrcal.services.collection import ProgressCallback
 from lrcal.services.routing_policy import resolved
@@ -120,8 +121,14 @@ def live_validate(
     if request.report_dir is not None:
         from lrcal.gate.report import write_report
 
-        paths = write_report(result, request.report_dir)
-        result["report"] = {k: str(v) for k, v in paths.items()}
+        try:
+            paths = write_report(result, request.report_dir)
+        except OSError as exc:
+            # the decision and any status move are committed by now: a report that cannot be
+            # written is said in one line, never a traceback that reads as "nothing happened"
+            result["report_error"] = f"--report {request.report_dir}: not written ({exc.strerror or exc}: {exc.filename or ''})"
+        else:
+            result["report"] = {k: str(v) for k, v in paths.items()}
     return result
 
 
@@ -139,6 +146,11 @@ def _prepare_report_dir(path: Path | None) -> None:
         raise UsageError(f"--report {path}: cannot create the folder ({exc.strerror or exc})") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"--report {path}: the folder is not writable")
+    from lrcal.gate.report import REPORT_FILES
+
+    for name in REPORT_FILES:  # found before the run, not after its decision is recorded
+        if (path / name).is_dir():
+            raise UsageError(f"--report {path}: a folder named {name} is in the way of the report's file")
 
 
 @dataclass
@@ -159,8 +171,12 @@ def _run_looks(collector, order, plan, router, candidate: str, predicted_by_task
     for look, seen in enumerate(plan.looks):
         within_budget = collector.collect(order[:seen])
         matrix = live_matrix(collector, order[:seen])
-        if matrix.live.n == 0:
-            raise LrcalError("the validation budget ran out before any query had an outcome from every model")
+        if matrix.live.n == 0:  # nothing to judge, so nothing recorded: an error, not an undecided run
+            if not within_budget:
+                raise LrcalError("the validation budget ran out before any query had an outcome from every model: "
+                                 "nothing was measured or recorded (raise --budget-usd)")
+            raise LrcalError(f"no query of the first {seen} had an outcome from every model (their requests failed): "
+                             f"nothing was measured or recorded (`lrcal outcomes {candidate} --errors`)")
         rows = np.asarray([row_of[ex["id"]] for ex in matrix.examples])
         evidence = look_evidence(candidate, matrix.live, router, rows, predicted_by_task)
         decision = decide(evidence, gate, plan.z[look], previous)
@@ -176,6 +192,8 @@ def _run_looks(collector, order, plan, router, candidate: str, predicted_by_task
 def _check_request(candidate: dict, request: ValidateRequest) -> None:
     if candidate["source"] != "endpoint":
         raise LrcalError(f"model '{candidate['name']}' has no endpoint (it was imported from outcome logs)")
+    if candidate["status"] == lifecycle.REMOVED:  # calibrate refuses a removed model too: no advice to run it
+        raise LrcalError(f"model '{candidate['name']}' was removed; a removed model is never validated or routed again")
     if candidate["status"] not in VALIDATABLE:
         raise LrcalError(
             f"model '{candidate['name']}' is {candidate['status']}; calibrate it first "
@@ -456,17 +474,21 @@ def _record(store: Store, candidate: dict, rset, result: dict, request: Validate
         model = store.get_model(candidate["name"])
         now = RunState.now(store, candidate["name"])
         changed = now.changed_since(judged) if judged is not None else []
+        # what `lrcal enable` later checks the decision against: the token it judged, and that
+        # it was not applied (a plain enable took a not-applied pass for a pass of the new token)
+        result["judged_token_id"] = judged.token_id if judged is not None else None
+        result["not_applied"] = changed
         store.add_validation(
             model["id"], rset.id, router_version=result["router_version"], decision=decision,
             reasons=result["reasons"], parameters=result["parameters"],
-            results={k: v for k, v in result.items() if k not in ("reasons",)},
+            results=finite_json({k: v for k, v in result.items() if k not in ("reasons",)}),
         )  # fmt: skip
         current = model["status"]
         moves, note = status_moves(current, decision, request)
         if changed:
             moves, note = [], (f"not applied: {' and '.join(changed)} changed while it ran; the decision is recorded, "
                                f"the status left as it is (run `lrcal live-validate {model['name']}` again)")
-        event = {"set": rset.name, "gain": result["checks"]["gain"], "examples": result["n"]}
+        event = finite_json({"set": rset.name, "gain": result["checks"]["gain"], "examples": result["n"]})
         if changed:
             event["not_applied"] = changed
         if not moves:

@@ -362,6 +362,15 @@ def enable_problem(store: Store, name: str) -> str | None:
     if current is not None and latest["router_version"] != current["version"]:
         return (f"model '{name}' passed live validation with router {latest['router_version']}, not with "
                 f"{current['version']}, the router in use; {again}")
+    results = latest["results"] or {}
+    if results.get("not_applied"):
+        return (f"model '{name}' passed its latest live validation, but it was not applied ("
+                f"{' and '.join(results['not_applied'])} changed while it ran); {again}")
+    if "judged_token_id" in results:  # validations recorded before this key skip the check
+        from lrcal.services.live_validation import RunState
+
+        if RunState.now(store, name).token_id != results["judged_token_id"]:
+            return f"model '{name}' passed live validation with a capability token since refitted; {again}"
     return None
 
 

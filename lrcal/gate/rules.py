@@ -156,6 +156,8 @@ def threshold_text(rule: Rule) -> str:
 
 def measured_text(rule: Rule) -> str:
     i = rule.interval
+    if rule.unit == "ratio" and math.isinf(i.se) and math.isinf(i.high) and i.low == 0.0:
+        return f"{_value_text(rule.unit, i.estimate)} [not measured: no query differs]"
     return f"{_value_text(rule.unit, i.estimate)} [{_value_text(rule.unit, i.low)}, {_value_text(rule.unit, i.high)}]"
 
 

@@ -213,3 +213,20 @@ def test_the_same_outcomes_in_another_arrival_order_fit_the_same_token(flow_home
     after = _token(cli)
     assert len(ids) >= 64
     assert after["per_task"] == before["per_task"] and after["method"] == before["method"]
+
+
+def test_an_adaptive_fresh_run_leaves_the_earlier_runs_out_once_finished(flow_home, sim_server, builtin_sets):
+    """The adaptive run's summary replaced its stored parameters, "fresh" with them: once it had
+    finished, the earlier runs (e.g. the previous endpoint's outcomes) were back in the token fit."""
+    home, _ = flow_home
+    point_models_at(home, sim_server(sets=builtin_sets, latency_scale=0.01).url)
+    cli = _cli(home)
+    result = cli("calibrate", SPECIALIST, "--adaptive", "--fresh", "--budget", "32", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    token = report["token"]
+    assert token["n_examples"] == report["adaptive"]["used"]
+    assert token["left_out_runs"] and all("before the --fresh run" in line for line in token["left_out_runs"])
+    refit = json.loads(cli("calibrate", SPECIALIST, "--refit", "--json").stdout)["token"]  # read back from the store
+    assert refit["n_examples"] == report["adaptive"]["used"]
+    assert _calibrated_count(cli) == report["adaptive"]["used"]

@@ -485,6 +485,9 @@ def test_enable_needs_a_passed_validation_with_the_router_in_use(flow_home):
     a model validated with an older router was enabled under a newer one nobody judged."""
     home, _ = flow_home
     cli = _cli(home)
+    no_reason = cli("enable", DOMINATED, "--force")  # the TUI asks for one; the CLI took none
+    assert no_reason.exit_code == 2 and "needs a reason (--reason TEXT)" in no_reason.output
+    assert _status(home, DOMINATED) == "rejected"
     assert cli("enable", DOMINATED, "--force", "--reason", "canary").exit_code == 0
     assert cli("disable", DOMINATED, "--yes").exit_code == 0
     again = cli("enable", DOMINATED)

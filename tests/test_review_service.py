@@ -510,3 +510,27 @@ def test_a_what_if_pool_without_any_measured_model_keeps_the_estimates_order(sna
     assert table.quality_predicted == pytest.approx(0.9)
     # with the measured model in the pool the others stay tie-breakers: it takes every query
     assert [snap.models[j] for j in route(what_if, lambda_cost=0.01, included=snap.models).choice] == [snap.models[0]] * n
+
+
+def test_a_text_only_model_never_wins_a_query_with_an_image(tui_home_copy):
+    """The TUI routed image queries to a text-only model (a task group's winner that the gateway
+    and `lrcal route` would never send one of them)."""
+    from typer.testing import CliRunner
+
+    from lrcal.cli import app
+
+    with ReviewService(tui_home_copy).connect() as session:
+        before = session.snapshot()
+        table = route(before)
+        with_image = np.array([bool(ex.get("image_sha256")) for ex in before.examples])
+        assert with_image.any()
+        counts = np.bincount(table.choice[with_image & (table.choice >= 0)], minlength=len(before.models))
+        busiest = before.models[int(counts.argmax())]  # the model that takes most image queries
+    set_text_only = CliRunner().invoke(app, ["--home", str(tui_home_copy), "models", "set", busiest, "--no-images"])
+    assert set_text_only.exit_code == 0, set_text_only.output
+    with ReviewService(tui_home_copy).connect() as session:
+        snap = session.snapshot()
+        j = snap.models.index(busiest)
+        assert snap.capable is not None and not snap.capable[with_image, j].any()
+        assert not (route(snap).choice[with_image] == j).any()
+        assert (route(snap).choice[~with_image] >= 0).all()

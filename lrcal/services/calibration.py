@@ -208,11 +208,15 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
             raise UsageError(f"an incumbent's capability token changed since the adaptive run of {model['name']} "
                              f"started (e.g. `calibrate --refit`): its sequence cannot be resumed; add --fresh")
         parameters["incumbent_cards"] = cards_digest
+        # what the run keeps: "fresh" above all, which `calibration_basis` reads to leave the runs
+        # before a --fresh run out (the summary written below replaced it, and a finished adaptive
+        # --fresh run let the old endpoint's outcomes back into the token fit)
+        stored = {**parameters, "fresh": request.fresh} if run is None else {**run["parameters"], **parameters}
         if run is None:
-            run_id, resumed = store.create_run(model["id"], rset.id, RUN_KIND, {**parameters, "fresh": request.fresh}), False
+            run_id, resumed = store.create_run(model["id"], rset.id, RUN_KIND, stored), False
         else:
             run_id, resumed = run["id"], True
-            store.update_run(run_id, status="running", pid=_pid(), parameters={**run["parameters"], **parameters})
+            store.update_run(run_id, status="running", pid=_pid(), parameters=stored)
         stored_before = len(store.done_example_pks(run_id))
         if on_start is not None:
             on_start(plan.budget, stored_before)
@@ -235,7 +239,7 @@ def _calibrate_adaptive(store: Store, model: dict, request: CalibrateRequest, *,
         report["adaptive"] = summary(state, sampler, plan, version, incumbents)
         health = run_health(rows)
         report["health"] = health.to_dict()
-        store.update_run(run_id, parameters={**parameters, "summary": report["adaptive"]})
+        store.update_run(run_id, parameters={**stored, "summary": report["adaptive"]})
         finished_now = resumed is False or run["status"] != "completed"
         if finished_now:
             store.finish_run(run_id, "completed")

@@ -43,6 +43,7 @@ from lrcal.router.policy import Policy, policy_choice
 from lrcal.services.collection import ProgressCallback
 from lrcal.services.routing_policy import resolved
 from lrcal.services.sets import ensure_set, stratified_subset
+from lrcal.services.tables import image_capability
 from lrcal.services.validation_outcomes import LiveCollector, LiveMatrix, live_matrix, sequential_order
 from lrcal.store import Store
 
@@ -292,8 +293,15 @@ def route_with_and_without(
     without_mask[0] = False
     policy = Policy(lambda_cost=gate.lambda_cost or 0.0, lambda_latency=gate.lambda_latency or 0.0)
 
+    # as the gateway routes: a query with an image never goes to a text-only model
+    capable = image_capability(store, names, examples)
+
     def choice(scores: np.ndarray, available: np.ndarray) -> np.ndarray:
-        return policy_choice(scores, available, policy, expected_cost=expected_cost,
+        allowed = available[None, :] & capable
+        # a query only the candidate could take has no model without it: it keeps the pool (the
+        # gateway would fail it; a choice of -1 would index the last model's outcomes)
+        allowed[~allowed.any(axis=1)] = available
+        return policy_choice(scores, allowed, policy, expected_cost=expected_cost,
                              expected_latency=expected_latency, pool=with_mask).choice  # fmt: skip
 
     return RouterPolicies(predicted, predicted_without, expected_cost, expected_latency, with_mask, without_mask,

@@ -383,6 +383,10 @@ def enable(store: Store, name: str, *, force: bool = False, reason: str = "") ->
     problem = enable_problem(store, name)
     if problem and not force:
         raise LrcalError(problem)
+    if problem and not " ".join(reason.split()) and model["status"] != lifecycle.REMOVED:
+        # as the TUI asks: a change past the gate says why in the audit log
+        raise UsageError(f"enabling '{name}' past the gate needs a reason (--reason TEXT), recorded in the audit "
+                         f"log; the gate says: {problem}")
     # a forced enable past the gate is recorded as forced even where the lifecycle allows the move
     # (disabled → enabled): the audit log said "forced": false for a model that never passed
     return store.set_status(name, lifecycle.ENABLED, force=force, reason=reason, event_kind="enabled",

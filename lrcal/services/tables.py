@@ -131,3 +131,15 @@ def outcome_table(store: Store, models: Sequence[str], kinds: Sequence[str] = TR
         latency_ms=latency if np.isfinite(latency).any() else None,
         errors=errors if errors.any() else None,
     ), examples
+
+
+def image_capability(store: Store, names: Sequence[str], examples: Sequence[dict]) -> np.ndarray:
+    """[N, M] whether query i may go to model j, as `lrcal serve` and `lrcal route` route: a
+    query with an image only to a model that takes images. A query no model of ``names`` could
+    take keeps every model (there is nothing to route it to either way)."""
+    accepts = np.array([bool(store.get_model(name)["accepts_images"]) for name in names], dtype=bool)
+    has_image = np.array([bool(ex.get("image_sha256")) for ex in examples], dtype=bool)
+    capable = ~has_image[:, None] | accepts[None, :]
+    capable[~capable.any(axis=1)] = True
+    return capable
+

@@ -85,12 +85,23 @@ class ExamplesScreen(Screen):
 
     @work(thread=True, exclusive=True, group="examples")
     def load(self) -> None:
-        with self.app.service.connect() as review:
-            views = review.examples_for(self.snap, self.task_group, self.model, routed=self.routed, only=self.only)
-            shas = {v.image_sha256 for v in views if v.image_sha256} - set(self._images)
-            images = {sha: review.image_bytes(sha) for sha in shas}
-            paths = {sha: review.image_path(sha) for sha in shas}
+        try:
+            with self.app.service.connect() as review:
+                views = review.examples_for(self.snap, self.task_group, self.model, routed=self.routed,
+                                            only=self.only)
+                shas = {v.image_sha256 for v in views if v.image_sha256} - set(self._images)
+                images = {sha: review.image_bytes(sha) for sha in shas}
+                paths = {sha: review.image_path(sha) for sha in shas}
+        except Exception as exc:  # a locked or damaged database: said here, as the detail screen says it
+            self.app.call_from_thread(self._failed, str(exc))
+            return
         self.app.call_from_thread(self.show_examples, views, images, paths)
+
+    def _failed(self, message: str) -> None:
+        notice = self.query_one("#examples-message", Notice)
+        notice.update(message)
+        notice.add_class("-error")
+        notice.display = True
 
     def show_examples(self, views: list[ExampleView], images: dict, paths: dict) -> None:
         self.views = views

@@ -220,8 +220,13 @@ class RoutingPane(Vertical):
         if self.candidate:
             self.diff = self.app.service.diff(snap, self.base_pool() | {self.candidate}, self.base_pool(),
                                               self.lambda_cost, self.lambda_latency)  # fmt: skip
-            # The table is the diff's "with" or "without" side, so table and diff always agree.
-            self.routed = self.diff.after if self.with_candidate else self.diff.before
+            # The table is what the gateway would do with the pool shown: the diff's "with" side
+            # (normalized over that same pool), or without the candidate the enabled pool alone.
+            # The diff's "without" side normalizes cost and latency over the pool with the
+            # candidate (as live validation compares), so merely picking an expensive candidate
+            # moved enabled models' traffic at λ > 0 when the table showed that side.
+            self.routed = (self.diff.after if self.with_candidate else
+                           self.app.service.route(snap, self.lambda_cost, self.lambda_latency, self.included()))
         else:
             self.diff = None
             self.routed = self.app.service.route(snap, self.lambda_cost, self.lambda_latency, self.included())

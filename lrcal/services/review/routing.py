@@ -109,9 +109,10 @@ def route(
     # scored as the gateway would score this pool (a query no included model is measured on
     # keeps its estimates' order), not as the snapshot's pool of every model with a token
     scores = snap.pool_scores(included_mask)
+    available = included_mask if snap.capable is None else included_mask[None, :] & snap.capable
     choice = policy_choice(
         scores,
-        included_mask,
+        available,
         Policy(lambda_cost=float(lambda_cost), lambda_latency=float(lambda_latency)),
         expected_cost=snap.expected_cost,
         expected_latency=snap.expected_latency,

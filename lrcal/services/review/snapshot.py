@@ -18,6 +18,7 @@ from lrcal.router.policy import scale_unmeasured
 from lrcal.services.review.models import CALIBRATION_KINDS
 from lrcal.services.review.snapshot_cache import cache_path, fingerprint, read_cache, write_cache
 from lrcal.services.run_health import is_endpoint_error
+from lrcal.services.tables import image_capability
 from lrcal.store import Store, loads
 
 
@@ -51,6 +52,9 @@ class RoutingSnapshot:
     # why the default pool is not the enabled models (None: it is): with no model enabled, the
     # view shows what routing over every model with a token would do -- not live traffic
     pool_note: str | None = None
+    # [N, M] whether query i may go to model j: a query with an image never to a text-only model,
+    # as the gateway and `lrcal route` route (None: every model may take every query)
+    capable: np.ndarray | None = None
 
     @property
     def task_groups(self) -> list[str]:
@@ -219,6 +223,7 @@ def snapshot(store: Store, set: str | None = None, *, use_cache: bool = True) ->
         default_candidate=default_candidate,
         from_cache=from_cache,
         pool_note=pool_note,
+        capable=image_capability(store, names, examples),
     )
 
 

@@ -76,6 +76,8 @@ def test_a_refused_run_never_reaches_a_token(flow_home, sim_server, builtin_sets
     assert on_it.exit_code == 1 and "cannot be trusted" in on_it.output
     latest = cli("calibrate", SPECIALIST, "--refit")  # no --set: the latest run, the refused one
     assert latest.exit_code == 1 and "cannot be trusted" in latest.output
+    # the advice points at that run's set (it retried the default set's run, which never cleared it)
+    assert f"calibrate {SPECIALIST} --set {garbled} --retry-errors" in " ".join(latest.output.split())
 
 
 def test_fresh_and_an_edited_set_replace_what_they_replace(flow_home, sim_server, builtin_sets, tmp_path):

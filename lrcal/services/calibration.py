@@ -29,6 +29,15 @@ class CalibrateRequest:
     adaptive: object | None = None  # an `AdaptivePlan`: choose the examples by value of information
 
 
+DEFAULT_SET = CalibrateRequest.set_ref
+
+
+def _same_run_args(set_name: str | None, limit: int | None) -> str:
+    """The options that point a retry at the same run: the printed advice retried the default
+    set's run, never the one that failed on another set."""
+    return (f" --set {set_name}" if set_name and set_name != DEFAULT_SET else "") + (f" --limit {limit}" if limit else "")
+
+
 def _wider_limit(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else max(a, b)
 
@@ -123,7 +132,8 @@ def calibrate(
                     stored = len(store.done_example_pks(run_id))
                     raise LrcalError(
                         f"calibration of {model['name']} stopped: {exc}; {stored} of {len(selection)} outcomes "
-                        f"are stored. Fix the cause, then run `lrcal calibrate {model['name']} --retry-errors`"
+                        f"are stored. Fix the cause, then run `lrcal calibrate {model['name']}"
+                        f"{_same_run_args(request.set_ref, request.limit)} --retry-errors`"
                     ) from None
                 raise
         selected = {ex["id"] for ex in selection}
@@ -150,7 +160,7 @@ def calibrate(
             if not health.trusted:
                 report["not_calibrated"] = (
                     f"{model['name']} not calibrated by this run: {health.problem}. Fix the endpoint, then run "
-                    f"`lrcal calibrate {model['name']} "
+                    f"`lrcal calibrate {model['name']}{_same_run_args(request.set_ref, request.limit)} "
                     + ("--retry-errors`" if health.errors and health.error_rate >= MAX_ERROR_SHARE else "--fresh`")
                 )
         else:
@@ -397,5 +407,7 @@ def calibration_report(store: Store, model_name: str, *, set_ref: str | None = N
     if not health.trusted and rows:
         report["not_calibrated"] = (f"{model['name']}: run {run['id']}'s outcomes cannot be trusted: {health.problem}; "
                                     f"no token is fitted from them. Fix the endpoint, then run "
-                                    f"`lrcal calibrate {model['name']} --retry-errors` or `--fresh`")
+                                    f"`lrcal calibrate {model['name']}"
+                                    f"{_same_run_args((run['parameters'] or {}).get('set_ref') or set_row['name'], (run['parameters'] or {}).get('limit'))} "
+                                    f"--retry-errors` or `--fresh`")
     return report

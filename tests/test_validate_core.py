@@ -228,3 +228,23 @@ def test_recommended_lambda_is_cheaper_and_quality_safe():
 def test_wilson_interval_contains_the_estimate():
     interval = wilson(15, 20, 1.645)
     assert interval.low < 0.75 < interval.high and 0 <= interval.low and interval.high <= 1
+
+
+def test_a_query_with_an_image_is_routed_only_among_models_that_take_images():
+    """Live validation's policies, its λ frontier and its recommended λ routed queries with an
+    image to text-only models, which the gateway never does."""
+    import numpy as np
+
+    from lrcal.gate.policies import restricted
+    from lrcal.router.policy import Policy, policy_choice
+
+    available = np.array([True, True, False])
+    capable = np.array([[True, False, True], [False, False, True], [True, True, True]])
+    allowed = restricted(available, capable)
+    # row 1: no available model may take it, so it keeps the pool (a -1 would index the last column)
+    assert allowed.tolist() == [[True, False, False], [True, True, False], [True, True, False]]
+    assert restricted(available, None) is not None and restricted(available, None).tolist() == available.tolist()
+    scores = np.array([[0.2, 0.9, 0.5], [0.2, 0.9, 0.5], [0.2, 0.9, 0.5]])
+    choice = policy_choice(scores, allowed, Policy(lambda_cost=0.1), expected_cost=np.array([1.0, 2.0, 0.0]),
+                           pool=available).choice
+    assert choice.tolist() == [0, 1, 1]

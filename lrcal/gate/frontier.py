@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrcal.gate.policies import LiveOutcomes, measure
+from lrcal.gate.policies import LiveOutcomes, measure, restricted
 from lrcal.router.policy import Policy, policy_choice
 
 # Fixed grid (documented; not tuned per run). λ is in units of quality per unit of
@@ -27,13 +27,17 @@ def sweep(
     axis: str,
     pool: np.ndarray | None = None,
     grid: tuple[float, ...] = LAMBDA_GRID,
+    capable: np.ndarray | None = None,
 ) -> list[dict]:
     """The router's policy over ``available`` at each λ of ``grid`` on one axis, measured live;
-    cost/latency are normalized over ``pool`` (default: the available models)."""
+    cost/latency are normalized over ``pool`` (default: the available models). ``capable``
+    [N, M]: which models may take each query (an image never goes to a text-only model)."""
     points = []
+    allowed = restricted(available, capable)
+    pool = np.asarray(available, dtype=bool) if pool is None else pool
     for lam in grid:
         policy = Policy(lambda_cost=lam) if axis == "cost" else Policy(lambda_latency=lam)
-        choice = policy_choice(predicted, available, policy, expected_cost=expected_cost,
+        choice = policy_choice(predicted, allowed, policy, expected_cost=expected_cost,
                                expected_latency=expected_latency, pool=pool).choice  # fmt: skip
         result = measure("sweep", choice, live, with_tasks=False)
         points.append(
@@ -95,15 +99,18 @@ def frontiers(
     expected_latency: np.ndarray,
     with_mask: np.ndarray,
     without_mask: np.ndarray,
+    *,
+    capable: np.ndarray | None = None,
 ) -> dict:
     """Both router policies swept over λ; "without" routes on predictions made with the
     candidate out of the pool (``predicted_without``), as it would be in production."""
     out: dict = {"lambda_grid": list(LAMBDA_GRID)}
     pool = np.asarray(with_mask, dtype=bool) | np.asarray(without_mask, dtype=bool)  # one λ scale for both
     for axis in ("cost", "latency"):
-        with_points = sweep(live, predicted_with, expected_cost, expected_latency, with_mask, axis=axis, pool=pool)
+        with_points = sweep(live, predicted_with, expected_cost, expected_latency, with_mask, axis=axis, pool=pool,
+                            capable=capable)
         without_points = sweep(live, predicted_without, expected_cost, expected_latency, without_mask, axis=axis,
-                               pool=pool)  # fmt: skip
+                               pool=pool, capable=capable)  # fmt: skip
         x_range = pool_range(live, with_mask, axis)
         out[axis] = {
             "router_with": with_points,

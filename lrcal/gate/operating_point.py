@@ -16,7 +16,7 @@ import numpy as np
 from lrcal.gate.decision import GateConfig
 from lrcal.gate.frontier import LAMBDA_GRID
 from lrcal.gate.intervals import mean_cost_ratio, p95_ratio, quality_difference, upper_quantile
-from lrcal.gate.policies import LiveOutcomes, measure, paired_outcomes
+from lrcal.gate.policies import LiveOutcomes, measure, paired_outcomes, restricted
 from lrcal.router.policy import Policy, policy_choice
 
 
@@ -29,14 +29,19 @@ def recommend_lambda(
     current: Policy,
     gate: GateConfig,
     grid: tuple[float, ...] = LAMBDA_GRID,
+    *,
+    capable: np.ndarray | None = None,
 ) -> dict:
     """The recommended point; ``gate`` gives the quality tolerance, the p95 bound, the error
-    rate α and the bootstrap (size and seed)."""
+    rate α and the bootstrap (size and seed). ``capable`` [N, M]: which models may take each
+    query (an image never goes to a text-only model); cost and latency stay normalized over
+    ``available``."""
+    allowed = restricted(available, capable)
 
     def choice(lambda_cost: float) -> np.ndarray:
         policy = Policy(lambda_cost=lambda_cost, lambda_latency=current.lambda_latency, risk_kappa=current.risk_kappa)
-        return policy_choice(predicted, available, policy, expected_cost=expected_cost,
-                             expected_latency=expected_latency).choice  # fmt: skip
+        return policy_choice(predicted, allowed, policy, expected_cost=expected_cost,
+                             expected_latency=expected_latency, pool=available).choice  # fmt: skip
 
     base = choice(current.lambda_cost)
     base_result = measure("current", base, live, with_tasks=False)

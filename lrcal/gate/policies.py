@@ -122,6 +122,19 @@ def paired_outcomes(live: LiveOutcomes, with_choice: np.ndarray, without_choice:
     return paired, keep
 
 
+def restricted(available: np.ndarray, capable: np.ndarray | None) -> np.ndarray:
+    """[N, M] the ``available`` models ([M]) that may take each query (``capable`` [N, M]: a
+    query with an image never goes to a text-only model). A query none of them may take keeps
+    ``available``: the gateway would fail it, and a choice of -1 would index the last model's
+    outcomes."""
+    available = np.asarray(available, dtype=bool)
+    if capable is None:
+        return available
+    allowed = available[None, :] & np.asarray(capable, dtype=bool)
+    allowed[~allowed.any(axis=1)] = available
+    return allowed
+
+
 def fixed_choice(n: int, model_index: int) -> np.ndarray:
     return np.full(n, int(model_index), dtype=int)
 

@@ -36,6 +36,7 @@ from lrcal.gate.policies import (
     oracle_choice,
     paired_outcomes,
     random_choice,
+    restricted,
 )
 from lrcal.gate.sequential import plan_looks
 from lrcal.jsonable import finite_json
@@ -274,6 +275,7 @@ class RouterPolicies:
     without_mask: np.ndarray  # [M]
     with_choice: np.ndarray  # [N] column per query
     without_choice: np.ndarray  # [N]
+    capable: np.ndarray | None = None  # [N, M] a query with an image never to a text-only model
 
 
 def route_with_and_without(
@@ -297,16 +299,12 @@ def route_with_and_without(
     capable = image_capability(store, names, examples)
 
     def choice(scores: np.ndarray, available: np.ndarray) -> np.ndarray:
-        allowed = available[None, :] & capable
-        # a query only the candidate could take has no model without it: it keeps the pool (the
-        # gateway would fail it; a choice of -1 would index the last model's outcomes)
-        allowed[~allowed.any(axis=1)] = available
-        return policy_choice(scores, allowed, policy, expected_cost=expected_cost,
+        return policy_choice(scores, restricted(available, capable), policy, expected_cost=expected_cost,
                              expected_latency=expected_latency, pool=with_mask).choice  # fmt: skip
 
     return RouterPolicies(predicted, predicted_without, expected_cost, expected_latency, with_mask, without_mask,
                           with_choice=choice(predicted, with_mask),
-                          without_choice=choice(predicted_without, without_mask))  # fmt: skip
+                          without_choice=choice(predicted_without, without_mask), capable=capable)  # fmt: skip
 
 
 def look_evidence(
@@ -362,8 +360,9 @@ def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, rout
             **{name: policies[name].per_task[task] for name in policies},
         }
     current = Policy(lambda_cost=gate.lambda_cost, lambda_latency=gate.lambda_latency)
+    capable = router.capable[rows] if router.capable is not None else None
     recommended = recommend_lambda(live, router.predicted[rows], router.expected_cost, router.expected_latency,
-                                   router.with_mask, current, gate)  # fmt: skip
+                                   router.with_mask, current, gate, capable=capable)  # fmt: skip
     rules = decision.rules_by_key()
     return {
         "model": candidate["name"],
@@ -392,7 +391,8 @@ def _result(candidate, incumbents, names, matrix: LiveMatrix, router, rows, rout
         "cheapest_incumbent": names[cheapest],
         "per_task": per_task,
         "frontier": frontiers(live, router.predicted[rows], router.predicted_without[rows], router.expected_cost,
-                              router.expected_latency, router.with_mask, router.without_mask),  # fmt: skip
+                              router.expected_latency, router.with_mask, router.without_mask,
+                              capable=capable),  # fmt: skip
         "recommended_policy": recommended,
         "expected": {
             name: {"cost_usd": _known(router.expected_cost[j]), "latency_ms": _known(router.expected_latency[j])}

@@ -18,10 +18,10 @@ _MAX_CELL_IN_MESSAGE = 40
 # a real question, answer or prediction is a few KiB.
 MAX_CELL_CHARS = 1 << 20
 _TRUE = {"true", "yes"}
+_FALSE = {"false", "no"}
 # a number as a spreadsheet writes it: float() also reads Python's "0_1" (as 1.0) and other
 # scripts' digits ("١"), which no outcome log means as those numbers
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE | re.ASCII)
-_FALSE = {"false", "no"}
 
 
 def shown(value: str) -> str:

@@ -1,7 +1,9 @@
-"""Reading a file the user named (a CSV, a zoo), with one-line errors that say which path and why."""
+"""Reading a file the user named (a CSV, a zoo), with one-line errors that say which path and why;
+and the check that an id or a name shows every character it holds."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 from lrcal.errors import LrcalError
@@ -22,3 +24,9 @@ def read_input_bytes(
         raise error(f"{path}: is a directory, expected a {kind}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def has_hidden_characters(text: str) -> bool:
+    """Whether ``text`` holds a control, format, private-use or unassigned character (Unicode
+    category C): two ids or names that differ only by one look the same wherever they are shown."""
+    return any(unicodedata.category(ch)[0] == "C" for ch in text)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterator
 
 from lrcal.calsets.format import ANSWER_TYPES, MAX_ID_CHARS, MAX_LINE_BYTES
+from lrcal.input_files import has_hidden_characters
 
 _JSON_TYPE_NAMES = {
     dict: "object",
@@ -196,7 +197,7 @@ def _id_problem(ident: str) -> tuple[str, str] | None:
         return ("empty_value", "id is empty")
     if len(ident) > MAX_ID_CHARS:
         return ("bad_value", f"id is longer than {MAX_ID_CHARS} characters")
-    if any(unicodedata.category(ch)[0] == "C" for ch in ident):
+    if has_hidden_characters(ident):
         return ("bad_value", f"id {show(ident)} contains control or invisible format characters")
     if ident != ident.strip():  # "a" and "a " would be two examples no one can tell apart
         return ("bad_value", f"id {show(ident)} has leading or trailing spaces")
@@ -289,7 +290,7 @@ def _optional_choices(obj: dict, issues: list[tuple[str, str]]) -> tuple[str, ..
 
 def _breaks_or_hides(ch: str) -> bool:
     """Control, format and unassigned characters, and the Unicode line/paragraph separators."""
-    return unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")
+    return has_hidden_characters(ch) or unicodedata.category(ch) in ("Zl", "Zp")
 
 
 def _check_answer_fits_type(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lrcal.calsets.format import MAX_SET_INFO_BYTES, SET_INFO_NAME, Problem, set_name_problem
 from lrcal.calsets.manifest import encodable, json_type
+from lrcal.input_files import has_hidden_characters
 
 
 @dataclass
@@ -80,5 +80,5 @@ def _clean_label(text: str, limit: int) -> bool:
         bool(text.strip())
         and len(text) <= limit
         and encodable(text)
-        and not any(unicodedata.category(ch)[0] == "C" for ch in text)
+        and not has_hidden_characters(text)
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lrcal.errors import LrcalError
+from lrcal.input_files import has_hidden_characters
 from lrcal.outcome_table.csv_rows import CsvRows, first_present, shown
 from lrcal.outcome_table.table import SAMPLE_FIELDS
 
@@ -97,7 +98,7 @@ class SampleReader:
             raise LrcalError(f"{self.rows.where(row, line, self.id_col)}: empty sample id")
         # as calibration-set ids: "s1" and "s1" + a zero-width space were two samples that every
         # listing shows alike, with their own outcomes for what reads as one query
-        if any(unicodedata.category(ch)[0] == "C" for ch in sample_id):
+        if has_hidden_characters(sample_id):
             raise LrcalError(f"{self.rows.where(row, line, self.id_col)}: sample id {shown(sample_id)} "
                              "contains control or invisible format characters")
         return sample_id

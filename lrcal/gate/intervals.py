@@ -74,7 +74,7 @@ def t_upper_tail(t: float, dof: int) -> float:
     theta = math.atan(t / math.sqrt(dof))
     s, c2 = math.sin(theta), math.cos(theta) ** 2
     if dof % 2 == 1:
-        total, term = 0.0, math.sin(theta) * math.cos(theta)
+        total, term = 0.0, s * math.cos(theta)
         for k in range(1, (dof - 1) // 2 + 1):
             total += term
             term *= c2 * (2 * k) / (2 * k + 1)

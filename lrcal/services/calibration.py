@@ -405,9 +405,9 @@ def calibration_report(store: Store, model_name: str, *, set_ref: str | None = N
     health = run_health(rows)
     report["health"] = health.to_dict()
     if not health.trusted and rows:
+        params = run["parameters"] or {}
+        same_run = _same_run_args(params.get("set_ref") or set_row["name"], params.get("limit"))
         report["not_calibrated"] = (f"{model['name']}: run {run['id']}'s outcomes cannot be trusted: {health.problem}; "
                                     f"no token is fitted from them. Fix the endpoint, then run "
-                                    f"`lrcal calibrate {model['name']}"
-                                    f"{_same_run_args((run['parameters'] or {}).get('set_ref') or set_row['name'], (run['parameters'] or {}).get('limit'))} "
-                                    f"--retry-errors` or `--fresh`")
+                                    f"`lrcal calibrate {model['name']}{same_run} --retry-errors` or `--fresh`")
     return report
